@@ -1,0 +1,67 @@
+"""Request/reply over the bus: send an ingestion event, wait for its reply on ``roster.replies``.
+
+Every instance of a requesting service reads all of ``roster.replies`` without a group and picks
+out the replies to its own pending requests by key (the request id). Replies to other instances'
+requests are ignored, which is cheap: a reply is small and the topic is short-lived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from roster_shared.bus.base import Bus, BusError, Message, Record, Subscription
+from roster_shared.events.replies import REPLY_ADAPTER, Reply
+from roster_shared.topics import REPLIES
+
+
+class RequestTimeout(BusError):
+    """No reply arrived in time; the event may still be applied later (it is idempotent)."""
+
+
+class Requester:
+    """Sends records and awaits the replies keyed by their request id."""
+
+    def __init__(self, bus: Bus, *, topic: str = REPLIES) -> None:
+        self._bus = bus
+        self._topic = topic
+        self._pending: dict[str, asyncio.Future[Reply]] = {}
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        """Begin reading replies; returns once nothing sent afterwards can be missed."""
+        self._subscription = self._bus.listen(self._topic, self._on_replies)
+        await self._subscription.start()
+
+    async def stop(self) -> None:
+        """Stop reading; pending requests fail with ``RequestTimeout``."""
+        if self._subscription is not None:
+            await self._subscription.stop()
+            self._subscription = None
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(RequestTimeout("requester stopped"))
+        self._pending.clear()
+
+    async def request(self, record: Record, request_id: str, *, timeout: float) -> Reply:
+        """Send ``record`` and return the reply whose key is ``request_id``."""
+        if self._subscription is None:
+            raise BusError("requester not started")
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            await self._bus.send(record)
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError as exc:
+            raise RequestTimeout(f"no reply to {request_id} within {timeout:g}s") from exc
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def _on_replies(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            if message.key is None or message.value is None:
+                continue
+            future = self._pending.get(message.key)
+            if future is None or future.done():
+                continue
+            future.set_result(REPLY_ADAPTER.validate_json(message.value))

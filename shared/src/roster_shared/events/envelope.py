@@ -1,0 +1,63 @@
+"""The envelope every Roster event travels in, on every topic.
+
+The envelope carries what a consumer needs before it looks at the payload: a unique id for
+idempotent consumption, the wire type and its schema version, the tenant (also the partition
+key, so one tenant's events stay in order), the source that observed it and the request or
+login that caused it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def new_id() -> str:
+    """A fresh random identifier (UUID4, canonical text form)."""
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class Source(StrEnum):
+    """Who observed the change an ingestion event reports."""
+
+    SCIM = "scim"
+    JIT = "jit"
+    RECONCILER = "reconciler"
+    ADMIN = "admin"
+
+
+class Frozen(BaseModel):
+    """Base of every contract model: immutable, unknown fields refused.
+
+    Refusing unknown fields makes a producer typo fail at the edge instead of being silently
+    dropped; consumers of a newer minor version still parse because new fields only arrive
+    with a new ``schema_version``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+TenantId = Annotated[str, Field(min_length=1, max_length=64, description="Tenant id (UUID).")]
+
+
+class EnvelopeBase(Frozen):
+    """Fields shared by every event; subclasses fix ``type`` and ``data``."""
+
+    event_id: str = Field(default_factory=new_id, description="Unique per event; consumers "
+                          "record it to make redelivery harmless.")
+    schema_version: int = Field(default=1, ge=1, description="Version of this type's payload.")
+    occurred_at: datetime = Field(default_factory=utcnow, description="When the source saw it.")
+    tenant_id: TenantId
+    source: Source
+    correlation_id: str | None = Field(
+        default=None, description="The SCIM request, login or reconciler run that caused it."
+    )

@@ -1,0 +1,95 @@
+"""Value objects shared by ingestion and lifecycle events: what we know about a person or group."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from roster_shared.events.envelope import Frozen
+
+Origin = Literal["scim", "jit", "admin"]
+
+
+class Email(Frozen):
+    """One e-mail address (RFC 7643 §4.1.2 ``emails``)."""
+
+    value: str = Field(min_length=1, max_length=320)
+    type: str | None = Field(default=None, max_length=64)
+    primary: bool = False
+
+
+class IdentityLink(Frozen):
+    """How a login identifies the person: SAML issuer + NameID, or OIDC ``iss`` + ``sub``."""
+
+    issuer: str = Field(min_length=1, max_length=1024)
+    subject: str = Field(min_length=1, max_length=1024)
+    subject_format: str | None = Field(
+        default=None, max_length=256, description="SAML NameID Format; None for OIDC."
+    )
+
+
+class UserAttributes(Frozen):
+    """The attributes a source reports for a person.
+
+    ``extra`` holds the rest of the SCIM resource (phone numbers, title, the enterprise
+    extension...) as JSON so that the user-store keeps what the IdP sent without modelling
+    every attribute of RFC 7643.
+    """
+
+    user_name: str = Field(min_length=1, max_length=512, description="SCIM userName; "
+                           "case-insensitive per RFC 7643 §4.1.1.")
+    external_id: str | None = Field(default=None, max_length=512)
+    active: bool | None = Field(default=None, description="None: the source did not say.")
+    display_name: str | None = Field(default=None, max_length=512)
+    given_name: str | None = Field(default=None, max_length=256)
+    family_name: str | None = Field(default=None, max_length=256)
+    emails: tuple[Email, ...] = ()
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class MemberRef(Frozen):
+    """A member of a group, with its display value for convenience."""
+
+    id: str
+    display: str | None = None
+
+
+class UserSnapshot(Frozen):
+    """The canonical user, as the user-store holds it after a change."""
+
+    id: str
+    tenant_id: str
+    user_name: str
+    external_id: str | None
+    active: bool
+    display_name: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    emails: tuple[Email, ...] = ()
+    extra: dict[str, Any] = Field(default_factory=dict)
+    origin: Origin = Field(description="Who created the account first.")
+    scim_managed: bool = Field(description="True once SCIM created or adopted the account.")
+    identity_links: tuple[IdentityLink, ...] = ()
+    groups: tuple[MemberRef, ...] = ()
+    version: int = Field(ge=1, description="Bumped on every canonical change (SCIM meta.version).")
+    created_at: datetime
+    updated_at: datetime
+    last_login_at: datetime | None = None
+    deactivated_reason: str | None = None
+
+
+class GroupSnapshot(Frozen):
+    """The canonical group with its members."""
+
+    id: str
+    tenant_id: str
+    display_name: str
+    external_id: str | None
+    members: tuple[MemberRef, ...] = ()
+    extra: dict[str, Any] = Field(default_factory=dict)
+    origin: Origin
+    version: int = Field(ge=1)
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,41 @@
+"""Topic names and how each topic is created (DESIGN.md, "Events and topics")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+INGEST = "roster.ingest"
+LIFECYCLE = "roster.lifecycle"
+USERS = "roster.users"
+REPLIES = "roster.replies"
+INGEST_DLQ = "roster.ingest.dlq"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A topic and the broker configuration it needs."""
+
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def roster_topics(partitions: int = 12) -> tuple[TopicSpec, ...]:
+    """Every topic Roster uses.
+
+    ``roster.ingest`` and ``roster.lifecycle`` are keyed by tenant id, so ``partitions`` bounds
+    how many user-store instances share the ingest work. ``roster.users`` is compacted: it keeps
+    the latest snapshot per ``tenant:user`` key for consumers that bootstrap from it. Replies are
+    only useful while someone waits, so they expire after an hour.
+    """
+    return (
+        TopicSpec(INGEST, partitions),
+        TopicSpec(LIFECYCLE, partitions),
+        TopicSpec(
+            USERS,
+            partitions,
+            {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
+        ),
+        TopicSpec(REPLIES, partitions, {"retention.ms": str(3_600_000)}),
+        TopicSpec(INGEST_DLQ, max(1, partitions // 4), {"retention.ms": str(30 * 86_400_000)}),
+    )
