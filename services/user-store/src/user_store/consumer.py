@@ -1,0 +1,183 @@
+"""Consuming ``roster.ingest``: one database transaction per batch, one savepoint per event.
+
+Per event, in the same transaction: the canonical change, the ``processed_events`` row with the
+reply, and the outbox rows (lifecycle events, ``roster.users`` snapshots, the reply). The bus
+commits the offset only after this transaction, so a crash in between redelivers the batch and
+the ``processed_events`` rows make the redelivery change nothing but re-sending the replies.
+
+Bad input does not stall the partition: an event that fails validation, names an unknown tenant
+or trips a bug goes to ``roster.ingest.dlq`` with its reason. Only infrastructure failures
+(the database unreachable) make the whole batch fail and come back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from pydantic import ValidationError
+from roster_shared.bus.base import Message, Record
+from roster_shared.events import ingest
+from roster_shared.events.codec import CONTENT_TYPE, event_record
+from roster_shared.events.envelope import utcnow
+from roster_shared.events.replies import REPLY_ADAPTER, ErrorCode, Reply, ReplyError
+from roster_shared.tenants import TenantInfo
+from roster_shared.topics import INGEST_DLQ, LIFECYCLE, REPLIES, USERS
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from user_store.apply import Applier, Outcome
+from user_store.errors import UnknownTenant, UserStoreError
+from user_store.outbox import OutboxRelay, dlq_value, outbox_row
+from user_store.tables import ProcessedEventRow
+from user_store.tenants import get_tenant
+
+log = logging.getLogger(__name__)
+
+
+class IngestProcessor:
+    """The batch handler the user-store subscribes to ``roster.ingest`` with."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        relay: OutboxRelay,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._relay = relay
+        self._clock = clock
+        self.applied = 0
+        self.dead_lettered = 0
+
+    async def __call__(self, messages: Sequence[Message]) -> None:
+        tenants: dict[str, TenantInfo | None] = {}
+        async with self._sessions() as session, session.begin():
+            for message in messages:
+                await self._one(session, message, tenants)
+        await self._relay.publish_pending()
+
+    async def _one(
+        self, session: AsyncSession, message: Message, tenants: dict[str, TenantInfo | None]
+    ) -> None:
+        try:
+            event = ingest.INGEST_ADAPTER.validate_json(message.value or b"")
+        except ValidationError as exc:
+            reason = "invalid event: " + "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
+            )
+            self._dead_letter(session, message, reason)
+            request_id = _raw_event_id(message.value)
+            if request_id:
+                self._reply(session, Reply(
+                    request_id=request_id, tenant_id=message.key or "",
+                    error=ReplyError(code=ErrorCode.INVALID, detail=reason)))
+            return
+
+        done = await session.get(ProcessedEventRow, event.event_id)
+        if done is not None:
+            # Redelivered: the effect is already stored; the waiter may still want its reply.
+            self._reply(session, REPLY_ADAPTER.validate_json(done.reply))
+            return
+
+        if event.tenant_id not in tenants:
+            try:
+                tenants[event.tenant_id] = await get_tenant(session, event.tenant_id)
+            except UnknownTenant:
+                tenants[event.tenant_id] = None
+        tenant = tenants[event.tenant_id]
+        if tenant is None or tenant.id != event.tenant_id:
+            error = UnknownTenant(f"no tenant with id {event.tenant_id!r}")
+            self._dead_letter(session, message, error.detail)
+            self._finish(session, event, Outcome(reply=_error_reply(event, error)))
+            return
+
+        try:
+            async with session.begin_nested():
+                outcome = await _dispatch(Applier(session, tenant, self._clock()), event)
+        except UserStoreError as error:
+            outcome = Outcome(reply=_error_reply(event, error))
+        except (OperationalError, DBAPIError) as exc:
+            if _is_connection_problem(exc):
+                raise
+            log.exception("event %s failed in the database", event.event_id)
+            self._dead_letter(session, message, f"database refused the event: {exc.orig}")
+            outcome = Outcome(reply=_error_reply(event, UserStoreError("could not be applied")))
+        except Exception as exc:
+            log.exception("event %s could not be applied", event.event_id)
+            self._dead_letter(session, message, f"{type(exc).__name__}: {exc}")
+            outcome = Outcome(reply=_error_reply(event, UserStoreError("could not be applied")))
+        self._finish(session, event, outcome)
+
+    def _finish(self, session: AsyncSession, event: ingest.IngestEvent, outcome: Outcome) -> None:
+        reply_json = outcome.reply.model_dump_json()
+        session.add(ProcessedEventRow(event_id=event.event_id, tenant_id=event.tenant_id,
+                                      processed_at=self._clock(), reply=reply_json))
+        for lifecycle_event in outcome.events:
+            session.add(outbox_row(event_record(LIFECYCLE, lifecycle_event)))
+        for snapshot in outcome.users:
+            session.add(outbox_row(Record(
+                topic=USERS, key=f"{snapshot.tenant_id}:{snapshot.id}",
+                value=snapshot.model_dump_json().encode(), headers=(CONTENT_TYPE,))))
+        for user_id in outcome.deleted_users:
+            session.add(outbox_row(Record(topic=USERS, key=f"{event.tenant_id}:{user_id}",
+                                          value=None)))
+        session.add(outbox_row(Record(topic=REPLIES, key=event.event_id,
+                                      value=reply_json.encode(), headers=(CONTENT_TYPE,))))
+        self.applied += 1
+
+    def _reply(self, session: AsyncSession, reply: Reply) -> None:
+        session.add(outbox_row(Record(topic=REPLIES, key=reply.request_id,
+                                      value=reply.model_dump_json().encode(),
+                                      headers=(CONTENT_TYPE,))))
+
+    def _dead_letter(self, session: AsyncSession, message: Message, reason: str) -> None:
+        log.warning("dead-lettered %s[%d]@%d: %s", message.topic, message.partition,
+                    message.offset, reason)
+        session.add(outbox_row(Record(
+            topic=INGEST_DLQ, key=message.key or "",
+            value=dlq_value(reason, message.topic, message.partition, message.offset,
+                            message.key, message.value).encode(),
+            headers=(CONTENT_TYPE, ("reason", reason[:500].encode())),
+        )))
+        self.dead_lettered += 1
+
+
+async def _dispatch(applier: Applier, event: ingest.IngestEvent) -> Outcome:
+    match event:
+        case ingest.UserUpserted():
+            return await applier.user_upserted(event)
+        case ingest.UserDeactivated():
+            return await applier.user_deactivated(event)
+        case ingest.UserDeleted():
+            return await applier.user_deleted(event)
+        case ingest.GroupUpserted():
+            return await applier.group_upserted(event)
+        case ingest.GroupMembersChanged():
+            return await applier.group_members_changed(event)
+        case ingest.GroupDeleted():
+            return await applier.group_deleted(event)
+
+
+def _error_reply(event: ingest.IngestEvent, error: UserStoreError) -> Reply:
+    return Reply(request_id=event.event_id, tenant_id=event.tenant_id,
+                 error=error.to_reply_error())
+
+
+def _raw_event_id(value: bytes | None) -> str | None:
+    try:
+        data = json.loads(value or b"")
+    except ValueError:
+        return None
+    event_id = data.get("event_id") if isinstance(data, dict) else None
+    return event_id if isinstance(event_id, str) and 0 < len(event_id) <= 64 else None
+
+
+def _is_connection_problem(exc: DBAPIError) -> bool:
+    return bool(exc.connection_invalidated) or isinstance(exc, OperationalError) and (
+        "connect" in str(exc).lower() or "closed" in str(exc).lower()
+    )

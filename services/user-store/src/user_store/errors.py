@@ -1,0 +1,82 @@
+"""The user-store's exceptions. Each carries its reply code and HTTP status in class attributes;
+the consumer turns them into replies, the HTTP middleware into JSON errors — one place each."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from roster_shared.events.replies import ErrorCode, ReplyError
+
+
+class UserStoreError(Exception):
+    """Base: a request the user-store refuses, with a reason a caller can show."""
+
+    code: ClassVar[ErrorCode] = ErrorCode.INVALID
+    status: ClassVar[int] = 400
+
+    def __init__(self, detail: str, *, existing_id: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.existing_id = existing_id
+
+    def to_reply_error(self) -> ReplyError:
+        """The typed error sent back on ``roster.replies``."""
+        return ReplyError(code=self.code, detail=self.detail, existing_id=self.existing_id)
+
+
+class Invalid(UserStoreError):
+    """The request is malformed or names things that cannot be (an unknown group member)."""
+
+
+class NotFound(UserStoreError):
+    """No such resource in this tenant (another tenant's ids are not found either)."""
+
+    code = ErrorCode.NOT_FOUND
+    status = 404
+
+
+class UnknownTenant(NotFound):
+    """No such tenant."""
+
+    code = ErrorCode.UNKNOWN_TENANT
+
+
+class Uniqueness(UserStoreError):
+    """A unique attribute (userName, externalId, group displayName) is already taken."""
+
+    code = ErrorCode.UNIQUENESS
+    status = 409
+
+
+class PreconditionFailed(UserStoreError):
+    """The caller's expected version is not the stored one (SCIM If-Match)."""
+
+    code = ErrorCode.PRECONDITION_FAILED
+    status = 412
+
+
+class NotProvisioned(UserStoreError):
+    """A login for someone SCIM has not provisioned, in ``scim`` mode."""
+
+    code = ErrorCode.NOT_PROVISIONED
+    status = 403
+
+
+class Deactivated(UserStoreError):
+    """A login for a deactivated or deleted account."""
+
+    code = ErrorCode.DEACTIVATED
+    status = 403
+
+
+class Refused(UserStoreError):
+    """The tenant's mode does not allow this source to do this."""
+
+    code = ErrorCode.REFUSED
+    status = 403
+
+
+class Unauthorized(UserStoreError):
+    """Missing or wrong admin credential."""
+
+    status = 401

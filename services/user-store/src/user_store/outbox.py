@@ -1,0 +1,132 @@
+"""The transactional outbox: messages are stored with the change they report and published after
+the commit, in id order, then deleted. A crash between publishing and deleting publishes again
+with the same event ids, which consumers de-duplicate; nothing is ever lost."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from roster_shared.bus.base import Bus, Record
+from roster_shared.events.envelope import utcnow
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from user_store.tables import OutboxRow
+
+log = logging.getLogger(__name__)
+
+RELAY_LOCK = 7426018
+
+
+def outbox_row(record: Record) -> OutboxRow:
+    """An outbox row for a record (text values: every value we publish is JSON)."""
+    return OutboxRow(
+        topic=record.topic,
+        key=record.key,
+        value=record.value.decode() if record.value is not None else None,
+        headers=[[name, value.decode()] for name, value in record.headers],
+        created_at=utcnow(),
+    )
+
+
+def _record(row: OutboxRow) -> Record:
+    return Record(
+        topic=row.topic,
+        key=row.key,
+        value=row.value.encode() if row.value is not None else None,
+        headers=tuple((name, value.encode()) for name, value in row.headers),
+    )
+
+
+class OutboxRelay:
+    """Publishes the outbox; one relay at a time per database (an advisory lock on PostgreSQL)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        *,
+        batch: int = 1000,
+        interval: float = 1.0,
+    ) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._batch = batch
+        self._interval = interval
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+
+    async def start(self) -> None:
+        """Publish what a previous run left, then keep polling for stragglers."""
+        await self.publish_pending()
+        self._task = asyncio.create_task(self._loop(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Stop polling (what is left is published by the next start)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.publish_pending()
+            except Exception:
+                log.exception("outbox relay failed; will retry")
+
+    async def publish_pending(self) -> int:
+        """Publish every pending row in id order; returns how many were published."""
+        total = 0
+        async with self._lock:
+            while True:
+                count = await self._publish_batch()
+                total += count
+                if count < self._batch:
+                    break
+        self.published += total
+        return total
+
+    async def _publish_batch(self) -> int:
+        async with self._sessions() as session, session.begin():
+            if session.bind.dialect.name == "postgresql":
+                locked = (
+                    await session.execute(sa.text(f"SELECT pg_try_advisory_xact_lock({RELAY_LOCK})"))
+                ).scalar_one()
+                if not locked:
+                    return 0  # another instance is relaying; its loop will get ours too
+            rows: Sequence[OutboxRow] = (
+                await session.execute(select(OutboxRow).order_by(OutboxRow.id).limit(self._batch))  # type: ignore[arg-type]
+            ).scalars().all()
+            if not rows:
+                return 0
+            await self._bus.send_batch([_record(row) for row in rows])
+            await session.execute(
+                delete(OutboxRow).where(OutboxRow.id.in_([row.id for row in rows]))  # type: ignore[union-attr]
+            )
+            return len(rows)
+
+
+def dlq_value(reason: str, topic: str, partition: int, offset: int, key: str | None,
+              value: bytes | None) -> str:
+    """The dead-letter payload: the reason and the original message, readable by an operator."""
+    return json.dumps(
+        {
+            "reason": reason,
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "key": key,
+            "value": value.decode("utf-8", errors="replace") if value is not None else None,
+            "dead_lettered_at": utcnow().isoformat(),
+        }
+    )

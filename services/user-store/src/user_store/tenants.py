@@ -1,0 +1,192 @@
+"""Tenant administration: create, list, show, set the mode, SCIM tokens (hashes only).
+
+A SCIM token looks like ``rst_<token id>_<secret>``. Only the SHA-256 of the secret is stored:
+the secret is 256 random bits, so a slow password hash would add nothing but latency to every
+SCIM request. The token id lets a lookup find the one row to compare in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from roster_shared.events.envelope import new_id, utcnow
+from roster_shared.tenants import ProvisioningMode, TenantInfo, TenantPolicy
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from user_store.errors import Invalid, NotFound, Uniqueness, UnknownTenant
+from user_store.tables import ScimTokenRow, TenantRow
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+TOKEN = re.compile(r"^rst_([A-Za-z0-9]{16})_([A-Za-z0-9_-]{43})$")
+
+
+class IssuedToken(BaseModel):
+    """A new SCIM token: the only time its secret is ever shown."""
+
+    id: str
+    tenant: str
+    token: str
+    label: str | None
+    created_at: datetime
+
+
+class TokenInfo(BaseModel):
+    """A token as listed (never the secret)."""
+
+    id: str
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def tenant_info(row: TenantRow) -> TenantInfo:
+    """The contract view of a tenant row."""
+    settings = dict(row.settings)
+    policy = TenantPolicy.model_validate(settings.pop("policy", {}))
+    return TenantInfo(
+        id=row.id, slug=row.slug, display_name=row.display_name,
+        mode=ProvisioningMode(row.mode), policy=policy, settings=settings,
+        created_at=row.created_at, updated_at=row.updated_at,
+    )
+
+
+async def find_tenant_row(session: AsyncSession, ref: str) -> TenantRow:
+    """A tenant by id or slug."""
+    row = (
+        await session.execute(
+            select(TenantRow).where(or_(TenantRow.id == ref, TenantRow.slug == ref))
+        )
+    ).scalars().first()
+    if row is None:
+        raise UnknownTenant(f"no tenant {ref!r}")
+    return row
+
+
+async def get_tenant(session: AsyncSession, ref: str) -> TenantInfo:
+    """A tenant by id or slug."""
+    return tenant_info(await find_tenant_row(session, ref))
+
+
+async def list_tenants(session: AsyncSession) -> list[TenantInfo]:
+    """Every tenant, by slug."""
+    rows = (await session.execute(select(TenantRow).order_by(TenantRow.slug))).scalars().all()
+    return [tenant_info(row) for row in rows]
+
+
+async def create_tenant(
+    session: AsyncSession,
+    slug: str,
+    mode: ProvisioningMode,
+    *,
+    display_name: str | None = None,
+    policy: TenantPolicy | None = None,
+) -> TenantInfo:
+    """A new tenant. The slug appears in URLs, so it is lower-case letters, digits and dashes."""
+    if not SLUG.match(slug):
+        raise Invalid(f"tenant slug {slug!r}: use 1-64 lower-case letters, digits and dashes")
+    now = utcnow()
+    row = TenantRow(
+        id=new_id(), slug=slug, display_name=display_name, mode=mode.value,
+        settings={"policy": (policy or TenantPolicy()).model_dump()},
+        created_at=now, updated_at=now,
+    )
+    session.add(row)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Uniqueness(f"tenant {slug!r} already exists") from exc
+    return tenant_info(row)
+
+
+async def update_tenant(
+    session: AsyncSession,
+    ref: str,
+    *,
+    mode: ProvisioningMode | None = None,
+    policy: TenantPolicy | None = None,
+    settings: dict[str, Any] | None = None,
+) -> TenantInfo:
+    """Change a tenant's mode, policy or a section of its settings (merged at the top level)."""
+    row = await find_tenant_row(session, ref)
+    if mode is not None:
+        row.mode = mode.value
+    merged = dict(row.settings)
+    if policy is not None:
+        merged["policy"] = policy.model_dump()
+    if settings:
+        merged.update(settings)
+    row.settings = merged
+    row.updated_at = utcnow()
+    await session.flush()
+    return tenant_info(row)
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def issue_token(session: AsyncSession, ref: str, *, label: str | None = None) -> IssuedToken:
+    """A new SCIM bearer token for the tenant; older tokens keep working until revoked."""
+    tenant = await find_tenant_row(session, ref)
+    token_id = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(16))
+    secret = secrets.token_urlsafe(32)
+    row = ScimTokenRow(id=token_id, tenant_id=tenant.id, secret_sha256=_digest(secret),
+                       label=label, created_at=utcnow())
+    session.add(row)
+    await session.flush()
+    return IssuedToken(id=token_id, tenant=tenant.slug, token=f"rst_{token_id}_{secret}",
+                       label=label, created_at=row.created_at)
+
+
+async def list_tokens(session: AsyncSession, ref: str) -> list[TokenInfo]:
+    """The tenant's tokens, without secrets."""
+    tenant = await find_tenant_row(session, ref)
+    rows = (
+        await session.execute(
+            select(ScimTokenRow).where(ScimTokenRow.tenant_id == tenant.id)
+            .order_by(ScimTokenRow.created_at)
+        )
+    ).scalars().all()
+    return [TokenInfo(id=r.id, label=r.label, created_at=r.created_at, revoked_at=r.revoked_at)
+            for r in rows]
+
+
+async def revoke_token(session: AsyncSession, ref: str, token_id: str) -> TokenInfo:
+    """Revoke one token of the tenant (immediately: verification reads the database)."""
+    tenant = await find_tenant_row(session, ref)
+    row = await session.get(ScimTokenRow, token_id)
+    if row is None or row.tenant_id != tenant.id:
+        raise NotFound(f"tenant {tenant.slug!r} has no token {token_id!r}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        await session.flush()
+    return TokenInfo(id=row.id, label=row.label, created_at=row.created_at,
+                     revoked_at=row.revoked_at)
+
+
+async def verify_token(session: AsyncSession, ref: str, token: str) -> TenantInfo | None:
+    """The tenant if ``token`` is one of its live tokens, else None (never says which part failed)."""
+    match = TOKEN.match(token)
+    tenant = (
+        await session.execute(
+            select(TenantRow).where(or_(TenantRow.id == ref, TenantRow.slug == ref))
+        )
+    ).scalars().first()
+    row = await session.get(ScimTokenRow, match.group(1)) if match else None
+    # Compare even when something is missing, so timing does not tell which part was wrong.
+    expected = row.secret_sha256 if row is not None else _digest("absent")
+    given = _digest(match.group(2)) if match else _digest("malformed")
+    same = hmac.compare_digest(expected, given)
+    if not same or row is None or tenant is None or row.tenant_id != tenant.id:
+        return None
+    if row.revoked_at is not None:
+        return None
+    return tenant_info(tenant)
