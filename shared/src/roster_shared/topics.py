@@ -20,22 +20,26 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-def roster_topics(partitions: int = 12) -> tuple[TopicSpec, ...]:
+def roster_topics(partitions: int = 12, *, prefix: str = "") -> tuple[TopicSpec, ...]:
     """Every topic Roster uses.
 
     ``roster.ingest`` and ``roster.lifecycle`` are keyed by tenant id, so ``partitions`` bounds
     how many user-store instances share the ingest work. ``roster.users`` is compacted: it keeps
     the latest snapshot per ``tenant:user`` key for consumers that bootstrap from it. Replies are
     only useful while someone waits, so they expire after an hour.
+
+    ``prefix`` is put before every name (tests give each run its own topics).
     """
     return (
-        TopicSpec(INGEST, partitions),
-        TopicSpec(LIFECYCLE, partitions),
+        TopicSpec(prefix + INGEST, partitions),
+        TopicSpec(prefix + LIFECYCLE, partitions),
         TopicSpec(
-            USERS,
+            prefix + USERS,
             partitions,
             {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
         ),
-        TopicSpec(REPLIES, partitions, {"retention.ms": str(3_600_000)}),
-        TopicSpec(INGEST_DLQ, max(1, partitions // 4), {"retention.ms": str(30 * 86_400_000)}),
+        TopicSpec(prefix + REPLIES, partitions, {"retention.ms": str(3_600_000)}),
+        TopicSpec(
+            prefix + INGEST_DLQ, max(1, partitions // 4), {"retention.ms": str(30 * 86_400_000)}
+        ),
     )

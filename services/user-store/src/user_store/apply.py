@@ -41,8 +41,14 @@ from user_store.tables import (
 )
 
 USER_FIELDS = (
-    "user_name", "external_id", "active", "display_name", "given_name", "family_name",
-    "emails", "extra",
+    "user_name",
+    "external_id",
+    "active",
+    "display_name",
+    "given_name",
+    "family_name",
+    "emails",
+    "extra",
 )
 
 
@@ -91,7 +97,8 @@ class Applier:
         if not external_id:
             return None
         return await self._one_user(
-            UserRow.external_id == external_id, UserRow.deleted_at.is_(None)  # type: ignore[union-attr]
+            UserRow.external_id == external_id,
+            UserRow.deleted_at.is_(None),  # type: ignore[union-attr]
         )
 
     async def _by_user_name(self, user_name: str, *, live: bool = True) -> UserRow | None:
@@ -151,9 +158,13 @@ class Applier:
         for position, email in enumerate(user.emails):
             self.session.add(
                 UserEmailRow(
-                    user_id=user.id, position=position, tenant_id=user.tenant_id,
-                    value=email["value"], value_key=name_key(email["value"]),
-                    type=email.get("type"), primary=bool(email.get("primary")),
+                    user_id=user.id,
+                    position=position,
+                    tenant_id=user.tenant_id,
+                    value=email["value"],
+                    value_key=name_key(email["value"]),
+                    type=email.get("type"),
+                    primary=bool(email.get("primary")),
                 )
             )
 
@@ -176,16 +187,25 @@ class Applier:
 
     def _envelope(self, event: EnvelopeBase) -> dict[str, Any]:
         return {
-            "event_id": new_id(), "occurred_at": self.now, "tenant_id": self.tenant.id,
-            "source": event.source, "correlation_id": event.correlation_id or event.event_id,
+            "event_id": new_id(),
+            "occurred_at": self.now,
+            "tenant_id": self.tenant.id,
+            "source": event.source,
+            "correlation_id": event.correlation_id or event.event_id,
         }
 
     async def _user_outcome(
         self,
         event: EnvelopeBase,
         user: UserRow,
-        kind: type[lifecycle.UserCreated | lifecycle.UserUpdated | lifecycle.UserDeactivated
-                   | lifecycle.UserReactivated | lifecycle.UserDeleted] | None,
+        kind: type[
+            lifecycle.UserCreated
+            | lifecycle.UserUpdated
+            | lifecycle.UserDeactivated
+            | lifecycle.UserReactivated
+            | lifecycle.UserDeleted
+        ]
+        | None,
         changed: Sequence[str],
         *,
         created: bool = False,
@@ -194,8 +214,9 @@ class Applier:
     ) -> Outcome:
         snapshot = await load_user_snapshot(self.session, user)
         outcome = Outcome(
-            reply=Reply(request_id=event.event_id, tenant_id=self.tenant.id, user=snapshot,
-                        created=created),
+            reply=Reply(
+                request_id=event.event_id, tenant_id=self.tenant.id, user=snapshot, created=created
+            ),
         )
         if kind is not None:
             change = lifecycle.UserChange(
@@ -217,8 +238,10 @@ class Applier:
         if event.source is Source.JIT:
             return await self._login(event)
         if event.source is Source.SCIM and self.tenant.mode is ProvisioningMode.JIT:
-            raise Refused("this tenant provisions by login only (mode jit); "
-                          "switch it to scim+jit to accept SCIM")
+            raise Refused(
+                "this tenant provisions by login only (mode jit); "
+                "switch it to scim+jit to accept SCIM"
+            )
         if data.target_id is not None:
             return await self._replace(event, await self._live_user(data.target_id))
         if event.source is Source.RECONCILER:
@@ -246,20 +269,29 @@ class Applier:
             changed.append("scim_managed")
             return await self._finish_update(event, existing, changed, created=True)
         user = UserRow(
-            id=new_id(), tenant_id=self.tenant.id, user_name=attributes.user_name,
-            user_name_key=name_key(attributes.user_name), external_id=attributes.external_id,
+            id=new_id(),
+            tenant_id=self.tenant.id,
+            user_name=attributes.user_name,
+            user_name_key=name_key(attributes.user_name),
+            external_id=attributes.external_id,
             active=True if attributes.active is None else attributes.active,
-            display_name=attributes.display_name, given_name=attributes.given_name,
-            family_name=attributes.family_name, emails=_emails(attributes),
-            extra=attributes.extra, origin="scim" if event.source is Source.SCIM else "admin",
-            scim_managed=event.source is Source.SCIM, version=1,
-            created_at=self.now, updated_at=self.now,
+            display_name=attributes.display_name,
+            given_name=attributes.given_name,
+            family_name=attributes.family_name,
+            emails=_emails(attributes),
+            extra=attributes.extra,
+            origin="scim" if event.source is Source.SCIM else "admin",
+            scim_managed=event.source is Source.SCIM,
+            version=1,
+            created_at=self.now,
+            updated_at=self.now,
         )
         self.session.add(user)
         await self._flush()
         await self._write_emails(user)
-        return await self._user_outcome(event, user, lifecycle.UserCreated, USER_FIELDS,
-                                        created=True)
+        return await self._user_outcome(
+            event, user, lifecycle.UserCreated, USER_FIELDS, created=True
+        )
 
     def _scim_values(self, attributes: UserAttributes, user: UserRow) -> dict[str, Any]:
         values = attributes.model_dump(include=set(USER_FIELDS))
@@ -290,7 +322,12 @@ class Applier:
         return await self._finish_update(event, user, changed)
 
     async def _finish_update(
-        self, event: EnvelopeBase, user: UserRow, changed: list[str], *, created: bool = False,
+        self,
+        event: EnvelopeBase,
+        user: UserRow,
+        changed: list[str],
+        *,
+        created: bool = False,
         reason: str | None = None,
     ) -> Outcome:
         if not changed:
@@ -308,8 +345,7 @@ class Applier:
         await self._flush()
         if "emails" in changed:
             await self._write_emails(user)
-        return await self._user_outcome(event, user, kind, changed, created=created,
-                                        reason=reason)
+        return await self._user_outcome(event, user, kind, changed, created=created, reason=reason)
 
     async def _login(self, event: ingest.UserUpserted) -> Outcome:
         """JIT: rules 1, 4 and 5 for a login."""
@@ -342,7 +378,8 @@ class Applier:
         if user.scim_managed and scim_owns:
             # SCIM owns these attributes; a login may only fill in what SCIM left empty.
             fill = {
-                name: value for name, value in self._jit_values(attributes).items()
+                name: value
+                for name, value in self._jit_values(attributes).items()
                 if getattr(user, name) in (None, [], {})
             }
         else:
@@ -372,14 +409,18 @@ class Applier:
         link = event.data.identity_link
         assert link is not None
         existing = (
-            await self.session.execute(
-                select(IdentityLinkRow).where(
-                    IdentityLinkRow.tenant_id == self.tenant.id,
-                    IdentityLinkRow.issuer == link.issuer,
-                    IdentityLinkRow.subject == link.subject,
+            (
+                await self.session.execute(
+                    select(IdentityLinkRow).where(
+                        IdentityLinkRow.tenant_id == self.tenant.id,
+                        IdentityLinkRow.issuer == link.issuer,
+                        IdentityLinkRow.subject == link.subject,
+                    )
                 )
             )
-        ).scalars().first()
+            .scalars()
+            .first()
+        )
         if existing is not None:
             if existing.user_id == user.id:
                 return []
@@ -387,8 +428,13 @@ class Applier:
             return ["identity_links"]
         self.session.add(
             IdentityLinkRow(
-                id=new_id(), tenant_id=self.tenant.id, user_id=user.id, issuer=link.issuer,
-                subject=link.subject, subject_format=link.subject_format, created_at=self.now,
+                id=new_id(),
+                tenant_id=self.tenant.id,
+                user_id=user.id,
+                issuer=link.issuer,
+                subject=link.subject,
+                subject_format=link.subject_format,
+                created_at=self.now,
             )
         )
         return ["identity_links"]
@@ -397,12 +443,23 @@ class Applier:
         attributes = event.data.attributes
         await self._ensure_unique(None, attributes.model_copy(update={"external_id": None}))
         user = UserRow(
-            id=new_id(), tenant_id=self.tenant.id, user_name=attributes.user_name,
-            user_name_key=name_key(attributes.user_name), external_id=None, active=True,
-            display_name=attributes.display_name, given_name=attributes.given_name,
-            family_name=attributes.family_name, emails=_emails(attributes), extra={},
-            origin="jit", scim_managed=False, version=1, created_at=self.now,
-            updated_at=self.now, last_login_at=event.data.login_at or self.now,
+            id=new_id(),
+            tenant_id=self.tenant.id,
+            user_name=attributes.user_name,
+            user_name_key=name_key(attributes.user_name),
+            external_id=None,
+            active=True,
+            display_name=attributes.display_name,
+            given_name=attributes.given_name,
+            family_name=attributes.family_name,
+            emails=_emails(attributes),
+            extra={},
+            origin="jit",
+            scim_managed=False,
+            version=1,
+            created_at=self.now,
+            updated_at=self.now,
+            last_login_at=event.data.login_at or self.now,
         )
         self.session.add(user)
         await self._flush()
@@ -410,12 +467,13 @@ class Applier:
         await self._link(user, event)
         group_events = await self._sync_login_groups(event, user)
         await self._flush()
-        return await self._user_outcome(event, user, lifecycle.UserCreated, USER_FIELDS,
-                                        created=True, extra_events=group_events)
+        return await self._user_outcome(
+            event, user, lifecycle.UserCreated, USER_FIELDS, created=True, extra_events=group_events
+        )
 
-    async def _sync_login_groups(self, event: ingest.UserUpserted, user: UserRow) -> list[
-        EnvelopeBase
-    ]:
+    async def _sync_login_groups(
+        self, event: ingest.UserUpserted, user: UserRow
+    ) -> list[EnvelopeBase]:
         """Memberships of login-made groups follow the assertion; SCIM's groups are SCIM's."""
         names = event.data.groups
         if names is None or not self.tenant.policy.jit_group_sync:
@@ -423,37 +481,54 @@ class Applier:
         await self._flush()
         wanted: dict[str, str] = {name_key(n): n for n in names if n.strip()}
         rows = (
-            await self.session.execute(
-                select(GroupRow).where(
-                    GroupRow.tenant_id == self.tenant.id,
-                    GroupRow.display_name_key.in_(list(wanted)),  # type: ignore[attr-defined]
+            (
+                await self.session.execute(
+                    select(GroupRow).where(
+                        GroupRow.tenant_id == self.tenant.id,
+                        GroupRow.display_name_key.in_(list(wanted)),  # type: ignore[attr-defined]
+                    )
                 )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         groups = {row.display_name_key: row for row in rows}
         events: list[EnvelopeBase] = []
         for key, name in wanted.items():
             if key not in groups:
                 row = GroupRow(
-                    id=new_id(), tenant_id=self.tenant.id, display_name=name,
-                    display_name_key=key, origin="jit", created_at=self.now,
+                    id=new_id(),
+                    tenant_id=self.tenant.id,
+                    display_name=name,
+                    display_name_key=key,
+                    origin="jit",
+                    created_at=self.now,
                     updated_at=self.now,
                 )
                 self.session.add(row)
                 groups[key] = row
                 await self._flush()
-                events.append(lifecycle.GroupCreated(
-                    **self._envelope(event),
-                    data=lifecycle.GroupChange(group=await load_group_snapshot(self.session, row),
-                                               changed=("display_name",),
-                                               caused_by=event.event_id),
-                ))
+                events.append(
+                    lifecycle.GroupCreated(
+                        **self._envelope(event),
+                        data=lifecycle.GroupChange(
+                            group=await load_group_snapshot(self.session, row),
+                            changed=("display_name",),
+                            caused_by=event.event_id,
+                        ),
+                    )
+                )
         current = (
-            await self.session.execute(
-                select(GroupRow).join(MembershipRow, MembershipRow.group_id == GroupRow.id)
-                .where(MembershipRow.user_id == user.id)
+            (
+                await self.session.execute(
+                    select(GroupRow)
+                    .join(MembershipRow, MembershipRow.group_id == GroupRow.id)
+                    .where(MembershipRow.user_id == user.id)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         current_ids = {g.id for g in current}
         for key, group in groups.items():
             if group.origin == "jit" and key in wanted and group.id not in current_ids:
@@ -479,11 +554,16 @@ class Applier:
         user = await self._live_user(event.data.user_id)
         _check_version(event.data.expected_version, user.version, f"user {user.id}")
         memberships = (
-            await self.session.execute(
-                select(GroupRow).join(MembershipRow, MembershipRow.group_id == GroupRow.id)
-                .where(MembershipRow.user_id == user.id)
+            (
+                await self.session.execute(
+                    select(GroupRow)
+                    .join(MembershipRow, MembershipRow.group_id == GroupRow.id)
+                    .where(MembershipRow.user_id == user.id)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         extra = [await self._remove_member(event, group, user) for group in memberships]
         user.active = False
         user.deleted_at = self.now
@@ -491,8 +571,14 @@ class Applier:
         user.version += 1
         user.updated_at = self.now
         await self._flush()
-        return await self._user_outcome(event, user, lifecycle.UserDeleted, ("deleted",),
-                                        reason=event.data.reason, extra_events=extra)
+        return await self._user_outcome(
+            event,
+            user,
+            lifecycle.UserDeleted,
+            ("deleted",),
+            reason=event.data.reason,
+            extra_events=extra,
+        )
 
     # -- groups --------------------------------------------------------------------------
 
@@ -509,14 +595,18 @@ class Applier:
         if not user_ids:
             return {}
         rows = (
-            await self.session.execute(
-                select(UserRow).where(
-                    UserRow.tenant_id == self.tenant.id,
-                    UserRow.id.in_(list(user_ids)),  # type: ignore[attr-defined]
-                    UserRow.deleted_at.is_(None),  # type: ignore[union-attr]
+            (
+                await self.session.execute(
+                    select(UserRow).where(
+                        UserRow.tenant_id == self.tenant.id,
+                        UserRow.id.in_(list(user_ids)),  # type: ignore[attr-defined]
+                        UserRow.deleted_at.is_(None),  # type: ignore[union-attr]
+                    )
                 )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         found = {row.id: row for row in rows}
         missing = [uid for uid in user_ids if uid not in found]
         if missing:
@@ -524,23 +614,34 @@ class Applier:
         return found
 
     def _membership_event(
-        self, event: EnvelopeBase, group: GroupRow, user: UserRow,
+        self,
+        event: EnvelopeBase,
+        group: GroupRow,
+        user: UserRow,
         kind: type[lifecycle.MembershipAdded | lifecycle.MembershipRemoved],
     ) -> EnvelopeBase:
         return kind(
             **self._envelope(event),
             data=lifecycle.Membership(
-                group_id=group.id, group_display_name=group.display_name, user_id=user.id,
-                user_name=user.user_name, caused_by=event.event_id,
+                group_id=group.id,
+                group_display_name=group.display_name,
+                user_id=user.id,
+                user_name=user.user_name,
+                caused_by=event.event_id,
             ),
         )
 
-    async def _add_member(self, event: EnvelopeBase, group: GroupRow, user: UserRow) -> EnvelopeBase:
-        self.session.add(MembershipRow(group_id=group.id, user_id=user.id,
-                                       tenant_id=self.tenant.id))
+    async def _add_member(
+        self, event: EnvelopeBase, group: GroupRow, user: UserRow
+    ) -> EnvelopeBase:
+        self.session.add(
+            MembershipRow(group_id=group.id, user_id=user.id, tenant_id=self.tenant.id)
+        )
         return self._membership_event(event, group, user, lifecycle.MembershipAdded)
 
-    async def _remove_member(self, event: EnvelopeBase, group: GroupRow, user: UserRow) -> EnvelopeBase:
+    async def _remove_member(
+        self, event: EnvelopeBase, group: GroupRow, user: UserRow
+    ) -> EnvelopeBase:
         await self.session.execute(
             delete(MembershipRow).where(
                 MembershipRow.group_id == group.id,  # type: ignore[arg-type]
@@ -565,56 +666,88 @@ class Applier:
         events = [await self._add_member(event, group, users[uid]) for uid in to_add]
         if to_remove:
             removed = (
-                await self.session.execute(
-                    select(UserRow).where(UserRow.id.in_(to_remove))  # type: ignore[attr-defined]
+                (
+                    await self.session.execute(
+                        select(UserRow).where(UserRow.id.in_(to_remove))  # type: ignore[attr-defined]
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             events += [await self._remove_member(event, group, user) for user in removed]
         return events
 
-    async def _group_unique(self, group: GroupRow | None, name: str, external_id: str | None) -> None:
+    async def _group_unique(
+        self, group: GroupRow | None, name: str, external_id: str | None
+    ) -> None:
         own_id = group.id if group else None
         clash = (
-            await self.session.execute(
-                select(GroupRow).where(
-                    GroupRow.tenant_id == self.tenant.id, GroupRow.display_name_key == name_key(name)
-                )
-            )
-        ).scalars().first()
-        if clash is not None and clash.id != own_id:
-            raise Uniqueness(f"displayName {name!r} is taken by group {clash.id}",
-                             existing_id=clash.id)
-        if external_id:
-            clash = (
+            (
                 await self.session.execute(
                     select(GroupRow).where(
-                        GroupRow.tenant_id == self.tenant.id, GroupRow.external_id == external_id
+                        GroupRow.tenant_id == self.tenant.id,
+                        GroupRow.display_name_key == name_key(name),
                     )
                 )
-            ).scalars().first()
+            )
+            .scalars()
+            .first()
+        )
+        if clash is not None and clash.id != own_id:
+            raise Uniqueness(
+                f"displayName {name!r} is taken by group {clash.id}", existing_id=clash.id
+            )
+        if external_id:
+            clash = (
+                (
+                    await self.session.execute(
+                        select(GroupRow).where(
+                            GroupRow.tenant_id == self.tenant.id,
+                            GroupRow.external_id == external_id,
+                        )
+                    )
+                )
+                .scalars()
+                .first()
+            )
             if clash is not None and clash.id != own_id:
-                raise Uniqueness(f"externalId {external_id!r} is taken by group {clash.id}",
-                                 existing_id=clash.id)
+                raise Uniqueness(
+                    f"externalId {external_id!r} is taken by group {clash.id}", existing_id=clash.id
+                )
 
     async def _group_outcome(
-        self, event: EnvelopeBase, group: GroupRow,
+        self,
+        event: EnvelopeBase,
+        group: GroupRow,
         kind: type[lifecycle.GroupCreated | lifecycle.GroupUpdated | lifecycle.GroupDeleted] | None,
-        changed: Sequence[str], member_events: Sequence[EnvelopeBase], *, created: bool = False,
+        changed: Sequence[str],
+        member_events: Sequence[EnvelopeBase],
+        *,
+        created: bool = False,
         snapshot: GroupSnapshot | None = None,
     ) -> Outcome:
         await self._flush()
         snapshot = snapshot or await load_group_snapshot(self.session, group)
-        outcome = Outcome(reply=Reply(request_id=event.event_id, tenant_id=self.tenant.id,
-                                      group=snapshot, created=created))
+        outcome = Outcome(
+            reply=Reply(
+                request_id=event.event_id, tenant_id=self.tenant.id, group=snapshot, created=created
+            )
+        )
         if kind is not None:
-            outcome.events.append(kind(**self._envelope(event), data=lifecycle.GroupChange(
-                group=snapshot, changed=tuple(changed), caused_by=event.event_id)))
+            outcome.events.append(
+                kind(
+                    **self._envelope(event),
+                    data=lifecycle.GroupChange(
+                        group=snapshot, changed=tuple(changed), caused_by=event.event_id
+                    ),
+                )
+            )
         outcome.events.extend(member_events)
         return outcome
 
-    def _group_touched(self, group: GroupRow, changed: list[str], member_events: Sequence[
-        EnvelopeBase
-    ]) -> bool:
+    def _group_touched(
+        self, group: GroupRow, changed: list[str], member_events: Sequence[EnvelopeBase]
+    ) -> bool:
         if changed or member_events:
             group.version += 1
             group.updated_at = self.now
@@ -628,17 +761,26 @@ class Applier:
         if data.target_id is None:
             await self._group_unique(None, data.display_name, data.external_id)
             group = GroupRow(
-                id=new_id(), tenant_id=self.tenant.id, display_name=data.display_name,
-                display_name_key=name_key(data.display_name), external_id=data.external_id,
-                extra=dict(data.extra), origin="scim" if event.source is Source.SCIM else "admin",
-                created_at=self.now, updated_at=self.now,
+                id=new_id(),
+                tenant_id=self.tenant.id,
+                display_name=data.display_name,
+                display_name_key=name_key(data.display_name),
+                external_id=data.external_id,
+                extra=dict(data.extra),
+                origin="scim" if event.source is Source.SCIM else "admin",
+                created_at=self.now,
+                updated_at=self.now,
             )
             self.session.add(group)
             await self._flush()
             member_events = await self._set_members(event, group, data.member_ids or (), ())
             return await self._group_outcome(
-                event, group, lifecycle.GroupCreated, ("display_name", "external_id", "members"),
-                member_events, created=True,
+                event,
+                group,
+                lifecycle.GroupCreated,
+                ("display_name", "external_id", "members"),
+                member_events,
+                created=True,
             )
         group = await self._live_group(data.target_id)
         _check_version(data.expected_version, group.version, f"group {group.id}")
@@ -659,13 +801,23 @@ class Applier:
         if data.member_ids is not None:
             current = await self._member_ids(group)
             member_events = await self._set_members(
-                event, group, data.member_ids, [uid for uid in current
-                                                if uid not in set(data.member_ids)]
+                event,
+                group,
+                data.member_ids,
+                [uid for uid in current if uid not in set(data.member_ids)],
             )
         touched = self._group_touched(group, changed, member_events)
-        return await self._group_outcome(
-            event, group, lifecycle.GroupUpdated if changed else None, changed, member_events,
-        ) if touched else await self._group_outcome(event, group, None, (), ())
+        return (
+            await self._group_outcome(
+                event,
+                group,
+                lifecycle.GroupUpdated if changed else None,
+                changed,
+                member_events,
+            )
+            if touched
+            else await self._group_outcome(event, group, None, (), ())
+        )
 
     async def group_members_changed(self, event: ingest.GroupMembersChanged) -> Outcome:
         """SCIM PATCH: add and remove members (only those named), maybe rename."""
@@ -693,8 +845,9 @@ class Applier:
         snapshot = await load_group_snapshot(self.session, group)
         await self.session.execute(delete(MembershipRow).where(MembershipRow.group_id == group.id))  # type: ignore[arg-type]
         await self.session.delete(group)
-        return await self._group_outcome(event, group, lifecycle.GroupDeleted, ("deleted",), (),
-                                         snapshot=snapshot)
+        return await self._group_outcome(
+            event, group, lifecycle.GroupDeleted, ("deleted",), (), snapshot=snapshot
+        )
 
     @staticmethod
     def _refuse_login_source(event: EnvelopeBase) -> None:
@@ -705,8 +858,11 @@ class Applier:
 async def count_users(session: AsyncSession, tenant_id: str) -> int:
     """Live users of a tenant (for tests and the admin view)."""
     result = await session.execute(
-        select(func.count()).select_from(UserRow).where(
-            UserRow.tenant_id == tenant_id, UserRow.deleted_at.is_(None)  # type: ignore[union-attr]
+        select(func.count())
+        .select_from(UserRow)
+        .where(
+            UserRow.tenant_id == tenant_id,
+            UserRow.deleted_at.is_(None),  # type: ignore[union-attr]
         )
     )
     return int(result.scalar_one())

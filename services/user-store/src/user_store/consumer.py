@@ -73,9 +73,14 @@ class IngestProcessor:
             self._dead_letter(session, message, reason)
             request_id = _raw_event_id(message.value)
             if request_id:
-                self._reply(session, Reply(
-                    request_id=request_id, tenant_id=message.key or "",
-                    error=ReplyError(code=ErrorCode.INVALID, detail=reason)))
+                self._reply(
+                    session,
+                    Reply(
+                        request_id=request_id,
+                        tenant_id=message.key or "",
+                        error=ReplyError(code=ErrorCode.INVALID, detail=reason),
+                    ),
+                )
             return
 
         done = await session.get(ProcessedEventRow, event.event_id)
@@ -115,35 +120,76 @@ class IngestProcessor:
 
     def _finish(self, session: AsyncSession, event: ingest.IngestEvent, outcome: Outcome) -> None:
         reply_json = outcome.reply.model_dump_json()
-        session.add(ProcessedEventRow(event_id=event.event_id, tenant_id=event.tenant_id,
-                                      processed_at=self._clock(), reply=reply_json))
+        session.add(
+            ProcessedEventRow(
+                event_id=event.event_id,
+                tenant_id=event.tenant_id,
+                processed_at=self._clock(),
+                reply=reply_json,
+            )
+        )
         for lifecycle_event in outcome.events:
             session.add(outbox_row(event_record(LIFECYCLE, lifecycle_event)))
         for snapshot in outcome.users:
-            session.add(outbox_row(Record(
-                topic=USERS, key=f"{snapshot.tenant_id}:{snapshot.id}",
-                value=snapshot.model_dump_json().encode(), headers=(CONTENT_TYPE,))))
+            session.add(
+                outbox_row(
+                    Record(
+                        topic=USERS,
+                        key=f"{snapshot.tenant_id}:{snapshot.id}",
+                        value=snapshot.model_dump_json().encode(),
+                        headers=(CONTENT_TYPE,),
+                    )
+                )
+            )
         for user_id in outcome.deleted_users:
-            session.add(outbox_row(Record(topic=USERS, key=f"{event.tenant_id}:{user_id}",
-                                          value=None)))
-        session.add(outbox_row(Record(topic=REPLIES, key=event.event_id,
-                                      value=reply_json.encode(), headers=(CONTENT_TYPE,))))
+            session.add(
+                outbox_row(Record(topic=USERS, key=f"{event.tenant_id}:{user_id}", value=None))
+            )
+        session.add(
+            outbox_row(
+                Record(
+                    topic=REPLIES,
+                    key=event.event_id,
+                    value=reply_json.encode(),
+                    headers=(CONTENT_TYPE,),
+                )
+            )
+        )
         self.applied += 1
 
     def _reply(self, session: AsyncSession, reply: Reply) -> None:
-        session.add(outbox_row(Record(topic=REPLIES, key=reply.request_id,
-                                      value=reply.model_dump_json().encode(),
-                                      headers=(CONTENT_TYPE,))))
+        session.add(
+            outbox_row(
+                Record(
+                    topic=REPLIES,
+                    key=reply.request_id,
+                    value=reply.model_dump_json().encode(),
+                    headers=(CONTENT_TYPE,),
+                )
+            )
+        )
 
     def _dead_letter(self, session: AsyncSession, message: Message, reason: str) -> None:
-        log.warning("dead-lettered %s[%d]@%d: %s", message.topic, message.partition,
-                    message.offset, reason)
-        session.add(outbox_row(Record(
-            topic=INGEST_DLQ, key=message.key or "",
-            value=dlq_value(reason, message.topic, message.partition, message.offset,
-                            message.key, message.value).encode(),
-            headers=(CONTENT_TYPE, ("reason", reason[:500].encode())),
-        )))
+        log.warning(
+            "dead-lettered %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason
+        )
+        session.add(
+            outbox_row(
+                Record(
+                    topic=INGEST_DLQ,
+                    key=message.key or "",
+                    value=dlq_value(
+                        reason,
+                        message.topic,
+                        message.partition,
+                        message.offset,
+                        message.key,
+                        message.value,
+                    ).encode(),
+                    headers=(CONTENT_TYPE, ("reason", reason[:500].encode())),
+                )
+            )
+        )
         self.dead_lettered += 1
 
 
@@ -164,8 +210,7 @@ async def _dispatch(applier: Applier, event: ingest.IngestEvent) -> Outcome:
 
 
 def _error_reply(event: ingest.IngestEvent, error: UserStoreError) -> Reply:
-    return Reply(request_id=event.event_id, tenant_id=event.tenant_id,
-                 error=error.to_reply_error())
+    return Reply(request_id=event.event_id, tenant_id=event.tenant_id, error=error.to_reply_error())
 
 
 def _raw_event_id(value: bytes | None) -> str | None:
@@ -178,6 +223,7 @@ def _raw_event_id(value: bytes | None) -> str | None:
 
 
 def _is_connection_problem(exc: DBAPIError) -> bool:
-    return bool(exc.connection_invalidated) or isinstance(exc, OperationalError) and (
-        "connect" in str(exc).lower() or "closed" in str(exc).lower()
+    return bool(exc.connection_invalidated) or (
+        isinstance(exc, OperationalError)
+        and ("connect" in str(exc).lower() or "closed" in str(exc).lower())
     )

@@ -100,13 +100,21 @@ class OutboxRelay:
         async with self._sessions() as session, session.begin():
             if session.bind.dialect.name == "postgresql":
                 locked = (
-                    await session.execute(sa.text(f"SELECT pg_try_advisory_xact_lock({RELAY_LOCK})"))
+                    await session.execute(
+                        sa.text(f"SELECT pg_try_advisory_xact_lock({RELAY_LOCK})")
+                    )
                 ).scalar_one()
                 if not locked:
                     return 0  # another instance is relaying; its loop will get ours too
             rows: Sequence[OutboxRow] = (
-                await session.execute(select(OutboxRow).order_by(OutboxRow.id).limit(self._batch))  # type: ignore[arg-type]
-            ).scalars().all()
+                (
+                    await session.execute(
+                        select(OutboxRow).order_by(OutboxRow.id).limit(self._batch)
+                    )  # type: ignore[arg-type]
+                )
+                .scalars()
+                .all()
+            )
             if not rows:
                 return 0
             await self._bus.send_batch([_record(row) for row in rows])
@@ -116,8 +124,9 @@ class OutboxRelay:
             return len(rows)
 
 
-def dlq_value(reason: str, topic: str, partition: int, offset: int, key: str | None,
-              value: bytes | None) -> str:
+def dlq_value(
+    reason: str, topic: str, partition: int, offset: int, key: str | None, value: bytes | None
+) -> str:
     """The dead-letter payload: the reason and the original message, readable by an operator."""
     return json.dumps(
         {

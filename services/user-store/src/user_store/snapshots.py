@@ -35,8 +35,9 @@ def user_snapshot(
         origin=row.origin,  # type: ignore[arg-type]
         scim_managed=row.scim_managed,
         identity_links=tuple(
-            IdentityLink(issuer=link.issuer, subject=link.subject,
-                         subject_format=link.subject_format)
+            IdentityLink(
+                issuer=link.issuer, subject=link.subject, subject_format=link.subject_format
+            )
             for link in links
         ),
         groups=tuple(groups),
@@ -48,43 +49,69 @@ def user_snapshot(
     )
 
 
-async def load_user_snapshot(session: AsyncSession, row: UserRow) -> UserSnapshot:
-    """A user's snapshot with its identity links and groups."""
-    links = (
-        await session.execute(
-            select(IdentityLinkRow).where(IdentityLinkRow.user_id == row.id)  # type: ignore[arg-type]
-        )
-    ).scalars().all()
-    groups = (
-        await session.execute(
-            select(GroupRow.id, GroupRow.display_name)  # type: ignore[call-overload]
-            .join(MembershipRow, MembershipRow.group_id == GroupRow.id)
-            .where(MembershipRow.user_id == row.id)
-            .order_by(GroupRow.display_name_key)
-        )
-    ).all()
-    return user_snapshot(row, links, [MemberRef(id=g.id, display=g.display_name) for g in groups])
-
-
-async def load_group_snapshot(session: AsyncSession, row: GroupRow) -> GroupSnapshot:
-    """A group's snapshot with its members."""
-    members = (
-        await session.execute(
-            select(UserRow.id, UserRow.user_name)  # type: ignore[call-overload]
-            .join(MembershipRow, MembershipRow.user_id == UserRow.id)
-            .where(MembershipRow.group_id == row.id)
-            .order_by(UserRow.user_name_key)
-        )
-    ).all()
+def group_snapshot(row: GroupRow, members: Sequence[MemberRef] = ()) -> GroupSnapshot:
+    """The contract view of a group row."""
     return GroupSnapshot(
         id=row.id,
         tenant_id=row.tenant_id,
         display_name=row.display_name,
         external_id=row.external_id,
-        members=tuple(MemberRef(id=m.id, display=m.user_name) for m in members),
+        members=tuple(members),
         extra=row.extra,
         origin=row.origin,  # type: ignore[arg-type]
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+async def user_snapshots(session: AsyncSession, rows: Sequence[UserRow]) -> list[UserSnapshot]:
+    """Snapshots of many users with two extra queries in all (links, groups)."""
+    ids = [row.id for row in rows]
+    if not ids:
+        return []
+    links: dict[str, list[IdentityLinkRow]] = {}
+    for link in (
+        await session.execute(select(IdentityLinkRow).where(IdentityLinkRow.user_id.in_(ids)))
+    ).scalars():  # type: ignore[attr-defined]
+        links.setdefault(link.user_id, []).append(link)
+    groups: dict[str, list[MemberRef]] = {}
+    for user_id, group_id, display in (
+        await session.execute(
+            select(MembershipRow.user_id, GroupRow.id, GroupRow.display_name)  # type: ignore[call-overload]
+            .join(GroupRow, GroupRow.id == MembershipRow.group_id)
+            .where(MembershipRow.user_id.in_(ids))
+            .order_by(GroupRow.display_name_key)
+        )
+    ).all():
+        groups.setdefault(user_id, []).append(MemberRef(id=group_id, display=display))
+    return [user_snapshot(row, links.get(row.id, ()), groups.get(row.id, ())) for row in rows]
+
+
+async def group_snapshots(
+    session: AsyncSession, rows: Sequence[GroupRow], *, members: bool = True
+) -> list[GroupSnapshot]:
+    """Snapshots of many groups; ``members=False`` skips loading them (excludedAttributes)."""
+    ids = [row.id for row in rows]
+    found: dict[str, list[MemberRef]] = {}
+    if ids and members:
+        for group_id, user_id, user_name in (
+            await session.execute(
+                select(MembershipRow.group_id, UserRow.id, UserRow.user_name)  # type: ignore[call-overload]
+                .join(UserRow, UserRow.id == MembershipRow.user_id)
+                .where(MembershipRow.group_id.in_(ids))
+                .order_by(UserRow.user_name_key)
+            )
+        ).all():
+            found.setdefault(group_id, []).append(MemberRef(id=user_id, display=user_name))
+    return [group_snapshot(row, found.get(row.id, ())) for row in rows]
+
+
+async def load_user_snapshot(session: AsyncSession, row: UserRow) -> UserSnapshot:
+    """One user's snapshot with its identity links and groups."""
+    return (await user_snapshots(session, [row]))[0]
+
+
+async def load_group_snapshot(session: AsyncSession, row: GroupRow) -> GroupSnapshot:
+    """One group's snapshot with its members."""
+    return (await group_snapshots(session, [row]))[0]

@@ -15,6 +15,7 @@ from sqlmodel import JSON, Column, Field, SQLModel
 
 metadata = SQLModel.metadata
 
+
 def _live_unique(name: str, *columns: str, extra: str | None = None) -> sa.Index:
     condition = sa.text("deleted_at IS NULL" + (f" AND {extra}" if extra else ""))
     return sa.Index(name, *columns, unique=True, postgresql_where=condition, sqlite_where=condition)
@@ -54,7 +55,9 @@ class UserRow(SQLModel, table=True):
     __table_args__ = (
         _live_unique("uq_users_tenant_user_name", "tenant_id", "user_name_key"),
         _live_unique(
-            "uq_users_tenant_external_id", "tenant_id", "external_id",
+            "uq_users_tenant_external_id",
+            "tenant_id",
+            "external_id",
             extra="external_id IS NOT NULL",
         ),
         sa.Index("ix_users_tenant_created", "tenant_id", "created_at", "id"),
@@ -69,7 +72,9 @@ class UserRow(SQLModel, table=True):
     display_name: str | None = Field(default=None, max_length=512)
     given_name: str | None = Field(default=None, max_length=256)
     family_name: str | None = Field(default=None, max_length=256)
-    emails: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    emails: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     extra: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     origin: str = Field(max_length=16)
     scim_managed: bool = False
@@ -101,7 +106,9 @@ class IdentityLinkRow(SQLModel, table=True):
 
     __tablename__ = "identity_links"
     __table_args__ = (
-        sa.UniqueConstraint("tenant_id", "issuer", "subject", name="uq_links_tenant_issuer_subject"),
+        sa.UniqueConstraint(
+            "tenant_id", "issuer", "subject", name="uq_links_tenant_issuer_subject"
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=64)
@@ -120,7 +127,10 @@ class GroupRow(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "display_name_key", name="uq_groups_tenant_display"),
         sa.Index(
-            "uq_groups_tenant_external_id", "tenant_id", "external_id", unique=True,
+            "uq_groups_tenant_external_id",
+            "tenant_id",
+            "external_id",
+            unique=True,
             postgresql_where=sa.text("external_id IS NOT NULL"),
             sqlite_where=sa.text("external_id IS NOT NULL"),
         ),

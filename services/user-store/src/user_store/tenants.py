@@ -52,19 +52,28 @@ def tenant_info(row: TenantRow) -> TenantInfo:
     settings = dict(row.settings)
     policy = TenantPolicy.model_validate(settings.pop("policy", {}))
     return TenantInfo(
-        id=row.id, slug=row.slug, display_name=row.display_name,
-        mode=ProvisioningMode(row.mode), policy=policy, settings=settings,
-        created_at=row.created_at, updated_at=row.updated_at,
+        id=row.id,
+        slug=row.slug,
+        display_name=row.display_name,
+        mode=ProvisioningMode(row.mode),
+        policy=policy,
+        settings=settings,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
 async def find_tenant_row(session: AsyncSession, ref: str) -> TenantRow:
     """A tenant by id or slug."""
     row = (
-        await session.execute(
-            select(TenantRow).where(or_(TenantRow.id == ref, TenantRow.slug == ref))
+        (
+            await session.execute(
+                select(TenantRow).where(or_(TenantRow.id == ref, TenantRow.slug == ref))
+            )
         )
-    ).scalars().first()
+        .scalars()
+        .first()
+    )
     if row is None:
         raise UnknownTenant(f"no tenant {ref!r}")
     return row
@@ -94,9 +103,13 @@ async def create_tenant(
         raise Invalid(f"tenant slug {slug!r}: use 1-64 lower-case letters, digits and dashes")
     now = utcnow()
     row = TenantRow(
-        id=new_id(), slug=slug, display_name=display_name, mode=mode.value,
+        id=new_id(),
+        slug=slug,
+        display_name=display_name,
+        mode=mode.value,
         settings={"policy": (policy or TenantPolicy()).model_dump()},
-        created_at=now, updated_at=now,
+        created_at=now,
+        updated_at=now,
     )
     session.add(row)
     try:
@@ -138,25 +151,42 @@ async def issue_token(session: AsyncSession, ref: str, *, label: str | None = No
     tenant = await find_tenant_row(session, ref)
     token_id = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(16))
     secret = secrets.token_urlsafe(32)
-    row = ScimTokenRow(id=token_id, tenant_id=tenant.id, secret_sha256=_digest(secret),
-                       label=label, created_at=utcnow())
+    row = ScimTokenRow(
+        id=token_id,
+        tenant_id=tenant.id,
+        secret_sha256=_digest(secret),
+        label=label,
+        created_at=utcnow(),
+    )
     session.add(row)
     await session.flush()
-    return IssuedToken(id=token_id, tenant=tenant.slug, token=f"rst_{token_id}_{secret}",
-                       label=label, created_at=row.created_at)
+    return IssuedToken(
+        id=token_id,
+        tenant=tenant.slug,
+        token=f"rst_{token_id}_{secret}",
+        label=label,
+        created_at=row.created_at,
+    )
 
 
 async def list_tokens(session: AsyncSession, ref: str) -> list[TokenInfo]:
     """The tenant's tokens, without secrets."""
     tenant = await find_tenant_row(session, ref)
     rows = (
-        await session.execute(
-            select(ScimTokenRow).where(ScimTokenRow.tenant_id == tenant.id)
-            .order_by(ScimTokenRow.created_at)
+        (
+            await session.execute(
+                select(ScimTokenRow)
+                .where(ScimTokenRow.tenant_id == tenant.id)
+                .order_by(ScimTokenRow.created_at)
+            )
         )
-    ).scalars().all()
-    return [TokenInfo(id=r.id, label=r.label, created_at=r.created_at, revoked_at=r.revoked_at)
-            for r in rows]
+        .scalars()
+        .all()
+    )
+    return [
+        TokenInfo(id=r.id, label=r.label, created_at=r.created_at, revoked_at=r.revoked_at)
+        for r in rows
+    ]
 
 
 async def revoke_token(session: AsyncSession, ref: str, token_id: str) -> TokenInfo:
@@ -168,18 +198,23 @@ async def revoke_token(session: AsyncSession, ref: str, token_id: str) -> TokenI
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         await session.flush()
-    return TokenInfo(id=row.id, label=row.label, created_at=row.created_at,
-                     revoked_at=row.revoked_at)
+    return TokenInfo(
+        id=row.id, label=row.label, created_at=row.created_at, revoked_at=row.revoked_at
+    )
 
 
 async def verify_token(session: AsyncSession, ref: str, token: str) -> TenantInfo | None:
     """The tenant if ``token`` is one of its live tokens, else None (never says which part failed)."""
     match = TOKEN.match(token)
     tenant = (
-        await session.execute(
-            select(TenantRow).where(or_(TenantRow.id == ref, TenantRow.slug == ref))
+        (
+            await session.execute(
+                select(TenantRow).where(or_(TenantRow.id == ref, TenantRow.slug == ref))
+            )
         )
-    ).scalars().first()
+        .scalars()
+        .first()
+    )
     row = await session.get(ScimTokenRow, match.group(1)) if match else None
     # Compare even when something is missing, so timing does not tell which part was wrong.
     expected = row.secret_sha256 if row is not None else _digest("absent")

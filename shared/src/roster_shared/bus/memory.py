@@ -13,7 +13,9 @@ import contextlib
 import logging
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from roster_shared.bus.base import (
     BatchHandler,
@@ -33,10 +35,12 @@ def partition_for(key: str, partitions: int) -> int:
 
 
 class _Topic:
-    def __init__(self, name: str, partitions: int) -> None:
+    def __init__(self, name: str, partitions: int, config: dict[str, str] | None = None) -> None:
         self.name = name
+        self.config = dict(config or {})
         self.logs: list[list[Message]] = [[] for _ in range(partitions)]
         self.changed = asyncio.Condition()
+        self.version = 0  # bumped on every append, so a reader can tell it missed a wake-up
 
     def append(self, record: Record) -> None:
         partition = partition_for(record.key, len(self.logs))
@@ -52,6 +56,7 @@ class _Topic:
                 timestamp_ms=int(time.time() * 1000),
             )
         )
+        self.version += 1
 
 
 class _Group:
@@ -60,17 +65,33 @@ class _Group:
     def __init__(self) -> None:
         self.committed: dict[tuple[str, int], int] = {}
         self.members: list[_GroupSubscription] = []
+        self._locks: dict[tuple[str, int], asyncio.Lock] = {}
 
-    def assignment(self, member: _GroupSubscription, topics: dict[str, _Topic]) -> list[
-        tuple[str, int]
-    ]:
+    def join(self, member: _GroupSubscription) -> None:
+        self.members.append(member)
+        self._rebalanced()
+
+    def leave(self, member: _GroupSubscription) -> None:
+        with contextlib.suppress(ValueError):
+            self.members.remove(member)
+        self._rebalanced()
+
+    def _rebalanced(self) -> None:
+        for member in self.members:
+            member._wake.set()
+
+    def lock(self, topic: str, partition: int) -> asyncio.Lock:
+        """Held by the member handling a batch of that partition."""
+        return self._locks.setdefault((topic, partition), asyncio.Lock())
+
+    def assignment(
+        self, member: _GroupSubscription, topics: dict[str, _Topic]
+    ) -> list[tuple[str, int]]:
         """Partitions spread round-robin over the members, like Kafka's range of a single topic."""
         if member not in self.members:
             return []
         index = self.members.index(member)
-        pairs = [
-            (name, p) for name in member.topic_names for p in range(len(topics[name].logs))
-        ]
+        pairs = [(name, p) for name in member.topic_names for p in range(len(topics[name].logs))]
         return [pair for i, pair in enumerate(pairs) if i % len(self.members) == index]
 
 
@@ -95,12 +116,14 @@ class MemoryBus(Bus):
     async def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
         """Create missing topics with their partition counts."""
         for spec in specs:
-            self._topic(spec.name, spec.partitions)
+            self._topic(spec.name, spec.partitions, spec.config)
 
-    def _topic(self, name: str, partitions: int | None = None) -> _Topic:
+    def _topic(
+        self, name: str, partitions: int | None = None, config: dict[str, str] | None = None
+    ) -> _Topic:
         topic = self._topics.get(name)
         if topic is None:
-            topic = _Topic(name, partitions or self._default_partitions)
+            topic = _Topic(name, partitions or self._default_partitions, config)
             self._topics[name] = topic
         return topic
 
@@ -154,9 +177,13 @@ class _Poller(Subscription):
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            # asyncio.wait, not await: a task that ended cancelled (cancelled mid-batch, as a
+            # crash would) must not surface as the cancellation of whoever stops it.
+            await asyncio.wait({task})
+            if not task.cancelled() and task.exception() is not None:
+                log.error("subscription loop failed", exc_info=task.exception())
         self._leave()
         self._bus._forget(self)
 
@@ -166,8 +193,12 @@ class _Poller(Subscription):
     def _leave(self) -> None:
         """Called at stop."""
 
-    def _positions(self) -> list[tuple[_Topic, int, int]]:
-        """(topic, partition, next offset) for each partition this reader owns."""
+    def _owned(self) -> list[tuple[_Topic, int]]:
+        """(topic, partition) for each partition this reader owns."""
+        raise NotImplementedError
+
+    def _claim(self, topic: _Topic, partition: int) -> AbstractAsyncContextManager[int | None]:
+        """Hold the partition while a batch is handled; gives its next offset, None if lost."""
         raise NotImplementedError
 
     def _advance(self, topic: str, partition: int, offset: int) -> None:
@@ -176,32 +207,44 @@ class _Poller(Subscription):
     async def _run(self) -> None:
         self.ready.set()
         while not self._stopping:
-            progressed = False
-            for topic, partition, position in self._positions():
-                batch = topic.logs[partition][position : position + self._max_batch]
-                if not batch:
-                    continue
-                try:
-                    await self._handler(batch)
-                except Exception:
-                    log.exception("handler failed; batch will be redelivered", extra={
-                        "topic": topic.name, "partition": partition, "offset": position})
-                    await asyncio.sleep(self._bus.retry_backoff)
-                    continue
-                self._advance(topic.name, partition, batch[-1].offset + 1)
-                progressed = True
+            if not self._stopping:
+                self._wake.clear()
+            owned = self._owned()
+            seen = {topic: topic.version for topic, _ in owned}
+            busy = failed = False
+            for topic, partition in owned:
                 if self._stopping:
                     return
-            if not progressed:
-                await self._wait_for_news()
+                async with self._claim(topic, partition) as position:
+                    if position is None:
+                        continue
+                    batch = topic.logs[partition][position : position + self._max_batch]
+                    if not batch:
+                        continue
+                    busy = True
+                    try:
+                        await self._handler(batch)
+                    except Exception:
+                        log.exception(
+                            "handler failed; batch will be redelivered",
+                            extra={"topic": topic.name, "partition": partition, "offset": position},
+                        )
+                        failed = True
+                        continue
+                    self._advance(topic.name, partition, batch[-1].offset + 1)
+            if failed:
+                await asyncio.sleep(self._bus.retry_backoff)
+            elif not busy:
+                await self._wait_for_news(seen)
 
-    async def _wait_for_news(self) -> None:
-        waiters = [
-            asyncio.create_task(self._wait_topic(topic))
-            for topic in {t for t, _, _ in self._positions()}
+    async def _wait_for_news(self, seen: dict[_Topic, int]) -> None:
+        if self._wake.is_set() or any(topic.version != v for topic, v in seen.items()):
+            return  # something changed while we were looking
+        waiters: list[asyncio.Task[Any]] = [
+            asyncio.create_task(self._wait_topic(topic)) for topic in seen
         ]
         waiters.append(asyncio.create_task(self._wake.wait()))
-        # A short timeout also picks up rebalances and topics created after we started.
+        # A short timeout also picks up topics created after we started.
         await asyncio.wait(waiters, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
@@ -233,18 +276,25 @@ class _GroupSubscription(_Poller):
     def _join(self) -> None:
         for name in self.topic_names:
             self._bus._topic(name)
-        self._group.members.append(self)
+        self._group.join(self)
 
     def _leave(self) -> None:
-        with contextlib.suppress(ValueError):
-            self._group.members.remove(self)
+        self._group.leave(self)
 
-    def _positions(self) -> list[tuple[_Topic, int, int]]:
+    def _owned(self) -> list[tuple[_Topic, int]]:
         topics = self._bus._topics
-        return [
-            (topics[name], p, self._group.committed.get((name, p), 0))
-            for name, p in self._group.assignment(self, topics)
-        ]
+        return [(topics[name], p) for name, p in self._group.assignment(self, topics)]
+
+    @contextlib.asynccontextmanager
+    async def _claim(self, topic: _Topic, partition: int) -> AsyncIterator[int | None]:
+        # A rebalance may hand this partition to another member while we handle a batch of it:
+        # the new owner waits here until our batch is committed, like Kafka's revocation.
+        group = self._group
+        async with group.lock(topic.name, partition):
+            if (topic.name, partition) not in group.assignment(self, self._bus._topics):
+                yield None
+            else:
+                yield group.committed.get((topic.name, partition), 0)
 
     def _advance(self, topic: str, partition: int, offset: int) -> None:
         self._group.committed[(topic, partition)] = offset
@@ -260,9 +310,13 @@ class _ListenSubscription(_Poller):
         topic = self._bus._topic(self._topic_name)
         self._offsets = {p: len(entries) for p, entries in enumerate(topic.logs)}
 
-    def _positions(self) -> list[tuple[_Topic, int, int]]:
+    def _owned(self) -> list[tuple[_Topic, int]]:
         topic = self._bus._topic(self._topic_name)
-        return [(topic, p, self._offsets.get(p, 0)) for p in range(len(topic.logs))]
+        return [(topic, p) for p in range(len(topic.logs))]
+
+    @contextlib.asynccontextmanager
+    async def _claim(self, topic: _Topic, partition: int) -> AsyncIterator[int | None]:
+        yield self._offsets.get(partition, 0)
 
     def _advance(self, topic: str, partition: int, offset: int) -> None:
         self._offsets[partition] = offset

@@ -43,7 +43,13 @@ class Requester:
                 future.set_exception(RequestTimeout("requester stopped"))
         self._pending.clear()
 
-    async def request(self, record: Record, request_id: str, *, timeout: float) -> Reply:
+    async def request(
+        self,
+        record: Record,
+        request_id: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - part of the API
+    ) -> Reply:
         """Send ``record`` and return the reply whose key is ``request_id``."""
         if self._subscription is None:
             raise BusError("requester not started")

@@ -52,8 +52,10 @@ TenantId = Annotated[str, Field(min_length=1, max_length=64, description="Tenant
 class EnvelopeBase(Frozen):
     """Fields shared by every event; subclasses fix ``type`` and ``data``."""
 
-    event_id: str = Field(default_factory=new_id, description="Unique per event; consumers "
-                          "record it to make redelivery harmless.")
+    event_id: str = Field(
+        default_factory=new_id,
+        description="Unique per event; consumers record it to make redelivery harmless.",
+    )
     schema_version: int = Field(default=1, ge=1, description="Version of this type's payload.")
     occurred_at: datetime = Field(default_factory=utcnow, description="When the source saw it.")
     tenant_id: TenantId

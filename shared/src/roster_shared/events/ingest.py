@@ -22,12 +22,14 @@ class UserUpsertedData(Frozen):
 
     attributes: UserAttributes
     target_id: str | None = Field(
-        default=None, description="SCIM PUT/PATCH: the user id being replaced. None for "
-        "SCIM POST (create or adopt) and for logins (resolve by identity)."
+        default=None,
+        description="SCIM PUT/PATCH: the user id being replaced. None for "
+        "SCIM POST (create or adopt) and for logins (resolve by identity).",
     )
     expected_version: int | None = Field(
-        default=None, description="Optimistic concurrency: refuse unless the stored version "
-        "matches (SCIM If-Match, and read-modify-write PATCH)."
+        default=None,
+        description="Optimistic concurrency: refuse unless the stored version "
+        "matches (SCIM If-Match, and read-modify-write PATCH).",
     )
     identity_link: IdentityLink | None = Field(
         default=None, description="Set by logins: the IdP issuer and subject."
@@ -117,7 +119,11 @@ class GroupDeleted(EnvelopeBase):
 
 
 IngestEvent = Annotated[
-    UserUpserted | UserDeactivated | UserDeleted | GroupUpserted | GroupMembersChanged
+    UserUpserted
+    | UserDeactivated
+    | UserDeleted
+    | GroupUpserted
+    | GroupMembersChanged
     | GroupDeleted,
     Field(discriminator="type"),
 ]

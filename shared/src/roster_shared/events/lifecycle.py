@@ -114,8 +114,16 @@ class MembershipRemoved(EnvelopeBase):
 
 
 LifecycleEvent = Annotated[
-    UserCreated | UserUpdated | UserDeactivated | UserReactivated | UserDeleted | GroupCreated
-    | GroupUpdated | GroupDeleted | MembershipAdded | MembershipRemoved,
+    UserCreated
+    | UserUpdated
+    | UserDeactivated
+    | UserReactivated
+    | UserDeleted
+    | GroupCreated
+    | GroupUpdated
+    | GroupDeleted
+    | MembershipAdded
+    | MembershipRemoved,
     Field(discriminator="type"),
 ]
 """Any event on ``roster.lifecycle``, decoded by its ``type``."""

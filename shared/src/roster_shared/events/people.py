@@ -38,8 +38,11 @@ class UserAttributes(Frozen):
     every attribute of RFC 7643.
     """
 
-    user_name: str = Field(min_length=1, max_length=512, description="SCIM userName; "
-                           "case-insensitive per RFC 7643 §4.1.1.")
+    user_name: str = Field(
+        min_length=1,
+        max_length=512,
+        description="SCIM userName; case-insensitive per RFC 7643 §4.1.1.",
+    )
     external_id: str | None = Field(default=None, max_length=512)
     active: bool | None = Field(default=None, description="None: the source did not say.")
     display_name: str | None = Field(default=None, max_length=512)

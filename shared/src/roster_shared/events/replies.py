@@ -35,8 +35,9 @@ class ReplyError(Frozen):
 
     code: ErrorCode
     detail: str
-    existing_id: str | None = Field(default=None, description="Uniqueness: the resource that "
-                                    "already holds the value.")
+    existing_id: str | None = Field(
+        default=None, description="Uniqueness: the resource that already holds the value."
+    )
 
 
 class Reply(Frozen):

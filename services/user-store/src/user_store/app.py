@@ -1,0 +1,122 @@
+"""The user-store application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+
+import sqlalchemy as sa
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily
+from roster_shared.bus.base import Bus
+from roster_shared.events.envelope import utcnow
+from roster_shared.observability import health_routes
+from roster_shared.topics import roster_topics
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from user_store.db import create_engine
+from user_store.keys import ADMIN_TOKEN, INTERNAL_TOKEN, SESSIONS
+from user_store.routes import admin, errors_middleware, internal
+from user_store.service import UserStoreService
+from user_store.settings import UserStoreSettings
+
+SERVICE = web.AppKey("user_store_service", UserStoreService)
+
+
+class _ServiceCollector:
+    """Exposes the service's counters (kept as plain ints on the hot path) to Prometheus."""
+
+    def __init__(self, service: UserStoreService) -> None:
+        self._service = service
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        processor, relay = self._service.processor, self._service.relay
+        families = []
+        for name, doc, value in (
+            ("roster_user_store_events_applied", "Ingestion events applied", processor.applied),
+            ("roster_user_store_events_dead_lettered", "Events sent to the DLQ",
+             processor.dead_lettered),
+            ("roster_user_store_outbox_published", "Outbox messages published",
+             relay.published),
+        ):
+            family = GaugeMetricFamily(name, doc)
+            family.add_metric([], value)
+            families.append(family)
+        return families
+
+
+def create_app(
+    settings: UserStoreSettings,
+    *,
+    bus: Bus | None = None,
+    engine: AsyncEngine | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    consume: bool = True,
+) -> web.Application:
+    """The user-store: consumer, outbox relay, internal read API and admin API.
+
+    ``bus`` and ``engine`` may be passed in (the embedded launcher shares them); otherwise they
+    are built from ``settings``. ``consume=False`` serves reads only.
+    """
+    app = web.Application(middlewares=[errors_middleware], client_max_size=1_048_576)
+    engine = engine or create_engine(settings.database_url)
+    if bus is None:
+        bus = _kafka_bus(settings)
+        owns_bus = True
+    else:
+        owns_bus = False
+    service = UserStoreService(
+        engine, bus, group=settings.consumer_group, max_batch=settings.max_batch,
+        migrate_on_start=settings.migrate_on_start, clock=clock,
+    )
+    app[SERVICE] = service
+    app[SESSIONS] = service.sessions
+    app[ADMIN_TOKEN] = settings.admin_token.get_secret_value()
+    app[INTERNAL_TOKEN] = (settings.internal_token.get_secret_value()
+                           if settings.internal_token else None)
+    registry = CollectorRegistry()
+    registry.register(_ServiceCollector(service))  # type: ignore[arg-type]
+    Counter("roster_user_store_up", "Always 1 while the process runs", registry=registry).inc()
+
+    async def ready() -> bool:
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(sa.text("SELECT 1"))
+        except Exception:
+            return False
+        return service.running or not consume
+
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        if owns_bus:
+            await bus.start()
+        try:
+            await bus.ensure_topics(roster_topics(settings.topic_partitions))
+            if consume:
+                await service.start()
+            else:
+                from user_store.db import migrate
+
+                await migrate(engine)
+            yield
+        finally:
+            await service.stop()
+            if owns_bus:
+                await bus.stop()
+            await engine.dispose()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.add_routes(health_routes(registry, ready))
+    app.add_routes(internal)
+    app.add_routes(admin)
+    return app
+
+
+def _kafka_bus(settings: UserStoreSettings) -> Bus:
+    if not settings.kafka_bootstrap:
+        raise ValueError("ROSTER_KAFKA_BOOTSTRAP is required to run the user-store on its own "
+                         "(the in-process bus only exists inside `roster dev`)")
+    from roster_shared.bus.kafka import KafkaBus
+
+    return KafkaBus(settings.kafka_bootstrap, client_id=f"{settings.kafka_client_id}-user-store",
+                    replication=settings.topic_replication)

@@ -1,0 +1,11 @@
+"""Typed application keys of the user-store's aiohttp app."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+ADMIN_TOKEN = web.AppKey("admin_token", str)
+INTERNAL_TOKEN = web.AppKey("internal_token", str | None)  # type: ignore[arg-type]

@@ -1,0 +1,229 @@
+"""The user-store's HTTP API: the internal read API (other services) and the admin API."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from roster_shared.observability import reference_id
+from roster_shared.filters import GroupPage, ListQuery, UserPage
+from roster_shared.tenants import ProvisioningMode, TenantPolicy
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from user_store import queries, tenants
+from user_store.errors import Invalid, Unauthorized, UserStoreError
+from user_store.keys import ADMIN_TOKEN, INTERNAL_TOKEN, SESSIONS
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(model: BaseModel | list[Any] | dict[str, Any], status: int = 200) -> web.Response:
+    if isinstance(model, BaseModel):
+        body = model.model_dump_json()
+    else:
+        body = json.dumps([m.model_dump(mode="json") if isinstance(m, BaseModel) else m
+                           for m in model] if isinstance(model, list) else model)
+    return web.Response(text=body, status=status, content_type="application/json")
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > 1_048_576:
+        raise Invalid("request body too large")
+    try:
+        data = await request.json()
+    except ValueError as exc:
+        raise Invalid("the body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise Invalid("the body must be a JSON object")
+    return data
+
+
+def _check_bearer(request: web.Request, expected: str | None) -> None:
+    if expected is None:
+        return
+    given = request.headers.get("Authorization", "")
+    scheme, _, token = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Unauthorized("a valid bearer credential is required")
+
+
+def _sessions(request: web.Request) -> async_sessionmaker[AsyncSession]:
+    return request.app[SESSIONS]
+
+
+# -- internal read API ---------------------------------------------------------------------
+
+internal = web.RouteTableDef()
+
+
+@internal.get("/internal/tenants/{ref}")
+async def tenant_lookup(request: web.Request) -> web.Response:
+    """A tenant by id or slug."""
+    async with _sessions(request)() as session:
+        return _json(await tenants.get_tenant(session, request.match_info["ref"]))
+
+
+@internal.post("/internal/tenants/{ref}/tokens/verify")
+async def token_verify(request: web.Request) -> web.Response:
+    """The tenant if the token is one of its live SCIM tokens; 401 otherwise."""
+    token = (await _body(request)).get("token")
+    if not isinstance(token, str):
+        raise Invalid("token must be a string")
+    async with _sessions(request)() as session:
+        tenant = await tenants.verify_token(session, request.match_info["ref"], token)
+    if tenant is None:
+        raise Unauthorized("unknown, revoked or malformed token")
+    return _json(tenant)
+
+
+@internal.get("/internal/tenants/{tenant_id}/users/{user_id}")
+async def user_get(request: web.Request) -> web.Response:
+    """One user."""
+    async with _sessions(request)() as session:
+        return _json(await queries.get_user(session, request.match_info["tenant_id"],
+                                            request.match_info["user_id"]))
+
+
+def _query(data: dict[str, Any]) -> ListQuery:
+    try:
+        return ListQuery.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid(f"invalid query: {exc.errors()[0]['msg']}") from exc
+
+
+@internal.post("/internal/tenants/{tenant_id}/users/query")
+async def user_list(request: web.Request) -> web.Response:
+    """A filtered, sorted page of users."""
+    query = _query(await _body(request))
+    async with _sessions(request)() as session:
+        total, items, cursor = await queries.list_users(
+            session, request.match_info["tenant_id"], query)
+    return _json(UserPage(total=total, start_index=query.start_index, items=tuple(items),
+                          next_cursor=cursor))
+
+
+@internal.get("/internal/tenants/{tenant_id}/groups/{group_id}")
+async def group_get(request: web.Request) -> web.Response:
+    """One group (``?members=false`` leaves its members out)."""
+    members = request.query.get("members", "true").lower() != "false"
+    async with _sessions(request)() as session:
+        return _json(await queries.get_group(session, request.match_info["tenant_id"],
+                                             request.match_info["group_id"], members=members))
+
+
+@internal.post("/internal/tenants/{tenant_id}/groups/query")
+async def group_list(request: web.Request) -> web.Response:
+    """A filtered, sorted page of groups (``?members=false`` leaves members out)."""
+    query = _query(await _body(request))
+    members = request.query.get("members", "true").lower() != "false"
+    async with _sessions(request)() as session:
+        total, items, cursor = await queries.list_groups(
+            session, request.match_info["tenant_id"], query, members=members)
+    return _json(GroupPage(total=total, start_index=query.start_index, items=tuple(items),
+                           next_cursor=cursor))
+
+
+# -- admin API -----------------------------------------------------------------------------
+
+admin = web.RouteTableDef()
+
+
+def _mode(value: Any) -> ProvisioningMode:
+    try:
+        return ProvisioningMode(value)
+    except ValueError as exc:
+        raise Invalid(f"mode must be one of {', '.join(m.value for m in ProvisioningMode)}") from exc
+
+
+@admin.get("/admin/tenants")
+async def admin_list(request: web.Request) -> web.Response:
+    """Every tenant."""
+    async with _sessions(request)() as session:
+        return _json(await tenants.list_tenants(session))
+
+
+@admin.post("/admin/tenants")
+async def admin_create(request: web.Request) -> web.Response:
+    """Create a tenant: ``{"slug", "mode", "display_name"?}``."""
+    data = await _body(request)
+    slug = data.get("slug")
+    if not isinstance(slug, str):
+        raise Invalid("slug is required")
+    async with _sessions(request)() as session, session.begin():
+        tenant = await tenants.create_tenant(session, slug, _mode(data.get("mode", "scim+jit")),
+                                             display_name=data.get("display_name"))
+    return _json(tenant, status=201)
+
+
+@admin.get("/admin/tenants/{ref}")
+async def admin_show(request: web.Request) -> web.Response:
+    """One tenant with its tokens (never their secrets)."""
+    async with _sessions(request)() as session:
+        tenant = await tenants.get_tenant(session, request.match_info["ref"])
+        tokens = await tenants.list_tokens(session, tenant.id)
+    return _json({**tenant.model_dump(mode="json"),
+                  "tokens": [t.model_dump(mode="json") for t in tokens]})
+
+
+@admin.patch("/admin/tenants/{ref}")
+async def admin_update(request: web.Request) -> web.Response:
+    """Change ``mode`` and/or ``policy``."""
+    data = await _body(request)
+    mode = _mode(data["mode"]) if "mode" in data else None
+    try:
+        policy = TenantPolicy.model_validate(data["policy"]) if "policy" in data else None
+    except ValidationError as exc:
+        raise Invalid(f"invalid policy: {exc.errors()[0]['msg']}") from exc
+    async with _sessions(request)() as session, session.begin():
+        tenant = await tenants.update_tenant(session, request.match_info["ref"], mode=mode,
+                                             policy=policy)
+    return _json(tenant)
+
+
+@admin.post("/admin/tenants/{ref}/tokens")
+async def admin_token_create(request: web.Request) -> web.Response:
+    """A new SCIM token; the response is the only place its secret appears."""
+    label = (await _body(request)).get("label") if request.can_read_body else None
+    async with _sessions(request)() as session, session.begin():
+        issued = await tenants.issue_token(session, request.match_info["ref"],
+                                           label=label if isinstance(label, str) else None)
+    return _json(issued, status=201)
+
+
+@admin.delete("/admin/tenants/{ref}/tokens/{token_id}")
+async def admin_token_revoke(request: web.Request) -> web.Response:
+    """Revoke a SCIM token."""
+    async with _sessions(request)() as session, session.begin():
+        info = await tenants.revoke_token(session, request.match_info["ref"],
+                                          request.match_info["token_id"])
+    return _json(info)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one place exceptions become responses; credentials are checked here too."""
+    try:
+        if request.path.startswith("/admin/"):
+            _check_bearer(request, request.app[ADMIN_TOKEN])
+        elif request.path.startswith("/internal/"):
+            _check_bearer(request, request.app[INTERNAL_TOKEN])
+        return await handler(request)
+    except UserStoreError as error:
+        body: dict[str, Any] = {"error": error.code.value, "detail": error.detail}
+        if error.existing_id:
+            body["existing_id"] = error.existing_id
+        return web.json_response(body, status=error.status)
+    except web.HTTPException:
+        raise
+    except Exception:
+        reference = reference_id()
+        log.exception("unhandled error", extra={"reference": reference, "path": request.path})
+        return web.json_response({"error": "internal", "reference": reference}, status=500)

@@ -1,0 +1,64 @@
+"""The user-store's moving parts, started and stopped together: database, outbox relay, and the
+``roster.ingest`` consumer. HTTP is layered on top in ``app.py``; the embedded launcher and the
+tests use this directly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from roster_shared.bus.base import Bus, Subscription
+from roster_shared.events.envelope import utcnow
+from roster_shared.topics import INGEST
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from user_store.consumer import IngestProcessor
+from user_store.db import migrate, session_factory
+from user_store.outbox import OutboxRelay
+
+
+class UserStoreService:
+    """Consumes ingestion events and publishes their outcomes."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        bus: Bus,
+        *,
+        group: str = "roster-user-store",
+        max_batch: int = 500,
+        migrate_on_start: bool = True,
+        clock: Callable[[], datetime] = utcnow,
+        relay_interval: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.bus = bus
+        self.sessions = session_factory(engine)
+        self.relay = OutboxRelay(self.sessions, bus, interval=relay_interval)
+        self.processor = IngestProcessor(self.sessions, self.relay, clock=clock)
+        self._group = group
+        self._max_batch = max_batch
+        self._migrate = migrate_on_start
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        """Migrate, publish leftovers, then join the consumer group."""
+        if self._migrate:
+            await migrate(self.engine)
+        await self.relay.start()
+        self._subscription = self.bus.subscribe(
+            self._group, [INGEST], self.processor, max_batch=self._max_batch
+        )
+        await self._subscription.start()
+
+    async def stop(self) -> None:
+        """Leave the group after the batch in hand, then stop relaying."""
+        if self._subscription is not None:
+            await self._subscription.stop()
+            self._subscription = None
+        await self.relay.stop()
+
+    @property
+    def running(self) -> bool:
+        """True while consuming."""
+        return self._subscription is not None

@@ -1,0 +1,105 @@
+"""The filter expression tree the user-store's read API takes.
+
+scim-api parses RFC 7644 §3.4.2.2 filter text into this tree; the user-store compiles it to
+parameterised SQL. Attribute paths use SCIM names (``userName``, ``name.givenName``,
+``emails``), case-insensitively; a multi-valued attribute is filtered with :class:`Has`
+(``emails[type eq "work" and value co "@corp.com"]``), whose inner paths are sub-attributes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter
+
+from roster_shared.events.envelope import Frozen
+from roster_shared.events.people import GroupSnapshot, UserSnapshot
+
+CompareOp = Literal["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"]
+Scalar = str | bool | int | float | None
+
+
+class Compare(Frozen):
+    """``attr op value`` (RFC 7644 §3.4.2.2 attribute operators)."""
+
+    kind: Literal["compare"] = "compare"
+    attr: str = Field(min_length=1, max_length=256)
+    op: CompareOp
+    value: Scalar
+
+
+class Present(Frozen):
+    """``attr pr``: the attribute has a non-empty value."""
+
+    kind: Literal["present"] = "present"
+    attr: str = Field(min_length=1, max_length=256)
+
+
+class And(Frozen):
+    """All of the items."""
+
+    kind: Literal["and"] = "and"
+    items: tuple[Expr, ...] = Field(min_length=1)
+
+
+class Or(Frozen):
+    """Any of the items."""
+
+    kind: Literal["or"] = "or"
+    items: tuple[Expr, ...] = Field(min_length=1)
+
+
+class Not(Frozen):
+    """The item does not hold."""
+
+    kind: Literal["not"] = "not"
+    item: Expr
+
+
+class Has(Frozen):
+    """Some value of the multi-valued ``attr`` satisfies ``where`` (paths relative to it)."""
+
+    kind: Literal["has"] = "has"
+    attr: str = Field(min_length=1, max_length=256)
+    where: Expr
+
+
+Expr = Annotated[Compare | Present | And | Or | Not | Has, Field(discriminator="kind")]
+EXPR_ADAPTER: TypeAdapter[Expr] = TypeAdapter(Expr)
+
+And.model_rebuild()
+Or.model_rebuild()
+Not.model_rebuild()
+Has.model_rebuild()
+
+
+class ListQuery(Frozen):
+    """A page of users or groups: filter, order, and index or cursor paging (RFC 7644 §3.4.2.4,
+    RFC 9865)."""
+
+    filter: Expr | None = None
+    sort_by: str | None = Field(default=None, max_length=256)
+    descending: bool = False
+    start_index: int = Field(default=1, ge=1, description="1-based, as in SCIM.")
+    count: int = Field(default=100, ge=0, le=1000)
+    cursor: str | None = Field(
+        default=None, max_length=512, description="Opaque; when set, start_index is ignored."
+    )
+
+
+class UserPage(Frozen):
+    """A page of users."""
+
+    total: int
+    start_index: int
+    items: tuple[UserSnapshot, ...]
+    next_cursor: str | None = None
+
+
+class GroupPage(Frozen):
+    """A page of groups."""
+
+    total: int
+    start_index: int
+    items: tuple[GroupSnapshot, ...]
+    next_cursor: str | None = None
