@@ -43,3 +43,43 @@ def roster_topics(partitions: int = 12, *, prefix: str = "") -> tuple[TopicSpec,
             prefix + INGEST_DLQ, max(1, partitions // 4), {"retention.ms": str(30 * 86_400_000)}
         ),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Roster's topic names under an optional prefix.
+
+    A prefix lets several Roster installations (staging and production, or the tests) share one
+    Kafka cluster without reading each other's events (``ROSTER_TOPIC_PREFIX``).
+    """
+
+    prefix: str = ""
+
+    @property
+    def ingest(self) -> str:
+        """``roster.ingest``: what sources observed."""
+        return self.prefix + INGEST
+
+    @property
+    def lifecycle(self) -> str:
+        """``roster.lifecycle``: canonical changes for downstream apps."""
+        return self.prefix + LIFECYCLE
+
+    @property
+    def users(self) -> str:
+        """``roster.users``: compacted latest user snapshots."""
+        return self.prefix + USERS
+
+    @property
+    def replies(self) -> str:
+        """``roster.replies``: outcomes for waiting requesters."""
+        return self.prefix + REPLIES
+
+    @property
+    def dlq(self) -> str:
+        """``roster.ingest.dlq``: events that could not be applied."""
+        return self.prefix + INGEST_DLQ
+
+    def specs(self, partitions: int = 12) -> tuple[TopicSpec, ...]:
+        """Every topic with its configuration, under this prefix."""
+        return roster_topics(partitions, prefix=self.prefix)

@@ -12,7 +12,7 @@ from prometheus_client.core import GaugeMetricFamily
 from roster_shared.bus.base import Bus
 from roster_shared.events.envelope import utcnow
 from roster_shared.observability import health_routes
-from roster_shared.topics import roster_topics
+from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from user_store.db import create_engine
@@ -69,6 +69,7 @@ def create_app(
     service = UserStoreService(
         engine, bus, group=settings.consumer_group, max_batch=settings.max_batch,
         migrate_on_start=settings.migrate_on_start, clock=clock,
+        topics=Topics(settings.topic_prefix),
     )
     app[SERVICE] = service
     app[SESSIONS] = service.sessions
@@ -91,7 +92,7 @@ def create_app(
         if owns_bus:
             await bus.start()
         try:
-            await bus.ensure_topics(roster_topics(settings.topic_partitions))
+            await bus.ensure_topics(service.topics.specs(settings.topic_partitions))
             if consume:
                 await service.start()
             else:

@@ -24,7 +24,7 @@ from roster_shared.events.codec import CONTENT_TYPE, event_record
 from roster_shared.events.envelope import utcnow
 from roster_shared.events.replies import REPLY_ADAPTER, ErrorCode, Reply, ReplyError
 from roster_shared.tenants import TenantInfo
-from roster_shared.topics import INGEST_DLQ, LIFECYCLE, REPLIES, USERS
+from roster_shared.topics import Topics
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -47,8 +47,10 @@ class IngestProcessor:
         relay: OutboxRelay,
         *,
         clock: Callable[[], datetime] = utcnow,
+        topics: Topics = Topics(),
     ) -> None:
         self._sessions = sessions
+        self._topics = topics
         self._relay = relay
         self._clock = clock
         self.applied = 0
@@ -129,12 +131,12 @@ class IngestProcessor:
             )
         )
         for lifecycle_event in outcome.events:
-            session.add(outbox_row(event_record(LIFECYCLE, lifecycle_event)))
+            session.add(outbox_row(event_record(self._topics.lifecycle, lifecycle_event)))
         for snapshot in outcome.users:
             session.add(
                 outbox_row(
                     Record(
-                        topic=USERS,
+                        topic=self._topics.users,
                         key=f"{snapshot.tenant_id}:{snapshot.id}",
                         value=snapshot.model_dump_json().encode(),
                         headers=(CONTENT_TYPE,),
@@ -143,12 +145,12 @@ class IngestProcessor:
             )
         for user_id in outcome.deleted_users:
             session.add(
-                outbox_row(Record(topic=USERS, key=f"{event.tenant_id}:{user_id}", value=None))
+                outbox_row(Record(topic=self._topics.users, key=f"{event.tenant_id}:{user_id}", value=None))
             )
         session.add(
             outbox_row(
                 Record(
-                    topic=REPLIES,
+                    topic=self._topics.replies,
                     key=event.event_id,
                     value=reply_json.encode(),
                     headers=(CONTENT_TYPE,),
@@ -161,7 +163,7 @@ class IngestProcessor:
         session.add(
             outbox_row(
                 Record(
-                    topic=REPLIES,
+                    topic=self._topics.replies,
                     key=reply.request_id,
                     value=reply.model_dump_json().encode(),
                     headers=(CONTENT_TYPE,),
@@ -176,7 +178,7 @@ class IngestProcessor:
         session.add(
             outbox_row(
                 Record(
-                    topic=INGEST_DLQ,
+                    topic=self._topics.dlq,
                     key=message.key or "",
                     value=dlq_value(
                         reason,

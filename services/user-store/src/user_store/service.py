@@ -9,7 +9,7 @@ from datetime import datetime
 
 from roster_shared.bus.base import Bus, Subscription
 from roster_shared.events.envelope import utcnow
-from roster_shared.topics import INGEST
+from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from user_store.consumer import IngestProcessor
@@ -30,12 +30,14 @@ class UserStoreService:
         migrate_on_start: bool = True,
         clock: Callable[[], datetime] = utcnow,
         relay_interval: float = 1.0,
+        topics: Topics = Topics(),
     ) -> None:
         self.engine = engine
         self.bus = bus
         self.sessions = session_factory(engine)
         self.relay = OutboxRelay(self.sessions, bus, interval=relay_interval)
-        self.processor = IngestProcessor(self.sessions, self.relay, clock=clock)
+        self.processor = IngestProcessor(self.sessions, self.relay, clock=clock, topics=topics)
+        self.topics = topics
         self._group = group
         self._max_batch = max_batch
         self._migrate = migrate_on_start
@@ -47,7 +49,7 @@ class UserStoreService:
             await migrate(self.engine)
         await self.relay.start()
         self._subscription = self.bus.subscribe(
-            self._group, [INGEST], self.processor, max_batch=self._max_batch
+            self._group, [self.topics.ingest], self.processor, max_batch=self._max_batch
         )
         await self._subscription.start()
 
