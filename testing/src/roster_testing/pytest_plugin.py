@@ -1,0 +1,137 @@
+"""pytest fixtures for a real Kafka broker and a real PostgreSQL server.
+
+Loaded for the whole workspace by ``-p roster_testing.pytest_plugin`` in the root pyproject's
+``addopts``: ``tests/conftest.py`` names it too, but pytest only reads that conftest for paths
+under ``tests/``, and ``pytest testing/tests`` (or any other member's tests) needs the fixtures
+as well. Naming it twice is harmless: pytest registers a plugin module once.
+
+* ``kafka_bootstrap`` (session): bootstrap servers string of a running broker.
+* ``postgres_url`` (session): ``postgresql+asyncpg://`` URL of the ``roster`` database.
+* ``fresh_database_url`` (function): URL of a new, empty database for one test, dropped after.
+* ``roster_kafka`` / ``roster_postgres`` (session): the underlying service objects, with
+  ``.description`` and, for PostgreSQL, ``.create_database(name)``.
+
+Servers start lazily, the first time a test asks for them, so a run of pure unit tests pays
+nothing; they stop at the end of the session. Where they come from is decided by
+:mod:`roster_testing.infra`. The run's output names the broker and the database that were used,
+both when they start and in the terminal summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from roster_testing.infra import (
+    DATABASE_ENV,
+    KAFKA_ENV,
+    KafkaService,
+    PostgresService,
+    kafka_service,
+    postgres_service,
+)
+from roster_testing.postgres import database_name, drop_database
+
+_STARTED = pytest.StashKey[list[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Prepare the list of servers this session used, for the summary."""
+    config.stash[_STARTED] = []
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say up front where the broker and the database will come from."""
+    kafka = os.environ.get(KAFKA_ENV)
+    database = os.environ.get(DATABASE_ENV)
+    on_demand = "started on first use (testcontainers if Docker answers, else local)"
+    return [
+        f"roster-testing: Kafka {'from $' + KAFKA_ENV if kafka else on_demand}",
+        f"roster-testing: PostgreSQL {'from $' + DATABASE_ENV if database else on_demand}",
+    ]
+
+
+def _announce(config: pytest.Config, line: str) -> None:
+    """Print ``line`` now (even under output capture) and keep it for the summary."""
+    config.stash[_STARTED].append(line)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    # Fixture setup runs under output capture, which would swallow the line: lift it briefly.
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    suspended = (
+        capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext()
+    )
+    with suspended:
+        # In -q mode the progress dots leave the cursor mid-line, which ensure_newline()
+        # does not notice (it tracks file headers only), so check the writer's column too.
+        reporter.ensure_newline()
+        writer = getattr(reporter, "_tw", None)
+        if writer is not None and getattr(writer, "width_of_current_line", False):
+            reporter.write("\n")
+        reporter.write_line(f"roster-testing: {line}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """List the broker and database the session started (or was pointed at)."""
+    lines = terminalreporter.config.stash.get(_STARTED, [])
+    if lines:
+        terminalreporter.write_sep("-", "roster test infrastructure")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def roster_kafka(pytestconfig: pytest.Config) -> Iterator[KafkaService]:
+    """The session's Kafka service, started on first request."""
+    with kafka_service() as service:
+        _announce(pytestconfig, service.report_line)
+        yield service
+
+
+@pytest.fixture(scope="session")
+def roster_postgres(pytestconfig: pytest.Config) -> Iterator[PostgresService]:
+    """The session's PostgreSQL service, started on first request."""
+    with postgres_service() as service:
+        _announce(pytestconfig, service.report_line)
+        yield service
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(roster_kafka: KafkaService) -> str:
+    """Bootstrap servers (``host:port``) of the session's broker."""
+    return roster_kafka.bootstrap
+
+
+@pytest.fixture(scope="session")
+def postgres_url(roster_postgres: PostgresService) -> str:
+    """SQLAlchemy async URL (``postgresql+asyncpg://``) of the session's ``roster`` database."""
+    return roster_postgres.url
+
+
+def _database_name_for(node_name: str) -> str:
+    """``t_<test name>_<random>``: unique, valid, and recognisable when debugging."""
+    stem = re.sub(r"[^a-z0-9_]+", "_", node_name.lower()).strip("_")[:40]
+    return f"t_{stem}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def fresh_database_url(
+    roster_postgres: PostgresService, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """URL of a new, empty database for this test only; dropped (forcibly) afterwards.
+
+    Tests that create schemas or rows get full isolation without truncation logic, and can
+    run against a shared external server (``$ROSTER_TEST_DATABASE_URL``) without collisions.
+    """
+    url = roster_postgres.create_database(_database_name_for(request.node.name))
+    yield url
+    # Best effort: a throwaway server disappears anyway, and a failed drop must not turn a
+    # passing test into an error.
+    with contextlib.suppress(Exception):
+        drop_database(url, database_name(url))

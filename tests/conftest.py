@@ -1,0 +1,3 @@
+"""Root conftest: shared fixtures for the whole workspace's tests."""
+
+pytest_plugins = ["roster_testing.pytest_plugin"]
