@@ -19,7 +19,7 @@ from roster_shared.events.replies import Reply
 from roster_shared.tenants import ProvisioningMode, TenantInfo
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_store.errors import (
     Deactivated,

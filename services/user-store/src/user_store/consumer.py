@@ -26,8 +26,7 @@ from roster_shared.events.replies import REPLY_ADAPTER, ErrorCode, Reply, ReplyE
 from roster_shared.tenants import TenantInfo
 from roster_shared.topics import Topics
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from user_store.apply import Applier, Outcome
 from user_store.errors import UnknownTenant, UserStoreError
@@ -54,6 +53,7 @@ class IngestProcessor:
         self._relay = relay
         self._clock = clock
         self.applied = 0
+        self.redelivered = 0
         self.dead_lettered = 0
 
     async def __call__(self, messages: Sequence[Message]) -> None:
@@ -88,6 +88,7 @@ class IngestProcessor:
         done = await session.get(ProcessedEventRow, event.event_id)
         if done is not None:
             # Redelivered: the effect is already stored; the waiter may still want its reply.
+            self.redelivered += 1
             self._reply(session, REPLY_ADAPTER.validate_json(done.reply))
             return
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 ADMIN_TOKEN = web.AppKey("admin_token", str)

@@ -14,8 +14,7 @@ import sqlalchemy as sa
 from roster_shared.bus.base import Bus, Record
 from roster_shared.events.envelope import utcnow
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from user_store.tables import OutboxRow
 

@@ -19,7 +19,7 @@ from typing import Any
 from roster_shared.events.people import GroupSnapshot, UserSnapshot
 from roster_shared.filters import And, Compare, Expr, Has, ListQuery, Not, Or, Present
 from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select, true
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_store.errors import Invalid, NotFound
 from user_store.identity import name_key

@@ -10,11 +10,10 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
-from roster_shared.observability import reference_id
 from roster_shared.filters import GroupPage, ListQuery, UserPage
+from roster_shared.observability import reference_id
 from roster_shared.tenants import ProvisioningMode, TenantPolicy
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from user_store import queries, tenants
 from user_store.errors import Invalid, Unauthorized, UserStoreError

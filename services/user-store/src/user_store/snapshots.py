@@ -12,7 +12,7 @@ from roster_shared.events.people import (
     UserSnapshot,
 )
 from sqlalchemy import select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_store.tables import GroupRow, IdentityLinkRow, MembershipRow, UserRow
 

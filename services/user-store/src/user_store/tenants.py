@@ -19,7 +19,7 @@ from roster_shared.events.envelope import new_id, utcnow
 from roster_shared.tenants import ProvisioningMode, TenantInfo, TenantPolicy
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_store.errors import Invalid, NotFound, Uniqueness, UnknownTenant
 from user_store.tables import ScimTokenRow, TenantRow

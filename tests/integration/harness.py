@@ -1,0 +1,156 @@
+"""A user-store on a real bus and database for integration tests, plus helpers to drive it.
+
+The same harness runs on Kafka + PostgreSQL (production) and on the in-process bus + SQLite
+(embedded), so one suite of tests checks both (STYLE.md: contract suites by subclassing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from roster_shared.bus.base import Bus, Message, Record, Subscription
+from roster_shared.bus.memory import MemoryBus
+from roster_shared.bus.requests import Requester
+from roster_shared.events import ingest
+from roster_shared.events.codec import event_record
+from roster_shared.events.envelope import EnvelopeBase, Source, utcnow
+from roster_shared.events.replies import Reply
+from roster_shared.tenants import ProvisioningMode, TenantInfo, TenantPolicy
+from roster_shared.topics import Topics
+from sqlalchemy.ext.asyncio import AsyncEngine
+from user_store import tenants
+from user_store.db import create_engine, migrate, session_factory
+from user_store.service import UserStoreService
+
+
+class Collector:
+    """Everything a consumer group reads from some topics, for assertions."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self._changed = asyncio.Event()
+
+    async def __call__(self, messages: Sequence[Message]) -> None:
+        self.messages.extend(messages)
+        self._changed.set()
+
+    def events(self, type_: str | None = None) -> list[dict[str, Any]]:
+        """Decoded JSON values, optionally of one ``type``."""
+        out = [json.loads(m.value) for m in self.messages if m.value is not None]
+        return [e for e in out if type_ is None or e.get("type") == type_]
+
+    async def wait_for(self, predicate: Callable[[Collector], bool], timeout: float = 20) -> None:
+        """Wait until ``predicate(self)`` holds."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate(self):
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"timed out; have {len(self.messages)} messages: "
+                                     f"{[m.value[:120] if m.value else None for m in self.messages]}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.5))
+            except TimeoutError:
+                pass
+
+
+class Stack:
+    """A running user-store with a requester, on the given bus and database."""
+
+    def __init__(self, bus: Bus, engine: AsyncEngine, topics: Topics,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.bus = bus
+        self.engine = engine
+        self.topics = topics
+        self.clock = clock
+        self.sessions = session_factory(engine)
+        self.requester = Requester(bus, topic=topics.replies)
+        self.services: list[UserStoreService] = []
+        self._subscriptions: list[Subscription] = []
+
+    def new_service(self, **kwargs: Any) -> UserStoreService:
+        """A user-store instance (not started) on this stack's bus and database."""
+        service = UserStoreService(self.engine, self.bus, topics=self.topics,
+                                   clock=self.clock, relay_interval=0.2, **kwargs)
+        self.services.append(service)
+        return service
+
+    async def start(self) -> None:
+        await self.bus.start()
+        await self.bus.ensure_topics(self.topics.specs(4))
+        await migrate(self.engine)
+        await self.new_service().start()
+        await self.requester.start()
+
+    async def stop(self) -> None:
+        await self.requester.stop()
+        for subscription in self._subscriptions:
+            await subscription.stop()
+        for service in self.services:
+            await service.stop()
+        await self.bus.stop()
+        await self.engine.dispose()
+
+    async def collect(self, topic: str, group: str | None = None) -> Collector:
+        """A separate consumer group reading ``topic`` from the beginning."""
+        collector = Collector()
+        subscription = self.bus.subscribe(group or f"test-{uuid.uuid4().hex[:8]}", [topic],
+                                          collector)
+        await subscription.start()
+        self._subscriptions.append(subscription)
+        return collector
+
+    async def tenant(self, slug: str = "acme", mode: ProvisioningMode = ProvisioningMode.SCIM_JIT,
+                     policy: TenantPolicy | None = None) -> TenantInfo:
+        async with self.sessions() as session, session.begin():
+            return await tenants.create_tenant(session, slug, mode, policy=policy)
+
+    async def send(self, event: EnvelopeBase, timeout: float = 30) -> Reply:
+        """Publish an ingestion event and wait for the user-store's reply."""
+        record = event_record(self.topics.ingest, event)
+        return await self.requester.request(record, event.event_id, timeout=timeout)
+
+    async def send_raw(self, key: str, value: bytes) -> None:
+        await self.bus.send(Record(topic=self.topics.ingest, key=key, value=value))
+
+
+def scim_user(tenant: TenantInfo, user_name: str, external_id: str | None = None,
+              **attributes: Any) -> ingest.UserUpserted:
+    """A SCIM POST (or PUT, with ``target_id``) as scim-api would publish it."""
+    target_id = attributes.pop("target_id", None)
+    expected_version = attributes.pop("expected_version", None)
+    return ingest.UserUpserted(
+        tenant_id=tenant.id, source=Source.SCIM,
+        data=ingest.UserUpsertedData(
+            attributes={"user_name": user_name, "external_id": external_id, **attributes},
+            target_id=target_id, expected_version=expected_version,
+        ),
+    )
+
+
+def login(tenant: TenantInfo, subject: str, user_name: str, *, issuer: str = "https://idp.example.com",
+          groups: Sequence[str] | None = None, **attributes: Any) -> ingest.UserUpserted:
+    """A JIT login as sso-login would publish it."""
+    return ingest.UserUpserted(
+        tenant_id=tenant.id, source=Source.JIT,
+        data=ingest.UserUpsertedData(
+            attributes={"user_name": user_name, **attributes},
+            identity_link={"issuer": issuer, "subject": subject},
+            groups=tuple(groups) if groups is not None else None,
+            login_at=utcnow(),
+        ),
+    )
+
+
+def memory_bus() -> MemoryBus:
+    return MemoryBus(retry_backoff=0.05)
+
+
+def sqlite_engine(directory: Path) -> AsyncEngine:
+    return create_engine(f"sqlite+aiosqlite:///{directory / 'roster.db'}")

@@ -1,0 +1,360 @@
+"""The user-store's contract, run on every bus x database pairing by subclassing.
+
+Subclasses set ``bus_kind`` ("memory" | "kafka") and ``db_kind`` ("sqlite" | "postgres").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, ClassVar
+
+import pytest
+from roster_shared.bus.base import Message
+from roster_shared.events import ingest
+from roster_shared.events.envelope import Source
+from roster_shared.events.replies import ErrorCode
+from roster_shared.filters import EXPR_ADAPTER, ListQuery
+from roster_shared.tenants import ProvisioningMode, TenantPolicy
+from roster_shared.topics import Topics
+from sqlalchemy import func, select
+from user_store import queries
+from user_store.tables import OutboxRow, ProcessedEventRow, UserRow
+
+from tests.integration.harness import Stack, login, memory_bus, scim_user, sqlite_engine
+
+
+class UserStoreContract:
+    bus_kind: ClassVar[str]
+    db_kind: ClassVar[str]
+
+    @pytest.fixture
+    async def stack(self, request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Stack]:
+        if self.db_kind == "postgres":
+            from user_store.db import create_engine
+
+            engine = create_engine(request.getfixturevalue("fresh_database_url"))
+        else:
+            engine = sqlite_engine(tmp_path)
+        if self.bus_kind == "kafka":
+            from roster_shared.bus.kafka import KafkaBus
+
+            bus: Any = KafkaBus(request.getfixturevalue("kafka_bootstrap"),
+                                client_id="test-user-store")
+        else:
+            bus = memory_bus()
+        stack = Stack(bus, engine, Topics(prefix=f"t{uuid.uuid4().hex[:10]}."))
+        try:
+            await stack.start()
+            yield stack
+        finally:
+            await stack.stop()
+
+    async def _count(self, stack: Stack, model: Any, *conditions: Any) -> int:
+        async with stack.sessions() as session:
+            return int((await session.execute(
+                select(func.count()).select_from(model).where(*conditions))).scalar_one())
+
+    # -- the path end to end -------------------------------------------------------------
+
+    async def test_upsert_becomes_row_reply_and_lifecycle_event(self, stack: Stack) -> None:
+        tenant = await stack.tenant()
+        lifecycle = await stack.collect(stack.topics.lifecycle)
+        users = await stack.collect(stack.topics.users)
+        event = scim_user(tenant, "Ada@Example.com", "ext-ada", given_name="Ada",
+                          emails=[{"value": "ada@example.com", "type": "work", "primary": True}])
+        reply = await stack.send(event)
+        assert reply.ok and reply.created
+        assert reply.user is not None and reply.user.user_name == "Ada@Example.com"
+        async with stack.sessions() as session:
+            row = await session.get(UserRow, reply.user.id)
+        assert row is not None and row.external_id == "ext-ada" and row.given_name == "Ada"
+        assert row.tenant_id == tenant.id and row.scim_managed and row.version == 1
+        await lifecycle.wait_for(lambda c: len(c.events("user.created")) == 1)
+        created = lifecycle.events("user.created")[0]
+        assert created["data"]["user"]["id"] == reply.user.id
+        assert created["tenant_id"] == tenant.id and created["source"] == "scim"
+        assert created["data"]["caused_by"] == event.event_id
+        await users.wait_for(lambda c: len(c.messages) == 1)
+        assert users.messages[0].key == f"{tenant.id}:{reply.user.id}"
+
+    # -- identity resolution ---------------------------------------------------------------
+
+    async def test_scim_create_adopts_jit_user_ignoring_case(self, stack: Stack) -> None:
+        tenant = await stack.tenant()
+        lifecycle = await stack.collect(stack.topics.lifecycle)
+        jit = await stack.send(login(tenant, "00u1", "Grace.Hopper@Example.COM",
+                                     emails=[{"value": "grace.hopper@example.com"}]))
+        assert jit.ok and jit.created and jit.user is not None
+        assert jit.user.origin == "jit" and not jit.user.scim_managed
+
+        adopted = await stack.send(scim_user(tenant, "grace.hopper@example.com", "ext-grace"))
+        assert adopted.ok and adopted.user is not None
+        assert adopted.user.id == jit.user.id
+        assert adopted.user.external_id == "ext-grace" and adopted.user.scim_managed
+        assert await self._count(stack, UserRow, UserRow.tenant_id == tenant.id) == 1
+        await lifecycle.wait_for(lambda c: len(c.events("user.updated")) == 1)
+        assert "scim_managed" in lifecycle.events("user.updated")[0]["data"]["changed"]
+        assert len(lifecycle.events("user.created")) == 1
+
+        # The person logs in again: still the same single account.
+        again = await stack.send(login(tenant, "00u1", "grace.hopper@example.com"))
+        assert again.ok and again.user is not None and again.user.id == jit.user.id
+
+    async def test_username_clash_between_external_ids_is_uniqueness(self, stack: Stack) -> None:
+        tenant = await stack.tenant()
+        first = await stack.send(scim_user(tenant, "bob@example.com", "ext-1"))
+        assert first.ok and first.user is not None
+        clash = await stack.send(scim_user(tenant, "BOB@example.com", "ext-2"))
+        assert clash.error is not None and clash.error.code is ErrorCode.UNIQUENESS
+        assert clash.error.existing_id == first.user.id
+        retried = await stack.send(scim_user(tenant, "bob@example.com", "ext-1"))
+        assert retried.error is not None and retried.error.code is ErrorCode.UNIQUENESS
+        assert retried.error.existing_id == first.user.id
+        assert await self._count(stack, UserRow, UserRow.tenant_id == tenant.id) == 1
+
+    async def test_rename_keeps_the_id(self, stack: Stack) -> None:
+        tenant = await stack.tenant()
+        created = await stack.send(scim_user(tenant, "carol@example.com", "ext-carol"))
+        assert created.user is not None
+        renamed = await stack.send(scim_user(tenant, "carol.new@example.com", "ext-carol",
+                                             target_id=created.user.id,
+                                             expected_version=created.user.version))
+        assert renamed.ok and renamed.user is not None
+        assert renamed.user.id == created.user.id
+        assert renamed.user.user_name == "carol.new@example.com"
+        assert renamed.user.version == created.user.version + 1
+        # A stale If-Match is refused and changes nothing.
+        stale = await stack.send(scim_user(tenant, "carol.x@example.com", "ext-carol",
+                                           target_id=created.user.id,
+                                           expected_version=created.user.version))
+        assert stale.error is not None and stale.error.code is ErrorCode.PRECONDITION_FAILED
+
+        # A rename at the IdP seen through login: same subject, new userName, same account.
+        jit = await stack.send(login(tenant, "sub-dave", "dave@example.com"))
+        moved = await stack.send(login(tenant, "sub-dave", "dave.smith@example.com",
+                                       family_name="Smith"))
+        assert jit.user is not None and moved.user is not None
+        assert moved.user.id == jit.user.id and moved.user.user_name == "dave.smith@example.com"
+        assert await self._count(stack, UserRow, UserRow.tenant_id == tenant.id) == 2
+
+    @pytest.mark.parametrize("mode", [ProvisioningMode.SCIM, ProvisioningMode.SCIM_JIT])
+    async def test_login_never_reactivates_what_scim_deactivated(
+        self, stack: Stack, mode: ProvisioningMode
+    ) -> None:
+        tenant = await stack.tenant(mode=mode)
+        created = await stack.send(scim_user(tenant, "erin@example.com", "ext-erin"))
+        assert created.user is not None
+        off = await stack.send(scim_user(tenant, "erin@example.com", "ext-erin", active=False,
+                                         target_id=created.user.id))
+        assert off.user is not None and not off.user.active
+        refused = await stack.send(login(tenant, "sub-erin", "erin@example.com"))
+        assert refused.error is not None and refused.error.code is ErrorCode.DEACTIVATED
+        async with stack.sessions() as session:
+            row = await session.get(UserRow, created.user.id)
+        assert row is not None and not row.active and row.last_login_at is None
+
+        deleted = await stack.send(ingest.UserDeleted(
+            tenant_id=tenant.id, source=Source.SCIM, data={"user_id": created.user.id}))
+        assert deleted.ok
+        again = await stack.send(login(tenant, "sub-erin", "erin@example.com"))
+        assert again.error is not None and again.error.code is ErrorCode.DEACTIVATED
+        assert await self._count(stack, UserRow, UserRow.tenant_id == tenant.id) == 1
+
+    async def test_scim_mode_refuses_unknown_logins_jit_mode_creates(self, stack: Stack) -> None:
+        scim_only = await stack.tenant("scim-only", ProvisioningMode.SCIM)
+        refused = await stack.send(login(scim_only, "sub-f", "frank@example.com"))
+        assert refused.error is not None and refused.error.code is ErrorCode.NOT_PROVISIONED
+        jit_only = await stack.send(login(await stack.tenant("jit-only", ProvisioningMode.JIT),
+                                          "sub-f", "frank@example.com"))
+        assert jit_only.ok and jit_only.created
+
+    async def test_same_email_in_two_tenants_is_two_users(self, stack: Stack) -> None:
+        one, two = await stack.tenant("one"), await stack.tenant("two")
+        a = await stack.send(login(one, "s", "gina@example.com"))
+        b = await stack.send(login(two, "s", "gina@example.com"))
+        assert a.user is not None and b.user is not None and a.user.id != b.user.id
+
+    async def test_email_linking_only_when_the_tenant_allows_it(self, stack: Stack) -> None:
+        tenant = await stack.tenant(policy=TenantPolicy(allow_email_linking=True))
+        scim = await stack.send(scim_user(tenant, "E12345", "ext-h",
+                                          emails=[{"value": "hank@example.com"}]))
+        linked = await stack.send(login(tenant, "sub-h", "hank@example.com",
+                                        emails=[{"value": "Hank@Example.com"}]))
+        assert scim.user is not None and linked.user is not None
+        assert linked.user.id == scim.user.id
+        other = await stack.tenant("strict")
+        await stack.send(scim_user(other, "E12345", "ext-h", emails=[{"value": "hank@example.com"}]))
+        separate = await stack.send(login(other, "sub-h", "hank@example.com",
+                                          emails=[{"value": "hank@example.com"}]))
+        assert separate.ok and separate.created
+
+    # -- groups ----------------------------------------------------------------------------
+
+    async def test_groups_and_memberships(self, stack: Stack) -> None:
+        tenant = await stack.tenant()
+        lifecycle = await stack.collect(stack.topics.lifecycle)
+        u1 = (await stack.send(scim_user(tenant, "u1@example.com", "e1"))).user
+        u2 = (await stack.send(scim_user(tenant, "u2@example.com", "e2"))).user
+        assert u1 is not None and u2 is not None
+        group = await stack.send(ingest.GroupUpserted(
+            tenant_id=tenant.id, source=Source.SCIM,
+            data={"display_name": "Engineering", "member_ids": [u1.id]}))
+        assert group.ok and group.group is not None
+        assert [m.id for m in group.group.members] == [u1.id]
+        changed = await stack.send(ingest.GroupMembersChanged(
+            tenant_id=tenant.id, source=Source.SCIM,
+            data={"group_id": group.group.id, "add": [u2.id], "remove": [u1.id]}))
+        assert changed.group is not None and [m.id for m in changed.group.members] == [u2.id]
+        bad = await stack.send(ingest.GroupMembersChanged(
+            tenant_id=tenant.id, source=Source.SCIM,
+            data={"group_id": group.group.id, "add": ["no-such-user"]}))
+        assert bad.error is not None and bad.error.code is ErrorCode.INVALID
+        dup = await stack.send(ingest.GroupUpserted(
+            tenant_id=tenant.id, source=Source.SCIM, data={"display_name": "engineering"}))
+        assert dup.error is not None and dup.error.code is ErrorCode.UNIQUENESS
+        await stack.send(ingest.UserDeleted(tenant_id=tenant.id, source=Source.SCIM,
+                                            data={"user_id": u2.id}))
+        async with stack.sessions() as session:
+            after = await queries.get_group(session, tenant.id, group.group.id)
+        assert after.members == ()
+        await lifecycle.wait_for(lambda c: len(c.events("membership.removed")) == 2)
+        assert len(lifecycle.events("membership.added")) == 2
+
+    # -- idempotence -----------------------------------------------------------------------
+
+    async def test_same_event_three_times_one_effect(self, stack: Stack) -> None:
+        tenant = await stack.tenant()
+        lifecycle = await stack.collect(stack.topics.lifecycle)
+        replies = await stack.collect(stack.topics.replies)
+        event = scim_user(tenant, "ivy@example.com", "ext-ivy")
+        record_value = event.model_dump_json().encode()
+        for _ in range(3):
+            await stack.send_raw(tenant.id, record_value)
+        await replies.wait_for(lambda c: len(c.messages) == 3)
+        bodies = [json.loads(m.value) for m in replies.messages if m.value]
+        assert {b["request_id"] for b in bodies} == {event.event_id}
+        assert len({b["user"]["id"] for b in bodies}) == 1
+        assert await self._count(stack, UserRow, UserRow.tenant_id == tenant.id) == 1
+        assert await self._count(stack, ProcessedEventRow,
+                                 ProcessedEventRow.event_id == event.event_id) == 1
+        await lifecycle.wait_for(lambda c: len(c.events("user.created")) >= 1)
+        await asyncio.sleep(0.5)
+        assert len({e["event_id"] for e in lifecycle.events("user.created")}) == 1
+
+    async def test_crash_between_db_commit_and_offset_commit(self, stack: Stack) -> None:
+        tenant = await stack.tenant()
+        lifecycle = await stack.collect(stack.topics.lifecycle)
+        await stack.services[0].stop()  # replace the running instance by a crashing one
+
+        crashing = stack.new_service()
+        real_handler = crashing.processor
+        crashed = asyncio.Event()
+
+        class Crash(Exception):
+            pass
+
+        async def commit_then_die(messages: Sequence[Message]) -> None:
+            if crashed.is_set():
+                raise Crash("this instance is dead; it never commits again")
+            await real_handler(messages)  # the database transaction commits here
+            crashed.set()
+            raise Crash("killed before the offset commit")
+
+        crashing.processor = commit_then_die  # type: ignore[assignment]
+        await crashing.start()
+        event = scim_user(tenant, "jack@example.com", "ext-jack")
+        await stack.send_raw(tenant.id, event.model_dump_json().encode())
+        await asyncio.wait_for(crashed.wait(), 30)
+        await crashing.stop()  # leaves without committing the offset of the failed batch
+
+        successor = stack.new_service()
+        await successor.start()
+        # The successor gets the same event again; it must change nothing.
+        deadline = asyncio.get_running_loop().time() + 30
+        while successor.processor.redelivered == 0 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        assert successor.processor.redelivered == 1, "the uncommitted batch was not redelivered"
+        assert successor.processor.applied == 0
+        await lifecycle.wait_for(lambda c: len(c.events("user.created")) >= 1)
+        assert await self._count(stack, UserRow, UserRow.tenant_id == tenant.id) == 1
+        await asyncio.sleep(0.5)
+        assert len({e["event_id"] for e in lifecycle.events("user.created")}) == 1
+        assert await self._count(stack, OutboxRow) == 0
+
+    # -- bad input -------------------------------------------------------------------------
+
+    async def test_bad_input_goes_to_dlq_without_stalling(self, stack: Stack) -> None:
+        tenant = await stack.tenant()
+        dlq = await stack.collect(stack.topics.dlq)
+        await stack.send_raw(tenant.id, b"\xff not json")
+        invalid = {"event_id": str(uuid.uuid4()), "type": "user.upserted", "tenant_id": tenant.id,
+                   "source": "scim", "data": {"attributes": {"user_name": ""}}}
+        await stack.send_raw(tenant.id, json.dumps(invalid).encode())
+        unknown = await stack.send(scim_user(tenant.model_copy(update={"id": "no-such-tenant"}),
+                                             "x@example.com"))
+        assert unknown.error is not None and unknown.error.code is ErrorCode.UNKNOWN_TENANT
+        # Same key, after the poison: still processed.
+        fine = await stack.send(scim_user(tenant, "kim@example.com", "ext-kim"))
+        assert fine.ok
+        await dlq.wait_for(lambda c: len(c.messages) == 3)
+        reasons = [json.loads(m.value)["reason"] for m in dlq.messages if m.value]
+        assert any("invalid event" in r for r in reasons)
+        assert any("user_name" in r for r in reasons)
+        assert any("no tenant" in r for r in reasons)
+        assert all(m.header("reason") for m in dlq.messages)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def test_filtered_sorted_paged_reads(self, stack: Stack) -> None:
+        tenant = await stack.tenant()
+        names = ["anna", "Bert", "carl", "dora", "emil", "50%_off"]
+        for i, name in enumerate(names):
+            reply = await stack.send(scim_user(
+                tenant, f"{name}@example.com", f"ext-{i}",
+                emails=[{"value": f"{name}@corp.example.com", "type": "work"},
+                        {"value": f"{name}@home.example.com", "type": "home"}],
+                active=i % 2 == 0))
+            assert reply.ok, reply.error
+
+        async def find(expr: dict[str, Any] | None, **kw: Any) -> list[str]:
+            query = ListQuery(filter=EXPR_ADAPTER.validate_python(expr) if expr else None, **kw)
+            async with stack.sessions() as session:
+                _total, items, _cursor = await queries.list_users(session, tenant.id, query)
+            return [u.user_name for u in items]
+
+        assert await find({"kind": "compare", "attr": "USERNAME", "op": "eq",
+                           "value": "BERT@example.com"}) == ["Bert@example.com"]
+        assert await find({"kind": "compare", "attr": "userName", "op": "co", "value": "%_"}) == [
+            "50%_off@example.com"]
+        assert await find({"kind": "compare", "attr": "userName", "op": "co", "value": "_"}) == [
+            "50%_off@example.com"]
+        work = {"kind": "has", "attr": "emails", "where": {"kind": "and", "items": [
+            {"kind": "compare", "attr": "type", "op": "eq", "value": "work"},
+            {"kind": "compare", "attr": "value", "op": "sw", "value": "dora@"}]}}
+        assert await find(work) == ["dora@example.com"]
+        assert await find({"kind": "compare", "attr": "active", "op": "eq", "value": False},
+                          sort_by="userName") == ["Bert@example.com", "dora@example.com",
+                                                   "50%_off@example.com"][0:0] + sorted(
+            ["Bert@example.com", "dora@example.com", "50%_off@example.com"], key=str.casefold)
+        everyone = await find(None, sort_by="userName", descending=True)
+        assert everyone == sorted((f"{n}@example.com" for n in names), key=str.casefold,
+                                  reverse=True)
+        page = await find(None, sort_by="userName", start_index=2, count=2)
+        assert page == sorted((f"{n}@example.com" for n in names), key=str.casefold)[1:3]
+
+        # Cursor paging walks everyone exactly once.
+        seen: list[str] = []
+        cursor = None
+        while True:
+            async with stack.sessions() as session:
+                _t, items, cursor = await queries.list_users(
+                    session, tenant.id, ListQuery(count=4, cursor=cursor))
+            seen += [u.user_name for u in items]
+            if cursor is None:
+                break
+        assert sorted(seen) == sorted(f"{n}@example.com" for n in names)
+        with pytest.raises(queries.InvalidFilter):
+            await find({"kind": "compare", "attr": "shoeSize", "op": "eq", "value": "9"})
