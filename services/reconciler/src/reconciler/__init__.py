@@ -1,1 +1,1 @@
-"""reconciler."""
+"""reconciler: deprovisioning of JIT-only (and JIT-fallback) users, per tenant, on a schedule."""

@@ -1,0 +1,103 @@
+"""The reconciler application factory.
+
+The reconciler reads tenants and users from the user-store and publishes ``UserDeactivated``
+ingestion events on the bus; it serves no API of its own yet. Its resources live in an aiohttp
+application (:func:`create_api`, mounted at :data:`MOUNT`) so that it starts and stops exactly
+like the other services, standalone (:func:`create_app`, with health and metrics) and inside
+``roster dev``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from roster_shared.bus.base import Bus
+from roster_shared.observability import health_routes
+from roster_shared.userstore_client import UserStoreClient
+
+from reconciler.keys import BUS, METRICS, STATE, USER_STORE, State
+from reconciler.settings import ReconcilerSettings
+
+MOUNT = "/reconciler"
+"""Where the reconciler's application is mounted (no routes yet)."""
+
+
+def create_api(
+    settings: ReconcilerSettings,
+    *,
+    bus: Bus | None = None,
+    user_store: UserStoreClient | None = None,
+) -> web.Application:
+    """The reconciler's resources, to be mounted at :data:`MOUNT`.
+
+    ``bus`` and ``user_store`` may be passed in, started and stopped by their owner (the
+    embedded launcher shares one in-process bus); otherwise they are built from ``settings``
+    (Kafka and the user-store's URL) and owned by the application.
+    """
+    app = web.Application()
+    owns_bus = bus is None
+    bus = bus if bus is not None else _kafka_bus(settings)
+    owns_client = user_store is None
+    if user_store is None:
+        token = settings.internal_token.get_secret_value() if settings.internal_token else None
+        user_store = UserStoreClient(
+            settings.user_store_url, token=token, timeout=settings.request_timeout
+        )
+    app[BUS] = bus
+    app[USER_STORE] = user_store
+    app[METRICS] = CollectorRegistry()
+    state = app[STATE] = State()
+
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        if owns_bus:
+            await bus.start()
+        try:
+            if owns_client:
+                await user_store.start()
+            state.running = True
+            yield
+        finally:
+            state.running = False
+            if owns_client:
+                await user_store.close()
+            if owns_bus:
+                await bus.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+def create_app(
+    settings: ReconcilerSettings,
+    *,
+    bus: Bus | None = None,
+    user_store: UserStoreClient | None = None,
+) -> web.Application:
+    """The reconciler on its own: health and metrics."""
+    api = create_api(settings, bus=bus, user_store=user_store)
+    state = api[STATE]
+
+    async def ready() -> bool:
+        return state.running
+
+    app = web.Application()
+    app.add_routes(health_routes(api[METRICS], ready))
+    app.add_subapp(MOUNT, api)
+    return app
+
+
+def _kafka_bus(settings: ReconcilerSettings) -> Bus:
+    if not settings.kafka_bootstrap:
+        raise ValueError(
+            "ROSTER_KAFKA_BOOTSTRAP is required to run the reconciler on its own "
+            "(the in-process bus only exists inside `roster dev`)"
+        )
+    from roster_shared.bus.kafka import KafkaBus
+
+    return KafkaBus(
+        settings.kafka_bootstrap,
+        client_id=f"{settings.kafka_client_id}-reconciler",
+        replication=settings.topic_replication,
+    )

@@ -1,0 +1,36 @@
+"""The reconciler skeleton: health, readiness while its resources run, and settings."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+from aiohttp.test_utils import TestClient
+from reconciler.app import create_app
+from reconciler.settings import ReconcilerSettings
+from roster_shared.bus.memory import MemoryBus
+
+ClientFactory = Callable[..., Awaitable[TestClient]]
+
+
+async def test_health_and_ready(aiohttp_client: ClientFactory) -> None:
+    bus = MemoryBus()
+    client = await aiohttp_client(create_app(ReconcilerSettings(), bus=bus))
+    assert await (await client.get("/healthz")).json() == {"status": "ok"}
+    assert await (await client.get("/readyz")).json() == {"status": "ready"}
+    assert (await client.get("/metrics")).status == 200
+    await client.close()
+    await bus.stop()
+
+
+def test_standalone_needs_kafka() -> None:
+    with pytest.raises(ValueError, match="ROSTER_KAFKA_BOOTSTRAP"):
+        create_app(ReconcilerSettings(kafka_bootstrap=None))
+
+
+def test_settings_come_from_roster_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROSTER_USER_STORE_URL", "http://store:9000")
+    monkeypatch.setenv("ROSTER_PORT", "9100")
+    settings = ReconcilerSettings()
+    assert settings.user_store_url == "http://store:9000"
+    assert settings.port == 9100

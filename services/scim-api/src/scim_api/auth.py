@@ -1,0 +1,36 @@
+"""Bearer-token authentication of SCIM clients (RFC 7644 §2): a token reaches only its tenant.
+
+Tokens are checked by the user-store, which keeps only their hashes. An unknown tenant and a
+wrong token get the same answer, so a client cannot probe which tenants exist.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+from roster_shared.tenants import TenantInfo
+from roster_shared.userstore_client import UserStoreClient, UserStoreClientError
+
+from scim_api.errors import Unauthorized, Unavailable
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header (RFC 6750 §2.1)."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("a bearer token is required (Authorization: Bearer <token>)")
+    return token
+
+
+async def authenticate(
+    user_store: UserStoreClient, tenant: str, authorization: str | None
+) -> TenantInfo:
+    """The tenant whose live SCIM token the request carries, else :class:`Unauthorized`."""
+    token = bearer_token(authorization)
+    try:
+        info = await user_store.verify_token(tenant, token)
+    except (UserStoreClientError, aiohttp.ClientError, TimeoutError) as exc:
+        raise Unavailable("the user store is not answering; retry later") from exc
+    if info is None:
+        raise Unauthorized("the bearer token is not valid for this tenant")
+    return info

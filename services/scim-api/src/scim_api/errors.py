@@ -1,0 +1,106 @@
+"""SCIM errors (RFC 7644 §3.12): one exception per kind, protocol metadata in class attributes,
+turned into SCIM error JSON in one middleware."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import ClassVar
+
+from aiohttp import web
+from roster_shared.observability import reference_id
+from scim2_models import Error
+
+log = logging.getLogger(__name__)
+
+SCIM_JSON = "application/scim+json"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ScimError(Exception):
+    """Base: a request refused with a SCIM error response."""
+
+    status: ClassVar[int] = 400
+    scim_type: ClassVar[str | None] = None
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers."""
+        return {}
+
+
+class Unauthorized(ScimError):
+    """No bearer token, or not a live token of this tenant (RFC 7644 §2, RFC 6750 §3)."""
+
+    status = 401
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="scim"'}
+
+
+class NotFound(ScimError):
+    """No such endpoint or resource."""
+
+    status = 404
+
+
+class MethodNotAllowed(ScimError):
+    """The endpoint exists but does not take this method."""
+
+    status = 405
+
+    def __init__(self, detail: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(detail)
+        self.allowed = allowed
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allowed)}
+
+
+class NotImplementedYet(ScimError):
+    """An endpoint of SCIM that this version of Roster does not serve yet."""
+
+    status = 501
+
+
+class Unavailable(ScimError):
+    """The user-store did not answer; the client may retry."""
+
+    status = 503
+
+
+def error_response(
+    status: int, detail: str, *, scim_type: str | None = None, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A SCIM error message (``urn:ietf:params:scim:api:messages:2.0:Error``)."""
+    error = Error(status=status, detail=detail, scim_type=scim_type)
+    return web.Response(
+        status=status,
+        text=json.dumps(error.model_dump(exclude_none=True)),
+        content_type=SCIM_JSON,
+        headers=headers,
+    )
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one place exceptions become SCIM error responses; unknown ones get a reference id."""
+    try:
+        return await handler(request)
+    except ScimError as error:
+        return error_response(
+            error.status, error.detail, scim_type=error.scim_type, headers=error.headers()
+        )
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, exc.reason)
+    except Exception:
+        reference = reference_id()
+        log.exception("unhandled error", extra={"reference": reference, "path": request.path})
+        return error_response(500, f"internal error (reference {reference})")

@@ -1,0 +1,22 @@
+"""scim-api settings (``ROSTER_`` variables, plus those of :class:`RosterSettings`)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from roster_shared.settings import RosterSettings
+
+
+class ScimApiSettings(RosterSettings):
+    """What the scim-api needs beyond the common settings."""
+
+    host: str = Field(default="127.0.0.1", description="Interface to listen on.")
+    port: int = Field(default=8101, description="Port to listen on.")
+    user_store_url: str = Field(
+        default="http://127.0.0.1:8100",
+        description="Base URL of the user-store's internal read API (tenants, tokens, users).",
+    )
+    internal_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer credential for the user-store's internal API, when it requires one "
+        "(the same ``ROSTER_INTERNAL_TOKEN`` the user-store reads).",
+    )

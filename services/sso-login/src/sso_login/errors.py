@@ -1,0 +1,79 @@
+"""sso-login's errors. A person's browser sees them, so they become a short page with a reference
+id to quote (the log line carries the same id), never a traceback."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Awaitable, Callable
+from typing import ClassVar
+
+from aiohttp import web
+from roster_shared.observability import reference_id
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class LoginError(Exception):
+    """Base: a login that cannot go on, with a message fit to show the person."""
+
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Sign-in failed"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class UnknownTenant(LoginError):
+    """No organisation with that name."""
+
+    status = 404
+    title = "Unknown organisation"
+
+
+class NotImplementedYet(LoginError):
+    """A part of single sign-on that this version of Roster does not serve yet."""
+
+    status = 501
+    title = "Not available yet"
+
+
+class Unavailable(LoginError):
+    """A service sign-in depends on did not answer."""
+
+    status = 503
+    title = "Sign-in is unavailable"
+
+
+def error_page(status: int, title: str, detail: str, reference: str) -> web.Response:
+    """A minimal HTML error page that quotes the reference id."""
+    body = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title></head><body>"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(detail)}</p>"
+        f"<p>Reference: <code>{reference}</code></p></body></html>"
+    )
+    return web.Response(status=status, text=body, content_type="text/html")
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one place exceptions become error pages."""
+    try:
+        return await handler(request)
+    except LoginError as error:
+        reference = reference_id()
+        log.info(
+            "login refused",
+            extra={"reference": reference, "path": request.path, "reason": error.detail},
+        )
+        return error_page(error.status, error.title, error.detail, reference)
+    except web.HTTPException:
+        raise
+    except Exception:
+        reference = reference_id()
+        log.exception("unhandled error", extra={"reference": reference, "path": request.path})
+        return error_page(500, "Something went wrong", "Sign-in failed unexpectedly.", reference)
