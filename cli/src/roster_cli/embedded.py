@@ -1,0 +1,243 @@
+"""``roster dev``: all four services in one process, on one port, on SQLite and the in-process bus.
+
+Composition. The user-store's application is the root: its paths (``/admin/...``,
+``/internal/...``, ``/healthz``, ``/readyz``, ``/metrics``) are absolute already. scim-api,
+sso-login and the reconciler each build an aiohttp application of their own (``create_api``)
+whose routes are relative to the service's ``MOUNT`` prefix; their standalone ``create_app``
+mounts it under that prefix, and so does :func:`compose`. So every absolute path
+(``/scim/v2/...``, ``/sso/...``) is the same standalone and embedded, each service keeps its own
+middlewares, and aiohttp starts and stops the mounted applications with the root.
+
+The services meet as they do in production: scim-api, sso-login and the reconciler read from the
+user-store over HTTP (to this process's own port, with a per-run internal credential) and send
+events over one shared :class:`~roster_shared.bus.MemoryBus`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from reconciler import app as reconciler_app
+from reconciler.settings import ReconcilerSettings
+from roster_shared.bus.base import Bus
+from roster_shared.bus.memory import MemoryBus
+from roster_shared.observability import configure_logging
+from roster_shared.settings import RosterSettings
+from roster_shared.tenants import ProvisioningMode, TenantInfo
+from scim_api import app as scim_app
+from scim_api.settings import ScimApiSettings
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sso_login import app as sso_app
+from sso_login.settings import SsoLoginSettings
+from user_store import app as user_store_app
+from user_store import tenants
+from user_store.db import create_engine, migrate, session_factory
+from user_store.settings import UserStoreSettings
+from user_store.tenants import IssuedToken
+
+from roster_cli.data import (
+    ADMIN_TOKEN_FILE,
+    DEFAULT_DATA,
+    admin_token,
+    prepare_data_dir,
+    sqlite_url,
+)
+
+DEMO_TENANT = "demo"
+
+
+def compose(
+    *,
+    database_url: str,
+    admin_token: str,
+    internal_token: str,
+    self_url: str,
+    bus: Bus,
+    engine: AsyncEngine | None = None,
+) -> web.Application:
+    """One application serving every service; ``self_url`` is where it will listen."""
+    root = user_store_app.create_app(
+        UserStoreSettings(
+            admin_token=admin_token, internal_token=internal_token, database_url=database_url
+        ),
+        bus=bus,
+        engine=engine,
+    )
+    scim = ScimApiSettings(user_store_url=self_url, internal_token=internal_token)
+    sso = SsoLoginSettings(user_store_url=self_url, internal_token=internal_token)
+    reconciler = ReconcilerSettings(user_store_url=self_url, internal_token=internal_token)
+    root.add_subapp(scim_app.MOUNT, scim_app.create_api(scim, bus=bus))
+    root.add_subapp(sso_app.MOUNT, sso_app.create_api(sso, bus=bus))
+    root.add_subapp(reconciler_app.MOUNT, reconciler_app.create_api(reconciler, bus=bus))
+    return root
+
+
+@dataclass(frozen=True)
+class Welcome:
+    """The tenant the banner shows, and its SCIM token if it was just made."""
+
+    tenant: TenantInfo | None
+    token: IssuedToken | None
+    created: bool
+    count: int
+
+
+async def prepare(engine: AsyncEngine) -> Welcome:
+    """Migrate, and on a fresh database create the ``demo`` tenant with one SCIM token."""
+    await migrate(engine)
+    async with session_factory(engine)() as session, session.begin():
+        existing = await tenants.list_tenants(session)
+        if not existing:
+            tenant = await tenants.create_tenant(
+                session, DEMO_TENANT, ProvisioningMode.SCIM_JIT, display_name="Demo"
+            )
+            token = await tenants.issue_token(session, tenant.id, label="roster dev")
+            return Welcome(tenant, token, created=True, count=1)
+    shown = next((t for t in existing if t.slug == DEMO_TENANT), existing[0])
+    return Welcome(shown, None, created=False, count=len(existing))
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything starts (a busy port fails first)."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    return socket.create_server((host, port), family=family, backlog=128)
+
+
+def _url_host(host: str) -> str:
+    """A host to put in URLs for a listening address (a wildcard becomes the loopback)."""
+    if host in ("", "0.0.0.0"):  # noqa: S104 - comparing, not binding
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def banner(base: str, data: Path, welcome: Welcome, admin: str, admin_new: bool) -> str:
+    """What ``roster dev`` prints once it is listening."""
+    data_flag = "" if data == Path.cwd() / DEFAULT_DATA else f" --data {data}"
+    lines = [
+        f"Roster is running at {base}: user-store, scim-api, sso-login and reconciler",
+        "in one process (embedded: SQLite and the in-process bus).",
+        "",
+    ]
+    tenant = welcome.tenant
+    if tenant is not None:
+        slug = tenant.slug
+        if welcome.created:
+            lines.append(f'Tenant "{slug}" (mode {tenant.mode.value}) was created for you.')
+        else:
+            others = welcome.count - 1
+            more = f" and {others} more (roster tenant list{data_flag})" if others else ""
+            lines.append(f'Tenant "{slug}" (mode {tenant.mode.value}){more}.')
+        lines.append(f"  SCIM base URL   {base}/scim/v2/{slug}/")
+        if welcome.token is not None:
+            lines.append(f"  SCIM token      {welcome.token.token}")
+            lines.append("                  shown only this once: put it in your IdP now")
+        else:
+            lines.append(
+                f"  SCIM token      not shown again; mint one with: "
+                f"roster tenant token create {slug}{data_flag}"
+            )
+        lines.append(f"  SSO login       {base}/sso/{slug}/login          (not implemented yet)")
+        lines.append(f"  SAML metadata   {base}/sso/{slug}/saml/metadata  (not implemented yet)")
+    lines += [
+        "",
+        f"Admin API        {base}/admin/tenants",
+        f"Admin token      {admin}",
+        f"                 {'made now and kept' if admin_new else 'kept'} in "
+        f"{data / ADMIN_TOKEN_FILE}; send it as 'Authorization: Bearer <token>'",
+        f"Health           {base}/healthz",
+        f"Data             {data}  (SQLite database roster.db; a restart keeps it)",
+        "",
+        "Manage tenants with: roster tenant --help"
+        + (f"  (pass{data_flag} for this data)" if data_flag else ""),
+        "Press Ctrl-C to stop.",
+    ]
+    return "\n".join(lines)
+
+
+async def serve(sock: socket.socket, data: Path, *, shutdown_timeout: float = 5.0) -> None:
+    """Run everything on ``sock`` until SIGINT or SIGTERM, then stop cleanly."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, _stopper(loop, stop))
+    try:
+        await _serve(sock, data, stop, shutdown_timeout)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def _serve(
+    sock: socket.socket, data: Path, stop: asyncio.Event, shutdown_timeout: float
+) -> None:
+    host, port = sock.getsockname()[:2]
+    base = f"http://{_url_host(host)}:{port}"
+    admin, admin_new = admin_token(data)
+    url = sqlite_url(data)
+    bus = MemoryBus()
+    engine = create_engine(url)
+    try:
+        welcome = await prepare(engine)
+        await bus.start()
+        app = compose(
+            database_url=url,
+            admin_token=admin,
+            internal_token=secrets.token_urlsafe(32),
+            self_url=base,
+            bus=bus,
+            engine=engine,
+        )
+        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout)
+        try:
+            await runner.setup()
+            await web.SockSite(runner, sock).start()
+            if not stop.is_set():
+                print(banner(base, data, welcome, admin, admin_new), flush=True)
+                await stop.wait()
+            print("Stopping...", flush=True)
+        finally:
+            await runner.cleanup()
+    finally:
+        await bus.stop()
+        await engine.dispose()  # the user-store disposes it too; twice is harmless
+    print("Stopped.", flush=True)
+
+
+def _stopper(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Callable[[], None]:
+    def on_signal() -> None:
+        stop.set()
+        # A second Ctrl-C while stopping interrupts the shutdown itself.
+        loop.remove_signal_handler(signal.SIGINT)
+
+    return on_signal
+
+
+def run(host: str, port: int, data: Path) -> int:
+    """``roster dev``: 0 after a clean stop (SIGINT or SIGTERM), 130 when a second Ctrl-C
+    cut the shutdown short."""
+    configure_logging(RosterSettings().log_level, json_lines=False)
+    prepare_data_dir(data)
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        raise DevError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    with contextlib.closing(sock):
+        try:
+            asyncio.run(serve(sock, data))
+        except KeyboardInterrupt:
+            return 130
+    return 0
+
+
+class DevError(Exception):
+    """``roster dev`` cannot start as asked."""

@@ -1,0 +1,253 @@
+"""The ``roster`` command: ``dev``, ``serve``, ``migrate`` and ``tenant`` administration."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from alembic.util import CommandError
+from pydantic import ValidationError
+from roster_shared.tenants import ProvisioningMode
+from sqlalchemy.exc import SQLAlchemyError
+from user_store.errors import UserStoreError
+
+from roster_cli import data as data_paths
+from roster_cli import tenants as tenant_commands
+from roster_cli.tenants import Outcome
+
+SERVICES = {
+    "user-store": "user_store.__main__",
+    "scim-api": "scim_api.__main__",
+    "sso-login": "sso_login.__main__",
+    "reconciler": "reconciler.__main__",
+}
+MODES = [mode.value for mode in ProvisioningMode]
+
+
+class CommandFailed(Exception):
+    """A command could not do what was asked; ``code`` names the kind of failure."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def _version() -> str:
+    try:
+        return version("roster-cli")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+        return "unknown"
+
+
+def _database_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    where = parent.add_mutually_exclusive_group()
+    where.add_argument(
+        "--data",
+        metavar="DIR",
+        help="data directory of the embedded database (default: $ROSTER_DATA or ./.roster)",
+    )
+    where.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="database URL, e.g. postgresql://user@host/roster (default: $ROSTER_DATABASE_URL)",
+    )
+    return parent
+
+
+def _json_option() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--json", action="store_true", help="print exactly one JSON object on stdout"
+    )
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = argparse.ArgumentParser(
+        prog="roster",
+        description="Roster: provision your app's users from your customers' identity "
+        "providers, by SCIM 2.0 and just-in-time at SSO login.",
+    )
+    parser.add_argument("--version", action="version", version=f"roster {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = commands.add_parser(
+        "dev",
+        help="run every service in one process (SQLite, in-process bus)",
+        description="Run user-store, scim-api, sso-login and the reconciler in one process on "
+        "one port, with the data in an SQLite database. Creates a demo tenant on first start.",
+    )
+    dev.add_argument("--host", default="127.0.0.1", help="interface to listen on (127.0.0.1)")
+    dev.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    dev.add_argument(
+        "--data", metavar="DIR", help="data directory (default: $ROSTER_DATA or ./.roster)"
+    )
+
+    serve = commands.add_parser(
+        "serve",
+        help="run one service, configured by ROSTER_* environment variables",
+        description="Run one service on its own (production: Kafka and PostgreSQL), its "
+        "settings read from ROSTER_* environment variables.",
+    )
+    serve.add_argument("service", choices=sorted(SERVICES))
+
+    commands.add_parser(
+        "migrate",
+        parents=[_database_options()],
+        help="bring the database schema up to date",
+        description="Apply the database migrations (Alembic) up to the newest schema.",
+    )
+
+    tenant = commands.add_parser(
+        "tenant",
+        help="tenant administration",
+        description="Create and manage tenants and their SCIM tokens, directly in the database "
+        "(also while `roster dev` runs on the same data).",
+    )
+    tenant_commands_ = tenant.add_subparsers(dest="tenant_command", required=True, metavar="ACTION")
+    common = [_database_options(), _json_option()]
+    create = tenant_commands_.add_parser("create", parents=common, help="create a tenant")
+    create.add_argument("slug", help="lower-case letters, digits and dashes; appears in URLs")
+    create.add_argument(
+        "--mode",
+        choices=MODES,
+        default=ProvisioningMode.SCIM_JIT.value,
+        help="provisioning mode (default: scim+jit, recommended)",
+    )
+    create.add_argument("--display-name", help="a name for people to read")
+    tenant_commands_.add_parser("list", parents=common, help="list tenants")
+    show = tenant_commands_.add_parser("show", parents=common, help="show a tenant and its tokens")
+    show.add_argument("slug")
+    set_mode = tenant_commands_.add_parser(
+        "set-mode", parents=common, help="change a tenant's provisioning mode"
+    )
+    set_mode.add_argument("slug")
+    set_mode.add_argument("mode", choices=MODES)
+    token = tenant_commands_.add_parser("token", help="SCIM bearer tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    token_create = token_commands.add_parser(
+        "create", parents=common, help="issue a SCIM token (shown once)"
+    )
+    token_create.add_argument("slug")
+    token_create.add_argument("--label", help="what the token is for, e.g. 'okta-prod'")
+    token_revoke = token_commands.add_parser("revoke", parents=common, help="revoke a SCIM token")
+    token_revoke.add_argument("slug")
+    token_revoke.add_argument("token_id", help="the token's id (see `roster tenant show`)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``roster`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    as_json = bool(getattr(args, "json", False))
+    try:
+        if args.command == "dev":
+            return _dev(args)
+        if args.command == "serve":
+            return _serve(args.service)
+        if args.command == "migrate":
+            return _migrate(args)
+        outcome = _run(_tenant_command(args))
+    except CommandFailed as failure:
+        return _fail(failure.code, failure.detail, as_json)
+    _print(outcome, as_json)
+    return 0
+
+
+def _fail(code: str, detail: str, as_json: bool) -> int:
+    print(f"roster: error: {detail}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": code, "detail": detail}))
+    return 1
+
+
+def _print(outcome: Outcome, as_json: bool) -> None:
+    print(json.dumps(outcome.data) if as_json else outcome.text)
+
+
+def _run(work: Coroutine[Any, Any, Outcome]) -> Outcome:
+    """Run one database command, turning expected failures into :class:`CommandFailed`."""
+    try:
+        return asyncio.run(work)
+    except UserStoreError as error:
+        raise CommandFailed(error.code.value, error.detail) from error
+    except (SQLAlchemyError, CommandError, OSError) as error:
+        raise CommandFailed("database", f"database error: {error}") from error
+
+
+def _url(args: argparse.Namespace) -> str:
+    try:
+        return data_paths.database_url(data=args.data, url=args.database_url)
+    except data_paths.DataError as error:
+        raise CommandFailed("data", str(error)) from error
+
+
+def _tenant_command(args: argparse.Namespace) -> Coroutine[Any, Any, Outcome]:
+    url = _url(args)
+    action: str = args.tenant_command
+    if action == "create":
+        return tenant_commands.create(
+            url, args.slug, ProvisioningMode(args.mode), args.display_name
+        )
+    if action == "list":
+        return tenant_commands.list_all(url)
+    if action == "show":
+        return tenant_commands.show(url, args.slug)
+    if action == "set-mode":
+        return tenant_commands.set_mode(url, args.slug, ProvisioningMode(args.mode))
+    if args.token_command == "create":  # noqa: S105 - a sub-command name
+        return tenant_commands.token_create(url, args.slug, args.label)
+    return tenant_commands.token_revoke(url, args.slug, args.token_id)
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from roster_cli.embedded import DevError, run
+
+    try:
+        return run(args.host, args.port, data_paths.data_dir(args.data))
+    except (DevError, data_paths.DataError) as error:
+        raise CommandFailed("dev", str(error)) from error
+
+
+def _serve(service: str) -> int:
+    entry: Callable[[], None] = importlib.import_module(SERVICES[service]).main
+    try:
+        entry()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"ROSTER_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise CommandFailed("settings", f"{service}: invalid settings: {problems}") from error
+    except ValueError as error:
+        raise CommandFailed("settings", f"{service}: {error}") from error
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from user_store.db import create_engine, migrate
+
+    url = _url(args)
+
+    async def work() -> None:
+        engine = create_engine(url)
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(work())
+    except (SQLAlchemyError, CommandError, OSError) as error:
+        raise CommandFailed("database", f"database error: {error}") from error
+    print(f"Database {data_paths.describe_url(url)} is at the newest schema.")
+    return 0

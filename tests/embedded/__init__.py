@@ -1,0 +1,1 @@
+"""The ``roster`` command and ``roster dev``, run as a user runs them."""
