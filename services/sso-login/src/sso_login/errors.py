@@ -67,8 +67,13 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except LoginError as error:
         reference = reference_id()
         log.info(
-            "login refused",
-            extra={"reference": reference, "path": request.path, "reason": error.detail},
+            "sign-in error page",
+            extra={
+                "reference": reference,
+                "path": request.path,
+                "status": error.status,
+                "reason": error.detail,
+            },
         )
         return error_page(error.status, error.title, error.detail, reference)
     except web.HTTPException:
