@@ -7,6 +7,7 @@ The same harness runs on Kafka + PostgreSQL (production) and on the in-process b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import Callable, Sequence
@@ -51,20 +52,21 @@ class Collector:
         while not predicate(self):
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
-                raise AssertionError(f"timed out; have {len(self.messages)} messages: "
-                                     f"{[m.value[:120] if m.value else None for m in self.messages]}")
+                raise AssertionError(
+                    f"timed out; have {len(self.messages)} messages: "
+                    f"{[m.value[:120] if m.value else None for m in self.messages]}"
+                )
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.5))
-            except TimeoutError:
-                pass
 
 
 class Stack:
     """A running user-store with a requester, on the given bus and database."""
 
-    def __init__(self, bus: Bus, engine: AsyncEngine, topics: Topics,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, bus: Bus, engine: AsyncEngine, topics: Topics, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self.bus = bus
         self.engine = engine
         self.topics = topics
@@ -76,8 +78,14 @@ class Stack:
 
     def new_service(self, **kwargs: Any) -> UserStoreService:
         """A user-store instance (not started) on this stack's bus and database."""
-        service = UserStoreService(self.engine, self.bus, topics=self.topics,
-                                   clock=self.clock, relay_interval=0.2, **kwargs)
+        service = UserStoreService(
+            self.engine,
+            self.bus,
+            topics=self.topics,
+            clock=self.clock,
+            relay_interval=0.2,
+            **kwargs,
+        )
         self.services.append(service)
         return service
 
@@ -100,14 +108,19 @@ class Stack:
     async def collect(self, topic: str, group: str | None = None) -> Collector:
         """A separate consumer group reading ``topic`` from the beginning."""
         collector = Collector()
-        subscription = self.bus.subscribe(group or f"test-{uuid.uuid4().hex[:8]}", [topic],
-                                          collector)
+        subscription = self.bus.subscribe(
+            group or f"test-{uuid.uuid4().hex[:8]}", [topic], collector
+        )
         await subscription.start()
         self._subscriptions.append(subscription)
         return collector
 
-    async def tenant(self, slug: str = "acme", mode: ProvisioningMode = ProvisioningMode.SCIM_JIT,
-                     policy: TenantPolicy | None = None) -> TenantInfo:
+    async def tenant(
+        self,
+        slug: str = "acme",
+        mode: ProvisioningMode = ProvisioningMode.SCIM_JIT,
+        policy: TenantPolicy | None = None,
+    ) -> TenantInfo:
         async with self.sessions() as session, session.begin():
             return await tenants.create_tenant(session, slug, mode, policy=policy)
 
@@ -120,25 +133,36 @@ class Stack:
         await self.bus.send(Record(topic=self.topics.ingest, key=key, value=value))
 
 
-def scim_user(tenant: TenantInfo, user_name: str, external_id: str | None = None,
-              **attributes: Any) -> ingest.UserUpserted:
+def scim_user(
+    tenant: TenantInfo, user_name: str, external_id: str | None = None, **attributes: Any
+) -> ingest.UserUpserted:
     """A SCIM POST (or PUT, with ``target_id``) as scim-api would publish it."""
     target_id = attributes.pop("target_id", None)
     expected_version = attributes.pop("expected_version", None)
     return ingest.UserUpserted(
-        tenant_id=tenant.id, source=Source.SCIM,
+        tenant_id=tenant.id,
+        source=Source.SCIM,
         data=ingest.UserUpsertedData(
             attributes={"user_name": user_name, "external_id": external_id, **attributes},
-            target_id=target_id, expected_version=expected_version,
+            target_id=target_id,
+            expected_version=expected_version,
         ),
     )
 
 
-def login(tenant: TenantInfo, subject: str, user_name: str, *, issuer: str = "https://idp.example.com",
-          groups: Sequence[str] | None = None, **attributes: Any) -> ingest.UserUpserted:
+def login(
+    tenant: TenantInfo,
+    subject: str,
+    user_name: str,
+    *,
+    issuer: str = "https://idp.example.com",
+    groups: Sequence[str] | None = None,
+    **attributes: Any,
+) -> ingest.UserUpserted:
     """A JIT login as sso-login would publish it."""
     return ingest.UserUpserted(
-        tenant_id=tenant.id, source=Source.JIT,
+        tenant_id=tenant.id,
+        source=Source.JIT,
         data=ingest.UserUpsertedData(
             attributes={"user_name": user_name, **attributes},
             identity_link={"issuer": issuer, "subject": subject},

@@ -41,8 +41,9 @@ class UserStoreContract:
         if self.bus_kind == "kafka":
             from roster_shared.bus.kafka import KafkaBus
 
-            bus: Any = KafkaBus(request.getfixturevalue("kafka_bootstrap"),
-                                client_id="test-user-store")
+            bus: Any = KafkaBus(
+                request.getfixturevalue("kafka_bootstrap"), client_id="test-user-store"
+            )
         else:
             bus = memory_bus()
         stack = Stack(bus, engine, Topics(prefix=f"t{uuid.uuid4().hex[:10]}."))
@@ -54,8 +55,13 @@ class UserStoreContract:
 
     async def _count(self, stack: Stack, model: Any, *conditions: Any) -> int:
         async with stack.sessions() as session:
-            return int((await session.execute(
-                select(func.count()).select_from(model).where(*conditions))).scalar_one())
+            return int(
+                (
+                    await session.execute(
+                        select(func.count()).select_from(model).where(*conditions)
+                    )
+                ).scalar_one()
+            )
 
     # -- the path end to end -------------------------------------------------------------
 
@@ -63,8 +69,13 @@ class UserStoreContract:
         tenant = await stack.tenant()
         lifecycle = await stack.collect(stack.topics.lifecycle)
         users = await stack.collect(stack.topics.users)
-        event = scim_user(tenant, "Ada@Example.com", "ext-ada", given_name="Ada",
-                          emails=[{"value": "ada@example.com", "type": "work", "primary": True}])
+        event = scim_user(
+            tenant,
+            "Ada@Example.com",
+            "ext-ada",
+            given_name="Ada",
+            emails=[{"value": "ada@example.com", "type": "work", "primary": True}],
+        )
         reply = await stack.send(event)
         assert reply.ok and reply.created
         assert reply.user is not None and reply.user.user_name == "Ada@Example.com"
@@ -85,8 +96,14 @@ class UserStoreContract:
     async def test_scim_create_adopts_jit_user_ignoring_case(self, stack: Stack) -> None:
         tenant = await stack.tenant()
         lifecycle = await stack.collect(stack.topics.lifecycle)
-        jit = await stack.send(login(tenant, "00u1", "Grace.Hopper@Example.COM",
-                                     emails=[{"value": "grace.hopper@example.com"}]))
+        jit = await stack.send(
+            login(
+                tenant,
+                "00u1",
+                "Grace.Hopper@Example.COM",
+                emails=[{"value": "grace.hopper@example.com"}],
+            )
+        )
         assert jit.ok and jit.created and jit.user is not None
         assert jit.user.origin == "jit" and not jit.user.scim_managed
 
@@ -119,23 +136,36 @@ class UserStoreContract:
         tenant = await stack.tenant()
         created = await stack.send(scim_user(tenant, "carol@example.com", "ext-carol"))
         assert created.user is not None
-        renamed = await stack.send(scim_user(tenant, "carol.new@example.com", "ext-carol",
-                                             target_id=created.user.id,
-                                             expected_version=created.user.version))
+        renamed = await stack.send(
+            scim_user(
+                tenant,
+                "carol.new@example.com",
+                "ext-carol",
+                target_id=created.user.id,
+                expected_version=created.user.version,
+            )
+        )
         assert renamed.ok and renamed.user is not None
         assert renamed.user.id == created.user.id
         assert renamed.user.user_name == "carol.new@example.com"
         assert renamed.user.version == created.user.version + 1
         # A stale If-Match is refused and changes nothing.
-        stale = await stack.send(scim_user(tenant, "carol.x@example.com", "ext-carol",
-                                           target_id=created.user.id,
-                                           expected_version=created.user.version))
+        stale = await stack.send(
+            scim_user(
+                tenant,
+                "carol.x@example.com",
+                "ext-carol",
+                target_id=created.user.id,
+                expected_version=created.user.version,
+            )
+        )
         assert stale.error is not None and stale.error.code is ErrorCode.PRECONDITION_FAILED
 
         # A rename at the IdP seen through login: same subject, new userName, same account.
         jit = await stack.send(login(tenant, "sub-dave", "dave@example.com"))
-        moved = await stack.send(login(tenant, "sub-dave", "dave.smith@example.com",
-                                       family_name="Smith"))
+        moved = await stack.send(
+            login(tenant, "sub-dave", "dave.smith@example.com", family_name="Smith")
+        )
         assert jit.user is not None and moved.user is not None
         assert moved.user.id == jit.user.id and moved.user.user_name == "dave.smith@example.com"
         assert await self._count(stack, UserRow, UserRow.tenant_id == tenant.id) == 2
@@ -147,8 +177,11 @@ class UserStoreContract:
         tenant = await stack.tenant(mode=mode)
         created = await stack.send(scim_user(tenant, "erin@example.com", "ext-erin"))
         assert created.user is not None
-        off = await stack.send(scim_user(tenant, "erin@example.com", "ext-erin", active=False,
-                                         target_id=created.user.id))
+        off = await stack.send(
+            scim_user(
+                tenant, "erin@example.com", "ext-erin", active=False, target_id=created.user.id
+            )
+        )
         assert off.user is not None and not off.user.active
         refused = await stack.send(login(tenant, "sub-erin", "erin@example.com"))
         assert refused.error is not None and refused.error.code is ErrorCode.DEACTIVATED
@@ -156,8 +189,11 @@ class UserStoreContract:
             row = await session.get(UserRow, created.user.id)
         assert row is not None and not row.active and row.last_login_at is None
 
-        deleted = await stack.send(ingest.UserDeleted(
-            tenant_id=tenant.id, source=Source.SCIM, data={"user_id": created.user.id}))
+        deleted = await stack.send(
+            ingest.UserDeleted(
+                tenant_id=tenant.id, source=Source.SCIM, data={"user_id": created.user.id}
+            )
+        )
         assert deleted.ok
         again = await stack.send(login(tenant, "sub-erin", "erin@example.com"))
         assert again.error is not None and again.error.code is ErrorCode.DEACTIVATED
@@ -167,8 +203,11 @@ class UserStoreContract:
         scim_only = await stack.tenant("scim-only", ProvisioningMode.SCIM)
         refused = await stack.send(login(scim_only, "sub-f", "frank@example.com"))
         assert refused.error is not None and refused.error.code is ErrorCode.NOT_PROVISIONED
-        jit_only = await stack.send(login(await stack.tenant("jit-only", ProvisioningMode.JIT),
-                                          "sub-f", "frank@example.com"))
+        jit_only = await stack.send(
+            login(
+                await stack.tenant("jit-only", ProvisioningMode.JIT), "sub-f", "frank@example.com"
+            )
+        )
         assert jit_only.ok and jit_only.created
 
     async def test_same_email_in_two_tenants_is_two_users(self, stack: Stack) -> None:
@@ -179,16 +218,21 @@ class UserStoreContract:
 
     async def test_email_linking_only_when_the_tenant_allows_it(self, stack: Stack) -> None:
         tenant = await stack.tenant(policy=TenantPolicy(allow_email_linking=True))
-        scim = await stack.send(scim_user(tenant, "E12345", "ext-h",
-                                          emails=[{"value": "hank@example.com"}]))
-        linked = await stack.send(login(tenant, "sub-h", "hank@example.com",
-                                        emails=[{"value": "Hank@Example.com"}]))
+        scim = await stack.send(
+            scim_user(tenant, "E12345", "ext-h", emails=[{"value": "hank@example.com"}])
+        )
+        linked = await stack.send(
+            login(tenant, "sub-h", "hank@example.com", emails=[{"value": "Hank@Example.com"}])
+        )
         assert scim.user is not None and linked.user is not None
         assert linked.user.id == scim.user.id
         other = await stack.tenant("strict")
-        await stack.send(scim_user(other, "E12345", "ext-h", emails=[{"value": "hank@example.com"}]))
-        separate = await stack.send(login(other, "sub-h", "hank@example.com",
-                                          emails=[{"value": "hank@example.com"}]))
+        await stack.send(
+            scim_user(other, "E12345", "ext-h", emails=[{"value": "hank@example.com"}])
+        )
+        separate = await stack.send(
+            login(other, "sub-h", "hank@example.com", emails=[{"value": "hank@example.com"}])
+        )
         assert separate.ok and separate.created
 
     # -- groups ----------------------------------------------------------------------------
@@ -199,24 +243,40 @@ class UserStoreContract:
         u1 = (await stack.send(scim_user(tenant, "u1@example.com", "e1"))).user
         u2 = (await stack.send(scim_user(tenant, "u2@example.com", "e2"))).user
         assert u1 is not None and u2 is not None
-        group = await stack.send(ingest.GroupUpserted(
-            tenant_id=tenant.id, source=Source.SCIM,
-            data={"display_name": "Engineering", "member_ids": [u1.id]}))
+        group = await stack.send(
+            ingest.GroupUpserted(
+                tenant_id=tenant.id,
+                source=Source.SCIM,
+                data={"display_name": "Engineering", "member_ids": [u1.id]},
+            )
+        )
         assert group.ok and group.group is not None
         assert [m.id for m in group.group.members] == [u1.id]
-        changed = await stack.send(ingest.GroupMembersChanged(
-            tenant_id=tenant.id, source=Source.SCIM,
-            data={"group_id": group.group.id, "add": [u2.id], "remove": [u1.id]}))
+        changed = await stack.send(
+            ingest.GroupMembersChanged(
+                tenant_id=tenant.id,
+                source=Source.SCIM,
+                data={"group_id": group.group.id, "add": [u2.id], "remove": [u1.id]},
+            )
+        )
         assert changed.group is not None and [m.id for m in changed.group.members] == [u2.id]
-        bad = await stack.send(ingest.GroupMembersChanged(
-            tenant_id=tenant.id, source=Source.SCIM,
-            data={"group_id": group.group.id, "add": ["no-such-user"]}))
+        bad = await stack.send(
+            ingest.GroupMembersChanged(
+                tenant_id=tenant.id,
+                source=Source.SCIM,
+                data={"group_id": group.group.id, "add": ["no-such-user"]},
+            )
+        )
         assert bad.error is not None and bad.error.code is ErrorCode.INVALID
-        dup = await stack.send(ingest.GroupUpserted(
-            tenant_id=tenant.id, source=Source.SCIM, data={"display_name": "engineering"}))
+        dup = await stack.send(
+            ingest.GroupUpserted(
+                tenant_id=tenant.id, source=Source.SCIM, data={"display_name": "engineering"}
+            )
+        )
         assert dup.error is not None and dup.error.code is ErrorCode.UNIQUENESS
-        await stack.send(ingest.UserDeleted(tenant_id=tenant.id, source=Source.SCIM,
-                                            data={"user_id": u2.id}))
+        await stack.send(
+            ingest.UserDeleted(tenant_id=tenant.id, source=Source.SCIM, data={"user_id": u2.id})
+        )
         async with stack.sessions() as session:
             after = await queries.get_group(session, tenant.id, group.group.id)
         assert after.members == ()
@@ -238,8 +298,12 @@ class UserStoreContract:
         assert {b["request_id"] for b in bodies} == {event.event_id}
         assert len({b["user"]["id"] for b in bodies}) == 1
         assert await self._count(stack, UserRow, UserRow.tenant_id == tenant.id) == 1
-        assert await self._count(stack, ProcessedEventRow,
-                                 ProcessedEventRow.event_id == event.event_id) == 1
+        assert (
+            await self._count(
+                stack, ProcessedEventRow, ProcessedEventRow.event_id == event.event_id
+            )
+            == 1
+        )
         await lifecycle.wait_for(lambda c: len(c.events("user.created")) >= 1)
         await asyncio.sleep(0.5)
         assert len({e["event_id"] for e in lifecycle.events("user.created")}) == 1
@@ -290,11 +354,17 @@ class UserStoreContract:
         tenant = await stack.tenant()
         dlq = await stack.collect(stack.topics.dlq)
         await stack.send_raw(tenant.id, b"\xff not json")
-        invalid = {"event_id": str(uuid.uuid4()), "type": "user.upserted", "tenant_id": tenant.id,
-                   "source": "scim", "data": {"attributes": {"user_name": ""}}}
+        invalid = {
+            "event_id": str(uuid.uuid4()),
+            "type": "user.upserted",
+            "tenant_id": tenant.id,
+            "source": "scim",
+            "data": {"attributes": {"user_name": ""}},
+        }
         await stack.send_raw(tenant.id, json.dumps(invalid).encode())
-        unknown = await stack.send(scim_user(tenant.model_copy(update={"id": "no-such-tenant"}),
-                                             "x@example.com"))
+        unknown = await stack.send(
+            scim_user(tenant.model_copy(update={"id": "no-such-tenant"}), "x@example.com")
+        )
         assert unknown.error is not None and unknown.error.code is ErrorCode.UNKNOWN_TENANT
         # Same key, after the poison: still processed.
         fine = await stack.send(scim_user(tenant, "kim@example.com", "ext-kim"))
@@ -312,11 +382,18 @@ class UserStoreContract:
         tenant = await stack.tenant()
         names = ["anna", "Bert", "carl", "dora", "emil", "50%_off"]
         for i, name in enumerate(names):
-            reply = await stack.send(scim_user(
-                tenant, f"{name}@example.com", f"ext-{i}",
-                emails=[{"value": f"{name}@corp.example.com", "type": "work"},
-                        {"value": f"{name}@home.example.com", "type": "home"}],
-                active=i % 2 == 0))
+            reply = await stack.send(
+                scim_user(
+                    tenant,
+                    f"{name}@example.com",
+                    f"ext-{i}",
+                    emails=[
+                        {"value": f"{name}@corp.example.com", "type": "work"},
+                        {"value": f"{name}@home.example.com", "type": "home"},
+                    ],
+                    active=i % 2 == 0,
+                )
+            )
             assert reply.ok, reply.error
 
         async def find(expr: dict[str, Any] | None, **kw: Any) -> list[str]:
@@ -325,23 +402,36 @@ class UserStoreContract:
                 _total, items, _cursor = await queries.list_users(session, tenant.id, query)
             return [u.user_name for u in items]
 
-        assert await find({"kind": "compare", "attr": "USERNAME", "op": "eq",
-                           "value": "BERT@example.com"}) == ["Bert@example.com"]
+        assert await find(
+            {"kind": "compare", "attr": "USERNAME", "op": "eq", "value": "BERT@example.com"}
+        ) == ["Bert@example.com"]
         assert await find({"kind": "compare", "attr": "userName", "op": "co", "value": "%_"}) == [
-            "50%_off@example.com"]
+            "50%_off@example.com"
+        ]
         assert await find({"kind": "compare", "attr": "userName", "op": "co", "value": "_"}) == [
-            "50%_off@example.com"]
-        work = {"kind": "has", "attr": "emails", "where": {"kind": "and", "items": [
-            {"kind": "compare", "attr": "type", "op": "eq", "value": "work"},
-            {"kind": "compare", "attr": "value", "op": "sw", "value": "dora@"}]}}
+            "50%_off@example.com"
+        ]
+        work = {
+            "kind": "has",
+            "attr": "emails",
+            "where": {
+                "kind": "and",
+                "items": [
+                    {"kind": "compare", "attr": "type", "op": "eq", "value": "work"},
+                    {"kind": "compare", "attr": "value", "op": "sw", "value": "dora@"},
+                ],
+            },
+        }
         assert await find(work) == ["dora@example.com"]
-        assert await find({"kind": "compare", "attr": "active", "op": "eq", "value": False},
-                          sort_by="userName") == ["Bert@example.com", "dora@example.com",
-                                                   "50%_off@example.com"][0:0] + sorted(
-            ["Bert@example.com", "dora@example.com", "50%_off@example.com"], key=str.casefold)
+        assert await find(
+            {"kind": "compare", "attr": "active", "op": "eq", "value": False}, sort_by="userName"
+        ) == ["Bert@example.com", "dora@example.com", "50%_off@example.com"][0:0] + sorted(
+            ["Bert@example.com", "dora@example.com", "50%_off@example.com"], key=str.casefold
+        )
         everyone = await find(None, sort_by="userName", descending=True)
-        assert everyone == sorted((f"{n}@example.com" for n in names), key=str.casefold,
-                                  reverse=True)
+        assert everyone == sorted(
+            (f"{n}@example.com" for n in names), key=str.casefold, reverse=True
+        )
         page = await find(None, sort_by="userName", start_index=2, count=2)
         assert page == sorted((f"{n}@example.com" for n in names), key=str.casefold)[1:3]
 
@@ -351,7 +441,8 @@ class UserStoreContract:
         while True:
             async with stack.sessions() as session:
                 _t, items, cursor = await queries.list_users(
-                    session, tenant.id, ListQuery(count=4, cursor=cursor))
+                    session, tenant.id, ListQuery(count=4, cursor=cursor)
+                )
             seen += [u.user_name for u in items]
             if cursor is None:
                 break

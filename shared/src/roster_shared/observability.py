@@ -39,8 +39,9 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     """Log to stderr, as JSON lines in production or plain text for people at a terminal."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonFormatter() if json_lines else logging.Formatter("%(asctime)s %(levelname)s "
-                                                             "%(name)s: %(message)s")
+        JsonFormatter()
+        if json_lines
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -59,8 +60,9 @@ def health_routes(registry: CollectorRegistry, ready: Check) -> list[web.RouteDe
 
     async def readyz(_request: web.Request) -> web.Response:
         ok = await ready()
-        return web.json_response({"status": "ready" if ok else "not ready"},
-                                 status=200 if ok else 503)
+        return web.json_response(
+            {"status": "ready" if ok else "not ready"}, status=200 if ok else 503
+        )
 
     async def metrics(_request: web.Request) -> web.Response:
         response = web.Response(body=generate_latest(registry))

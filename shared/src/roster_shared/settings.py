@@ -22,8 +22,10 @@ class RosterSettings(BaseSettings):
     )
     kafka_client_id: str = Field(default="roster", description="Client id prefix for Kafka.")
     topic_prefix: str = Field(
-        default="", max_length=64, description="Prefix of every topic name, so that several "
-        "installations can share one Kafka cluster."
+        default="",
+        max_length=64,
+        description="Prefix of every topic name, so that several "
+        "installations can share one Kafka cluster.",
     )
     topic_partitions: int = Field(default=12, ge=1, description="Partitions of new topics.")
     topic_replication: int = Field(default=1, ge=1, description="Replication of new topics.")

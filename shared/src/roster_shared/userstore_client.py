@@ -48,20 +48,31 @@ class UserStoreClient:
             await self._session.close()
             self._session = None
 
-    async def _call(self, method: str, path: str, model: type[M], *,
-                    json: Any = None, params: dict[str, str] | None = None) -> M:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        model: type[M],
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> M:
         if self._session is None:
             raise RuntimeError("UserStoreClient.start() was not called")
-        async with self._session.request(method, self._base + path, json=json,
-                                         params=params) as response:
+        async with self._session.request(
+            method, self._base + path, json=json, params=params
+        ) as response:
             body = await response.read()
             if response.status >= 400:
                 try:
                     data = await response.json(content_type=None)
                 except ValueError:
                     data = {}
-                raise UserStoreClientError(response.status, str(data.get("error", "error")),
-                                           str(data.get("detail", body[:200])))
+                raise UserStoreClientError(
+                    response.status,
+                    str(data.get("error", "error")),
+                    str(data.get("detail", body[:200])),
+                )
             return model.model_validate_json(body)
 
     async def tenant(self, ref: str) -> TenantInfo:
@@ -71,8 +82,9 @@ class UserStoreClient:
     async def verify_token(self, ref: str, token: str) -> TenantInfo | None:
         """The tenant when ``token`` is one of its live SCIM tokens, else None."""
         try:
-            return await self._call("POST", f"/internal/tenants/{ref}/tokens/verify", TenantInfo,
-                                    json={"token": token})
+            return await self._call(
+                "POST", f"/internal/tenants/{ref}/tokens/verify", TenantInfo, json={"token": token}
+            )
         except UserStoreClientError as error:
             if error.status in (401, 404):
                 return None
@@ -80,21 +92,34 @@ class UserStoreClient:
 
     async def user(self, tenant_id: str, user_id: str) -> UserSnapshot:
         """One user of the tenant."""
-        return await self._call("GET", f"/internal/tenants/{tenant_id}/users/{user_id}",
-                                UserSnapshot)
+        return await self._call(
+            "GET", f"/internal/tenants/{tenant_id}/users/{user_id}", UserSnapshot
+        )
 
     async def users(self, tenant_id: str, query: ListQuery) -> UserPage:
         """A page of the tenant's users."""
-        return await self._call("POST", f"/internal/tenants/{tenant_id}/users/query", UserPage,
-                                json=query.model_dump(mode="json"))
+        return await self._call(
+            "POST",
+            f"/internal/tenants/{tenant_id}/users/query",
+            UserPage,
+            json=query.model_dump(mode="json"),
+        )
 
     async def group(self, tenant_id: str, group_id: str, *, members: bool = True) -> GroupSnapshot:
         """One group of the tenant."""
-        return await self._call("GET", f"/internal/tenants/{tenant_id}/groups/{group_id}",
-                                GroupSnapshot, params={"members": str(members).lower()})
+        return await self._call(
+            "GET",
+            f"/internal/tenants/{tenant_id}/groups/{group_id}",
+            GroupSnapshot,
+            params={"members": str(members).lower()},
+        )
 
     async def groups(self, tenant_id: str, query: ListQuery, *, members: bool = True) -> GroupPage:
         """A page of the tenant's groups."""
-        return await self._call("POST", f"/internal/tenants/{tenant_id}/groups/query", GroupPage,
-                                json=query.model_dump(mode="json"),
-                                params={"members": str(members).lower()})
+        return await self._call(
+            "POST",
+            f"/internal/tenants/{tenant_id}/groups/query",
+            GroupPage,
+            json=query.model_dump(mode="json"),
+            params={"members": str(members).lower()},
+        )

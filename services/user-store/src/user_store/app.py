@@ -35,10 +35,12 @@ class _ServiceCollector:
         families = []
         for name, doc, value in (
             ("roster_user_store_events_applied", "Ingestion events applied", processor.applied),
-            ("roster_user_store_events_dead_lettered", "Events sent to the DLQ",
-             processor.dead_lettered),
-            ("roster_user_store_outbox_published", "Outbox messages published",
-             relay.published),
+            (
+                "roster_user_store_events_dead_lettered",
+                "Events sent to the DLQ",
+                processor.dead_lettered,
+            ),
+            ("roster_user_store_outbox_published", "Outbox messages published", relay.published),
         ):
             family = GaugeMetricFamily(name, doc)
             family.add_metric([], value)
@@ -67,15 +69,20 @@ def create_app(
     else:
         owns_bus = False
     service = UserStoreService(
-        engine, bus, group=settings.consumer_group, max_batch=settings.max_batch,
-        migrate_on_start=settings.migrate_on_start, clock=clock,
+        engine,
+        bus,
+        group=settings.consumer_group,
+        max_batch=settings.max_batch,
+        migrate_on_start=settings.migrate_on_start,
+        clock=clock,
         topics=Topics(settings.topic_prefix),
     )
     app[SERVICE] = service
     app[SESSIONS] = service.sessions
     app[ADMIN_TOKEN] = settings.admin_token.get_secret_value()
-    app[INTERNAL_TOKEN] = (settings.internal_token.get_secret_value()
-                           if settings.internal_token else None)
+    app[INTERNAL_TOKEN] = (
+        settings.internal_token.get_secret_value() if settings.internal_token else None
+    )
     registry = CollectorRegistry()
     registry.register(_ServiceCollector(service))  # type: ignore[arg-type]
     Counter("roster_user_store_up", "Always 1 while the process runs", registry=registry).inc()
@@ -115,9 +122,14 @@ def create_app(
 
 def _kafka_bus(settings: UserStoreSettings) -> Bus:
     if not settings.kafka_bootstrap:
-        raise ValueError("ROSTER_KAFKA_BOOTSTRAP is required to run the user-store on its own "
-                         "(the in-process bus only exists inside `roster dev`)")
+        raise ValueError(
+            "ROSTER_KAFKA_BOOTSTRAP is required to run the user-store on its own "
+            "(the in-process bus only exists inside `roster dev`)"
+        )
     from roster_shared.bus.kafka import KafkaBus
 
-    return KafkaBus(settings.kafka_bootstrap, client_id=f"{settings.kafka_client_id}-user-store",
-                    replication=settings.topic_replication)
+    return KafkaBus(
+        settings.kafka_bootstrap,
+        client_id=f"{settings.kafka_client_id}-user-store",
+        replication=settings.topic_replication,
+    )

@@ -146,7 +146,9 @@ class IngestProcessor:
             )
         for user_id in outcome.deleted_users:
             session.add(
-                outbox_row(Record(topic=self._topics.users, key=f"{event.tenant_id}:{user_id}", value=None))
+                outbox_row(
+                    Record(topic=self._topics.users, key=f"{event.tenant_id}:{user_id}", value=None)
+                )
             )
         session.add(
             outbox_row(

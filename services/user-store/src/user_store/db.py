@@ -35,7 +35,7 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine; SQLite gets WAL and a busy timeout so the CLI can write beside `roster dev`."""
+    """An async engine. SQLite gets WAL and a busy timeout: the CLI writes beside `roster dev`."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})

@@ -28,8 +28,11 @@ def _json(model: BaseModel | list[Any] | dict[str, Any], status: int = 200) -> w
     if isinstance(model, BaseModel):
         body = model.model_dump_json()
     else:
-        body = json.dumps([m.model_dump(mode="json") if isinstance(m, BaseModel) else m
-                           for m in model] if isinstance(model, list) else model)
+        body = json.dumps(
+            [m.model_dump(mode="json") if isinstance(m, BaseModel) else m for m in model]
+            if isinstance(model, list)
+            else model
+        )
     return web.Response(text=body, status=status, content_type="application/json")
 
 
@@ -87,8 +90,11 @@ async def token_verify(request: web.Request) -> web.Response:
 async def user_get(request: web.Request) -> web.Response:
     """One user."""
     async with _sessions(request)() as session:
-        return _json(await queries.get_user(session, request.match_info["tenant_id"],
-                                            request.match_info["user_id"]))
+        return _json(
+            await queries.get_user(
+                session, request.match_info["tenant_id"], request.match_info["user_id"]
+            )
+        )
 
 
 def _query(data: dict[str, Any]) -> ListQuery:
@@ -104,9 +110,11 @@ async def user_list(request: web.Request) -> web.Response:
     query = _query(await _body(request))
     async with _sessions(request)() as session:
         total, items, cursor = await queries.list_users(
-            session, request.match_info["tenant_id"], query)
-    return _json(UserPage(total=total, start_index=query.start_index, items=tuple(items),
-                          next_cursor=cursor))
+            session, request.match_info["tenant_id"], query
+        )
+    return _json(
+        UserPage(total=total, start_index=query.start_index, items=tuple(items), next_cursor=cursor)
+    )
 
 
 @internal.get("/internal/tenants/{tenant_id}/groups/{group_id}")
@@ -114,8 +122,14 @@ async def group_get(request: web.Request) -> web.Response:
     """One group (``?members=false`` leaves its members out)."""
     members = request.query.get("members", "true").lower() != "false"
     async with _sessions(request)() as session:
-        return _json(await queries.get_group(session, request.match_info["tenant_id"],
-                                             request.match_info["group_id"], members=members))
+        return _json(
+            await queries.get_group(
+                session,
+                request.match_info["tenant_id"],
+                request.match_info["group_id"],
+                members=members,
+            )
+        )
 
 
 @internal.post("/internal/tenants/{tenant_id}/groups/query")
@@ -125,9 +139,13 @@ async def group_list(request: web.Request) -> web.Response:
     members = request.query.get("members", "true").lower() != "false"
     async with _sessions(request)() as session:
         total, items, cursor = await queries.list_groups(
-            session, request.match_info["tenant_id"], query, members=members)
-    return _json(GroupPage(total=total, start_index=query.start_index, items=tuple(items),
-                           next_cursor=cursor))
+            session, request.match_info["tenant_id"], query, members=members
+        )
+    return _json(
+        GroupPage(
+            total=total, start_index=query.start_index, items=tuple(items), next_cursor=cursor
+        )
+    )
 
 
 # -- admin API -----------------------------------------------------------------------------
@@ -139,7 +157,9 @@ def _mode(value: Any) -> ProvisioningMode:
     try:
         return ProvisioningMode(value)
     except ValueError as exc:
-        raise Invalid(f"mode must be one of {', '.join(m.value for m in ProvisioningMode)}") from exc
+        raise Invalid(
+            f"mode must be one of {', '.join(m.value for m in ProvisioningMode)}"
+        ) from exc
 
 
 @admin.get("/admin/tenants")
@@ -157,8 +177,12 @@ async def admin_create(request: web.Request) -> web.Response:
     if not isinstance(slug, str):
         raise Invalid("slug is required")
     async with _sessions(request)() as session, session.begin():
-        tenant = await tenants.create_tenant(session, slug, _mode(data.get("mode", "scim+jit")),
-                                             display_name=data.get("display_name"))
+        tenant = await tenants.create_tenant(
+            session,
+            slug,
+            _mode(data.get("mode", "scim+jit")),
+            display_name=data.get("display_name"),
+        )
     return _json(tenant, status=201)
 
 
@@ -168,8 +192,9 @@ async def admin_show(request: web.Request) -> web.Response:
     async with _sessions(request)() as session:
         tenant = await tenants.get_tenant(session, request.match_info["ref"])
         tokens = await tenants.list_tokens(session, tenant.id)
-    return _json({**tenant.model_dump(mode="json"),
-                  "tokens": [t.model_dump(mode="json") for t in tokens]})
+    return _json(
+        {**tenant.model_dump(mode="json"), "tokens": [t.model_dump(mode="json") for t in tokens]}
+    )
 
 
 @admin.patch("/admin/tenants/{ref}")
@@ -182,8 +207,9 @@ async def admin_update(request: web.Request) -> web.Response:
     except ValidationError as exc:
         raise Invalid(f"invalid policy: {exc.errors()[0]['msg']}") from exc
     async with _sessions(request)() as session, session.begin():
-        tenant = await tenants.update_tenant(session, request.match_info["ref"], mode=mode,
-                                             policy=policy)
+        tenant = await tenants.update_tenant(
+            session, request.match_info["ref"], mode=mode, policy=policy
+        )
     return _json(tenant)
 
 
@@ -192,8 +218,9 @@ async def admin_token_create(request: web.Request) -> web.Response:
     """A new SCIM token; the response is the only place its secret appears."""
     label = (await _body(request)).get("label") if request.can_read_body else None
     async with _sessions(request)() as session, session.begin():
-        issued = await tenants.issue_token(session, request.match_info["ref"],
-                                           label=label if isinstance(label, str) else None)
+        issued = await tenants.issue_token(
+            session, request.match_info["ref"], label=label if isinstance(label, str) else None
+        )
     return _json(issued, status=201)
 
 
@@ -201,8 +228,9 @@ async def admin_token_create(request: web.Request) -> web.Response:
 async def admin_token_revoke(request: web.Request) -> web.Response:
     """Revoke a SCIM token."""
     async with _sessions(request)() as session, session.begin():
-        info = await tenants.revoke_token(session, request.match_info["ref"],
-                                          request.match_info["token_id"])
+        info = await tenants.revoke_token(
+            session, request.match_info["ref"], request.match_info["token_id"]
+        )
     return _json(info)
 
 

@@ -14,14 +14,15 @@ class UserStoreSettings(RosterSettings):
         "one stops the service at start."
     )
     internal_token: SecretStr | None = Field(
-        default=None, description="When set, the internal read API (/internal/...) requires it "
-        "as a bearer token."
+        default=None,
+        description="When set, the internal read API (/internal/...) requires it "
+        "as a bearer token.",
     )
     host: str = "127.0.0.1"
     port: int = 8100
     consumer_group: str = "roster-user-store"
     max_batch: int = Field(default=500, ge=1, description="Events applied per transaction.")
     migrate_on_start: bool = Field(
-        default=True, description="Run Alembic migrations at start (several instances wait on "
-        "one another)."
+        default=True,
+        description="Run Alembic migrations at start (several instances wait on one another).",
     )

@@ -204,7 +204,7 @@ async def revoke_token(session: AsyncSession, ref: str, token_id: str) -> TokenI
 
 
 async def verify_token(session: AsyncSession, ref: str, token: str) -> TenantInfo | None:
-    """The tenant if ``token`` is one of its live tokens, else None (never says which part failed)."""
+    """The tenant if ``token`` is one of its live tokens, else None (never says what failed)."""
     match = TOKEN.match(token)
     tenant = (
         (

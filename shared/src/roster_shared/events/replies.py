@@ -6,6 +6,7 @@ come in, so scim-api and sso-login wait for this message, keyed by the ingestion
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -13,8 +14,6 @@ from pydantic import Field, TypeAdapter
 
 from roster_shared.events.envelope import Frozen, utcnow
 from roster_shared.events.people import GroupSnapshot, UserSnapshot
-
-from datetime import datetime
 
 
 class ErrorCode(StrEnum):

@@ -57,27 +57,42 @@ def asyncapi() -> dict[str, Any]:
             "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in names},
         }
 
-    channel(INGEST, [add("ingest", m, "tenant id") for m in _members(ingest.IngestEvent)],
-            "What a source (scim, jit, reconciler, admin) observed. Produced by scim-api, "
-            "sso-login and the reconciler; consumed by the user-store only.")
-    channel(LIFECYCLE,
-            [add("lifecycle", m, "tenant id") for m in _members(lifecycle.LifecycleEvent)],
-            "Canonical changes with the full snapshot, from the user-store's transactional "
-            "outbox. De-duplicate by event_id: delivery is at least once.")
-    channel(REPLIES, [add("reply", Reply, "request id (the ingestion event_id)")],
-            "The outcome of one ingestion event, for the requester waiting on it.")
+    channel(
+        INGEST,
+        [add("ingest", m, "tenant id") for m in _members(ingest.IngestEvent)],
+        "What a source (scim, jit, reconciler, admin) observed. Produced by scim-api, "
+        "sso-login and the reconciler; consumed by the user-store only.",
+    )
+    channel(
+        LIFECYCLE,
+        [add("lifecycle", m, "tenant id") for m in _members(lifecycle.LifecycleEvent)],
+        "Canonical changes with the full snapshot, from the user-store's transactional "
+        "outbox. De-duplicate by event_id: delivery is at least once.",
+    )
+    channel(
+        REPLIES,
+        [add("reply", Reply, "request id (the ingestion event_id)")],
+        "The outcome of one ingestion event, for the requester waiting on it.",
+    )
     schemas_users = TypeAdapter(lifecycle.UserChange).json_schema(
-        ref_template="#/components/schemas/{model}")
+        ref_template="#/components/schemas/{model}"
+    )
     for def_name, definition in schemas_users.pop("$defs", {}).items():
         schemas[def_name] = definition
     messages["users.snapshot"] = {
-        "name": "user snapshot", "title": "UserSnapshot", "contentType": "application/json",
+        "name": "user snapshot",
+        "title": "UserSnapshot",
+        "contentType": "application/json",
         "summary": "The latest state of one user; a null value (tombstone) once deleted.",
         "payload": {"$ref": "#/components/schemas/UserSnapshot"},
         "x-kafka-key": "tenant id:user id",
     }
-    channel(USERS, ["users.snapshot"], "Compacted: the latest snapshot of every user, for "
-            "consumers that bootstrap their own copy.")
+    channel(
+        USERS,
+        ["users.snapshot"],
+        "Compacted: the latest snapshot of every user, for "
+        "consumers that bootstrap their own copy.",
+    )
     channels[INGEST_DLQ] = {
         "address": INGEST_DLQ,
         "description": "Ingestion events the user-store could not apply: a JSON object with "
