@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import signal
 import socket
@@ -123,6 +124,8 @@ def _url_host(host: str) -> str:
 def banner(base: str, data: Path, welcome: Welcome, admin: str, admin_new: bool) -> str:
     """What ``roster dev`` prints once it is listening."""
     data_flag = "" if data == Path.cwd() / DEFAULT_DATA else f" --data {data}"
+    # Started by `uv run` (as ./scripts/dev does), `roster` is likely not on the PATH.
+    roster = "uv run roster" if os.environ.get("UV") else "roster"
     lines = [
         f"Roster is running at {base}: user-store, scim-api, sso-login and reconciler",
         "in one process (embedded: SQLite and the in-process bus).",
@@ -135,7 +138,7 @@ def banner(base: str, data: Path, welcome: Welcome, admin: str, admin_new: bool)
             lines.append(f'Tenant "{slug}" (mode {tenant.mode.value}) was created for you.')
         else:
             others = welcome.count - 1
-            more = f" and {others} more (roster tenant list{data_flag})" if others else ""
+            more = f" and {others} more ({roster} tenant list{data_flag})" if others else ""
             lines.append(f'Tenant "{slug}" (mode {tenant.mode.value}){more}.')
         lines.append(f"  SCIM base URL   {base}/scim/v2/{slug}/")
         if welcome.token is not None:
@@ -144,7 +147,7 @@ def banner(base: str, data: Path, welcome: Welcome, admin: str, admin_new: bool)
         else:
             lines.append(
                 f"  SCIM token      not shown again; mint one with: "
-                f"roster tenant token create {slug}{data_flag}"
+                f"{roster} tenant token create {slug}{data_flag}"
             )
         lines.append(f"  SSO login       {base}/sso/{slug}/login          (not implemented yet)")
         lines.append(f"  SAML metadata   {base}/sso/{slug}/saml/metadata  (not implemented yet)")
@@ -157,7 +160,7 @@ def banner(base: str, data: Path, welcome: Welcome, admin: str, admin_new: bool)
         f"Health           {base}/healthz",
         f"Data             {data}  (SQLite database roster.db; a restart keeps it)",
         "",
-        "Manage tenants with: roster tenant --help"
+        f"Manage tenants with: {roster} tenant --help"
         + (f"  (pass{data_flag} for this data)" if data_flag else ""),
         "Press Ctrl-C to stop.",
     ]
