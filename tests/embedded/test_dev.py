@@ -168,3 +168,37 @@ def test_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_second_dev_on_the_same_data_refuses_to_start(dev: DevServer) -> None:
+    dev.start()
+    second = subprocess.run(
+        [str(ROSTER), "dev", "--port", str(free_port()), "--data", str(dev.data)],
+        cwd=dev.logs,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert second.returncode == 1
+    assert f"another `roster dev` is already running on {dev.data}" in second.stderr
+    assert http(f"{dev.base}/healthz").status == 200  # the first one carries on
+    code, _ = dev.stop()
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    ("host", "shown"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("0.0.0.0", "127.0.0.1"),
+        ("::", "[::1]"),
+        ("::1", "[::1]"),
+        ("localhost", "localhost"),
+    ],
+)
+def test_urls_name_a_host_a_browser_can_reach(host: str, shown: str) -> None:
+    from roster_cli.embedded import _url_host
+
+    assert _url_host(host) == shown

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import secrets
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,7 @@ from roster_cli.data import (
 )
 
 DEMO_TENANT = "demo"
+LOCK_FILE = "dev.lock"
 
 
 def compose(
@@ -230,16 +232,32 @@ def run(host: str, port: int, data: Path) -> int:
     cut the shutdown short."""
     configure_logging(RosterSettings().log_level, json_lines=False)
     prepare_data_dir(data)
-    try:
-        sock = bind(host, port)
-    except OSError as exc:
-        raise DevError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    with contextlib.closing(sock):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_exclusive(data))
+        try:
+            sock = bind(host, port)
+        except OSError as exc:
+            raise DevError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        stack.enter_context(contextlib.closing(sock))
         try:
             asyncio.run(serve(sock, data))
         except KeyboardInterrupt:
             return 130
     return 0
+
+
+@contextlib.contextmanager
+def _exclusive(data: Path) -> Iterator[None]:
+    """Hold ``DIR/dev.lock`` so that a second ``roster dev`` on the same data refuses to start.
+
+    (The ``tenant`` commands do not take it: they are meant to run beside ``roster dev``.)
+    """
+    with (data / LOCK_FILE).open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DevError(f"another `roster dev` is already running on {data}") from None
+        yield
 
 
 class DevError(Exception):
