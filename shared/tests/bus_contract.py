@@ -13,7 +13,6 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
-
 from roster_shared.bus import Bus, Message, Record, Requester, RequestTimeout
 from roster_shared.events.replies import REPLY_ADAPTER, Reply
 from roster_shared.topics import USERS, TopicSpec, roster_topics
@@ -25,7 +24,9 @@ def unique(name: str) -> str:
     return f"contract.{name}.{uuid.uuid4().hex[:10]}"
 
 
-def rec(topic: str, key: str, value: str | None, headers: tuple[tuple[str, bytes], ...] = ()) -> Record:
+def rec(
+    topic: str, key: str, value: str | None, headers: tuple[tuple[str, bytes], ...] = ()
+) -> Record:
     return Record(topic, key, value.encode() if value is not None else None, headers)
 
 
@@ -358,6 +359,28 @@ class BusContract:
             await listener.stop()
             assert sorted(inbox.values()) == sorted(f"new-{attempt}-{n}" for n in range(8))
 
+    async def test_listener_skips_what_its_handler_failed_on(self, bus: Bus) -> None:
+        """Listening is best effort (whoever waits for a reply times out): a handler error
+        must not stall the listener on that message."""
+        topic = await self.topic(bus)
+        seen: list[str] = []
+
+        async def picky(batch: Sequence[Message]) -> None:
+            values = [text(m) for m in batch]
+            seen.extend(values)
+            if "bad" in values:
+                raise ValueError("not a reply")
+
+        listener = bus.listen(topic, picky)
+        await listener.start()
+        await bus.send(rec(topic, "k", "bad"))
+        await self.eventually(lambda: "bad" in seen, "the bad record")
+        await bus.send(rec(topic, "k", "good"))
+        await self.eventually(lambda: "good" in seen, "the record after it")
+        await listener.stop()
+        assert seen.count("bad") == 1
+        assert seen[-1] == "good"
+
     async def test_two_listeners_each_see_everything(self, bus: Bus) -> None:
         topic = await self.topic(bus)
         first, second = Inbox(), Inbox()
@@ -370,7 +393,9 @@ class BusContract:
         )
         await listener1.stop()
         await listener2.stop()
-        assert sorted(first.values()) == sorted(second.values()) == sorted(f"m{n}" for n in range(10))
+        assert (
+            sorted(first.values()) == sorted(second.values()) == sorted(f"m{n}" for n in range(10))
+        )
 
     # -- request / reply -----------------------------------------------------------------------
 
@@ -430,7 +455,9 @@ class BusContract:
             request_id = uuid.uuid4().hex
             started = asyncio.get_running_loop().time()
             with pytest.raises(RequestTimeout):
-                await requester.request(rec(requests, "tenant", request_id), request_id, timeout=0.5)
+                await requester.request(
+                    rec(requests, "tenant", request_id), request_id, timeout=0.5
+                )
             assert asyncio.get_running_loop().time() - started < 5
         finally:
             await requester.stop()

@@ -19,51 +19,19 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import (
-    ConsumerStoppedError,
-    IllegalStateError,
-    KafkaError,
-    TopicAlreadyExistsError,
-    for_code,
-)
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
-from roster_shared.bus.base import (
-    BatchHandler,
-    Bus,
-    BusError,
-    Headers,
-    Message,
-    Record,
-    Subscription,
-)
+from roster_shared.bus.base import BatchHandler, Bus, BusError, Record, Subscription
+from roster_shared.bus.kafka_subscriptions import GroupMember, KafkaSubscription, Listener
 from roster_shared.topics import TopicSpec
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-
-_POLL_TIMEOUT_MS = 500
-_RETRY_BACKOFF_MIN = 0.1
-_RETRY_BACKOFF_MAX = 5.0
-
-
-def to_message(record: Any) -> Message:
-    """An aiokafka ``ConsumerRecord`` as a bus :class:`Message`."""
-    key: bytes | None = record.key
-    headers: Headers = tuple((str(name), bytes(value)) for name, value in record.headers or ())
-    return Message(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=key.decode("utf-8") if key is not None else None,
-        value=record.value,
-        headers=headers,
-        timestamp_ms=record.timestamp if record.timestamp is not None else 0,
-    )
 
 
 class KafkaBus(Bus):
@@ -75,7 +43,8 @@ class KafkaBus(Bus):
     (``session_timeout_ms``, ``heartbeat_interval_ms``, ``max_poll_interval_ms``) are Kafka's:
     a member that stops heartbeating for the session timeout, or whose handler holds a batch
     longer than the poll interval, loses its partitions. ``start_timeout`` bounds how long a
-    subscription's ``start()`` waits to join its group.
+    subscription's ``start()`` waits to join its group. A handler that raises is retried after
+    a backoff growing from ``retry_backoff[0]`` to ``retry_backoff[1]`` seconds.
     """
 
     def __init__(
@@ -92,7 +61,7 @@ class KafkaBus(Bus):
         heartbeat_interval_ms: int = 1_000,
         max_poll_interval_ms: int = 300_000,
         start_timeout: float = 60.0,
-        retry_backoff: tuple[float, float] = (_RETRY_BACKOFF_MIN, _RETRY_BACKOFF_MAX),
+        retry_backoff: tuple[float, float] = (0.1, 5.0),
     ) -> None:
         self.bootstrap = bootstrap
         self.client_id = client_id
@@ -108,7 +77,7 @@ class KafkaBus(Bus):
         self.retry_backoff = retry_backoff
         self._producer: AIOKafkaProducer | None = None
         self._admin: AIOKafkaAdminClient | None = None
-        self._subscriptions: list[_KafkaSubscription] = []
+        self._subscriptions: list[KafkaSubscription] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -152,7 +121,7 @@ class KafkaBus(Bus):
             if admin is not None:
                 await admin.close()
 
-    def _forget(self, subscription: _KafkaSubscription) -> None:
+    def _forget(self, subscription: KafkaSubscription) -> None:
         with contextlib.suppress(ValueError):
             self._subscriptions.remove(subscription)
 
@@ -211,6 +180,16 @@ class KafkaBus(Bus):
                 raise BusError(f"topics not ready: {sorted(missing)} {last}".strip())
             await asyncio.sleep(0.05)
 
+    async def _partitions(self, topic: str) -> list[int]:
+        """The partition ids of ``topic``, empty if it does not exist (never auto-creates it)."""
+        admin = self._require(self._admin)
+        # Asking for every topic: a metadata request naming a missing topic would create it
+        # when the broker allows auto-creation.
+        for described in await admin.describe_topics():
+            if described["topic"] == topic and described["error_code"] == 0:
+                return sorted(p["partition"] for p in described["partitions"])
+        return []
+
     # -- sending -----------------------------------------------------------------------------
 
     async def send_batch(self, records: Sequence[Record]) -> None:
@@ -251,17 +230,18 @@ class KafkaBus(Bus):
         max_batch: int = 500,
     ) -> Subscription:
         """A member of consumer group ``group``; ``start()`` returns once it joined."""
-        subscription = _GroupSubscription(self, group, tuple(topics), handler, max_batch)
+        subscription = GroupMember(self, group, tuple(topics), handler, max_batch)
         self._subscriptions.append(subscription)
         return subscription
 
     def listen(self, topic: str, handler: BatchHandler) -> Subscription:
         """A groupless reader of every partition of ``topic`` from its current end."""
-        subscription = _ListenSubscription(self, topic, handler)
+        subscription = Listener(self, topic, handler)
         self._subscriptions.append(subscription)
         return subscription
 
     def _consumer(self, group: str | None, *, max_batch: int) -> AIOKafkaConsumer:
+        """A consumer with every setting that matters made explicit (FACTS.md)."""
         return AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
             client_id=self.client_id,
@@ -282,239 +262,3 @@ class KafkaBus(Bus):
         if value is None:
             raise BusError("bus not started")
         return value
-
-
-class _KafkaSubscription(Subscription):
-    """Shared lifecycle: a consumer, a background loop, a lock around each batch."""
-
-    def __init__(self, bus: KafkaBus, handler: BatchHandler, name: str) -> None:
-        super().__init__()
-        self._bus = bus
-        self._handler = handler
-        self._name = name
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-        # Held while a batch is handled and committed; stop() and a rebalance wait for it.
-        self._batch_lock = asyncio.Lock()
-
-    async def start(self) -> None:
-        if self._consumer is not None:
-            return
-        self._consumer = self._make_consumer()
-        try:
-            await self._consumer.start()
-            await self._prepare(self._consumer)
-            self._task = asyncio.create_task(self._run(self._consumer), name=self._name)
-            ready = asyncio.create_task(self.ready.wait())
-            done, _ = await asyncio.wait(
-                {ready, self._task},
-                timeout=self._bus.start_timeout,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            ready.cancel()
-            if not self.ready.is_set():
-                if self._task in done and not self._task.cancelled() and self._task.exception():
-                    raise BusError(f"{self._name} failed to start") from self._task.exception()
-                raise BusError(f"{self._name} not ready within {self._bus.start_timeout:g}s")
-        except BaseException as exc:
-            await self._shutdown()
-            if isinstance(exc, KafkaError):
-                raise BusError(f"{self._name} failed to start: {exc}") from exc
-            raise
-
-    async def stop(self) -> None:
-        """Finish and commit the batch in hand, then close the consumer (leaving the group)."""
-        self._stopping = True
-        async with self._batch_lock:
-            # Between batches: the loop is fetching or idle, safe to cancel.
-            if self._task is not None:
-                self._task.cancel()
-        await self._shutdown()
-
-    async def _shutdown(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            # asyncio.wait, not await: the task may already have ended cancelled (a handler that
-            # was cancelled mid-batch), and that must not surface as our own cancellation.
-            await asyncio.wait({task})
-            if not task.cancelled() and task.exception() is not None:
-                log.error("%s loop failed", self._name, exc_info=task.exception())
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            await consumer.stop()
-        self._bus._forget(self)
-
-    def _make_consumer(self) -> AIOKafkaConsumer:
-        raise NotImplementedError
-
-    async def _prepare(self, consumer: AIOKafkaConsumer) -> None:
-        """Subscribe or assign, after the consumer started."""
-
-    async def _run(self, consumer: AIOKafkaConsumer) -> None:
-        raise NotImplementedError
-
-
-class _RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, subscription: _GroupSubscription) -> None:
-        self._subscription = subscription
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._subscription._on_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._subscription._on_assigned(assigned)
-
-
-class _GroupSubscription(_KafkaSubscription):
-    def __init__(
-        self,
-        bus: KafkaBus,
-        group: str,
-        topics: tuple[str, ...],
-        handler: BatchHandler,
-        max_batch: int,
-    ) -> None:
-        super().__init__(bus, handler, f"kafka-bus-group-{group}")
-        self.group = group
-        self.topics = topics
-        self.max_batch = max_batch
-        # Bumped when partitions are revoked: a fetched result from before is stale.
-        self._generation = 0
-
-    def _make_consumer(self) -> AIOKafkaConsumer:
-        return self._bus._consumer(self.group, max_batch=self.max_batch)
-
-    async def _prepare(self, consumer: AIOKafkaConsumer) -> None:
-        consumer.subscribe(list(self.topics), listener=_RebalanceListener(self))
-
-    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
-        self._generation += 1
-        # Let the batch in hand finish and commit while the partitions are still ours.
-        async with self._batch_lock:
-            log.info(
-                "partitions revoked",
-                extra={"group": self.group, "partitions": _names(revoked)},
-            )
-
-    def _on_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("partitions assigned", extra={"group": self.group, "partitions": _names(assigned)})
-        self.ready.set()
-
-    async def _run(self, consumer: AIOKafkaConsumer) -> None:
-        low, high = self._bus.retry_backoff
-        backoff = low
-        while not self._stopping:
-            generation = self._generation
-            try:
-                batches = await consumer.getmany(
-                    timeout_ms=_POLL_TIMEOUT_MS, max_records=self.max_batch
-                )
-            except ConsumerStoppedError:
-                return
-            except KafkaError:
-                log.exception("fetch failed", extra={"group": self.group})
-                await asyncio.sleep(backoff)
-                backoff = min(high, backoff * 2)
-                continue
-            failed = False
-            async with self._batch_lock:
-                for tp, records in batches.items():
-                    if self._stopping or generation != self._generation:
-                        # Revoked or stopping while we fetched: the next owner (or the next
-                        # start) reads these from the committed offset.
-                        break
-                    if not records:
-                        continue
-                    messages = [to_message(record) for record in records]
-                    try:
-                        await self._handler(messages)
-                    except Exception:
-                        log.exception(
-                            "handler failed; batch will be redelivered",
-                            extra={
-                                "group": self.group,
-                                "topic": tp.topic,
-                                "partition": tp.partition,
-                                "offset": messages[0].offset,
-                            },
-                        )
-                        with contextlib.suppress(IllegalStateError):
-                            consumer.seek(tp, messages[0].offset)
-                        failed = True
-                        continue
-                    try:
-                        await consumer.commit({tp: messages[-1].offset + 1})
-                    except (KafkaError, IllegalStateError):
-                        # The partition moved to another member; it will redeliver from the
-                        # last committed offset (at-least-once).
-                        log.warning(
-                            "commit failed; batch may be redelivered",
-                            exc_info=True,
-                            extra={
-                                "group": self.group,
-                                "topic": tp.topic,
-                                "partition": tp.partition,
-                            },
-                        )
-                        break
-            if failed:
-                await asyncio.sleep(backoff)
-                backoff = min(high, backoff * 2)
-            elif batches:
-                backoff = low
-
-
-class _ListenSubscription(_KafkaSubscription):
-    def __init__(self, bus: KafkaBus, topic: str, handler: BatchHandler) -> None:
-        super().__init__(bus, handler, f"kafka-bus-listen-{topic}")
-        self.topic = topic
-
-    def _make_consumer(self) -> AIOKafkaConsumer:
-        return self._bus._consumer(None, max_batch=1000)
-
-    async def _prepare(self, consumer: AIOKafkaConsumer) -> None:
-        deadline = time.monotonic() + self._bus.start_timeout
-        partitions: set[int] | None = consumer.partitions_for_topic(self.topic)
-        while not partitions:
-            if time.monotonic() > deadline:
-                raise BusError(f"topic {self.topic} does not exist")
-            await consumer.topics()  # refreshes the metadata of every topic
-            partitions = consumer.partitions_for_topic(self.topic)
-            if not partitions:
-                await asyncio.sleep(0.1)
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_end(*tps)
-        # seek_to_end only marks the partitions for a reset; resolving the positions now fixes
-        # the starting offsets, so a record sent once start() returned is always read.
-        for tp in tps:
-            await consumer.position(tp)
-        self.ready.set()
-
-    async def _run(self, consumer: AIOKafkaConsumer) -> None:
-        while not self._stopping:
-            try:
-                batches = await consumer.getmany(timeout_ms=_POLL_TIMEOUT_MS)
-            except ConsumerStoppedError:
-                return
-            except KafkaError:
-                log.exception("fetch failed", extra={"topic": self.topic})
-                await asyncio.sleep(self._bus.retry_backoff[0])
-                continue
-            async with self._batch_lock:
-                for records in batches.values():
-                    if not records:
-                        continue
-                    try:
-                        await self._handler([to_message(record) for record in records])
-                    except Exception:
-                        # Best effort: whoever waits for these times out.
-                        log.exception(
-                            "listener failed; messages skipped", extra={"topic": self.topic}
-                        )
-
-
-def _names(tps: Iterable[TopicPartition]) -> list[str]:
-    return sorted(f"{tp.topic}[{tp.partition}]" for tp in tps)

@@ -15,7 +15,6 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
 
 from roster_shared.bus.base import (
     BatchHandler,
@@ -39,8 +38,9 @@ class _Topic:
         self.name = name
         self.config = dict(config or {})
         self.logs: list[list[Message]] = [[] for _ in range(partitions)]
-        self.changed = asyncio.Condition()
-        self.version = 0  # bumped on every append, so a reader can tell it missed a wake-up
+        # Set (and replaced) on every append. A reader takes the current event before it
+        # looks at the log, so an append between looking and waiting still wakes it.
+        self.news = asyncio.Event()
 
     def append(self, record: Record) -> None:
         partition = partition_for(record.key, len(self.logs))
@@ -56,7 +56,8 @@ class _Topic:
                 timestamp_ms=int(time.time() * 1000),
             )
         )
-        self.version += 1
+        self.news.set()
+        self.news = asyncio.Event()
 
 
 class _Group:
@@ -128,15 +129,9 @@ class MemoryBus(Bus):
         return topic
 
     async def send_batch(self, records: Sequence[Record]) -> None:
-        """Append records; wake the readers of every topic touched."""
-        touched: dict[str, _Topic] = {}
+        """Append records (readers of the topics touched wake up)."""
         for record in records:
-            topic = self._topic(record.topic)
-            topic.append(record)
-            touched[topic.name] = topic
-        for topic in touched.values():
-            async with topic.changed:
-                topic.changed.notify_all()
+            self._topic(record.topic).append(record)
 
     def subscribe(
         self, group: str, topics: Sequence[str], handler: BatchHandler, *, max_batch: int = 500
@@ -160,6 +155,9 @@ class MemoryBus(Bus):
 class _Poller(Subscription):
     """Shared loop: wait for new messages, hand them over in batches, retry on failure."""
 
+    #: Group members retry a failed batch; listeners are best effort and move on (the contract).
+    _redeliver_failed = True
+
     def __init__(self, bus: MemoryBus, handler: BatchHandler, max_batch: int) -> None:
         super().__init__()
         self._bus = bus
@@ -172,7 +170,17 @@ class _Poller(Subscription):
     async def start(self) -> None:
         self._join()
         self._task = asyncio.create_task(self._run(), name=f"memory-bus-{type(self).__name__}")
+        self._task.add_done_callback(self._loop_ended)
         await self.ready.wait()
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        if self._stopping:
+            return
+        # Cancelled from outside (or a bug): leave the group so a live member takes over from
+        # the last committed offset, as a dead Kafka consumer's partitions would move.
+        error = None if task.cancelled() else task.exception()
+        log.error("subscription loop ended unexpectedly; leaving", exc_info=error)
+        self._leave()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -182,8 +190,6 @@ class _Poller(Subscription):
             # asyncio.wait, not await: a task that ended cancelled (cancelled mid-batch, as a
             # crash would) must not surface as the cancellation of whoever stops it.
             await asyncio.wait({task})
-            if not task.cancelled() and task.exception() is not None:
-                log.error("subscription loop failed", exc_info=task.exception())
         self._leave()
         self._bus._forget(self)
 
@@ -207,10 +213,9 @@ class _Poller(Subscription):
     async def _run(self) -> None:
         self.ready.set()
         while not self._stopping:
-            if not self._stopping:
-                self._wake.clear()
+            self._wake.clear()
             owned = self._owned()
-            seen = {topic: topic.version for topic, _ in owned}
+            news = {topic.news for topic, _ in owned}
             busy = failed = False
             for topic, partition in owned:
                 if self._stopping:
@@ -225,35 +230,25 @@ class _Poller(Subscription):
                     try:
                         await self._handler(batch)
                     except Exception:
-                        log.exception(
-                            "handler failed; batch will be redelivered",
-                            extra={"topic": topic.name, "partition": partition, "offset": position},
-                        )
-                        failed = True
-                        continue
+                        extra = {"topic": topic.name, "partition": partition, "offset": position}
+                        if self._redeliver_failed:
+                            log.exception("handler failed; batch will be redelivered", extra=extra)
+                            failed = True
+                            continue
+                        log.exception("listener failed; messages skipped", extra=extra)
                     self._advance(topic.name, partition, batch[-1].offset + 1)
             if failed:
                 await asyncio.sleep(self._bus.retry_backoff)
             elif not busy:
-                await self._wait_for_news(seen)
+                await self._wait_for_news(news)
 
-    async def _wait_for_news(self, seen: dict[_Topic, int]) -> None:
-        if self._wake.is_set() or any(topic.version != v for topic, v in seen.items()):
-            return  # something changed while we were looking
-        waiters: list[asyncio.Task[Any]] = [
-            asyncio.create_task(self._wait_topic(topic)) for topic in seen
-        ]
-        waiters.append(asyncio.create_task(self._wake.wait()))
+    async def _wait_for_news(self, news: set[asyncio.Event]) -> None:
+        waiters = [asyncio.create_task(event.wait()) for event in (*news, self._wake)]
         # A short timeout also picks up topics created after we started.
         await asyncio.wait(waiters, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
         await asyncio.gather(*waiters, return_exceptions=True)
-
-    @staticmethod
-    async def _wait_topic(topic: _Topic) -> None:
-        async with topic.changed:
-            await topic.changed.wait()
 
 
 class _GroupSubscription(_Poller):
@@ -301,6 +296,8 @@ class _GroupSubscription(_Poller):
 
 
 class _ListenSubscription(_Poller):
+    _redeliver_failed = False
+
     def __init__(self, bus: MemoryBus, topic_name: str, handler: BatchHandler) -> None:
         super().__init__(bus, handler, max_batch=1000)
         self._topic_name = topic_name

@@ -1,0 +1,20 @@
+"""The bus contract against the in-process bus of the embedded mode."""
+
+from __future__ import annotations
+
+import pytest
+from bus_contract import BusContract, BusFactory
+from roster_shared.bus import Bus, MemoryBus
+
+
+class TestMemoryBus(BusContract):
+    settle = 0.2
+
+    @pytest.fixture
+    def bus_factory(self) -> BusFactory:
+        return lambda: MemoryBus(retry_backoff=0.05)
+
+    async def topic_info(self, bus: Bus, name: str) -> tuple[int, dict[str, str]] | None:
+        assert isinstance(bus, MemoryBus)
+        topic = bus._topics.get(name)
+        return None if topic is None else (len(topic.logs), dict(topic.config))
