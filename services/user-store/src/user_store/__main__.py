@@ -11,7 +11,7 @@ from user_store.settings import UserStoreSettings
 
 def main() -> None:
     """Read settings from ``ROSTER_*`` variables and serve."""
-    settings = UserStoreSettings()  # type: ignore[call-arg]
+    settings = UserStoreSettings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
 

@@ -84,7 +84,7 @@ def create_app(
         settings.internal_token.get_secret_value() if settings.internal_token else None
     )
     registry = CollectorRegistry()
-    registry.register(_ServiceCollector(service))  # type: ignore[arg-type]
+    registry.register(_ServiceCollector(service))
     Counter("roster_user_store_up", "Always 1 while the process runs", registry=registry).inc()
 
     async def ready() -> bool:

@@ -17,7 +17,8 @@ from roster_shared.events.envelope import EnvelopeBase, Source, new_id
 from roster_shared.events.people import GroupSnapshot, UserAttributes, UserSnapshot
 from roster_shared.events.replies import Reply
 from roster_shared.tenants import ProvisioningMode, TenantInfo
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func
+from sqlmodel import col, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -88,7 +89,7 @@ class Applier:
         return result.scalars().first()
 
     async def _live_user(self, user_id: str) -> UserRow:
-        row = await self._one_user(UserRow.id == user_id, UserRow.deleted_at.is_(None))  # type: ignore[union-attr]
+        row = await self._one_user(UserRow.id == user_id, col(UserRow.deleted_at).is_(None))
         if row is None:
             raise NotFound(f"no user {user_id}")
         return row
@@ -98,19 +99,19 @@ class Applier:
             return None
         return await self._one_user(
             UserRow.external_id == external_id,
-            UserRow.deleted_at.is_(None),  # type: ignore[union-attr]
+            col(UserRow.deleted_at).is_(None),
         )
 
     async def _by_user_name(self, user_name: str, *, live: bool = True) -> UserRow | None:
-        conditions = [UserRow.user_name_key == name_key(user_name)]
+        conditions = [col(UserRow.user_name_key) == name_key(user_name)]
         if live:
-            conditions.append(UserRow.deleted_at.is_(None))  # type: ignore[union-attr]
+            conditions.append(col(UserRow.deleted_at).is_(None))
         return await self._one_user(*conditions)
 
     async def _by_link(self, issuer: str, subject: str) -> UserRow | None:
         result = await self.session.execute(
             select(UserRow)
-            .join(IdentityLinkRow, IdentityLinkRow.user_id == UserRow.id)
+            .join(IdentityLinkRow, col(IdentityLinkRow.user_id) == col(UserRow.id))
             .where(
                 IdentityLinkRow.tenant_id == self.tenant.id,
                 IdentityLinkRow.issuer == issuer,
@@ -125,11 +126,11 @@ class Applier:
             return None
         result = await self.session.execute(
             select(UserRow)
-            .join(UserEmailRow, UserEmailRow.user_id == UserRow.id)
+            .join(UserEmailRow, col(UserEmailRow.user_id) == col(UserRow.id))
             .where(
                 UserEmailRow.tenant_id == self.tenant.id,
-                UserEmailRow.value_key.in_(keys),  # type: ignore[attr-defined]
-                UserRow.deleted_at.is_(None),  # type: ignore[union-attr]
+                col(UserEmailRow.value_key).in_(keys),
+                col(UserRow.deleted_at).is_(None),
             )
         )
         found = {row.id: row for row in result.scalars().all()}
@@ -485,7 +486,7 @@ class Applier:
                 await self.session.execute(
                     select(GroupRow).where(
                         GroupRow.tenant_id == self.tenant.id,
-                        GroupRow.display_name_key.in_(list(wanted)),  # type: ignore[attr-defined]
+                        col(GroupRow.display_name_key).in_(list(wanted)),
                     )
                 )
             )
@@ -522,7 +523,7 @@ class Applier:
             (
                 await self.session.execute(
                     select(GroupRow)
-                    .join(MembershipRow, MembershipRow.group_id == GroupRow.id)
+                    .join(MembershipRow, col(MembershipRow.group_id) == col(GroupRow.id))
                     .where(MembershipRow.user_id == user.id)
                 )
             )
@@ -557,7 +558,7 @@ class Applier:
             (
                 await self.session.execute(
                     select(GroupRow)
-                    .join(MembershipRow, MembershipRow.group_id == GroupRow.id)
+                    .join(MembershipRow, col(MembershipRow.group_id) == col(GroupRow.id))
                     .where(MembershipRow.user_id == user.id)
                 )
             )
@@ -599,8 +600,8 @@ class Applier:
                 await self.session.execute(
                     select(UserRow).where(
                         UserRow.tenant_id == self.tenant.id,
-                        UserRow.id.in_(list(user_ids)),  # type: ignore[attr-defined]
-                        UserRow.deleted_at.is_(None),  # type: ignore[union-attr]
+                        col(UserRow.id).in_(list(user_ids)),
+                        col(UserRow.deleted_at).is_(None),
                     )
                 )
             )
@@ -652,7 +653,7 @@ class Applier:
 
     async def _member_ids(self, group: GroupRow) -> set[str]:
         rows = await self.session.execute(
-            select(MembershipRow.user_id).where(MembershipRow.group_id == group.id)  # type: ignore[call-overload]
+            select(MembershipRow.user_id).where(MembershipRow.group_id == group.id)
         )
         return set(rows.scalars().all())
 
@@ -666,11 +667,7 @@ class Applier:
         events = [await self._add_member(event, group, users[uid]) for uid in to_add]
         if to_remove:
             removed = (
-                (
-                    await self.session.execute(
-                        select(UserRow).where(UserRow.id.in_(to_remove))  # type: ignore[attr-defined]
-                    )
-                )
+                (await self.session.execute(select(UserRow).where(col(UserRow.id).in_(to_remove))))
                 .scalars()
                 .all()
             )
@@ -797,7 +794,7 @@ class Applier:
         if group.origin == "jit" and event.source is Source.SCIM:
             group.origin = "scim"
             changed.append("origin")
-        member_events: list[EnvelopeBase] = []
+        member_events = []
         if data.member_ids is not None:
             current = await self._member_ids(group)
             member_events = await self._set_members(
@@ -862,7 +859,7 @@ async def count_users(session: AsyncSession, tenant_id: str) -> int:
         .select_from(UserRow)
         .where(
             UserRow.tenant_id == tenant_id,
-            UserRow.deleted_at.is_(None),  # type: ignore[union-attr]
+            col(UserRow.deleted_at).is_(None),
         )
     )
     return int(result.scalar_one())

@@ -7,4 +7,4 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 ADMIN_TOKEN = web.AppKey("admin_token", str)
-INTERNAL_TOKEN = web.AppKey("internal_token", str | None)  # type: ignore[arg-type]
+INTERNAL_TOKEN: web.AppKey[str | None] = web.AppKey("internal_token")

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from roster_shared.bus.base import Bus, Record
 from roster_shared.events.envelope import utcnow
-from sqlalchemy import delete, select
+from sqlalchemy import delete
+from sqlmodel import col, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from user_store.tables import OutboxRow
@@ -97,7 +98,7 @@ class OutboxRelay:
 
     async def _publish_batch(self) -> int:
         async with self._sessions() as session, session.begin():
-            if session.bind.dialect.name == "postgresql":
+            if session.get_bind().dialect.name == "postgresql":
                 locked = (
                     await session.execute(
                         sa.text(f"SELECT pg_try_advisory_xact_lock({RELAY_LOCK})")
@@ -108,8 +109,8 @@ class OutboxRelay:
             rows: Sequence[OutboxRow] = (
                 (
                     await session.execute(
-                        select(OutboxRow).order_by(OutboxRow.id).limit(self._batch)
-                    )  # type: ignore[arg-type]
+                        select(OutboxRow).order_by(col(OutboxRow.id)).limit(self._batch)
+                    )
                 )
                 .scalars()
                 .all()
@@ -118,7 +119,7 @@ class OutboxRelay:
                 return 0
             await self._bus.send_batch([_record(row) for row in rows])
             await session.execute(
-                delete(OutboxRow).where(OutboxRow.id.in_([row.id for row in rows]))  # type: ignore[union-attr]
+                delete(OutboxRow).where(col(OutboxRow.id).in_([row.id for row in rows]))
             )
             return len(rows)
 

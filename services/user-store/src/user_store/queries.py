@@ -18,7 +18,8 @@ from typing import Any
 
 from roster_shared.events.people import GroupSnapshot, UserSnapshot
 from roster_shared.filters import And, Compare, Expr, Has, ListQuery, Not, Or, Present
-from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, true
+from sqlmodel import col, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_store.errors import Invalid, NotFound
@@ -128,7 +129,7 @@ def _compare(attr: Attr, op: str, value: Any, name: str) -> ColumnElement[bool]:
         return _ordered(column, op, moment, name)
     if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float)):
         if op in ("eq", "ne") and value is None:
-            return column.is_(None) if op == "eq" else column.is_not(None)
+            return column.is_(None) if op == "eq" else column.is_not(None)  # type: ignore[no-any-return]
         raise InvalidFilter(f"{name} is a string attribute; compare it with a string")
     text = str(value)
     if attr.kind == "key":
@@ -315,13 +316,13 @@ async def get_user(session: AsyncSession, tenant_id: str, user_id: str) -> UserS
                 select(UserRow).where(
                     UserRow.tenant_id == tenant_id,
                     UserRow.id == user_id,
-                    UserRow.deleted_at.is_(None),
+                    col(UserRow.deleted_at).is_(None),
                 )
             )
         )
         .scalars()
         .first()
-    )  # type: ignore[union-attr]
+    )
     if row is None:
         raise NotFound(f"no user {user_id}")
     return (await user_snapshots(session, [row]))[0]
@@ -335,7 +336,7 @@ async def list_users(
         session,
         UserRow,
         tenant_id,
-        [UserRow.deleted_at.is_(None)],  # type: ignore[union-attr]
+        [col(UserRow.deleted_at).is_(None)],
         USER_FILTERS,
         query,
     )

@@ -11,7 +11,7 @@ from roster_shared.events.people import (
     MemberRef,
     UserSnapshot,
 )
-from sqlalchemy import select
+from sqlmodel import col, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_store.tables import GroupRow, IdentityLinkRow, MembershipRow, UserRow
@@ -32,7 +32,7 @@ def user_snapshot(
         family_name=row.family_name,
         emails=tuple(Email.model_validate(e) for e in row.emails),
         extra=row.extra,
-        origin=row.origin,  # type: ignore[arg-type]
+        origin=row.origin,
         scim_managed=row.scim_managed,
         identity_links=tuple(
             IdentityLink(
@@ -58,7 +58,7 @@ def group_snapshot(row: GroupRow, members: Sequence[MemberRef] = ()) -> GroupSna
         external_id=row.external_id,
         members=tuple(members),
         extra=row.extra,
-        origin=row.origin,  # type: ignore[arg-type]
+        origin=row.origin,
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -72,16 +72,16 @@ async def user_snapshots(session: AsyncSession, rows: Sequence[UserRow]) -> list
         return []
     links: dict[str, list[IdentityLinkRow]] = {}
     for link in (
-        await session.execute(select(IdentityLinkRow).where(IdentityLinkRow.user_id.in_(ids)))
-    ).scalars():  # type: ignore[attr-defined]
+        await session.execute(select(IdentityLinkRow).where(col(IdentityLinkRow.user_id).in_(ids)))
+    ).scalars():
         links.setdefault(link.user_id, []).append(link)
     groups: dict[str, list[MemberRef]] = {}
     for user_id, group_id, display in (
         await session.execute(
-            select(MembershipRow.user_id, GroupRow.id, GroupRow.display_name)  # type: ignore[call-overload]
-            .join(GroupRow, GroupRow.id == MembershipRow.group_id)
-            .where(MembershipRow.user_id.in_(ids))
-            .order_by(GroupRow.display_name_key)
+            select(MembershipRow.user_id, GroupRow.id, GroupRow.display_name)
+            .join(GroupRow, col(GroupRow.id) == col(MembershipRow.group_id))
+            .where(col(MembershipRow.user_id).in_(ids))
+            .order_by(col(GroupRow.display_name_key))
         )
     ).all():
         groups.setdefault(user_id, []).append(MemberRef(id=group_id, display=display))
@@ -97,10 +97,10 @@ async def group_snapshots(
     if ids and members:
         for group_id, user_id, user_name in (
             await session.execute(
-                select(MembershipRow.group_id, UserRow.id, UserRow.user_name)  # type: ignore[call-overload]
-                .join(UserRow, UserRow.id == MembershipRow.user_id)
-                .where(MembershipRow.group_id.in_(ids))
-                .order_by(UserRow.user_name_key)
+                select(MembershipRow.group_id, UserRow.id, UserRow.user_name)
+                .join(UserRow, col(UserRow.id) == col(MembershipRow.user_id))
+                .where(col(MembershipRow.group_id).in_(ids))
+                .order_by(col(UserRow.user_name_key))
             )
         ).all():
             found.setdefault(group_id, []).append(MemberRef(id=user_id, display=user_name))

@@ -17,7 +17,8 @@ from typing import Any
 from pydantic import BaseModel
 from roster_shared.events.envelope import new_id, utcnow
 from roster_shared.tenants import ProvisioningMode, TenantInfo, TenantPolicy
-from sqlalchemy import or_, select
+from sqlalchemy import or_
+from sqlmodel import col, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,7 +69,7 @@ async def find_tenant_row(session: AsyncSession, ref: str) -> TenantRow:
     row = (
         (
             await session.execute(
-                select(TenantRow).where(or_(TenantRow.id == ref, TenantRow.slug == ref))
+                select(TenantRow).where(or_(col(TenantRow.id) == ref, col(TenantRow.slug) == ref))
             )
         )
         .scalars()
@@ -86,7 +87,7 @@ async def get_tenant(session: AsyncSession, ref: str) -> TenantInfo:
 
 async def list_tenants(session: AsyncSession) -> list[TenantInfo]:
     """Every tenant, by slug."""
-    rows = (await session.execute(select(TenantRow).order_by(TenantRow.slug))).scalars().all()
+    rows = (await session.execute(select(TenantRow).order_by(col(TenantRow.slug)))).scalars().all()
     return [tenant_info(row) for row in rows]
 
 
@@ -177,7 +178,7 @@ async def list_tokens(session: AsyncSession, ref: str) -> list[TokenInfo]:
             await session.execute(
                 select(ScimTokenRow)
                 .where(ScimTokenRow.tenant_id == tenant.id)
-                .order_by(ScimTokenRow.created_at)
+                .order_by(col(ScimTokenRow.created_at))
             )
         )
         .scalars()
@@ -209,7 +210,7 @@ async def verify_token(session: AsyncSession, ref: str, token: str) -> TenantInf
     tenant = (
         (
             await session.execute(
-                select(TenantRow).where(or_(TenantRow.id == ref, TenantRow.slug == ref))
+                select(TenantRow).where(or_(col(TenantRow.id) == ref, col(TenantRow.slug) == ref))
             )
         )
         .scalars()
