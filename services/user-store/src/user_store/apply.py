@@ -18,9 +18,9 @@ from roster_shared.events.people import GroupSnapshot, UserAttributes, UserSnaps
 from roster_shared.events.replies import Reply
 from roster_shared.tenants import ProvisioningMode, TenantInfo
 from sqlalchemy import delete, func
-from sqlmodel import col, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from user_store.errors import (
     Deactivated,

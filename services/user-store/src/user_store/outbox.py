@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from roster_shared.bus.base import Bus, Record
 from roster_shared.events.envelope import utcnow
 from sqlalchemy import delete
-from sqlmodel import col, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
 
 from user_store.tables import OutboxRow
 

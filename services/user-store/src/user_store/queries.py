@@ -19,8 +19,8 @@ from typing import Any
 from roster_shared.events.people import GroupSnapshot, UserSnapshot
 from roster_shared.filters import And, Compare, Expr, Has, ListQuery, Not, Or, Present
 from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, true
-from sqlmodel import col, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from user_store.errors import Invalid, NotFound
 from user_store.identity import name_key

@@ -11,8 +11,8 @@ from roster_shared.events.people import (
     MemberRef,
     UserSnapshot,
 )
-from sqlmodel import col, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from user_store.tables import GroupRow, IdentityLinkRow, MembershipRow, UserRow
 

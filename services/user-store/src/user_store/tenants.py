@@ -18,9 +18,9 @@ from pydantic import BaseModel
 from roster_shared.events.envelope import new_id, utcnow
 from roster_shared.tenants import ProvisioningMode, TenantInfo, TenantPolicy
 from sqlalchemy import or_
-from sqlmodel import col, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from user_store.errors import Invalid, NotFound, Uniqueness, UnknownTenant
 from user_store.tables import ScimTokenRow, TenantRow
