@@ -6,6 +6,7 @@ ingestion events (``roster_shared.bus.requests.Requester``).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TypeVar
 
 import aiohttp
@@ -123,3 +124,26 @@ class UserStoreClient:
             json=query.model_dump(mode="json"),
             params={"members": str(members).lower()},
         )
+
+    async def claim_once(self, tenant_id: str, claim: str, expires_at: datetime) -> bool:
+        """Claim a single-use value (a SAML assertion id, an OIDC state) for the tenant.
+
+        True for the first claim of that value, False for every later one until ``expires_at``
+        (the user-store keeps one row per tenant and value, so concurrent claims have one winner).
+        """
+        try:
+            await self._call(
+                "POST",
+                f"/internal/tenants/{tenant_id}/replay-claims",
+                _Claimed,
+                json={"claim": claim, "expires_at": expires_at.isoformat()},
+            )
+        except UserStoreClientError as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
+
+
+class _Claimed(BaseModel):
+    claimed: bool
