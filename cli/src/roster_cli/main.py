@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from user_store.errors import UserStoreError
 
 from roster_cli import data as data_paths
+from roster_cli import reconcile as reconcile_commands
 from roster_cli import tenants as tenant_commands
 from roster_cli.tenants import Outcome
 
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     set_mode.add_argument("slug")
     set_mode.add_argument("mode", choices=MODES)
+    _add_advise(tenant_commands_, common)
     token = tenant_commands_.add_parser("token", help="SCIM bearer tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     token_create = token_commands.add_parser(
@@ -143,6 +145,33 @@ def build_parser() -> argparse.ArgumentParser:
     token_revoke.add_argument("slug")
     token_revoke.add_argument("token_id", help="the token's id (see `roster tenant show`)")
     return parser
+
+
+def _add_advise(actions: Any, common: list[argparse.ArgumentParser]) -> None:
+    advise = actions.add_parser(
+        "advise",
+        parents=common,
+        help="recommend a provisioning mode for a customer's requirements",
+        description="Recommend scim, jit or scim+jit from a customer's requirements, with the "
+        "reasons and the worst-case delay between someone leaving and losing access.",
+    )
+    advise.add_argument("--idp", required=True, metavar="NAME", help="okta, entra, google, ...")
+    advise.add_argument("--soc2", action="store_true", help="SOC 2 or a similar audit applies")
+    advise.add_argument(
+        "--immediate-deprovisioning",
+        action="store_true",
+        help="leavers must lose access immediately",
+    )
+    advise.add_argument("--no-scim", action="store_true", help="their IdP plan cannot push SCIM")
+    advise.add_argument(
+        "--directory-api",
+        action="store_true",
+        help="they can grant read-only access to their directory's API",
+    )
+    advise.add_argument("--users", type=int, metavar="N", help="expected number of users")
+    advise.add_argument(
+        "--tenant", metavar="SLUG", help="use this tenant's reconciler policy (intervals)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -192,8 +221,10 @@ def _url(args: argparse.Namespace) -> str:
 
 
 def _tenant_command(args: argparse.Namespace) -> Coroutine[Any, Any, Outcome]:
-    url = _url(args)
     action: str = args.tenant_command
+    if action == "advise":
+        return _advise(args)
+    url = _url(args)
     if action == "create":
         return tenant_commands.create(
             url, args.slug, ProvisioningMode(args.mode), args.display_name
@@ -207,6 +238,24 @@ def _tenant_command(args: argparse.Namespace) -> Coroutine[Any, Any, Outcome]:
     if args.token_command == "create":  # noqa: S105 - a sub-command name
         return tenant_commands.token_create(url, args.slug, args.label)
     return tenant_commands.token_revoke(url, args.slug, args.token_id)
+
+
+def _advise(args: argparse.Namespace) -> Coroutine[Any, Any, Outcome]:
+    from reconciler.advice import Requirements
+
+    try:
+        requirements = Requirements(
+            idp=args.idp,
+            soc2=args.soc2,
+            immediate_deprovisioning=args.immediate_deprovisioning,
+            scim_available=False if args.no_scim else None,
+            directory_api=args.directory_api,
+            users=args.users,
+        )
+    except ValidationError as error:
+        raise CommandFailed("invalid", error.errors()[0]["msg"]) from error
+    url = _url(args) if args.tenant else None
+    return reconcile_commands.advice(requirements, url=url, tenant=args.tenant)
 
 
 def _dev(args: argparse.Namespace) -> int:

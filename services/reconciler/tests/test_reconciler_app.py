@@ -34,3 +34,24 @@ def test_settings_come_from_roster_variables(monkeypatch: pytest.MonkeyPatch) ->
     settings = ReconcilerSettings()
     assert settings.user_store_url == "http://store:9000"
     assert settings.port == 9100
+
+
+async def test_advice_endpoint(aiohttp_client: ClientFactory) -> None:
+    bus = MemoryBus()
+    client = await aiohttp_client(create_app(ReconcilerSettings(), bus=bus))
+    response = await client.post(
+        "/reconciler/advise",
+        json={
+            "requirements": {"idp": "okta", "scim_available": False, "directory_api": True},
+            "policy": {"interval_minutes": 30},
+        },
+    )
+    assert response.status == 200
+    advice = await response.json()
+    assert advice["mode"] == "jit"
+    assert advice["worst_case_delay_seconds"] == 1800
+    bad = await client.post("/reconciler/advise", json={"idp": ""})
+    assert bad.status == 400
+    assert (await bad.json())["error"] == "invalid"
+    await client.close()
+    await bus.stop()

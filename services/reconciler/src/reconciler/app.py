@@ -17,11 +17,13 @@ from roster_shared.bus.base import Bus
 from roster_shared.observability import health_routes
 from roster_shared.userstore_client import UserStoreClient
 
+from reconciler.errors import errors_middleware
 from reconciler.keys import BUS, METRICS, STATE, USER_STORE, State
+from reconciler.routes import routes
 from reconciler.settings import ReconcilerSettings
 
 MOUNT = "/reconciler"
-"""Where the reconciler's application is mounted (no routes yet)."""
+"""Where the reconciler's application is mounted."""
 
 
 def create_api(
@@ -36,7 +38,8 @@ def create_api(
     embedded launcher shares one in-process bus); otherwise they are built from ``settings``
     (Kafka and the user-store's URL) and owned by the application.
     """
-    app = web.Application()
+    app = web.Application(middlewares=[errors_middleware])
+    app.add_routes(routes)
     owns_bus = bus is None
     bus = bus if bus is not None else _kafka_bus(settings)
     owns_client = user_store is None
