@@ -1,0 +1,80 @@
+"""The user-store's keeping of reconciler state: leases, run records, the state document and
+the tenant's reconciler settings sections, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+from roster_shared.bus.memory import MemoryBus
+from roster_shared.tenants import ProvisioningMode
+from user_store import tenants
+from user_store.app import create_app
+from user_store.db import create_engine, migrate, session_factory
+from user_store.settings import UserStoreSettings
+
+ClientFactory = Callable[..., Awaitable[TestClient]]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def client(
+    request: pytest.FixtureRequest, tmp_path: Path, aiohttp_client: ClientFactory
+) -> AsyncIterator[TestClient]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'roster.db'}"
+    else:
+        url = request.getfixturevalue("fresh_database_url")
+    engine = create_engine(url)
+    await migrate(engine)
+    async with session_factory(engine)() as session, session.begin():
+        await tenants.create_tenant(session, "acme", ProvisioningMode.JIT)
+    bus = MemoryBus()
+    settings = UserStoreSettings(admin_token="admin", database_url=url)
+    yield await aiohttp_client(create_app(settings, bus=bus, engine=engine, consume=False))
+    await bus.stop()
+
+
+async def test_one_lease_holder_at_a_time(client: TestClient) -> None:
+    path = "/internal/tenants/acme/reconciler/lease"
+
+    async def take(holder: str, ttl: float = 30) -> dict[str, object]:
+        response = await client.post(path, json={"holder": holder, "ttl_seconds": ttl})
+        assert response.status == 200
+        result: dict[str, object] = await response.json()
+        return result
+
+    results = await asyncio.gather(*(take(f"instance-{i}") for i in range(8)))
+    winners = [r for r in results if r["acquired"]]
+    assert len(winners) == 1
+    holder = str(winners[0]["holder"])
+    assert all(r["holder"] == holder for r in results)
+    assert (await take(holder))["acquired"]  # renewal
+    released = await client.delete(f"{path}/{holder}")
+    assert (await released.json()) == {"released": True}
+    assert (await take("other", ttl=1))["acquired"]
+    await asyncio.sleep(1.2)
+    assert (await take("third"))["acquired"]  # the expired lease is taken over
+
+
+async def test_runs_state_and_settings(client: TestClient) -> None:
+    base = "/internal/tenants/acme/reconciler"
+    for n, status in enumerate(["completed", "held"]):
+        record = {"id": f"run-{n}", "status": status, "started_at": f"2026-11-28T10:0{n}:00Z"}
+        assert (await client.put(f"{base}/runs/run-{n}", json=record)).status == 200
+    runs = (await (await client.get(f"{base}/runs")).json())["runs"]
+    assert [r["id"] for r in runs] == ["run-1", "run-0"]
+    held = (await (await client.get(f"{base}/runs?status=held")).json())["runs"]
+    assert [r["id"] for r in held] == ["run-1"]
+    assert (await (await client.get(f"{base}/runs/run-0")).json())["status"] == "completed"
+    assert (await client.get(f"{base}/runs/nope")).status == 404
+
+    assert await (await client.get(f"{base}/state")).json() == {}
+    await client.put(f"{base}/state", json={"misses": {"u1": 2}})
+    assert await (await client.get(f"{base}/state")).json() == {"misses": {"u1": 2}}
+
+    response = await client.put(f"{base}/settings/reconciler", json={"interval_minutes": 5})
+    assert (await response.json())["settings"]["reconciler"] == {"interval_minutes": 5}
+    assert (await client.put(f"{base}/settings/policy", json={})).status == 400
