@@ -20,3 +20,25 @@ class ReconcilerSettings(RosterSettings):
         description="Bearer credential for the user-store's internal API, when it requires one "
         "(the same ``ROSTER_INTERNAL_TOKEN`` the user-store reads).",
     )
+    directory_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key that encrypts the tenants' directory credentials "
+        "(``ROSTER_DIRECTORY_KEY``; make one with ``python -c 'from cryptography.fernet import "
+        "Fernet; print(Fernet.generate_key().decode())'``). No default: without it no directory "
+        "can be connected or read.",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer credential of the reconciler's admin API (runs, approvals, "
+        "directory); the same ``ROSTER_ADMIN_TOKEN`` the user-store reads. Unset: the API is "
+        "closed, apart from the advice.",
+    )
+    instance_id: str | None = Field(
+        default=None, description="This instance's name in tenant leases (default: random)."
+    )
+    schedule: bool = Field(
+        default=True, description="Run each tenant on its policy's interval (else on demand only)."
+    )
+    schedule_tick: float = Field(
+        default=30.0, gt=0, description="Seconds between looks for tenants that are due."
+    )
