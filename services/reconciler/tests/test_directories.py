@@ -12,7 +12,7 @@ from reconciler.directory import DirectoryError, HttpClient, RetryPolicy, Status
 from reconciler.directory.base import retry_after
 from roster_testing.directories import DirectoryStandIn, Person
 
-TOKEN = "tok-123"  # noqa: S105
+TOKEN = "tok-123"
 WHEN = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 
 
