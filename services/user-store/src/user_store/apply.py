@@ -32,7 +32,7 @@ from user_store.errors import (
     Uniqueness,
 )
 from user_store.identity import name_key
-from user_store.snapshots import load_group_snapshot, load_user_snapshot
+from user_store.snapshots import load_group_snapshot, load_user_snapshot, user_snapshot
 from user_store.tables import (
     GroupRow,
     IdentityLinkRow,
@@ -154,8 +154,11 @@ class Applier:
 
     # -- writes --------------------------------------------------------------------------
 
-    async def _write_emails(self, user: UserRow) -> None:
-        await self.session.execute(delete(UserEmailRow).where(UserEmailRow.user_id == user.id))  # type: ignore[arg-type]
+    async def _write_emails(self, user: UserRow, *, fresh: bool = False) -> None:
+        if not fresh:
+            await self.session.execute(
+                delete(UserEmailRow).where(col(UserEmailRow.user_id) == user.id)
+            )
         for position, email in enumerate(user.emails):
             self.session.add(
                 UserEmailRow(
@@ -212,8 +215,9 @@ class Applier:
         created: bool = False,
         reason: str | None = None,
         extra_events: Sequence[EnvelopeBase] = (),
+        snapshot: UserSnapshot | None = None,
     ) -> Outcome:
-        snapshot = await load_user_snapshot(self.session, user)
+        snapshot = snapshot or await load_user_snapshot(self.session, user)
         outcome = Outcome(
             reply=Reply(
                 request_id=event.event_id, tenant_id=self.tenant.id, user=snapshot, created=created
@@ -289,9 +293,15 @@ class Applier:
         )
         self.session.add(user)
         await self._flush()
-        await self._write_emails(user)
+        await self._write_emails(user, fresh=True)
+        # A new account has no identity links or groups yet: no need to read them back.
         return await self._user_outcome(
-            event, user, lifecycle.UserCreated, USER_FIELDS, created=True
+            event,
+            user,
+            lifecycle.UserCreated,
+            USER_FIELDS,
+            created=True,
+            snapshot=user_snapshot(user),
         )
 
     def _scim_values(self, attributes: UserAttributes, user: UserRow) -> dict[str, Any]:

@@ -16,25 +16,48 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import ValidationError
 from roster_shared.bus.base import Message, Record
 from roster_shared.events import ingest
 from roster_shared.events.codec import CONTENT_TYPE, event_record
 from roster_shared.events.envelope import utcnow
-from roster_shared.events.replies import REPLY_ADAPTER, ErrorCode, Reply, ReplyError
+from roster_shared.events.replies import ErrorCode, Reply, ReplyError
 from roster_shared.tenants import TenantInfo
 from roster_shared.topics import Topics
+from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
 
 from user_store.apply import Applier, Outcome
 from user_store.errors import UnknownTenant, UserStoreError
-from user_store.outbox import OutboxRelay, dlq_value, outbox_row
-from user_store.tables import ProcessedEventRow
+from user_store.outbox import OutboxRelay, dlq_value, outbox_values
+from user_store.tables import OutboxRow, ProcessedEventRow
 from user_store.tenants import get_tenant
 
 log = logging.getLogger(__name__)
+
+
+class _Batch:
+    """What one batch writes besides the canonical changes, inserted in bulk before the commit:
+    ``processed_events`` rows and outbox rows, in the order they were produced."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self.clock = clock
+        self.processed: list[dict[str, Any]] = []
+        self.outbox: list[dict[str, Any]] = []
+        self.replies: dict[str, str] = {}  # event id -> reply JSON, for in-batch redelivery
+
+    def publish(self, record: Record) -> None:
+        self.outbox.append(outbox_values(record))
+
+    async def write(self, session: AsyncSession) -> None:
+        if self.processed:
+            await session.execute(insert(ProcessedEventRow), self.processed)
+        if self.outbox:
+            await session.execute(insert(OutboxRow), self.outbox)
 
 
 class IngestProcessor:
@@ -58,13 +81,22 @@ class IngestProcessor:
 
     async def __call__(self, messages: Sequence[Message]) -> None:
         tenants: dict[str, TenantInfo | None] = {}
+        batch = _Batch(self._clock)
         async with self._sessions() as session, session.begin():
+            batch.replies = await _already_processed(session, messages)
             for message in messages:
-                await self._one(session, message, tenants)
+                await self._one(session, message, tenants, batch)
+                # Keep the identity map small: every flush scans it, and nothing is reused.
+                session.expunge_all()
+            await batch.write(session)
         await self._relay.publish_pending()
 
     async def _one(
-        self, session: AsyncSession, message: Message, tenants: dict[str, TenantInfo | None]
+        self,
+        session: AsyncSession,
+        message: Message,
+        tenants: dict[str, TenantInfo | None],
+        batch: _Batch,
     ) -> None:
         try:
             event = ingest.INGEST_ADAPTER.validate_json(message.value or b"")
@@ -72,24 +104,25 @@ class IngestProcessor:
             reason = "invalid event: " + "; ".join(
                 f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
             )
-            self._dead_letter(session, message, reason)
+            self._dead_letter(batch, message, reason)
             request_id = _raw_event_id(message.value)
             if request_id:
                 self._reply(
-                    session,
+                    batch,
                     Reply(
                         request_id=request_id,
                         tenant_id=message.key or "",
                         error=ReplyError(code=ErrorCode.INVALID, detail=reason),
-                    ),
+                    ).model_dump_json(),
+                    request_id,
                 )
             return
 
-        done = await session.get(ProcessedEventRow, event.event_id)
+        done = batch.replies.get(event.event_id)
         if done is not None:
             # Redelivered: the effect is already stored; the waiter may still want its reply.
             self.redelivered += 1
-            self._reply(session, REPLY_ADAPTER.validate_json(done.reply))
+            self._reply(batch, done, event.event_id)
             return
 
         if event.tenant_id not in tenants:
@@ -100,8 +133,8 @@ class IngestProcessor:
         tenant = tenants[event.tenant_id]
         if tenant is None or tenant.id != event.tenant_id:
             error = UnknownTenant(f"no tenant with id {event.tenant_id!r}")
-            self._dead_letter(session, message, error.detail)
-            self._finish(session, event, Outcome(reply=_error_reply(event, error)))
+            self._dead_letter(batch, message, error.detail)
+            self._finish(batch, event, Outcome(reply=_error_reply(event, error)))
             return
 
         try:
@@ -113,89 +146,86 @@ class IngestProcessor:
             if _is_connection_problem(exc):
                 raise
             log.exception("event %s failed in the database", event.event_id)
-            self._dead_letter(session, message, f"database refused the event: {exc.orig}")
+            self._dead_letter(batch, message, f"database refused the event: {exc.orig}")
             outcome = Outcome(reply=_error_reply(event, UserStoreError("could not be applied")))
         except Exception as exc:
             log.exception("event %s could not be applied", event.event_id)
-            self._dead_letter(session, message, f"{type(exc).__name__}: {exc}")
+            self._dead_letter(batch, message, f"{type(exc).__name__}: {exc}")
             outcome = Outcome(reply=_error_reply(event, UserStoreError("could not be applied")))
-        self._finish(session, event, outcome)
+        self._finish(batch, event, outcome)
 
-    def _finish(self, session: AsyncSession, event: ingest.IngestEvent, outcome: Outcome) -> None:
+    def _finish(self, batch: _Batch, event: ingest.IngestEvent, outcome: Outcome) -> None:
         reply_json = outcome.reply.model_dump_json()
-        session.add(
-            ProcessedEventRow(
-                event_id=event.event_id,
-                tenant_id=event.tenant_id,
-                processed_at=self._clock(),
-                reply=reply_json,
-            )
+        batch.processed.append(
+            {
+                "event_id": event.event_id,
+                "tenant_id": event.tenant_id,
+                "processed_at": batch.clock(),
+                "reply": reply_json,
+            }
         )
         for lifecycle_event in outcome.events:
-            session.add(outbox_row(event_record(self._topics.lifecycle, lifecycle_event)))
+            batch.publish(event_record(self._topics.lifecycle, lifecycle_event))
         for snapshot in outcome.users:
-            session.add(
-                outbox_row(
-                    Record(
-                        topic=self._topics.users,
-                        key=f"{snapshot.tenant_id}:{snapshot.id}",
-                        value=snapshot.model_dump_json().encode(),
-                        headers=(CONTENT_TYPE,),
-                    )
+            batch.publish(
+                Record(
+                    topic=self._topics.users,
+                    key=f"{snapshot.tenant_id}:{snapshot.id}",
+                    value=snapshot.model_dump_json().encode(),
+                    headers=(CONTENT_TYPE,),
                 )
             )
         for user_id in outcome.deleted_users:
-            session.add(
-                outbox_row(
-                    Record(topic=self._topics.users, key=f"{event.tenant_id}:{user_id}", value=None)
-                )
+            batch.publish(
+                Record(topic=self._topics.users, key=f"{event.tenant_id}:{user_id}", value=None)
             )
-        session.add(
-            outbox_row(
-                Record(
-                    topic=self._topics.replies,
-                    key=event.event_id,
-                    value=reply_json.encode(),
-                    headers=(CONTENT_TYPE,),
-                )
-            )
-        )
+        self._reply(batch, reply_json, event.event_id)
         self.applied += 1
 
-    def _reply(self, session: AsyncSession, reply: Reply) -> None:
-        session.add(
-            outbox_row(
-                Record(
-                    topic=self._topics.replies,
-                    key=reply.request_id,
-                    value=reply.model_dump_json().encode(),
-                    headers=(CONTENT_TYPE,),
-                )
+    def _reply(self, batch: _Batch, reply_json: str, request_id: str) -> None:
+        batch.replies[request_id] = reply_json
+        batch.publish(
+            Record(
+                topic=self._topics.replies,
+                key=request_id,
+                value=reply_json.encode(),
+                headers=(CONTENT_TYPE,),
             )
         )
 
-    def _dead_letter(self, session: AsyncSession, message: Message, reason: str) -> None:
+    def _dead_letter(self, batch: _Batch, message: Message, reason: str) -> None:
         log.warning(
             "dead-lettered %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason
         )
-        session.add(
-            outbox_row(
-                Record(
-                    topic=self._topics.dlq,
-                    key=message.key or "",
-                    value=dlq_value(
-                        reason,
-                        message.topic,
-                        message.partition,
-                        message.offset,
-                        message.key,
-                        message.value,
-                    ).encode(),
-                    headers=(CONTENT_TYPE, ("reason", reason[:500].encode())),
-                )
+        batch.publish(
+            Record(
+                topic=self._topics.dlq,
+                key=message.key or "",
+                value=dlq_value(
+                    reason,
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    message.key,
+                    message.value,
+                ).encode(),
+                headers=(CONTENT_TYPE, ("reason", reason[:500].encode())),
             )
         )
         self.dead_lettered += 1
+
+
+async def _already_processed(session: AsyncSession, messages: Sequence[Message]) -> dict[str, str]:
+    """Replies of the events in this batch that an earlier delivery already applied."""
+    ids = [event_id for m in messages if (event_id := _raw_event_id(m.value))]
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(ProcessedEventRow.event_id, ProcessedEventRow.reply).where(
+            col(ProcessedEventRow.event_id).in_(ids)
+        )
+    )
+    return {event_id: reply for event_id, reply in rows.all()}
 
 
 async def _dispatch(applier: Applier, event: ingest.IngestEvent) -> Outcome:

@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from roster_shared.bus.base import Bus, Record
@@ -24,15 +25,15 @@ log = logging.getLogger(__name__)
 RELAY_LOCK = 7426018
 
 
-def outbox_row(record: Record) -> OutboxRow:
-    """An outbox row for a record (text values: every value we publish is JSON)."""
-    return OutboxRow(
-        topic=record.topic,
-        key=record.key,
-        value=record.value.decode() if record.value is not None else None,
-        headers=[[name, value.decode()] for name, value in record.headers],
-        created_at=utcnow(),
-    )
+def outbox_values(record: Record) -> dict[str, Any]:
+    """Column values of an outbox row for a record (text values: all we publish is JSON)."""
+    return {
+        "topic": record.topic,
+        "key": record.key,
+        "value": record.value.decode() if record.value is not None else None,
+        "headers": [[name, value.decode()] for name, value in record.headers],
+        "created_at": utcnow(),
+    }
 
 
 def _record(row: OutboxRow) -> Record:

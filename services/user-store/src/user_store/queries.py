@@ -42,6 +42,7 @@ class Attr:
     column: Any
     kind: str  # "ci" case-insensitive text, "ce" case-exact text, "key" name_key column,
     #            "bool", "datetime"
+    sortable: bool = True
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,27 @@ USER_ATTRS: dict[str, Attr] = {
     "meta.created": Attr(_c(UserRow.created_at), "datetime"),
     "meta.lastmodified": Attr(_c(UserRow.updated_at), "datetime"),
 }
+
+ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def _extra(*path: str, kind: str = "ci") -> Attr:
+    """A string kept in the user's ``extra`` JSON (scim-api stores it under its canonical
+    SCIM name), read with the database's JSON path operator; filterable, not sortable."""
+    return Attr(col(UserRow.extra)[path].as_string(), kind, sortable=False)
+
+
+for _name in ("title", "nickName", "userType", "preferredLanguage", "locale", "timezone"):
+    USER_ATTRS[_name.lower()] = _extra(_name)
+USER_ATTRS["profileurl"] = _extra("profileUrl", kind="ce")
+for _name in ("formatted", "middleName", "honorificPrefix", "honorificSuffix"):
+    USER_ATTRS[f"name.{_name.lower()}"] = _extra("name", _name)
+for _name in ("employeeNumber", "costCenter", "organization", "division", "department"):
+    USER_ATTRS[f"{ENTERPRISE_URN}:{_name}".lower()] = _extra(ENTERPRISE_URN, _name)
+USER_ATTRS[f"{ENTERPRISE_URN}:manager.value".lower()] = _extra(
+    ENTERPRISE_URN, "manager", "value", kind="ce"
+)
+
 USER_MULTI: dict[str, Multi] = {
     "emails": Multi(
         UserEmailRow,
@@ -266,7 +288,7 @@ async def _page(
     ).scalar_one()
     sort_key = (query.sort_by or "meta.created").lower()
     attr = compiler.attrs.get(_strip_urn(sort_key, compiler.urn))
-    if attr is None:
+    if attr is None or not attr.sortable:
         raise InvalidFilter(f"cannot sort by {query.sort_by!r}")
     sort_column = (
         attr.column if attr.kind in ("datetime", "bool") else func.coalesce(attr.column, "")

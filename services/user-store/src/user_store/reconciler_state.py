@@ -190,6 +190,14 @@ async def _tenant_id(session: AsyncSession, request: web.Request) -> str:
     return (await tenants.find_tenant_row(session, request.match_info["ref"])).id
 
 
+@routes.get("/internal/reconciler/tenants")
+async def tenant_list(request: web.Request) -> web.Response:
+    """Every tenant, for the reconciler's schedule."""
+    async with request.app[SESSIONS]() as session:
+        found = await tenants.list_tenants(session)
+    return web.json_response({"tenants": [t.model_dump(mode="json") for t in found]})
+
+
 @routes.post(PREFIX + "/lease")
 async def lease_acquire(request: web.Request) -> web.Response:
     """``{"holder", "ttl_seconds"}`` → ``{"acquired", "holder", "expires_at"}``."""
