@@ -449,3 +449,17 @@ class UserStoreContract:
         assert sorted(seen) == sorted(f"{n}@example.com" for n in names)
         with pytest.raises(queries.InvalidFilter):
             await find({"kind": "compare", "attr": "shoeSize", "op": "eq", "value": "9"})
+
+    async def test_housekeeping_prunes_only_old_idempotence_records(self, stack: Stack) -> None:
+        from datetime import timedelta
+
+        from roster_shared.events.envelope import utcnow
+        from user_store.housekeeping import prune_processed
+
+        tenant = await stack.tenant()
+        event = scim_user(tenant, "lena@example.com", "ext-lena")
+        assert (await stack.send(event)).ok
+        assert await prune_processed(stack.sessions, utcnow() - timedelta(days=1)) == 0
+        assert await self._count(stack, ProcessedEventRow) == 1
+        assert await prune_processed(stack.sessions, utcnow() + timedelta(seconds=1)) == 1
+        assert await self._count(stack, ProcessedEventRow) == 0

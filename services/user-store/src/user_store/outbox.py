@@ -23,6 +23,8 @@ from user_store.tables import OutboxRow
 log = logging.getLogger(__name__)
 
 RELAY_LOCK = 7426018
+LOCK_RETRIES = 50
+LOCK_RETRY_DELAY = 0.02
 
 
 def outbox_values(record: Record) -> dict[str, Any]:
@@ -89,15 +91,25 @@ class OutboxRelay:
         """Publish every pending row in id order; returns how many were published."""
         total = 0
         async with self._lock:
+            attempts = 0
             while True:
                 count = await self._publish_batch()
+                if count is None:
+                    # Another instance holds the relay lock. Its loop may already be past our
+                    # rows, so try again shortly rather than leave a waiting reply for a second.
+                    attempts += 1
+                    if attempts > LOCK_RETRIES:
+                        break
+                    await asyncio.sleep(LOCK_RETRY_DELAY)
+                    continue
                 total += count
                 if count < self._batch:
                     break
         self.published += total
         return total
 
-    async def _publish_batch(self) -> int:
+    async def _publish_batch(self) -> int | None:
+        """Publish one batch; None when another instance holds the relay lock."""
         async with self._sessions() as session, session.begin():
             if session.get_bind().dialect.name == "postgresql":
                 locked = (
@@ -106,7 +118,7 @@ class OutboxRelay:
                     )
                 ).scalar_one()
                 if not locked:
-                    return 0  # another instance is relaying; its loop will get ours too
+                    return None
             rows: Sequence[OutboxRow] = (
                 (
                     await session.execute(

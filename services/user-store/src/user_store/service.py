@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from user_store.consumer import IngestProcessor
 from user_store.db import migrate, session_factory
+from user_store.housekeeping import Housekeeper
 from user_store.outbox import OutboxRelay
 
 
@@ -38,6 +39,7 @@ class UserStoreService:
         self.relay = OutboxRelay(self.sessions, bus, interval=relay_interval)
         self.processor = IngestProcessor(self.sessions, self.relay, clock=clock, topics=topics)
         self.topics = topics
+        self.housekeeper = Housekeeper(self.sessions, clock=clock)
         self._group = group
         self._max_batch = max_batch
         self._migrate = migrate_on_start
@@ -48,6 +50,7 @@ class UserStoreService:
         if self._migrate:
             await migrate(self.engine)
         await self.relay.start()
+        await self.housekeeper.start()
         self._subscription = self.bus.subscribe(
             self._group, [self.topics.ingest], self.processor, max_batch=self._max_batch
         )
@@ -58,6 +61,7 @@ class UserStoreService:
         if self._subscription is not None:
             await self._subscription.stop()
             self._subscription = None
+        await self.housekeeper.stop()
         await self.relay.stop()
 
     @property

@@ -1,0 +1,71 @@
+"""Periodic clean-up: ``processed_events`` rows outlive any possible redelivery only so long."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from roster_shared.events.envelope import utcnow
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from user_store.tables import ProcessedEventRow
+
+log = logging.getLogger(__name__)
+
+
+async def prune_processed(sessions: async_sessionmaker[AsyncSession], older_than: datetime) -> int:
+    """Delete the idempotence records of events processed before ``older_than``."""
+    async with sessions() as session, session.begin():
+        result = await session.execute(
+            delete(ProcessedEventRow).where(col(ProcessedEventRow.processed_at) < older_than)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+class Housekeeper:
+    """Prunes idempotence records older than ``retention``.
+
+    The retention must exceed the ingest topic's (Kafka's default is 7 days): an event still in
+    the log may be redelivered, and without its record it would be applied twice.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        retention: timedelta = timedelta(days=14),
+        interval: float = 3600.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._retention = retention
+        self._interval = interval
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Prune now and then every ``interval`` seconds."""
+        self._task = asyncio.create_task(self._loop(), name="user-store-housekeeping")
+
+    async def stop(self) -> None:
+        """Stop pruning."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                pruned = await prune_processed(self._sessions, self._clock() - self._retention)
+                if pruned:
+                    log.info("pruned %d processed-event records", pruned)
+            except Exception:
+                log.exception("housekeeping failed; will retry")
+            await asyncio.sleep(self._interval)
