@@ -122,7 +122,11 @@ def test_each_service_runs_on_its_own_with_kafka_and_postgresql(
         },
     )
     fleet.wait_ready("user-store")
-    peers = {**common, "ROSTER_USER_STORE_URL": fleet.url("user-store")}
+    peers = {
+        **common,
+        "ROSTER_USER_STORE_URL": fleet.url("user-store"),
+        "ROSTER_SESSION_SECRET": uuid.uuid4().hex * 2,
+    }
     for service in SERVICES[1:]:
         fleet.start(service, peers)
     for service in SERVICES[1:]:
@@ -142,7 +146,9 @@ def test_each_service_runs_on_its_own_with_kafka_and_postgresql(
     assert refused.json()["status"] == "401"
 
     sso = fleet.url("sso-login")
-    assert http(f"{sso}/sso/acme/saml/metadata").status == 501
+    metadata = http(f"{sso}/sso/acme/saml/metadata")
+    assert metadata.status == 200
+    assert b"AssertionConsumerService" in metadata.body
     assert http(f"{sso}/sso/nobody/saml/metadata").status == 404
 
     for service in SERVICES:
@@ -162,6 +168,7 @@ def test_each_service_runs_on_its_own_with_kafka_and_postgresql(
         ("user-store", {"ROSTER_KAFKA_BOOTSTRAP": "localhost:1"}, "ROSTER_ADMIN_TOKEN"),
         ("scim-api", {}, "ROSTER_KAFKA_BOOTSTRAP is required"),
         ("sso-login", {}, "ROSTER_KAFKA_BOOTSTRAP is required"),
+        ("sso-login", {"ROSTER_KAFKA_BOOTSTRAP": "localhost:1"}, "ROSTER_SESSION_SECRET"),
         ("reconciler", {}, "ROSTER_KAFKA_BOOTSTRAP is required"),
     ],
 )

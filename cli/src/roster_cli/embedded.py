@@ -75,7 +75,13 @@ def compose(
         engine=engine,
     )
     scim = ScimApiSettings(user_store_url=self_url, internal_token=internal_token)
-    sso = SsoLoginSettings(user_store_url=self_url, internal_token=internal_token)
+    sso = SsoLoginSettings(
+        user_store_url=self_url,
+        internal_token=internal_token,
+        public_url=self_url,
+        # Per run: a restart of `roster dev` signs everyone out, which is fine for development.
+        session_secret=secrets.token_urlsafe(32),
+    )
     reconciler = ReconcilerSettings(user_store_url=self_url, internal_token=internal_token)
     root.add_subapp(scim_app.MOUNT, scim_app.create_api(scim, bus=bus))
     root.add_subapp(sso_app.MOUNT, sso_app.create_api(sso, bus=bus))
@@ -151,8 +157,8 @@ def banner(base: str, data: Path, welcome: Welcome, admin: str, admin_new: bool)
                 f"  SCIM token      not shown again; mint one with: "
                 f"{roster} tenant token create {slug}{data_flag}"
             )
-        lines.append(f"  SSO login       {base}/sso/{slug}/login          (not implemented yet)")
-        lines.append(f"  SAML metadata   {base}/sso/{slug}/saml/metadata  (not implemented yet)")
+        lines.append(f"  SSO login       {base}/sso/{slug}/login")
+        lines.append(f"  SAML metadata   {base}/sso/{slug}/saml/metadata  (give it to your IdP)")
     lines += [
         "",
         f"Admin API        {base}/admin/tenants",

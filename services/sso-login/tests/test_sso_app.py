@@ -1,4 +1,4 @@
-"""The sso-login skeleton over HTTP: every SSO path is routed, 501 for a known tenant, 404 else."""
+"""sso-login over HTTP without I/O: metadata, routing, error pages, settings."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sso_login.app import create_app
 from sso_login.settings import SsoLoginSettings
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
+SETTINGS = SsoLoginSettings(session_secret="x" * 32, public_url="https://roster.example.com")
 
 
 class FakeUserStore(UserStoreClient):
@@ -45,7 +46,7 @@ async def client(
 ) -> AsyncIterator[TestClient]:
     bus = MemoryBus()
     await bus.start()
-    yield await aiohttp_client(create_app(SsoLoginSettings(), bus=bus, user_store=user_store))
+    yield await aiohttp_client(create_app(SETTINGS, bus=bus, user_store=user_store))
     await bus.stop()
 
 
@@ -53,20 +54,28 @@ PATHS = [
     "/sso/acme/login",
     "/sso/acme/saml/login",
     "/sso/acme/saml/metadata",
-    "/sso/acme/saml/acs",
     "/sso/acme/oidc/login",
     "/sso/acme/oidc/callback",
 ]
 
 
-@pytest.mark.parametrize("path", PATHS)
-async def test_sso_paths_of_a_known_tenant_are_not_implemented_yet(client, path) -> None:
-    response = await client.get(path)
-    assert response.status == 501
-    assert response.content_type == "text/html"
+async def test_sp_metadata_is_served_before_any_idp_is_connected(client) -> None:
+    response = await client.get("/sso/acme/saml/metadata")
+    assert response.status == 200
+    assert response.content_type == "application/samlmetadata+xml"
+    xml = await response.text()
+    assert 'entityID="https://roster.example.com/sso/acme/saml/metadata"' in xml
+    assert 'Location="https://roster.example.com/sso/acme/saml/acs"' in xml
+
+
+@pytest.mark.parametrize(
+    "path", ["/sso/acme/login", "/sso/acme/saml/login", "/sso/acme/oidc/login"]
+)
+async def test_login_without_a_connection_says_so(client, path) -> None:
+    response = await client.get(path, allow_redirects=False)
+    assert response.status == 404
     page = await response.text()
-    assert "not implemented yet" in page
-    assert "Reference:" in page
+    assert "not" in page and "Reference:" in page
 
 
 @pytest.mark.parametrize("path", [p.replace("acme", "nobody") for p in PATHS])
@@ -76,8 +85,14 @@ async def test_unknown_tenant_is_404(client, path) -> None:
     assert "nobody" in await response.text()
 
 
-async def test_logout_is_not_implemented_yet(client) -> None:
-    assert (await client.get("/sso/logout")).status == 501
+async def test_acs_of_unknown_tenant_is_404(client) -> None:
+    response = await client.post("/sso/nobody/saml/acs", data={"SAMLResponse": "x"})
+    assert response.status == 404
+
+
+async def test_no_session_is_401_and_logout_works_without_one(client) -> None:
+    assert (await client.get("/sso/session")).status == 401
+    assert (await client.get("/sso/logout")).status == 200
 
 
 async def test_user_store_failure_is_503_without_details(client, user_store) -> None:
@@ -101,9 +116,12 @@ async def test_health_ready_and_metrics(client) -> None:
     assert (await client.get("/readyz")).status == 200
     await client.get("/sso/acme/login")
     metrics = await (await client.get("/metrics")).text()
-    assert 'roster_sso_login_responses_total{status="501"} 1.0' in metrics
+    assert 'roster_sso_login_responses_total{status="303"} 1.0' not in metrics
+    assert 'roster_sso_login_responses_total{status="404"} 1.0' in metrics
 
 
-def test_standalone_needs_kafka() -> None:
+def test_standalone_needs_kafka_and_a_session_secret() -> None:
     with pytest.raises(ValueError, match="ROSTER_KAFKA_BOOTSTRAP"):
         create_app(SsoLoginSettings(kafka_bootstrap=None))
+    with pytest.raises(ValueError, match="ROSTER_SESSION_SECRET"):
+        create_app(SsoLoginSettings(), bus=MemoryBus())

@@ -8,20 +8,24 @@ other services on one port. Either way its absolute paths are ``/sso/...``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
-from roster_shared.bus.base import Bus
+from roster_shared.bus.base import Bus, Subscription
 from roster_shared.bus.requests import Requester
 from roster_shared.observability import health_routes
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
 from sso_login.errors import Handler, errors_middleware
-from sso_login.keys import METRICS, REQUESTER, STATE, USER_STORE, State
+from sso_login.keys import CONTEXT, METRICS, REQUESTER, STATE, USER_STORE, Context, State
+from sso_login.oidc import OidcProviders
 from sso_login.routes import routes
+from sso_login.sessions import Sessions
 from sso_login.settings import SsoLoginSettings
+from sso_login.tokens import Signer
 
 MOUNT = "/sso"
 """Where single sign-on is mounted: ``/sso/{tenant}/login``, ``/sso/{tenant}/saml/...``."""
@@ -53,29 +57,51 @@ def create_api(
     app = web.Application(middlewares=[count, errors_middleware])
     owns_bus = bus is None
     bus = bus if bus is not None else _kafka_bus(settings)
+    if settings.session_secret is None:
+        raise ValueError(
+            "ROSTER_SESSION_SECRET is required: it signs login sessions and must be the same "
+            "on every sso-login instance (32+ random bytes)"
+        )
     owns_client = user_store is None
     if user_store is None:
         token = settings.internal_token.get_secret_value() if settings.internal_token else None
         user_store = UserStoreClient(
             settings.user_store_url, token=token, timeout=settings.request_timeout
         )
-    requester = Requester(bus, topic=Topics(settings.topic_prefix).replies)
+    topics = Topics(settings.topic_prefix)
+    requester = Requester(bus, topic=topics.replies)
+    signer = Signer(settings.session_secret.get_secret_value().encode())
+    sessions = Sessions(signer, user_store)
+    providers = OidcProviders(
+        refetch_interval=settings.jwks_refetch_interval, timeout=settings.request_timeout
+    )
     app[USER_STORE] = user_store
     app[REQUESTER] = requester
     app[METRICS] = registry
+    app[CONTEXT] = Context(
+        settings=settings, topics=topics, signer=signer, sessions=sessions, providers=providers
+    )
     state = app[STATE] = State()
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        revocations: Subscription | None = None
         if owns_bus:
             await bus.start()
         try:
             if owns_client:
                 await user_store.start()
             await requester.start()
+            await providers.start()
+            revocations = bus.listen(topics.lifecycle, sessions.on_lifecycle)
+            await revocations.start()
+            sessions.listening_since = time.time()
             state.running = True
             yield
         finally:
             state.running = False
+            if revocations is not None:
+                await revocations.stop()
+            await providers.close()
             await requester.stop()
             if owns_client:
                 await user_store.close()

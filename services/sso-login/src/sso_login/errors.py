@@ -22,9 +22,11 @@ class LoginError(Exception):
     status: ClassVar[int] = 400
     title: ClassVar[str] = "Sign-in failed"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, reason: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.reason = reason or detail
+        """What went wrong in technical terms: logged with the reference, never shown."""
 
 
 class UnknownTenant(LoginError):
@@ -32,6 +34,34 @@ class UnknownTenant(LoginError):
 
     status = 404
     title = "Unknown organisation"
+
+
+class Refused(LoginError):
+    """A protocol message we do not accept (bad signature, replay, wrong audience...)."""
+
+    status = 400
+    title = "Sign-in failed"
+
+
+class AccessDenied(LoginError):
+    """The person is known to be refused: not provisioned, deactivated."""
+
+    status = 403
+    title = "Access denied"
+
+
+class NotConfigured(LoginError):
+    """The organisation has not connected an identity provider of that kind."""
+
+    status = 404
+    title = "Single sign-on is not set up"
+
+
+class SessionRequired(LoginError):
+    """No valid session."""
+
+    status = 401
+    title = "Not signed in"
 
 
 class NotImplementedYet(LoginError):
@@ -72,7 +102,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
                 "reference": reference,
                 "path": request.path,
                 "status": error.status,
-                "reason": error.detail,
+                "reason": error.reason,
             },
         )
         return error_page(error.status, error.title, error.detail, reference)

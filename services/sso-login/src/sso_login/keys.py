@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from roster_shared.bus.requests import Requester
+from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
+
+from sso_login.oidc import OidcProviders
+from sso_login.sessions import Sessions
+from sso_login.settings import SsoLoginSettings
+from sso_login.tokens import Signer
 
 
 @dataclass
@@ -17,7 +23,19 @@ class State:
     running: bool = False
 
 
+@dataclass
+class Context:
+    """What the handlers need, built once by the app factory."""
+
+    settings: SsoLoginSettings
+    topics: Topics
+    signer: Signer
+    sessions: Sessions
+    providers: OidcProviders = field(repr=False)
+
+
 USER_STORE = web.AppKey("user_store", UserStoreClient)
 REQUESTER = web.AppKey("requester", Requester)
 METRICS = web.AppKey("metrics", CollectorRegistry)
 STATE = web.AppKey("state", State)
+CONTEXT = web.AppKey("context", Context)

@@ -20,3 +20,47 @@ class SsoLoginSettings(RosterSettings):
         description="Bearer credential for the user-store's internal API, when it requires one "
         "(the same ``ROSTER_INTERNAL_TOKEN`` the user-store reads).",
     )
+    public_url: str = Field(
+        default="http://127.0.0.1:8102",
+        description="The public base URL browsers and IdPs reach Roster at, e.g. "
+        "``https://login.example.com``. SAML ACS URLs, entity ids and OIDC redirect URIs are "
+        "built from it, and Destination/Recipient are compared against it exactly; the Host "
+        "header of a request is never used.",
+    )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs session and login-state cookies (``ROSTER_SESSION_SECRET``, "
+        "32+ random bytes, the same on every instance). Required to serve logins.",
+    )
+    session_max_age: int = Field(
+        default=8 * 3600,
+        ge=60,
+        description="Default maximum session age in seconds; a tenant may set its own.",
+    )
+    clock_skew: int = Field(
+        default=90,
+        ge=0,
+        le=300,
+        description="Seconds of clock difference tolerated with IdPs (NotBefore, NotOnOrAfter, "
+        "iat, exp).",
+    )
+    max_saml_response_bytes: int = Field(
+        default=256 * 1024, ge=4096, description="Largest ACS POST body accepted."
+    )
+    max_inflated_bytes: int = Field(
+        default=256 * 1024,
+        ge=4096,
+        description="Largest inflated HTTP-Redirect message (deflate bombs stop here).",
+    )
+    login_state_ttl: int = Field(
+        default=600, ge=30, description="Seconds a started login may take at the IdP."
+    )
+    jwks_refetch_interval: float = Field(
+        default=60.0,
+        ge=0,
+        description="At most one JWKS refetch per this many seconds per issuer on an unknown kid.",
+    )
+    insecure_cookies: bool = Field(
+        default=False,
+        description="Drop the Secure flag of cookies (plain-http development only).",
+    )
