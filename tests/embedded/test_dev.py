@@ -69,7 +69,7 @@ def test_first_start_prints_the_urls_and_a_scim_token_that_works(dev: DevServer)
     assert config.headers.get_content_type() == "application/scim+json"
     body = config.json()
     assert body["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"]
-    assert body["patch"] == {"supported": False}
+    assert body["patch"] == {"supported": True}
 
     for wrong in ("rst_aaaaaaaaaaaaaaaa_" + "x" * 43, "not-a-token", None):
         refused = http(f"{base}/scim/v2/demo/ServiceProviderConfig", token=wrong)
@@ -82,9 +82,9 @@ def test_first_start_prints_the_urls_and_a_scim_token_that_works(dev: DevServer)
 
     # The demo tenant's token does not open another tenant, even one that does not exist.
     assert http(f"{base}/scim/v2/other/ServiceProviderConfig", token=token).status == 401
-    not_yet = http(f"{base}/scim/v2/demo/Users", token=token)
-    assert not_yet.status == 501
-    assert not_yet.json()["schemas"] == [SCIM_ERROR]
+    users = http(f"{base}/scim/v2/demo/Users", token=token)
+    assert users.status == 200
+    assert users.json()["totalResults"] == 0
     assert http(f"{base}/sso/demo/saml/metadata").status == 200
     assert http(f"{base}/sso/nobody/login").status == 404
 

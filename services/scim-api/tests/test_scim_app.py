@@ -73,7 +73,9 @@ async def test_service_provider_config_with_a_good_token(client, user_store) -> 
     assert response.content_type == "application/scim+json"
     body = await response.json(content_type=None)
     assert body["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"]
-    for feature in ("patch", "bulk", "filter", "changePassword", "sort", "etag"):
+    for feature in ("patch", "filter", "sort", "etag"):
+        assert body[feature]["supported"] is True, feature
+    for feature in ("changePassword",):
         assert body[feature]["supported"] is False, feature
     assert body["authenticationSchemes"][0]["type"] == "oauthbearertoken"
     assert body["meta"]["resourceType"] == "ServiceProviderConfig"
@@ -102,26 +104,54 @@ async def test_a_token_only_reaches_its_own_tenant(client, user_store) -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "path"),
+    ("method", "path", "status"),
     [
-        ("GET", "/scim/v2/acme/Users"),
-        ("POST", "/scim/v2/acme/Users"),
-        ("PATCH", "/scim/v2/acme/Groups/123"),
-        ("GET", "/scim/v2/acme/Schemas"),
-        ("GET", "/scim/v2/acme/ResourceTypes"),
-        ("GET", "/scim/v2/acme/"),
-        ("GET", "/scim/v2/acme"),
+        ("GET", "/scim/v2/acme/Me", 501),
+        ("PATCH", "/scim/v2/acme/Me", 501),
+        ("GET", "/scim/v2/acme/", 404),
+        ("GET", "/scim/v2/acme", 404),
+        ("GET", "/scim/v2/acme/Elsewhere", 404),
+        ("PATCH", "/scim/v2/acme/Users", 405),
+        ("DELETE", "/scim/v2/acme/Schemas", 405),
+        ("PUT", "/scim/v2/acme/ResourceTypes/User", 405),
     ],
 )
-async def test_other_endpoints_are_not_implemented_yet(client, method, path) -> None:
+async def test_other_paths_are_scim_errors(client, method, path, status) -> None:
     response = await client.request(method, path, headers={"Authorization": f"Bearer {GOOD}"})
-    body = await _scim_error(response, 501)
-    assert "not implemented yet" in body["detail"]
+    await _scim_error(response, status)
 
 
-async def test_unimplemented_endpoints_still_require_a_token(client, user_store) -> None:
-    response = await client.get("/scim/v2/acme/Users")
-    await _scim_error(response, 401)
+async def test_every_endpoint_requires_a_token(client, user_store) -> None:
+    for path in ("/Users", "/Groups/1", "/Schemas", "/ResourceTypes", "/Me", "/Bulk"):
+        response = await client.get("/scim/v2/acme" + path)
+        await _scim_error(response, 401)
+    assert user_store.calls == []
+
+
+async def test_schemas_and_resource_types(client) -> None:
+    headers = {"Authorization": f"Bearer {GOOD}"}
+    body = await (await client.get("/scim/v2/acme/Schemas", headers=headers)).json(
+        content_type=None
+    )
+    ids = {r["id"] for r in body["Resources"]}
+    assert ids == {
+        "urn:ietf:params:scim:schemas:core:2.0:User",
+        "urn:ietf:params:scim:schemas:core:2.0:Group",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+    }
+    one = await client.get(
+        "/scim/v2/acme/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", headers=headers
+    )
+    assert one.status == 200
+    user = await one.json(content_type=None)
+    assert user["meta"]["location"].endswith("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User")
+    emails = next(a for a in user["attributes"] if a["name"] == "emails")
+    assert "display" not in {s["name"] for s in emails["subAttributes"]}
+    types = await (await client.get("/scim/v2/acme/ResourceTypes", headers=headers)).json(
+        content_type=None
+    )
+    assert {r["endpoint"] for r in types["Resources"]} == {"/Users", "/Groups"}
+    await _scim_error(await client.get("/scim/v2/acme/Schemas/nope", headers=headers), 404)
 
 
 async def test_service_provider_config_is_read_only(client) -> None:

@@ -19,8 +19,9 @@ from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
 from scim_api.errors import Handler, errors_middleware
-from scim_api.keys import METRICS, REQUESTER, STATE, USER_STORE, State
+from scim_api.keys import METRICS, REQUESTER, SERVICE, STATE, USER_STORE, State
 from scim_api.routes import routes
+from scim_api.service import ScimService
 from scim_api.settings import ScimApiSettings
 
 MOUNT = "/scim"
@@ -59,9 +60,11 @@ def create_api(
         user_store = UserStoreClient(
             settings.user_store_url, token=token, timeout=settings.request_timeout
         )
-    requester = Requester(bus, topic=Topics(settings.topic_prefix).replies)
+    topics = Topics(settings.topic_prefix)
+    requester = Requester(bus, topic=topics.replies)
     app[USER_STORE] = user_store
     app[REQUESTER] = requester
+    app[SERVICE] = ScimService(user_store, requester, topics, timeout=settings.request_timeout)
     app[METRICS] = registry
     state = app[STATE] = State()
 

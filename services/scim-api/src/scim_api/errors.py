@@ -73,6 +73,94 @@ class Unavailable(ScimError):
 
     status = 503
 
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}
+
+
+class InvalidFilter(ScimError):
+    """The filter's syntax is wrong or it names what cannot be filtered (RFC 7644 §3.4.2.2)."""
+
+    scim_type = "invalidFilter"
+
+
+class InvalidSyntax(ScimError):
+    """The request body is not a well-formed SCIM message."""
+
+    scim_type = "invalidSyntax"
+
+
+class InvalidPath(ScimError):
+    """A PATCH path is malformed or names an unknown attribute."""
+
+    scim_type = "invalidPath"
+
+
+class InvalidValue(ScimError):
+    """A value is missing, of the wrong type, or not acceptable."""
+
+    scim_type = "invalidValue"
+
+
+class NoTarget(ScimError):
+    """A PATCH operation that needs a target has none."""
+
+    scim_type = "noTarget"
+
+
+class Mutability(ScimError):
+    """The request tries to change a read-only or immutable attribute."""
+
+    scim_type = "mutability"
+
+
+class TooMany(ScimError):
+    """The request asks for more than this endpoint allows (operations, filter depth)."""
+
+    scim_type = "tooMany"
+
+
+class InvalidCursor(ScimError):
+    """The cursor is malformed or belongs to another query (RFC 9865)."""
+
+    scim_type = "invalidCursor"
+
+
+class InvalidVersion(ScimError):
+    """The If-Match / If-None-Match value is not one of our ETags."""
+
+    scim_type = "invalidVers"
+
+
+class Uniqueness(ScimError):
+    """A unique attribute is already taken; the detail names the holder."""
+
+    status = 409
+    scim_type = "uniqueness"
+
+
+class PreconditionFailed(ScimError):
+    """If-Match does not name the resource's current version."""
+
+    status = 412
+
+
+class Forbidden(ScimError):
+    """The tenant's provisioning mode does not accept this write."""
+
+    status = 403
+
+
+class PayloadTooLarge(ScimError):
+    """The body is larger than advertised (ServiceProviderConfig)."""
+
+    status = 413
+
+
+class UnsupportedMediaType(ScimError):
+    """The body is not JSON."""
+
+    status = 415
+
 
 def error_response(
     status: int, detail: str, *, scim_type: str | None = None, headers: dict[str, str] | None = None

@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry
 from roster_shared.bus.requests import Requester
 from roster_shared.userstore_client import UserStoreClient
 
+from scim_api.service import ScimService
+
 
 @dataclass
 class State:
@@ -21,3 +23,4 @@ USER_STORE = web.AppKey("user_store", UserStoreClient)
 REQUESTER = web.AppKey("requester", Requester)
 METRICS = web.AppKey("metrics", CollectorRegistry)
 STATE = web.AppKey("state", State)
+SERVICE = web.AppKey("service", ScimService)

@@ -1,0 +1,279 @@
+"""Attribute paths and filters (RFC 7644 §3.4.2.2, §3.5.2): text to canonical names and trees.
+
+One small recursive-descent parser serves list filters, PATCH paths and the value filters inside
+them. Attribute names resolve case-insensitively against the resource's schema (with or without
+their schema URN) to their canonical spelling, so the user-store and the stored JSON only ever
+see one spelling. Unknown attributes and bad syntax raise the caller's error class (400
+``invalidFilter`` for filters, ``invalidPath`` for PATCH paths).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from roster_shared.filters import And, Compare, Expr, Has, Not, Or, Present, Scalar
+
+from scim_api.errors import InvalidFilter, InvalidPath, ScimError, TooMany
+from scim_api.schemas import AttrDef, ResourceSchema
+
+MAX_FILTER_LENGTH = 4096
+MAX_FILTER_DEPTH = 16
+OPERATORS = {"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"}
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An attribute path resolved against a schema."""
+
+    attr: AttrDef
+    sub: AttrDef | None = None
+    extension: str | None = None  # canonical URN of the extension, None for the core schema
+
+    @property
+    def name(self) -> str:
+        """The canonical path: ``name.givenName``, or URN-qualified for extensions."""
+        text = self.attr.name + (f".{self.sub.name}" if self.sub else "")
+        return f"{self.extension}:{text}" if self.extension else text
+
+    @property
+    def leaf(self) -> AttrDef:
+        """The attribute the path ends on."""
+        return self.sub or self.attr
+
+
+def split_urn(schema: ResourceSchema, path: str) -> tuple[str | None, str]:
+    """``(extension URN or None, the rest)``; the core schema's URN prefix is dropped."""
+    lowered = path.lower()
+    core = schema.core.lower() + ":"
+    if lowered.startswith(core):
+        return None, path[len(core) :]
+    for urn_lower in schema.extensions:
+        if lowered.startswith(urn_lower + ":"):
+            return schema.extension_urn(urn_lower), path[len(urn_lower) + 1 :]
+    return None, path
+
+
+def resolve(schema: ResourceSchema, path: str, error: type[ScimError] = InvalidPath) -> Resolved:
+    """Resolve ``attr``, ``attr.sub``, ``urn:attr`` or ``urn:attr.sub``."""
+    extension, rest = split_urn(schema, path)
+    head, _, tail = rest.partition(".")
+    attrs = schema.extensions[extension.lower()] if extension else schema.attrs
+    attr = attrs.get(head.lower())
+    if attr is None:
+        raise error(f"unknown attribute {path!r}")
+    if not tail:
+        return Resolved(attr, None, extension)
+    sub = attr.child(tail)
+    if sub is None:
+        raise error(f"unknown attribute {path!r}")
+    return Resolved(attr, sub, extension)
+
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<string>"(?:[^"\\]|\\.)*")
+      | (?P<punct>[()\[\]])
+      | (?P<word>[A-Za-z0-9_$:.\-+]+)
+    )""",
+    re.VERBOSE,
+)
+
+
+def _tokens(text: str, error: type[ScimError]) -> list[tuple[str, str]]:
+    tokens = []
+    position = 0
+    while position < len(text):
+        if text[position:].strip() == "":
+            break
+        match = _TOKEN.match(text, position)
+        if match is None or match.end() == position:
+            raise error(f"unexpected character at position {position} in {text!r}")
+        kind = match.lastgroup
+        assert kind is not None
+        tokens.append((kind, match.group(kind)))
+        position = match.end()
+    return tokens
+
+
+class _Parser:
+    def __init__(self, schema: ResourceSchema, text: str, error: type[ScimError]) -> None:
+        self.schema = schema
+        self.text = text
+        self.error = error
+        self.tokens = _tokens(text, error)
+        self.at = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.at] if self.at < len(self.tokens) else None
+
+    def take(self) -> tuple[str, str]:
+        token = self.peek()
+        if token is None:
+            raise self.error(f"the filter {self.text!r} ends too early")
+        self.at += 1
+        return token
+
+    def keyword(self, *words: str) -> str | None:
+        token = self.peek()
+        if token and token[0] == "word" and token[1].lower() in words:
+            self.at += 1
+            return token[1].lower()
+        return None
+
+    def expect(self, punct: str) -> None:
+        token = self.take()
+        if token != ("punct", punct):
+            raise self.error(f"expected {punct!r} but found {token[1]!r} in {self.text!r}")
+
+    def done(self) -> None:
+        token = self.peek()
+        if token is not None:
+            raise self.error(f"unexpected {token[1]!r} in {self.text!r}")
+
+    # filter := or
+    def or_(self, scope: AttrDef | None, depth: int) -> Expr:
+        if depth > MAX_FILTER_DEPTH:
+            raise TooMany(f"the filter nests deeper than {MAX_FILTER_DEPTH} levels")
+        items = [self.and_(scope, depth)]
+        while self.keyword("or"):
+            items.append(self.and_(scope, depth))
+        return items[0] if len(items) == 1 else Or(items=tuple(items))
+
+    def and_(self, scope: AttrDef | None, depth: int) -> Expr:
+        items = [self.unary(scope, depth)]
+        while self.keyword("and"):
+            items.append(self.unary(scope, depth))
+        return items[0] if len(items) == 1 else And(items=tuple(items))
+
+    def unary(self, scope: AttrDef | None, depth: int) -> Expr:
+        if self.keyword("not"):
+            return Not(item=self.unary(scope, depth + 1))
+        if self.peek() == ("punct", "("):
+            self.take()
+            inner = self.or_(scope, depth + 1)
+            self.expect(")")
+            return inner
+        return self.atom(scope, depth)
+
+    def path(self, scope: AttrDef | None) -> Resolved:
+        kind, text = self.take()
+        if kind != "word":
+            raise self.error(f"expected an attribute name but found {text!r} in {self.text!r}")
+        if scope is not None:
+            sub = scope.child(text)
+            if sub is None:
+                raise self.error(f"unknown attribute {scope.name}.{text} in {self.text!r}")
+            return Resolved(sub)
+        return resolve(self.schema, text, self.error)
+
+    def atom(self, scope: AttrDef | None, depth: int) -> Expr:
+        resolved = self.path(scope)
+        if self.peek() == ("punct", "["):
+            if scope is not None or resolved.sub is not None or not resolved.attr.complex:
+                raise self.error(f"{resolved.name} cannot take a [filter] in {self.text!r}")
+            self.take()
+            inner = self.or_(resolved.attr, depth + 1)
+            self.expect("]")
+            token = self.peek()
+            if token and token[0] == "word" and token[1].startswith("."):
+                # Lenient: emails[type eq "work"].value eq "x" (Entra's matching form).
+                self.take()
+                sub = resolved.attr.child(token[1][1:])
+                if sub is None:
+                    raise self.error(f"unknown attribute {resolved.name}{token[1]}")
+                inner = And(items=(inner, self.comparison(Resolved(sub), sub.name)))
+            return Has(attr=resolved.name, where=inner)
+        return self.comparison(resolved, resolved.name)
+
+    def comparison(self, resolved: Resolved, name: str) -> Expr:
+        kind, op = self.take()
+        op = op.lower()
+        if kind != "word" or (op not in OPERATORS and op != "pr"):
+            raise self.error(f"expected an operator after {name} but found {op!r}")
+        if op == "pr":
+            return Present(attr=name)
+        leaf = resolved.leaf
+        if leaf.complex and not leaf.multi:
+            raise self.error(f"{name} is complex: compare one of its sub-attributes")
+        value = self.value(leaf)
+        if op in ("co", "sw", "ew") and not isinstance(value, str):
+            raise self.error(f"{op} needs a string value")
+        if leaf.type == "boolean" and (op not in ("eq", "ne") or not isinstance(value, bool)):
+            raise self.error(f"{name} is boolean: use eq or ne with true or false")
+        return Compare(attr=name, op=op, value=value)
+
+    def value(self, leaf: AttrDef) -> Scalar:
+        kind, text = self.take()
+        if kind == "string":
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise self.error(f"bad string literal {text}") from exc
+            if leaf.type == "boolean" and value.lower() in ("true", "false"):
+                return bool(value.lower() == "true")
+            return str(value)
+        if kind != "word":
+            raise self.error(f"expected a value but found {text!r}")
+        lowered = text.lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        if lowered == "null":
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            raise self.error(
+                f"expected a value (a quoted string, number, true, false or null) "
+                f"but found {text!r}"
+            ) from None
+        return int(number) if number.is_integer() and re.fullmatch(r"-?\d+", text) else number
+
+
+def parse_filter(schema: ResourceSchema, text: str) -> Expr:
+    """An RFC 7644 filter as the user-store's tree; 400 ``invalidFilter`` when it is not one."""
+    if len(text) > MAX_FILTER_LENGTH:
+        raise InvalidFilter(f"the filter is longer than {MAX_FILTER_LENGTH} characters")
+    if not text.strip():
+        raise InvalidFilter("the filter is empty")
+    parser = _Parser(schema, text, InvalidFilter)
+    expr = parser.or_(None, 0)
+    parser.done()
+    return expr
+
+
+@dataclass(frozen=True)
+class PatchPath:
+    """``attr[valueFilter].sub`` (RFC 7644 §3.5.2 ``PATH``)."""
+
+    target: Resolved  # attribute (and sub-attribute when no value filter)
+    where: Expr | None = None  # value filter over the multi-valued attribute's elements
+    sub: AttrDef | None = None  # sub-attribute after a value filter
+
+
+def parse_patch_path(schema: ResourceSchema, text: str) -> PatchPath:
+    """A PATCH ``path``; 400 ``invalidPath`` when it is not one."""
+    if len(text) > MAX_FILTER_LENGTH:
+        raise InvalidPath("the path is too long")
+    start = text.find("[")
+    if start < 0:
+        return PatchPath(resolve(schema, text.strip(), InvalidPath))
+    end = text.rfind("]")
+    if end < start:
+        raise InvalidPath(f"unbalanced brackets in path {text!r}")
+    target = resolve(schema, text[:start].strip(), InvalidPath)
+    if target.sub is not None or not target.attr.multi:
+        raise InvalidPath(f"{target.name} is not multi-valued: it cannot take a [filter]")
+    parser = _Parser(schema, text[start + 1 : end], InvalidPath)
+    where = parser.or_(target.attr, 1)
+    parser.done()
+    rest = text[end + 1 :].strip()
+    sub = None
+    if rest:
+        if not rest.startswith("."):
+            raise InvalidPath(f"unexpected {rest!r} after the filter in path {text!r}")
+        sub = target.attr.child(rest[1:])
+        if sub is None:
+            raise InvalidPath(f"unknown attribute {target.name}{rest}")
+    return PatchPath(target, where, sub)
