@@ -178,6 +178,7 @@ class SamlIdP:
         attributes: dict[str, list[str]] | None = None,
         sign_alg: str = RSA_SHA256,
         digest_alg: str = SHA256,
+        sign_response: bool = False,
     ) -> bytes:
         """A signed-assertion Response as the IdP would POST it."""
         nameid = saml.NameID(format=saml.NAMEID_FORMAT_EMAILADDRESS, text=name_id)
@@ -191,7 +192,7 @@ class SamlIdP:
                 "class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
             },
             sign_assertion=True,
-            sign_response=False,
+            sign_response=sign_response,
             sign_alg=sign_alg,
             digest_alg=digest_alg,
         )

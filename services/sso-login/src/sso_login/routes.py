@@ -495,8 +495,19 @@ async def session_info(request: web.Request) -> web.Response:
 
 @routes.route("*", "/logout")
 async def logout(request: web.Request) -> web.Response:
-    """End the session: revoked here, cookie cleared; then a safe ``return_to`` or a page."""
+    """End the session: revoked here, cookie cleared; then a safe ``return_to`` or a page.
+
+    An IdP's single-logout message (HTTP-Redirect binding) ends the session of the browser that
+    carries it. Its content is not trusted for anything else, but it is decoded with a bounded
+    inflate all the same, so a deflate bomb costs nothing.
+    """
     ctx = _ctx(request)
+    for name in ("SAMLRequest", "SAMLResponse"):
+        if name in request.query:
+            try:
+                saml.decode_redirect(request.query[name], max_bytes=ctx.settings.max_inflated_bytes)
+            except saml.SamlError as exc:
+                raise Refused(BAD_RESPONSE, reason=f"SAML logout: {exc}") from exc
     session = await ctx.sessions.check(request.cookies.get(SESSION_COOKIE))
     if session is not None:
         ctx.sessions.end(session)
