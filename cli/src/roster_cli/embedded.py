@@ -159,6 +159,9 @@ def banner(base: str, data: Path, welcome: Welcome, admin: str, admin_new: bool)
             )
         lines.append(f"  SSO login       {base}/sso/{slug}/login")
         lines.append(f"  SAML metadata   {base}/sso/{slug}/saml/metadata  (give it to your IdP)")
+        lines.append(
+            f"  Connect an IdP  {roster} connection saml {slug} --metadata IDP.xml{data_flag}"
+        )
     lines += [
         "",
         f"Admin API        {base}/admin/tenants",

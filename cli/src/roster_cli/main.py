@@ -17,6 +17,7 @@ from roster_shared.tenants import ProvisioningMode
 from sqlalchemy.exc import SQLAlchemyError
 from user_store.errors import UserStoreError
 
+from roster_cli import connections as connection_commands
 from roster_cli import data as data_paths
 from roster_cli import reconcile as reconcile_commands
 from roster_cli import tenants as tenant_commands
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     token_revoke = token_commands.add_parser("revoke", parents=common, help="revoke a SCIM token")
     token_revoke.add_argument("slug")
     token_revoke.add_argument("token_id", help="the token's id (see `roster tenant show`)")
+    connection_commands.add_parser(commands, [_database_options(), _json_option()])
     return parser
 
 
@@ -185,7 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args.service)
         if args.command == "migrate":
             return _migrate(args)
-        outcome = _run(_tenant_command(args))
+        if args.command == "connection":
+            outcome = _run(_connection_command(args, _metadata(args)))
+        else:
+            outcome = _run(_tenant_command(args))
     except CommandFailed as failure:
         return _fail(failure.code, failure.detail, as_json)
     _print(outcome, as_json)
@@ -256,6 +261,22 @@ def _advise(args: argparse.Namespace) -> Coroutine[Any, Any, Outcome]:
         raise CommandFailed("invalid", error.errors()[0]["msg"]) from error
     url = _url(args) if args.tenant else None
     return reconcile_commands.advice(requirements, url=url, tenant=args.tenant)
+
+
+def _metadata(args: argparse.Namespace) -> str | None:
+    if getattr(args, "metadata", None) is None:
+        return None
+    try:
+        return connection_commands.read_metadata(args.metadata)
+    except connection_commands.ConnectionError_ as error:
+        raise CommandFailed(error.code, error.detail) from error
+
+
+async def _connection_command(args: argparse.Namespace, metadata: str | None) -> Outcome:
+    try:
+        return await connection_commands.run(args, _url(args), metadata)
+    except connection_commands.ConnectionError_ as error:
+        raise CommandFailed(error.code, error.detail) from error
 
 
 def _dev(args: argparse.Namespace) -> int:
