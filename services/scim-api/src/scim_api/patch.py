@@ -109,6 +109,8 @@ def _apply_path(
     leaf = parsed.sub or target.leaf
     if attr.mutability == "readOnly" or leaf.mutability == "readOnly":
         raise Mutability(f"{target.name} is read-only")
+    if attr.mutability == "writeOnly":
+        return  # password: accepted (Okta sends it) and never kept, as on POST and PUT
     if op != "remove" and not has_value:
         raise InvalidValue(f"{op} {path} needs a value")
     holder: Resource = resource.setdefault(target.extension, {}) if target.extension else resource
