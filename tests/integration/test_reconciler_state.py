@@ -78,3 +78,6 @@ async def test_runs_state_and_settings(client: TestClient) -> None:
     response = await client.put(f"{base}/settings/reconciler", json={"interval_minutes": 5})
     assert (await response.json())["settings"]["reconciler"] == {"interval_minutes": 5}
     assert (await client.put(f"{base}/settings/policy", json={})).status == 400
+
+    listed = await (await client.get("/internal/reconciler/tenants")).json()
+    assert [t["slug"] for t in listed["tenants"]] == ["acme"]

@@ -1,26 +1,34 @@
 """The reconciler application factory.
 
 The reconciler reads tenants and users from the user-store and publishes ``UserDeactivated``
-ingestion events on the bus; it serves no API of its own yet. Its resources live in an aiohttp
-application (:func:`create_api`, mounted at :data:`MOUNT`) so that it starts and stops exactly
-like the other services, standalone (:func:`create_app`, with health and metrics) and inside
-``roster dev``.
+ingestion events on the bus; it never writes the database. Its API (the advice, runs, approvals,
+the directory and the policy of a tenant) and its schedule live in an aiohttp application
+(:func:`create_api`, mounted at :data:`MOUNT`) so that it starts and stops exactly like the other
+services, standalone (:func:`create_app`, with health and metrics) and inside ``roster dev``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from roster_shared.bus.base import Bus
+from roster_shared.events.envelope import utcnow
 from roster_shared.observability import health_routes
+from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
+from reconciler.credentials import Vault
+from reconciler.engine import Reconciler
 from reconciler.errors import errors_middleware
-from reconciler.keys import BUS, METRICS, STATE, USER_STORE, State
+from reconciler.keys import ADMIN_TOKEN, BUS, METRICS, RECONCILER, STATE, USER_STORE, VAULT, State
 from reconciler.routes import routes
+from reconciler.scheduler import scheduled
 from reconciler.settings import ReconcilerSettings
+from reconciler.store import StateStore
 
 MOUNT = "/reconciler"
 """Where the reconciler's application is mounted."""
@@ -31,8 +39,9 @@ def create_api(
     *,
     bus: Bus | None = None,
     user_store: UserStoreClient | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
-    """The reconciler's resources, to be mounted at :data:`MOUNT`.
+    """The reconciler's API and schedule, to be mounted at :data:`MOUNT`.
 
     ``bus`` and ``user_store`` may be passed in, started and stopped by their owner (the
     embedded launcher shares one in-process bus); otherwise they are built from ``settings``
@@ -43,14 +52,28 @@ def create_api(
     owns_bus = bus is None
     bus = bus if bus is not None else _kafka_bus(settings)
     owns_client = user_store is None
+    token = settings.internal_token.get_secret_value() if settings.internal_token else None
     if user_store is None:
-        token = settings.internal_token.get_secret_value() if settings.internal_token else None
         user_store = UserStoreClient(
             settings.user_store_url, token=token, timeout=settings.request_timeout
         )
+    store = StateStore(settings.user_store_url, token=token, timeout=settings.request_timeout)
+    vault = Vault(settings.directory_key.get_secret_value() if settings.directory_key else None)
+    reconciler = Reconciler(
+        user_store,
+        store,
+        bus,
+        vault=vault,
+        topics=Topics(settings.topic_prefix),
+        instance=settings.instance_id,
+        clock=clock,
+    )
     app[BUS] = bus
     app[USER_STORE] = user_store
     app[METRICS] = CollectorRegistry()
+    app[RECONCILER] = reconciler
+    app[VAULT] = vault
+    app[ADMIN_TOKEN] = settings.admin_token.get_secret_value() if settings.admin_token else None
     state = app[STATE] = State()
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
@@ -59,10 +82,15 @@ def create_api(
         try:
             if owns_client:
                 await user_store.start()
-            state.running = True
-            yield
+            await store.start()
+            async with contextlib.AsyncExitStack() as stack:
+                if settings.schedule:
+                    await stack.enter_async_context(scheduled(reconciler, settings.schedule_tick))
+                state.running = True
+                yield
         finally:
             state.running = False
+            await store.close()
             if owns_client:
                 await user_store.close()
             if owns_bus:
@@ -77,9 +105,10 @@ def create_app(
     *,
     bus: Bus | None = None,
     user_store: UserStoreClient | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
-    """The reconciler on its own: health and metrics."""
-    api = create_api(settings, bus=bus, user_store=user_store)
+    """The reconciler on its own: health and metrics, and its API under :data:`MOUNT`."""
+    api = create_api(settings, bus=bus, user_store=user_store, clock=clock)
     state = api[STATE]
 
     async def ready() -> bool:

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from aiohttp import web
 from roster_shared.observability import reference_id
+from roster_shared.userstore_client import UserStoreClientError
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     except ReconcilerError as error:
         return web.json_response({"error": error.code, "detail": error.detail}, status=error.status)
+    except UserStoreClientError as error:
+        status = 404 if error.status == 404 else 502
+        code = "not_found" if status == 404 else "user_store"
+        return web.json_response({"error": code, "detail": error.detail}, status=status)
     except web.HTTPException:
         raise
     except Exception:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import Any
 
@@ -9,8 +10,16 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from reconciler.advice import Requirements, advise
-from reconciler.errors import Invalid
-from reconciler.policy import ReconcilerPolicy
+from reconciler.credentials import CredentialError, Vault
+from reconciler.errors import Invalid, NotConfigured, Unauthorized
+from reconciler.keys import ADMIN_TOKEN, RECONCILER, VAULT
+from reconciler.policy import (
+    DEFAULT_URLS,
+    DIRECTORY_SECTION,
+    POLICY_SECTION,
+    DirectoryConfig,
+    ReconcilerPolicy,
+)
 
 routes = web.RouteTableDef()
 
@@ -44,3 +53,118 @@ async def advise_route(request: web.Request) -> web.Response:
     except ValidationError as exc:
         raise Invalid(f"invalid request: {exc.errors()[0]['msg']}") from exc
     return json_response(advise(requirements, policy))
+
+
+# -- tenants: runs, approvals, directory, policy (admin credential) --------------------------
+
+
+def _check_admin(request: web.Request) -> None:
+    expected = request.app[ADMIN_TOKEN]
+    if expected is None:
+        raise Unauthorized("the reconciler's admin API is closed (ROSTER_ADMIN_TOKEN is not set)")
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Unauthorized("a valid bearer credential is required")
+
+
+def _tenant(request: web.Request) -> str:
+    _check_admin(request)
+    return request.match_info["tenant"]
+
+
+@routes.get("/tenants/{tenant}/runs")
+async def runs_list(request: web.Request) -> web.Response:
+    """The latest run records (``?limit=20&status=held``)."""
+    tenant = await request.app[RECONCILER].tenant(_tenant(request))
+    try:
+        limit = int(request.query.get("limit", "20"))
+    except ValueError as exc:
+        raise Invalid("limit must be a number") from exc
+    runs = await request.app[RECONCILER].store.runs(
+        tenant.id, limit=limit, status=request.query.get("status")
+    )
+    return json_response({"runs": runs})
+
+
+@routes.get("/tenants/{tenant}/runs/{run_id}")
+async def runs_get(request: web.Request) -> web.Response:
+    """One run record."""
+    tenant = await request.app[RECONCILER].tenant(_tenant(request))
+    return json_response(
+        await request.app[RECONCILER].store.run(tenant.id, request.match_info["run_id"])
+    )
+
+
+@routes.post("/tenants/{tenant}/runs")
+async def runs_start(request: web.Request) -> web.Response:
+    """Run now: ``{"dry_run": false}``; answers with the run record when it ends."""
+    ref = _tenant(request)
+    data = await body(request) if request.can_read_body else {}
+    record = await request.app[RECONCILER].run(ref, dry_run=bool(data.get("dry_run", False)))
+    return json_response(record, status=201)
+
+
+@routes.post("/tenants/{tenant}/runs/{run_id}/approve")
+async def runs_approve(request: web.Request) -> web.Response:
+    """Carry out a run the brake held: ``{"by": "admin name"}``."""
+    ref = _tenant(request)
+    data = await body(request) if request.can_read_body else {}
+    record = await request.app[RECONCILER].approve(
+        ref, request.match_info["run_id"], by=str(data.get("by") or "admin")
+    )
+    return json_response(record)
+
+
+@routes.post("/tenants/{tenant}/runs/{run_id}/reject")
+async def runs_reject(request: web.Request) -> web.Response:
+    """Drop a run the brake held."""
+    ref = _tenant(request)
+    data = await body(request) if request.can_read_body else {}
+    record = await request.app[RECONCILER].reject(
+        ref, request.match_info["run_id"], by=str(data.get("by") or "admin")
+    )
+    return json_response(record)
+
+
+@routes.put("/tenants/{tenant}/directory")
+async def directory_put(request: web.Request) -> web.Response:
+    """Connect the tenant's directory: ``{"kind", "url"?, "token"}`` (the token is stored
+    encrypted and never shown again)."""
+    ref = _tenant(request)
+    data = await body(request)
+    config = directory_config(
+        request.app[VAULT], str(data.get("kind", "")), data.get("url"), data.get("token")
+    )
+    tenant = await request.app[RECONCILER].store.put_settings(
+        ref, DIRECTORY_SECTION, config.model_dump()
+    )
+    return json_response({"tenant": tenant.slug, "kind": config.kind, "url": config.url})
+
+
+@routes.put("/tenants/{tenant}/policy")
+async def policy_put(request: web.Request) -> web.Response:
+    """Set the tenant's reconciler policy (fields not given take their defaults)."""
+    ref = _tenant(request)
+    try:
+        policy = ReconcilerPolicy.model_validate(await body(request))
+    except ValidationError as exc:
+        raise Invalid(f"invalid policy: {exc.errors()[0]['msg']}") from exc
+    await request.app[RECONCILER].store.put_settings(
+        ref, POLICY_SECTION, policy.model_dump(mode="json")
+    )
+    return json_response(policy)
+
+
+def directory_config(vault: Vault, kind: str, url: Any, token: Any) -> DirectoryConfig:
+    """A directory connector's settings, the token encrypted; the vendor's URL by default."""
+    if kind not in DEFAULT_URLS:
+        raise Invalid(f"kind must be one of {', '.join(DEFAULT_URLS)}")
+    if not isinstance(token, str) or not token:
+        raise Invalid("token is required")
+    base = url if isinstance(url, str) and url else DEFAULT_URLS[kind]
+    if not base.startswith(("https://", "http://")):
+        raise Invalid(f"--url is required for {kind} (the API base, https://...)")
+    try:
+        return DirectoryConfig(kind=kind, url=base, token=vault.encrypt(token))
+    except CredentialError as exc:
+        raise NotConfigured(str(exc)) from exc

@@ -1,0 +1,110 @@
+"""The reconciler's own calls to the user-store's internal API: tenants to schedule, the tenant
+lease, run records, the state document and the ``reconciler``/``directory`` settings sections.
+(Users and tenants are read with the shared ``UserStoreClient``.)"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from roster_shared.tenants import TenantInfo
+
+from reconciler.errors import NotFound, ReconcilerError
+
+
+class StoreError(ReconcilerError):
+    """The user-store refused or did not answer."""
+
+    code = "user_store"
+    status = 502
+
+
+class StateStore:
+    """HTTP client of ``/internal/.../reconciler``."""
+
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0) -> None:
+        self._base = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Open the connection pool."""
+        self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _call(self, method: str, path: str, *, json: Any = None, params: Any = None) -> Any:
+        if self._session is None:
+            raise RuntimeError("StateStore.start() was not called")
+        try:
+            async with self._session.request(
+                method, self._base + path, json=json, params=params
+            ) as response:
+                data = await response.json(content_type=None)
+                if response.status == 404:
+                    raise NotFound(str(data.get("detail", "not found")))
+                if response.status >= 400:
+                    raise StoreError(f"user-store: {response.status} {data}")
+                return data
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise StoreError(f"user-store unreachable: {exc}") from exc
+
+    @staticmethod
+    def _prefix(tenant: str) -> str:
+        return f"/internal/tenants/{quote(tenant, safe='')}/reconciler"
+
+    async def tenants(self) -> list[TenantInfo]:
+        """Every tenant."""
+        data = await self._call("GET", "/internal/reconciler/tenants")
+        return [TenantInfo.model_validate(t) for t in data["tenants"]]
+
+    async def acquire(self, tenant: str, holder: str, ttl: float) -> tuple[bool, str]:
+        """Take or renew the tenant's lease: (acquired, holder now)."""
+        data = await self._call(
+            "POST", self._prefix(tenant) + "/lease", json={"holder": holder, "ttl_seconds": ttl}
+        )
+        return bool(data["acquired"]), str(data["holder"])
+
+    async def release(self, tenant: str, holder: str) -> None:
+        """Give the lease back."""
+        await self._call("DELETE", self._prefix(tenant) + f"/lease/{quote(holder, safe='')}")
+
+    async def save_run(self, tenant: str, record: dict[str, Any]) -> None:
+        """Store a run record."""
+        await self._call("PUT", self._prefix(tenant) + f"/runs/{record['id']}", json=record)
+
+    async def runs(
+        self, tenant: str, *, limit: int = 20, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Latest run records, newest first."""
+        params = {"limit": str(limit), **({"status": status} if status else {})}
+        data = await self._call("GET", self._prefix(tenant) + "/runs", params=params)
+        runs: list[dict[str, Any]] = data["runs"]
+        return runs
+
+    async def run(self, tenant: str, run_id: str) -> dict[str, Any]:
+        """One run record."""
+        record: dict[str, Any] = await self._call(
+            "GET", self._prefix(tenant) + f"/runs/{quote(run_id, safe='')}"
+        )
+        return record
+
+    async def state(self, tenant: str) -> dict[str, Any]:
+        """The tenant's state document."""
+        state: dict[str, Any] = await self._call("GET", self._prefix(tenant) + "/state")
+        return state
+
+    async def put_state(self, tenant: str, state: dict[str, Any]) -> None:
+        """Replace the state document."""
+        await self._call("PUT", self._prefix(tenant) + "/state", json=state)
+
+    async def put_settings(self, tenant: str, section: str, value: dict[str, Any]) -> TenantInfo:
+        """Set the tenant's ``reconciler`` or ``directory`` section."""
+        data = await self._call("PUT", self._prefix(tenant) + f"/settings/{section}", json=value)
+        return TenantInfo.model_validate(data)

@@ -1,0 +1,295 @@
+"""The reconciler on the real stack: Kafka, PostgreSQL and a running user-store, against the local
+stand-ins of Microsoft Graph, Okta and Google (issue 5, "Done when")."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from reconciler.credentials import Vault, new_key
+from reconciler.directory import RetryPolicy
+from reconciler.engine import Reconciler
+from reconciler.errors import Busy
+from reconciler.policy import DIRECTORY_SECTION, POLICY_SECTION, DirectoryConfig
+from reconciler.store import StateStore
+from roster_shared.bus.kafka import KafkaBus
+from roster_shared.events.envelope import utcnow
+from roster_shared.tenants import ProvisioningMode, TenantInfo
+from roster_shared.topics import Topics
+from roster_shared.userstore_client import UserStoreClient
+from roster_testing.directories import DirectoryStandIn, Person
+from user_store.app import create_app
+from user_store.db import create_engine
+from user_store.settings import UserStoreSettings
+
+from tests.integration.harness import Collector, Stack, login
+
+TOKEN = "directory-token"  # the stand-in's credential
+
+
+@dataclass
+class World:
+    """The user-store (consumer + HTTP API) on Kafka and PostgreSQL, a directory stand-in, and
+    a way to make reconciler instances."""
+
+    stack: Stack
+    url: str
+    directory: DirectoryStandIn
+    vault: Vault
+    lifecycle: Collector
+    clients: list[Any]
+
+    async def tenant(self, mode: ProvisioningMode = ProvisioningMode.JIT) -> TenantInfo:
+        return await self.stack.tenant(f"t-{uuid.uuid4().hex[:6]}", mode)
+
+    async def connect(self, tenant: TenantInfo, kind: str, **policy: Any) -> None:
+        store = await self.state_store()
+        config = DirectoryConfig(
+            kind=kind,  # type: ignore[arg-type]
+            url=self.directory.base(kind),
+            token=self.vault.encrypt(TOKEN),
+        )
+        await store.put_settings(tenant.id, DIRECTORY_SECTION, config.model_dump())
+        await store.put_settings(tenant.id, POLICY_SECTION, policy)
+
+    async def state_store(self) -> StateStore:
+        store = StateStore(self.url)
+        await store.start()
+        self.clients.append(store)
+        return store
+
+    async def reconciler(self, clock: Callable[[], datetime] = utcnow, **kwargs: Any) -> Reconciler:
+        users = UserStoreClient(self.url)
+        await users.start()
+        self.clients.append(users)
+        return Reconciler(
+            users,
+            await self.state_store(),
+            self.stack.bus,
+            vault=self.vault,
+            topics=self.stack.topics,
+            clock=clock,
+            retry=RetryPolicy(attempts=3, base_delay=0.01),
+            **kwargs,
+        )
+
+    async def people(self, tenant: TenantInfo, count: int) -> list[str]:
+        """``count`` JIT users (logins) named user{i}@example.com; returns their ids."""
+        ids = []
+        for i in range(count):
+            event = login(tenant, f"sub-{i}", f"user{i}@example.com")
+            reply = await self.stack.send(event)
+            assert reply.ok, reply.error
+            assert reply.user is not None
+            ids.append(reply.user.id)
+        return ids
+
+    async def active(self, tenant: TenantInfo) -> dict[str, bool]:
+        users = UserStoreClient(self.url)
+        await users.start()
+        try:
+            from roster_shared.filters import ListQuery
+
+            page = await users.users(tenant.id, ListQuery(count=1000))
+            return {u.user_name: u.active for u in page.items}
+        finally:
+            await users.close()
+
+
+def directory_people(count: int) -> list[Person]:
+    return [Person(f"dir-{i}", f"user{i}@example.com") for i in range(count)]
+
+
+@pytest.fixture
+async def world(kafka_bootstrap: str, fresh_database_url: str) -> AsyncIterator[World]:
+    bus = KafkaBus(kafka_bootstrap, client_id="test-reconciler")
+    stack = Stack(
+        bus, create_engine(fresh_database_url), Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
+    )
+    await stack.start()
+    api = create_app(
+        UserStoreSettings(admin_token="admin", database_url=fresh_database_url),
+        bus=bus,
+        engine=create_engine(fresh_database_url),
+        consume=False,
+    )
+    server = TestServer(api, host="127.0.0.1")
+    await server.start_server()
+    directory = DirectoryStandIn(directory_people(10), token=TOKEN, page_size=4)
+    clients: list[Any] = []
+    try:
+        async with directory.running():
+            lifecycle = await stack.collect(stack.topics.lifecycle)
+            yield World(
+                stack,
+                str(server.make_url("")).rstrip("/"),
+                directory,
+                Vault(new_key()),
+                lifecycle,
+                clients,
+            )
+    finally:
+        for client in clients:
+            await client.close()
+        await server.close()
+        await stack.stop()
+
+
+def deactivated(world: World, tenant: TenantInfo) -> list[dict[str, Any]]:
+    return [e for e in world.lifecycle.events("user.deactivated") if e["tenant_id"] == tenant.id]
+
+
+@pytest.mark.parametrize("kind", ["graph", "okta", "google"])
+async def test_a_user_disabled_in_the_directory_is_deactivated_in_one_run(
+    world: World, kind: str
+) -> None:
+    tenant = await world.tenant()
+    ids = await world.people(tenant, 10)
+    await world.connect(tenant, kind)
+    world.directory.people[3].status = "disabled"
+    world.directory.faults.throttle_pages[kind] = {2}  # and a 429 on the way
+
+    record = await (await world.reconciler()).run(tenant.slug)
+
+    assert record.status == "completed", record.error
+    assert record.directory is not None and record.directory["retries"] >= 1
+    assert [a.user_id for a in record.actions] == [ids[3]]
+    assert record.published == 1
+    await world.lifecycle.wait_for(lambda c: len(deactivated(world, tenant)) == 1)
+    event = deactivated(world, tenant)[0]
+    assert event["source"] == "reconciler"
+    assert event["correlation_id"] == record.id
+    assert event["data"]["user"]["id"] == ids[3]
+    expected = {"graph": "accountEnabled=false", "okta": "status SUSPENDED", "google": "suspended"}
+    assert event["data"]["reason"].startswith(f"directory ({kind}): {expected[kind]}")
+    assert event["data"]["user"]["deactivated_reason"] == event["data"]["reason"]
+
+
+async def test_a_failure_on_page_2_changes_nothing(world: World) -> None:
+    tenant = await world.tenant()
+    await world.people(tenant, 10)
+    await world.connect(tenant, "okta")
+    world.directory.people[0].status = "disabled"
+    world.directory.faults.fail_pages["okta"] = {2}
+
+    record = await (await world.reconciler()).run(tenant.slug)
+
+    assert record.status == "failed"
+    assert "HTTP 500" in (record.error or "")
+    assert record.published == 0
+    await asyncio.sleep(1)
+    assert deactivated(world, tenant) == []
+    assert all((await world.active(tenant)).values())
+
+
+async def test_a_snapshot_missing_60_percent_trips_the_brake_until_approved(
+    world: World,
+) -> None:
+    tenant = await world.tenant()
+    ids = await world.people(tenant, 10)
+    await world.connect(tenant, "graph")
+    world.directory.hidden = {f"dir-{i}" for i in range(6)}
+    reconciler = await world.reconciler()
+
+    held = await reconciler.run(tenant.slug)
+
+    assert held.status == "held"
+    assert held.brake is not None and held.brake["tripped"] and held.brake["share"] == 0.6
+    assert {a.user_id for a in held.actions} == set(ids[:6])
+    assert all(a.outcome == "held" for a in held.actions)
+    await asyncio.sleep(1)
+    assert deactivated(world, tenant) == []
+    # the held run waits in the records, for an admin
+    store = await world.state_store()
+    assert [r["id"] for r in await store.runs(tenant.id, status="held")] == [held.id]
+
+    approved = await reconciler.approve(tenant.slug, held.id, by="alice")
+
+    assert approved.status == "completed" and approved.approved_by == "alice"
+    assert approved.published == 6
+    await world.lifecycle.wait_for(lambda c: len(deactivated(world, tenant)) == 6)
+    reasons = {e["data"]["reason"] for e in deactivated(world, tenant)}
+    assert reasons == {"directory (graph): not listed in 1 complete snapshot in a row"}
+
+
+async def test_a_dry_run_changes_nothing_and_reports_correctly(world: World) -> None:
+    tenant = await world.tenant()
+    ids = await world.people(tenant, 10)
+    await world.connect(tenant, "google")
+    world.directory.people[1].status = "disabled"
+    world.directory.people[2].status = "deleted"
+
+    record = await (await world.reconciler()).run(tenant.slug, dry_run=True)
+
+    assert record.status == "completed" and record.dry_run
+    assert {(a.user_id, a.outcome) for a in record.actions} == {
+        (ids[1], "would"),
+        (ids[2], "would"),
+    }
+    reasons = {a.user_id: a.reason for a in record.actions}
+    assert reasons[ids[1]] == "directory (google): suspended (ADMIN)"
+    assert reasons[ids[2]] == "directory (google): deleted in Google Workspace"
+    assert record.published == 0
+    await asyncio.sleep(1)
+    assert deactivated(world, tenant) == []
+    assert all((await world.active(tenant)).values())
+
+
+async def test_two_instances_never_both_run_a_tenant(world: World) -> None:
+    tenant = await world.tenant()
+    await world.people(tenant, 10)
+    await world.connect(tenant, "okta")
+    world.directory.people[0].status = "disabled"
+    # a slow directory keeps the first run going while the second tries
+    world.directory.faults.throttle_pages["okta"] = {1}
+    first = await world.reconciler(instance="one")
+    second = await world.reconciler(instance="two")
+
+    results = await asyncio.gather(
+        first.run(tenant.slug), second.run(tenant.slug), return_exceptions=True
+    )
+
+    busy = [r for r in results if isinstance(r, Busy)]
+    done = [r for r in results if not isinstance(r, BaseException)]
+    assert len(busy) == 1 and len(done) == 1, results
+    assert done[0].published == 1
+    # once the lease is released the other instance may run it
+    again = await second.run(tenant.slug)
+    assert again.status == "completed"
+
+
+async def test_an_inactive_user_is_deactivated_after_n_days(world: World) -> None:
+    tenant = await world.tenant()
+    start = utcnow()
+    ids = await world.people(tenant, 2)
+    late = login(tenant, "sub-9", "late@example.com")
+    late_data = late.data.model_copy(update={"login_at": start + timedelta(days=20)})
+    assert (await world.stack.send(late.model_copy(update={"data": late_data}))).ok
+
+    store = await world.state_store()
+    policy = {"inactivity_days": 30, "brake_share": 1.0}  # 2 of 3: no brake in this test
+    await store.put_settings(tenant.id, POLICY_SECTION, policy)
+    now = [start + timedelta(days=29)]
+    reconciler = await world.reconciler(clock=lambda: now[0])
+
+    early = await reconciler.run(tenant.slug)
+    assert early.status == "completed" and early.actions == []
+
+    now[0] = start + timedelta(days=30, minutes=1)
+    due = await reconciler.run(tenant.slug)
+
+    assert due.status == "completed"
+    assert {a.user_id for a in due.actions} == set(ids)  # "late" logged in 10 days ago
+    assert all(a.signal == "inactivity" for a in due.actions)
+    await world.lifecycle.wait_for(lambda c: len(deactivated(world, tenant)) == 2)
+    assert all(
+        e["data"]["reason"].startswith("inactivity: no successful login for 30 days")
+        for e in deactivated(world, tenant)
+    )
+    assert (await world.active(tenant))["late@example.com"] is True
