@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import pytest
 from roster_shared.bus.base import Message
 from roster_shared.events import ingest
+from roster_shared.events.codec import event_record
 from roster_shared.events.envelope import Source
 from roster_shared.events.replies import ErrorCode
 from roster_shared.filters import EXPR_ADAPTER, ListQuery
@@ -463,3 +464,55 @@ class UserStoreContract:
         assert await self._count(stack, ProcessedEventRow) == 1
         assert await prune_processed(stack.sessions, utcnow() + timedelta(seconds=1)) == 1
         assert await self._count(stack, ProcessedEventRow) == 0
+
+    async def test_one_batch_mixing_creates_logins_and_conflicts(self, stack: Stack) -> None:
+        """Many events in one batch: creates, a duplicate, an adoption, a rename and a login
+        that links by e-mail to an account made earlier in the same batch."""
+        tenant = await stack.tenant(policy=TenantPolicy(allow_email_linking=True))
+        replies = await stack.collect(stack.topics.replies)
+        events = [
+            scim_user(
+                tenant,
+                f"p{i}@example.com",
+                f"ext-p{i}",
+                emails=[{"value": f"p{i}@example.com", "type": "work"}],
+            )
+            for i in range(20)
+        ]
+        events.append(scim_user(tenant, "P3@example.com", "ext-other"))  # clash with p3
+        jit = login(tenant, "sub-q", "q@example.com")
+        events.append(jit)
+        events.append(scim_user(tenant, "Q@example.com", "ext-q"))  # adopts the login's account
+        events.append(login(tenant, "sub-p7", "someone-else", emails=[{"value": "P7@example.com"}]))
+        # One send of them all, so that the consumer sees them in one batch.
+        await stack.bus.send_batch([event_record(stack.topics.ingest, e) for e in events])
+        await replies.wait_for(lambda c: len(c.messages) == len(events))
+        by_request = {
+            json.loads(m.value)["request_id"]: json.loads(m.value)
+            for m in replies.messages
+            if m.value
+        }
+        assert by_request[events[20].event_id]["error"]["code"] == "uniqueness"
+        adopted = by_request[events[22].event_id]["user"]
+        assert adopted["id"] == by_request[jit.event_id]["user"]["id"]
+        assert (
+            by_request[events[23].event_id]["user"]["id"]
+            == by_request[events[7].event_id]["user"]["id"]
+        )
+        assert await self._count(stack, UserRow, UserRow.tenant_id == tenant.id) == 21
+        async with stack.sessions() as session:
+            _t, found, _c = await queries.list_users(
+                session,
+                tenant.id,
+                ListQuery(
+                    filter=EXPR_ADAPTER.validate_python(
+                        {
+                            "kind": "compare",
+                            "attr": "emails.value",
+                            "op": "eq",
+                            "value": "p12@example.com",
+                        }
+                    )
+                ),
+            )
+        assert [u.user_name for u in found] == ["p12@example.com"]

@@ -17,7 +17,7 @@ from roster_shared.events.envelope import EnvelopeBase, Source, new_id
 from roster_shared.events.people import GroupSnapshot, UserAttributes, UserSnapshot
 from roster_shared.events.replies import Reply
 from roster_shared.tenants import ProvisioningMode, TenantInfo
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -32,6 +32,7 @@ from user_store.errors import (
     Uniqueness,
 )
 from user_store.identity import name_key
+from user_store.lookups import MISS, UserLookups
 from user_store.snapshots import load_group_snapshot, load_user_snapshot, user_snapshot
 from user_store.tables import (
     GroupRow,
@@ -75,10 +76,25 @@ def _emails(attributes: UserAttributes) -> list[dict[str, Any]]:
 class Applier:
     """Applies one ingestion event for one tenant within an open session."""
 
-    def __init__(self, session: AsyncSession, tenant: TenantInfo, now: datetime) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        tenant: TenantInfo,
+        now: datetime,
+        *,
+        lookups: UserLookups | None = None,
+        fast: bool = False,
+        email_sink: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.session = session
         self.tenant = tenant
         self.now = now
+        self.lookups = lookups or UserLookups()
+        # Fast: the caller runs without savepoints and redoes the whole batch safely if
+        # anything raises, so writes need not be flushed early to surface constraint errors.
+        self.fast = fast
+        # Fast mode: e-mail rows of new accounts, inserted in bulk after the accounts.
+        self.email_sink = email_sink
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -97,16 +113,30 @@ class Applier:
     async def _by_external_id(self, external_id: str | None) -> UserRow | None:
         if not external_id:
             return None
-        return await self._one_user(
+        cached = self.lookups.by_external_id(self.tenant.id, external_id)
+        if cached is not MISS:
+            return cached  # type: ignore[return-value]
+        row = await self._one_user(
             UserRow.external_id == external_id,
             col(UserRow.deleted_at).is_(None),
         )
+        if row is not None:
+            self.lookups.remember(row)
+        return row
 
     async def _by_user_name(self, user_name: str, *, live: bool = True) -> UserRow | None:
-        conditions = [col(UserRow.user_name_key) == name_key(user_name)]
+        key = name_key(user_name)
+        if live:
+            cached = self.lookups.by_name(self.tenant.id, key)
+            if cached is not MISS:
+                return cached  # type: ignore[return-value]
+        conditions = [col(UserRow.user_name_key) == key]
         if live:
             conditions.append(col(UserRow.deleted_at).is_(None))
-        return await self._one_user(*conditions)
+        row = await self._one_user(*conditions)
+        if row is not None:
+            self.lookups.remember(row)
+        return row
 
     async def _by_link(self, issuer: str, subject: str) -> UserRow | None:
         result = await self.session.execute(
@@ -124,6 +154,7 @@ class Applier:
         keys = [name_key(e.value) for e in attributes.emails]
         if not keys:
             return None
+        await self._drain_email_sink()
         result = await self.session.execute(
             select(UserRow)
             .join(UserEmailRow, col(UserEmailRow.user_id) == col(UserRow.id))
@@ -154,23 +185,35 @@ class Applier:
 
     # -- writes --------------------------------------------------------------------------
 
+    async def _drain_email_sink(self) -> None:
+        """Write deferred e-mail rows now, before something reads or replaces them."""
+        if self.email_sink:
+            await self.session.flush()
+            await self.session.execute(insert(UserEmailRow), list(self.email_sink))
+            self.email_sink.clear()
+
     async def _write_emails(self, user: UserRow, *, fresh: bool = False) -> None:
         if not fresh:
+            await self._drain_email_sink()
             await self.session.execute(
                 delete(UserEmailRow).where(col(UserEmailRow.user_id) == user.id)
             )
-        for position, email in enumerate(user.emails):
-            self.session.add(
-                UserEmailRow(
-                    user_id=user.id,
-                    position=position,
-                    tenant_id=user.tenant_id,
-                    value=email["value"],
-                    value_key=name_key(email["value"]),
-                    type=email.get("type"),
-                    primary=bool(email.get("primary")),
-                )
-            )
+        rows = [
+            {
+                "user_id": user.id,
+                "position": position,
+                "tenant_id": user.tenant_id,
+                "value": email["value"],
+                "value_key": name_key(email["value"]),
+                "type": email.get("type"),
+                "primary": bool(email.get("primary")),
+            }
+            for position, email in enumerate(user.emails)
+        ]
+        if fresh and self.email_sink is not None:
+            self.email_sink.extend(rows)
+        else:
+            self.session.add_all(UserEmailRow(**row) for row in rows)
 
     def _assign(self, user: UserRow, values: dict[str, Any]) -> list[str]:
         changed = []
@@ -292,7 +335,9 @@ class Applier:
             updated_at=self.now,
         )
         self.session.add(user)
-        await self._flush()
+        if not self.fast:
+            await self._flush()
+        self.lookups.remember(user)
         await self._write_emails(user, fresh=True)
         # A new account has no identity links or groups yet: no need to read them back.
         return await self._user_outcome(
@@ -354,6 +399,7 @@ class Applier:
         user.version += 1
         user.updated_at = self.now
         await self._flush()
+        self.lookups.remember(user)
         if "emails" in changed:
             await self._write_emails(user)
         return await self._user_outcome(event, user, kind, changed, created=created, reason=reason)
@@ -474,7 +520,8 @@ class Applier:
         )
         self.session.add(user)
         await self._flush()
-        await self._write_emails(user)
+        self.lookups.remember(user)
+        await self._write_emails(user, fresh=True)
         await self._link(user, event)
         group_events = await self._sync_login_groups(event, user)
         await self._flush()

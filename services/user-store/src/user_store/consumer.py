@@ -33,8 +33,9 @@ from sqlmodel import col, select
 
 from user_store.apply import Applier, Outcome
 from user_store.errors import UnknownTenant, UserStoreError
+from user_store.lookups import UserLookups
 from user_store.outbox import OutboxRelay, dlq_value, outbox_values
-from user_store.tables import OutboxRow, ProcessedEventRow
+from user_store.tables import OutboxRow, ProcessedEventRow, UserEmailRow
 from user_store.tenants import get_tenant
 
 log = logging.getLogger(__name__)
@@ -44,9 +45,15 @@ class _Batch:
     """What one batch writes besides the canonical changes, inserted in bulk before the commit:
     ``processed_events`` rows and outbox rows, in the order they were produced."""
 
-    def __init__(self, clock: Callable[[], datetime]) -> None:
+    def __init__(self, clock: Callable[[], datetime], *, safe: bool) -> None:
         self.clock = clock
+        self.safe = safe
+        self.lookups = UserLookups()
+        self.applied = 0
+        self.redelivered = 0
+        self.dead_lettered = 0
         self.processed: list[dict[str, Any]] = []
+        self.emails: list[dict[str, Any]] = []
         self.outbox: list[dict[str, Any]] = []
         self.replies: dict[str, str] = {}  # event id -> reply JSON, for in-batch redelivery
 
@@ -54,6 +61,9 @@ class _Batch:
         self.outbox.append(outbox_values(record))
 
     async def write(self, session: AsyncSession) -> None:
+        await session.flush()  # the accounts first: their e-mail rows refer to them
+        if self.emails:
+            await session.execute(insert(UserEmailRow), self.emails)
         if self.processed:
             await session.execute(insert(ProcessedEventRow), self.processed)
         if self.outbox:
@@ -80,29 +90,58 @@ class IngestProcessor:
         self.dead_lettered = 0
 
     async def __call__(self, messages: Sequence[Message]) -> None:
+        """Apply a batch: first fast (no savepoints), and if anything at all goes wrong, the
+        whole batch again with a savepoint per event, so one bad event changes nothing."""
+        try:
+            batch = await self._run(messages, safe=False)
+        except Exception as exc:
+            log.info(
+                "fast path aborted (%s: %s); applying the batch event by event",
+                type(exc).__name__,
+                exc,
+            )
+            batch = await self._run(messages, safe=True)
+        self.applied += batch.applied
+        self.redelivered += batch.redelivered
+        self.dead_lettered += batch.dead_lettered
+        await self._relay.publish_pending()
+
+    async def _run(self, messages: Sequence[Message], *, safe: bool) -> _Batch:
         tenants: dict[str, TenantInfo | None] = {}
-        batch = _Batch(self._clock)
+        batch = _Batch(self._clock, safe=safe)
+        decoded = [(message, _decode(message)) for message in messages]
         async with self._sessions() as session, session.begin():
             batch.replies = await _already_processed(session, messages)
-            for message in messages:
-                await self._one(session, message, tenants, batch)
-                # Keep the identity map small: every flush scans it, and nothing is reused.
-                session.expunge_all()
+            await batch.lookups.prefetch(
+                session,
+                (
+                    (
+                        event.tenant_id,
+                        event.data.attributes.external_id,
+                        event.data.attributes.user_name,
+                    )
+                    for _, event in decoded
+                    if isinstance(event, ingest.UserUpserted)
+                    and event.event_id not in batch.replies
+                ),
+            )
+            for message, event in decoded:
+                await self._one(session, message, event, tenants, batch)
             await batch.write(session)
-        await self._relay.publish_pending()
+        return batch
 
     async def _one(
         self,
         session: AsyncSession,
         message: Message,
+        event: ingest.IngestEvent | ValidationError,
         tenants: dict[str, TenantInfo | None],
         batch: _Batch,
     ) -> None:
-        try:
-            event = ingest.INGEST_ADAPTER.validate_json(message.value or b"")
-        except ValidationError as exc:
+        if isinstance(event, ValidationError):
             reason = "invalid event: " + "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                for err in event.errors()[:5]
             )
             self._dead_letter(batch, message, reason)
             request_id = _raw_event_id(message.value)
@@ -121,7 +160,7 @@ class IngestProcessor:
         done = batch.replies.get(event.event_id)
         if done is not None:
             # Redelivered: the effect is already stored; the waiter may still want its reply.
-            self.redelivered += 1
+            batch.redelivered += 1
             self._reply(batch, done, event.event_id)
             return
 
@@ -137,18 +176,33 @@ class IngestProcessor:
             self._finish(batch, event, Outcome(reply=_error_reply(event, error)))
             return
 
+        applier = Applier(
+            session,
+            tenant,
+            self._clock(),
+            lookups=batch.lookups,
+            fast=not batch.safe,
+            email_sink=None if batch.safe else batch.emails,
+        )
+        if not batch.safe:
+            # Any exception here aborts the batch; __call__ redoes it in safe mode.
+            self._finish(batch, event, await _dispatch(applier, event))
+            return
         try:
             async with session.begin_nested():
-                outcome = await _dispatch(Applier(session, tenant, self._clock()), event)
+                outcome = await _dispatch(applier, event)
         except UserStoreError as error:
+            batch.lookups.clear()
             outcome = Outcome(reply=_error_reply(event, error))
         except (OperationalError, DBAPIError) as exc:
+            batch.lookups.clear()
             if _is_connection_problem(exc):
                 raise
             log.exception("event %s failed in the database", event.event_id)
             self._dead_letter(batch, message, f"database refused the event: {exc.orig}")
             outcome = Outcome(reply=_error_reply(event, UserStoreError("could not be applied")))
         except Exception as exc:
+            batch.lookups.clear()
             log.exception("event %s could not be applied", event.event_id)
             self._dead_letter(batch, message, f"{type(exc).__name__}: {exc}")
             outcome = Outcome(reply=_error_reply(event, UserStoreError("could not be applied")))
@@ -180,7 +234,7 @@ class IngestProcessor:
                 Record(topic=self._topics.users, key=f"{event.tenant_id}:{user_id}", value=None)
             )
         self._reply(batch, reply_json, event.event_id)
-        self.applied += 1
+        batch.applied += 1
 
     def _reply(self, batch: _Batch, reply_json: str, request_id: str) -> None:
         batch.replies[request_id] = reply_json
@@ -212,7 +266,14 @@ class IngestProcessor:
                 headers=(CONTENT_TYPE, ("reason", reason[:500].encode())),
             )
         )
-        self.dead_lettered += 1
+        batch.dead_lettered += 1
+
+
+def _decode(message: Message) -> ingest.IngestEvent | ValidationError:
+    try:
+        return ingest.INGEST_ADAPTER.validate_json(message.value or b"")
+    except ValidationError as exc:
+        return exc
 
 
 async def _already_processed(session: AsyncSession, messages: Sequence[Message]) -> dict[str, str]:

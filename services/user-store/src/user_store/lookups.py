@@ -1,0 +1,90 @@
+"""A batch's view of the accounts its events name, read in one query instead of two per event.
+
+Within one batch the consumer is the only writer of its tenants' users (a tenant's events live
+on one partition, owned by one consumer), so what it read at the start stays true except for
+what the batch itself changes — which every change reports back through :meth:`remember`.
+A cached row is still checked against the key on every hit, so a rename or delete inside the
+batch falls back to the database rather than answering wrongly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from user_store.identity import name_key
+from user_store.tables import UserRow
+
+Key = tuple[str, str]
+_MISS = object()
+
+
+class UserLookups:
+    """Live users by ``(tenant, externalId)`` and ``(tenant, userName key)``; None = absent."""
+
+    def __init__(self) -> None:
+        self._by_external_id: dict[Key, UserRow | None] = {}
+        self._by_name: dict[Key, UserRow | None] = {}
+
+    async def prefetch(
+        self, session: AsyncSession, wanted: Iterable[tuple[str, str | None, str]]
+    ) -> None:
+        """Load the users that ``(tenant, externalId, userName)`` triples may resolve to."""
+        external_ids: set[Key] = set()
+        names: set[Key] = set()
+        for tenant_id, external_id, user_name in wanted:
+            if external_id:
+                external_ids.add((tenant_id, external_id))
+            names.add((tenant_id, name_key(user_name)))
+        if not names:
+            return
+        tenants = {tenant for tenant, _ in names}
+        rows = await session.execute(
+            select(UserRow).where(
+                col(UserRow.tenant_id).in_(tenants),
+                col(UserRow.deleted_at).is_(None),
+                or_(
+                    col(UserRow.external_id).in_({e for _, e in external_ids}),
+                    col(UserRow.user_name_key).in_({k for _, k in names}),
+                ),
+            )
+        )
+        for key in external_ids:
+            self._by_external_id[key] = None
+        for key in names:
+            self._by_name[key] = None
+        for row in rows.scalars().all():
+            self.remember(row)
+
+    def remember(self, row: UserRow) -> None:
+        """Record a user the batch created or changed (or read)."""
+        if row.deleted_at is not None:
+            return
+        if row.external_id:
+            self._by_external_id[(row.tenant_id, row.external_id)] = row
+        self._by_name[(row.tenant_id, row.user_name_key)] = row
+
+    def by_external_id(self, tenant_id: str, external_id: str) -> UserRow | object | None:
+        """The live user with this externalId, None if known absent, ``MISS`` if unknown."""
+        row = self._by_external_id.get((tenant_id, external_id), _MISS)
+        if isinstance(row, UserRow) and (row.external_id != external_id or row.deleted_at):
+            return _MISS
+        return row
+
+    def by_name(self, tenant_id: str, key: str) -> UserRow | object | None:
+        """The live user with this userName key, None if known absent, ``MISS`` if unknown."""
+        row = self._by_name.get((tenant_id, key), _MISS)
+        if isinstance(row, UserRow) and (row.user_name_key != key or row.deleted_at):
+            return _MISS
+        return row
+
+    def clear(self) -> None:
+        """Forget everything (after a rollback, rows may no longer be what they say)."""
+        self._by_external_id.clear()
+        self._by_name.clear()
+
+
+MISS = _MISS
