@@ -26,7 +26,8 @@ from roster_shared.events.replies import Reply
 from roster_shared.tenants import ProvisioningMode, TenantInfo
 from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sso_login.app import create_app as create_sso
+from sso_login.app import MOUNT
+from sso_login.app import create_api as create_sso_api
 from sso_login.keys import CONTEXT
 from sso_login.settings import SsoLoginSettings
 from user_store import tenants
@@ -96,7 +97,7 @@ class SsoStack:
         store_server = TestServer(store)
         await store_server.start_server()
         self._servers.append(store_server)
-        self.sso_app = create_sso(
+        self.sso_app = create_sso_api(
             SsoLoginSettings(
                 user_store_url=str(store_server.make_url("")).rstrip("/"),
                 internal_token=INTERNAL,
@@ -107,7 +108,9 @@ class SsoStack:
             ),
             bus=self.bus,
         )
-        sso_server = TestServer(self.sso_app, port=self.port)
+        root = web.Application()
+        root.add_subapp(MOUNT, self.sso_app)
+        sso_server = TestServer(root, port=self.port)
         await sso_server.start_server()
         self._servers.append(sso_server)
         await self.requester.start()
