@@ -45,6 +45,7 @@ from user_store.db import create_engine, migrate, session_factory
 from user_store.settings import UserStoreSettings
 from user_store.tenants import IssuedToken
 
+from roster_cli import reconcile as reconcile_commands
 from roster_cli.data import (
     ADMIN_TOKEN_FILE,
     DEFAULT_DATA,
@@ -65,6 +66,7 @@ def compose(
     self_url: str,
     bus: Bus,
     engine: AsyncEngine | None = None,
+    directory_key: str | None = None,
 ) -> web.Application:
     """One application serving every service; ``self_url`` is where it will listen."""
     root = user_store_app.create_app(
@@ -82,7 +84,12 @@ def compose(
         # Per run: a restart of `roster dev` signs everyone out, which is fine for development.
         session_secret=secrets.token_urlsafe(32),
     )
-    reconciler = ReconcilerSettings(user_store_url=self_url, internal_token=internal_token)
+    reconciler = ReconcilerSettings(
+        user_store_url=self_url,
+        internal_token=internal_token,
+        admin_token=admin_token,
+        directory_key=directory_key,
+    )
     root.add_subapp(scim_app.MOUNT, scim_app.create_api(scim, bus=bus))
     root.add_subapp(sso_app.MOUNT, sso_app.create_api(sso, bus=bus))
     root.add_subapp(reconciler_app.MOUNT, reconciler_app.create_api(reconciler, bus=bus))
@@ -210,6 +217,7 @@ async def _serve(
             self_url=base,
             bus=bus,
             engine=engine,
+            directory_key=reconcile_commands.directory_key(data),
         )
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout)
         try:

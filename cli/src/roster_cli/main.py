@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     set_mode.add_argument("slug")
     set_mode.add_argument("mode", choices=MODES)
     _add_advise(tenant_commands_, common)
+    _add_reconcile(commands, common)
     token = tenant_commands_.add_parser("token", help="SCIM bearer tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     token_create = token_commands.add_parser(
@@ -147,6 +149,44 @@ def build_parser() -> argparse.ArgumentParser:
     token_revoke.add_argument("token_id", help="the token's id (see `roster tenant show`)")
     connection_commands.add_parser(commands, [_database_options(), _json_option()])
     return parser
+
+
+def _add_reconcile(commands: Any, common: list[argparse.ArgumentParser]) -> None:
+    directory = commands.add_parser(
+        "directory",
+        help="a tenant's directory connector (read-only, for the reconciler)",
+        description="Set the directory the reconciler reads to find who left.",
+    )
+    actions = directory.add_subparsers(dest="directory_command", required=True, metavar="ACTION")
+    connect = actions.add_parser(
+        "connect",
+        parents=common,
+        help="set the tenant's directory connector",
+        description="Set the tenant's read-only directory connector. The token is stored "
+        "encrypted under ROSTER_DIRECTORY_KEY (embedded: a key kept in DIR/directory-key).",
+    )
+    connect.add_argument("tenant")
+    connect.add_argument("--kind", required=True, choices=["graph", "okta", "google", "scim"])
+    connect.add_argument(
+        "--url", help="the API base (default: the vendor's; required for okta and scim)"
+    )
+    connect.add_argument("--token", required=True, help="a read-only API credential")
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        parents=common,
+        help="run the reconciler for a tenant now, or approve a held run",
+        description="Run the reconciler for one tenant now and print the run record. With "
+        "--data the user-store runs in this process for the length of the run.",
+    )
+    reconcile.add_argument("tenant")
+    what = reconcile.add_mutually_exclusive_group()
+    what.add_argument("--dry-run", action="store_true", help="report; change nothing")
+    what.add_argument("--approve", metavar="RUN_ID", help="carry out a run the brake held")
+    what.add_argument("--reject", metavar="RUN_ID", help="drop a run the brake held")
+    what.add_argument("--runs", action="store_true", help="list the latest run records")
+    reconcile.add_argument("--by", default="cli", help="who approves or rejects (the record)")
+    reconcile.add_argument("--limit", type=int, default=20, help="--runs: how many (20)")
 
 
 def _add_advise(actions: Any, common: list[argparse.ArgumentParser]) -> None:
@@ -189,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _migrate(args)
         if args.command == "connection":
             outcome = _run(_connection_command(args, _metadata(args)))
+        elif args.command in ("directory", "reconcile"):
+            outcome = _run(_reconcile_command(args))
         else:
             outcome = _run(_tenant_command(args))
     except CommandFailed as failure:
@@ -210,8 +252,15 @@ def _print(outcome: Outcome, as_json: bool) -> None:
 
 def _run(work: Coroutine[Any, Any, Outcome]) -> Outcome:
     """Run one database command, turning expected failures into :class:`CommandFailed`."""
+    from reconciler.credentials import CredentialError
+    from reconciler.errors import ReconcilerError
+
     try:
         return asyncio.run(work)
+    except ReconcilerError as error:
+        raise CommandFailed(error.code, error.detail) from error
+    except CredentialError as error:
+        raise CommandFailed("not_configured", str(error)) from error
     except UserStoreError as error:
         raise CommandFailed(error.code.value, error.detail) from error
     except (SQLAlchemyError, CommandError, OSError) as error:
@@ -243,6 +292,29 @@ def _tenant_command(args: argparse.Namespace) -> Coroutine[Any, Any, Outcome]:
     if args.token_command == "create":  # noqa: S105 - a sub-command name
         return tenant_commands.token_create(url, args.slug, args.label)
     return tenant_commands.token_revoke(url, args.slug, args.token_id)
+
+
+def _reconcile_command(args: argparse.Namespace) -> Coroutine[Any, Any, Outcome]:
+    url = _url(args)
+    data = (
+        data_paths.data_dir(args.data)
+        if args.data or not (args.database_url or os.environ.get(data_paths.DATABASE_ENV))
+        else None
+    )
+    key = reconcile_commands.directory_key(data)
+    if args.command == "directory":
+        return reconcile_commands.connect(url, args.tenant, args.kind, args.url, args.token, key)
+    if args.runs:
+        return reconcile_commands.runs(url, args.tenant, args.limit)
+    return reconcile_commands.reconcile(
+        url,
+        args.tenant,
+        key,
+        dry_run=args.dry_run,
+        approve=args.approve,
+        reject=args.reject,
+        by=args.by,
+    )
 
 
 def _advise(args: argparse.Namespace) -> Coroutine[Any, Any, Outcome]:

@@ -9,14 +9,35 @@ for the length of the run.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from reconciler.advice import Requirements, advise
-from reconciler.policy import ReconcilerPolicy, tenant_policy
+from reconciler.credentials import Vault, new_key
+from reconciler.engine import Reconciler, RunRecord
+from reconciler.policy import DIRECTORY_SECTION, ReconcilerPolicy, tenant_policy
+from reconciler.routes import directory_config
+from reconciler.store import StateStore
+from roster_shared.bus.memory import MemoryBus
+from roster_shared.bus.requests import Requester
+from roster_shared.tenants import TenantInfo
+from roster_shared.userstore_client import UserStoreClient
 from sqlmodel.ext.asyncio.session import AsyncSession
-from user_store import tenants
+from user_store import app as user_store_app
+from user_store import reconciler_state, tenants
+from user_store.db import create_engine
+from user_store.settings import UserStoreSettings
 
 from roster_cli.tenants import Outcome, in_transaction
+
+KEY_ENV = "ROSTER_DIRECTORY_KEY"
+KEY_FILE = "directory-key"
 
 
 async def advice(
@@ -48,3 +69,160 @@ async def advice(
     if result.next_steps:
         lines += ["", "Next steps:", *(f"  $ {step}" for step in result.next_steps)]
     return Outcome(result.model_dump(mode="json"), "\n".join(lines))
+
+
+# -- directory connect ---------------------------------------------------------------------
+
+
+def directory_key(data: Path | None) -> str | None:
+    """``$ROSTER_DIRECTORY_KEY``, else (embedded) the key kept in ``DIR/directory-key``,
+    made on first use (mode 0600)."""
+    from_env = os.environ.get(KEY_ENV)
+    if from_env:
+        return from_env
+    if data is None:
+        return None
+    path = data / KEY_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip() or None
+    key = new_key()
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(key + "\n")
+    return key
+
+
+async def connect(
+    url: str, ref: str, kind: str, api_url: str | None, token: str, key: str | None
+) -> Outcome:
+    """``roster directory connect``: the token is stored encrypted and never shown again."""
+    config = directory_config(Vault(key), kind, api_url, token)
+
+    async def work(session: AsyncSession) -> TenantInfo:
+        return await tenants.update_tenant(
+            session, ref, settings={DIRECTORY_SECTION: config.model_dump()}
+        )
+
+    tenant = await in_transaction(url, work)
+    data = {"tenant": tenant.slug, "kind": config.kind, "url": config.url}
+    text = (
+        f"Tenant {tenant.slug!r} now reads its directory from {config.url} ({config.kind}); "
+        "the token is stored encrypted.\n"
+        f"Try it without changing anything: roster reconcile {tenant.slug} --dry-run"
+    )
+    return Outcome(data, text)
+
+
+# -- reconcile -----------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def local_reconciler(url: str, key: str | None) -> AsyncIterator[Reconciler]:
+    """A user-store (consumer and internal API on a loopback port) and a reconciler, in this
+    process, on the in-process bus: the reconciler's events are applied before this returns."""
+    bus = MemoryBus()
+    await bus.start()
+    internal = secrets.token_urlsafe(24)
+    app = user_store_app.create_app(
+        UserStoreSettings(
+            admin_token=secrets.token_urlsafe(24), internal_token=internal, database_url=url
+        ),
+        bus=bus,
+        engine=create_engine(url),
+    )
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        base = f"http://127.0.0.1:{port}"
+        users = UserStoreClient(base, token=internal)
+        store = StateStore(base, token=internal)
+        requester = Requester(bus)
+        await users.start()
+        await store.start()
+        await requester.start()
+        try:
+            yield Reconciler(
+                users,
+                store,
+                bus,
+                vault=Vault(key),
+                instance=f"cli-{socket.gethostname()}-{os.getpid()}",
+                requester=requester,
+            )
+        finally:
+            await requester.stop()
+            await store.close()
+            await users.close()
+    finally:
+        await runner.cleanup()
+        await bus.stop()
+
+
+def _record_text(record: RunRecord) -> str:
+    lines = [
+        f"Run {record.id} of tenant {record.tenant!r} ({record.mode}): {record.status}"
+        + (" (dry run)" if record.dry_run else ""),
+    ]
+    if record.error:
+        lines.append(f"  error: {record.error}")
+    if record.directory:
+        d = record.directory
+        lines.append(
+            f"  directory {d['kind']}: {d['listed']} listed ({d['disabled']} disabled, "
+            f"{d['deleted']} deleted) in {d['pages']} pages, {d['retries']} retries"
+        )
+    if record.checked:
+        lines.append("  checked: " + ", ".join(f"{k} {v}" for k, v in record.checked.items()))
+    for action in record.actions:
+        lines.append(f"  {action.action} {action.user_name} [{action.outcome}]: {action.reason}")
+    for action in record.reported:
+        lines.append(f"  report {action.user_name}: {action.reason}")
+    lines += [f"  note: {note}" for note in record.notes]
+    if record.status == "held":
+        lines.append(f"  approve with: roster reconcile {record.tenant} --approve {record.id}")
+    return "\n".join(lines)
+
+
+async def reconcile(
+    url: str,
+    ref: str,
+    key: str | None,
+    *,
+    dry_run: bool = False,
+    approve: str | None = None,
+    reject: str | None = None,
+    by: str = "cli",
+) -> Outcome:
+    """``roster reconcile``: run now (or approve / reject a held run); the run record."""
+    async with local_reconciler(url, key) as reconciler:
+        if approve:
+            record = await reconciler.approve(ref, approve, by=by)
+        elif reject:
+            record = await reconciler.reject(ref, reject, by=by)
+        else:
+            record = await reconciler.run(ref, dry_run=dry_run)
+    return Outcome(record.model_dump(mode="json"), _record_text(record))
+
+
+async def runs(url: str, ref: str, limit: int) -> Outcome:
+    """``roster reconcile TENANT --runs``: the latest run records."""
+
+    async def work(session: AsyncSession) -> tuple[TenantInfo, list[dict[str, Any]]]:
+        tenant = await tenants.get_tenant(session, ref)
+        return tenant, await reconciler_state.list_runs(session, tenant.id, limit=limit)
+
+    tenant, found = await in_transaction(url, work)
+    lines = [f"Runs of tenant {tenant.slug!r} (newest first):"]
+    for record in found:
+        actions = record.get("actions") or []
+        lines.append(
+            f"  {record['id']}  {record['started_at']}  {record['status']:<9}  "
+            f"{'dry run  ' if record.get('dry_run') else ''}{len(actions)} action(s)"
+        )
+    if not found:
+        lines.append(f"  none yet; run one with: roster reconcile {tenant.slug} --dry-run")
+    return Outcome({"tenant": tenant.slug, "runs": found}, "\n".join(lines))

@@ -22,12 +22,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import aiohttp
 from pydantic import BaseModel, Field
 from roster_shared.bus.base import Bus
+from roster_shared.bus.requests import Requester, RequestTimeout
 from roster_shared.events import ingest
 from roster_shared.events.codec import event_record
 from roster_shared.events.envelope import EnvelopeBase, Source, new_id, utcnow
@@ -121,6 +122,8 @@ class Reconciler:
         lease_ttl: float = 60.0,
         page_size: int = 1000,
         publish_chunk: int = 1000,
+        requester: Requester | None = None,
+        confirm_timeout: float = 30.0,
     ) -> None:
         self.users = users
         self.store = store
@@ -133,6 +136,8 @@ class Reconciler:
         self.lease_ttl = lease_ttl
         self.page_size = page_size
         self.publish_chunk = publish_chunk
+        self.requester = requester
+        self.confirm_timeout = confirm_timeout
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -178,7 +183,7 @@ class Reconciler:
             record = RunRecord.model_validate(await self.store.run(tenant.id, run_id))
             if record.status != "held":
                 raise Conflict(f"run {run_id} is {record.status}, not held for approval")
-            events: list[EnvelopeBase] = []
+            pairs: list[tuple[Action, EnvelopeBase]] = []
             for action in record.actions:
                 try:
                     user = await self.users.user(tenant.id, action.user_id)
@@ -191,10 +196,9 @@ class Reconciler:
                         "inactive" if not user.active else "active"
                     )
                     continue
-                events.append(event)
-                action.outcome = "published"
-            await self._publish(tenant, events, lost)
-            record.published = len(events)
+                pairs.append((action, event))
+            await self._publish(tenant, pairs, lost)
+            record.published = len(pairs)
             record.status = "completed"
             record.approved_by = by
             record.approved_at = self.clock()
@@ -296,13 +300,9 @@ class Reconciler:
                 f"{policy.brake_count}); nothing was changed until an admin approves this run"
             )
             return
-        events = []
-        for action in record.actions:
-            event = self._event_for(tenant, record.id, action)
-            events.append(event)
-            action.outcome = "published"
-        await self._publish(tenant, events, lost)
-        record.published = len(events)
+        pairs = [(action, self._event_for(tenant, record.id, action)) for action in record.actions]
+        await self._publish(tenant, pairs, lost)
+        record.published = len(pairs)
         record.status = "completed"
         await self._remember(tenant.id, misses=new_misses)
 
@@ -326,7 +326,7 @@ class Reconciler:
             reason: str,
             entry: DirectoryUser | None = None,
         ) -> Action:
-            changed = entry.changed_at if entry is not None else None
+            changed = _aware(entry.changed_at) if entry and entry.changed_at else None
             return Action(
                 user_id=user.id,
                 user_name=user.user_name,
@@ -372,7 +372,7 @@ class Reconciler:
                     match,
                 )
         if policy.inactivity_days is not None:
-            last = user.last_login_at or user.created_at
+            last = _aware(user.last_login_at or user.created_at)
             if now - last >= timedelta(days=policy.inactivity_days):
                 seen = (
                     f"last login {user.last_login_at:%Y-%m-%d}"
@@ -388,7 +388,7 @@ class Reconciler:
             tenant.mode is ProvisioningMode.SCIM_JIT
             and user.origin == "jit"
             and not user.scim_managed
-            and now - user.created_at >= timedelta(days=policy.grace_days)
+            and now - _aware(user.created_at) >= timedelta(days=policy.grace_days)
         ):
             reason = (
                 f"scim+jit: created by a login on {user.created_at:%Y-%m-%d} and not confirmed "
@@ -483,17 +483,45 @@ class Reconciler:
         return self._event_for(tenant, run_id, action)
 
     async def _publish(
-        self, tenant: TenantInfo, events: Sequence[EnvelopeBase], lost: asyncio.Event
+        self,
+        tenant: TenantInfo,
+        pairs: Sequence[tuple[Action, EnvelopeBase]],
+        lost: asyncio.Event,
     ) -> None:
-        if not events:
+        """Publish the events; with a requester, wait for the user-store's replies and put
+        each outcome in the record (``applied`` or why not)."""
+        if not pairs:
             return
         # Renew right before publishing: an instance whose lease ran out must not act.
         ok, holder = await self.store.acquire(tenant.id, self.instance, self.lease_ttl)
         if not ok or lost.is_set():
             raise LeaseLost(f"the lease of tenant {tenant.slug!r} passed to {holder}")
-        for start in range(0, len(events), self.publish_chunk):
-            chunk = events[start : start + self.publish_chunk]
-            await self.bus.send_batch([event_record(self.topics.ingest, e) for e in chunk])
+        if self.requester is None:
+            for start in range(0, len(pairs), self.publish_chunk):
+                chunk = pairs[start : start + self.publish_chunk]
+                await self.bus.send_batch(
+                    [event_record(self.topics.ingest, event) for _, event in chunk]
+                )
+                for action, _ in chunk:
+                    action.outcome = "published"
+            return
+        requester = self.requester
+        limit = asyncio.Semaphore(64)
+
+        async def confirm(action: Action, event: EnvelopeBase) -> None:
+            async with limit:
+                try:
+                    reply = await requester.request(
+                        event_record(self.topics.ingest, event),
+                        event.event_id,
+                        timeout=self.confirm_timeout,
+                    )
+                except RequestTimeout:
+                    action.outcome = "published (no reply yet)"
+                    return
+            action.outcome = "applied" if reply.ok else f"refused: {reply.error.detail}"  # type: ignore[union-attr]
+
+        await asyncio.gather(*(confirm(action, event) for action, event in pairs))
 
     async def _remember(self, tenant_id: str, **changes: Any) -> None:
         state = await self.store.state(tenant_id)
@@ -506,6 +534,11 @@ class Reconciler:
     def _finish(self, record: RunRecord) -> None:
         record.finished_at = self.clock()
         record.duration_seconds = round((record.finished_at - record.started_at).total_seconds(), 3)
+
+
+def _aware(moment: datetime) -> datetime:
+    """Every stored time is UTC; SQLite gives it back without its zone."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _key(value: str) -> str:
