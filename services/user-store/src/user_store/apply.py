@@ -371,6 +371,10 @@ class Applier:
         else:
             await self._ensure_unique(user, attributes)
             values = self._scim_values(attributes, user)
+            if event.data.expected_version is not None and attributes.external_id is None:
+                # A write that names the version it replaces (SCIM PATCH, PUT with If-Match)
+                # states the whole resource: there, no externalId means it was removed.
+                values["external_id"] = None
         changed = self._assign(user, values)
         if event.source is Source.SCIM and not user.scim_managed:
             user.scim_managed = True
@@ -844,7 +848,10 @@ class Applier:
             if getattr(group, name) != value:
                 setattr(group, name, value)
                 changed.append(name)
-        if data.external_id is not None and data.external_id != group.external_id:
+        if data.external_id != group.external_id and (
+            data.external_id is not None or data.expected_version is not None
+        ):
+            # As for users: only a write at a known version may remove externalId.
             group.external_id = data.external_id
             changed.append("external_id")
         group.display_name_key = name_key(group.display_name)

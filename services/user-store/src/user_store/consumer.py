@@ -104,7 +104,7 @@ class IngestProcessor:
         self.applied += batch.applied
         self.redelivered += batch.redelivered
         self.dead_lettered += batch.dead_lettered
-        await self._relay.publish_pending()
+        self._relay.kick()
 
     async def _run(self, messages: Sequence[Message], *, safe: bool) -> _Batch:
         tenants: dict[str, TenantInfo | None] = {}

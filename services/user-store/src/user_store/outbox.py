@@ -64,6 +64,7 @@ class OutboxRelay:
         self._interval = interval
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
         self.published = 0
 
     async def start(self) -> None:
@@ -79,9 +80,15 @@ class OutboxRelay:
                 await self._task
             self._task = None
 
+    def kick(self) -> None:
+        """Publish soon, in the background (the consumer goes on with its next batch)."""
+        self._wake.set()
+
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
             try:
                 await self.publish_pending()
             except Exception:
