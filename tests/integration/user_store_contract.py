@@ -516,3 +516,29 @@ class UserStoreContract:
                 ),
             )
         assert [u.user_name for u in found] == ["p12@example.com"]
+
+    async def test_scim_tokens_hashed_per_tenant_and_revocable(self, stack: Stack) -> None:
+        from user_store import tenants as tenant_admin
+        from user_store.tables import ScimTokenRow
+
+        acme, beta = await stack.tenant("acme"), await stack.tenant("beta")
+        async with stack.sessions() as session, session.begin():
+            first = await tenant_admin.issue_token(session, "acme", label="okta")
+            second = await tenant_admin.issue_token(session, "acme", label="rotation")
+        secret = first.token.rsplit("_", 1)[1]
+        async with stack.sessions() as session:
+            stored = (await session.execute(select(ScimTokenRow))).scalars().all()
+            assert all(secret not in row.secret_sha256 for row in stored)
+            verified = await tenant_admin.verify_token(session, "acme", first.token)
+            assert verified is not None and verified.id == acme.id
+            assert await tenant_admin.verify_token(session, acme.id, second.token) is not None
+            # Another tenant's URL with acme's token: refused, whatever the path says.
+            assert await tenant_admin.verify_token(session, "beta", first.token) is None
+            assert beta.id != acme.id
+            assert await tenant_admin.verify_token(session, "acme", first.token + "x") is None
+            assert await tenant_admin.verify_token(session, "acme", "Bearer nonsense") is None
+        async with stack.sessions() as session, session.begin():
+            await tenant_admin.revoke_token(session, "acme", first.id)
+        async with stack.sessions() as session:
+            assert await tenant_admin.verify_token(session, "acme", first.token) is None
+            assert await tenant_admin.verify_token(session, "acme", second.token) is not None
