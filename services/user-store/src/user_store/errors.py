@@ -79,4 +79,5 @@ class Refused(UserStoreError):
 class Unauthorized(UserStoreError):
     """Missing or wrong admin credential."""
 
+    code = ErrorCode.UNAUTHORIZED
     status = 401

@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     REFUSED = "refused"
     INVALID = "invalid"
     UNKNOWN_TENANT = "unknown_tenant"
+    UNAUTHORIZED = "unauthorized"
 
 
 class ReplyError(Frozen):
