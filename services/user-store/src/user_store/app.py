@@ -65,7 +65,9 @@ def create_app(
     app = web.Application(middlewares=[errors_middleware], client_max_size=1_048_576)
     engine = engine or create_engine(settings.database_url)
     if bus is None:
-        bus = _kafka_bus(settings)
+        from roster_shared.bus.kafka import kafka_bus_for
+
+        bus = kafka_bus_for(settings, "user-store")
         owns_bus = True
     else:
         owns_bus = False
@@ -121,18 +123,3 @@ def create_app(
     app.add_routes(reconciler_state.routes)
     app.add_routes(admin)
     return app
-
-
-def _kafka_bus(settings: UserStoreSettings) -> Bus:
-    if not settings.kafka_bootstrap:
-        raise ValueError(
-            "ROSTER_KAFKA_BOOTSTRAP is required to run the user-store on its own "
-            "(the in-process bus only exists inside `roster dev`)"
-        )
-    from roster_shared.bus.kafka import KafkaBus
-
-    return KafkaBus(
-        settings.kafka_bootstrap,
-        client_id=f"{settings.kafka_client_id}-user-store",
-        replication=settings.topic_replication,
-    )

@@ -27,6 +27,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from roster_shared.bus.base import BatchHandler, Bus, BusError, Record, Subscription
 from roster_shared.bus.kafka_subscriptions import GroupMember, KafkaSubscription, Listener
+from roster_shared.settings import RosterSettings
 from roster_shared.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -262,3 +263,22 @@ class KafkaBus(Bus):
         if value is None:
             raise BusError("bus not started")
         return value
+
+
+def kafka_bus_for(settings: RosterSettings, service: str) -> KafkaBus:
+    """The Kafka bus a standalone service runs on, from the common settings.
+
+    Only `roster dev` composes services in one process, so a service started on its own needs a
+    broker: a missing ``ROSTER_KAFKA_BOOTSTRAP`` is a clear error at start, not a silent
+    fallback to a bus nobody else can see.
+    """
+    if not settings.kafka_bootstrap:
+        raise ValueError(
+            f"ROSTER_KAFKA_BOOTSTRAP is required to run the {service} on its own "
+            "(the in-process bus only exists inside `roster dev`)"
+        )
+    return KafkaBus(
+        settings.kafka_bootstrap,
+        client_id=f"{settings.kafka_client_id}-{service}",
+        replication=settings.topic_replication,
+    )
