@@ -4,6 +4,8 @@ the tenant's reconciler settings sections, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -81,3 +83,20 @@ async def test_runs_state_and_settings(client: TestClient) -> None:
 
     listed = await (await client.get("/internal/reconciler/tenants")).json()
     assert [t["slug"] for t in listed["tenants"]] == ["acme"]
+
+
+async def test_a_run_record_of_10000_decisions_is_kept(client: TestClient) -> None:
+    actions = [
+        {"user_id": f"user-{i:05d}", "reason": "directory (graph): accountEnabled=false " * 4}
+        for i in range(10_000)
+    ]
+    record = {"id": "big", "status": "completed", "started_at": "2026-11-28T10:00:00Z"}
+    payload = io.BytesIO(json.dumps({**record, "actions": actions}).encode())
+    response = await client.put(
+        "/internal/tenants/acme/reconciler/runs/big",
+        data=payload,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 200
+    stored = await (await client.get("/internal/tenants/acme/reconciler/runs/big")).json()
+    assert len(stored["actions"]) == 10_000

@@ -4,6 +4,8 @@ lease, run records, the state document and the ``reconciler``/``directory`` sett
 
 from __future__ import annotations
 
+import io
+import json as jsonlib
 from typing import Any
 from urllib.parse import quote
 
@@ -42,17 +44,24 @@ class StateStore:
     async def _call(self, method: str, path: str, *, json: Any = None, params: Any = None) -> Any:
         if self._session is None:
             raise RuntimeError("StateStore.start() was not called")
+        # A run record can take megabytes: stream it rather than hand aiohttp one large bytes.
+        body = None if json is None else io.BytesIO(jsonlib.dumps(json).encode())
+        headers = {"Content-Type": "application/json"} if body is not None else None
         try:
             async with self._session.request(
-                method, self._base + path, json=json, params=params
+                method, self._base + path, data=body, headers=headers, params=params
             ) as response:
-                data = await response.json(content_type=None)
+                raw = await response.read()
+                try:
+                    data = jsonlib.loads(raw) if raw else {}
+                except ValueError:
+                    data = {"detail": raw[:200].decode(errors="replace")}
                 if response.status == 404:
                     raise NotFound(str(data.get("detail", "not found")))
                 if response.status >= 400:
                     raise StoreError(f"user-store: {response.status} {data}")
                 return data
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise StoreError(f"user-store unreachable: {exc}") from exc
 
     @staticmethod
