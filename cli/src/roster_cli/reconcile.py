@@ -21,7 +21,13 @@ from aiohttp import web
 from reconciler.advice import Requirements, advise
 from reconciler.credentials import Vault, new_key
 from reconciler.engine import Reconciler, RunRecord
-from reconciler.policy import DIRECTORY_SECTION, ReconcilerPolicy, tenant_policy
+from reconciler.policy import (
+    DEFAULT_SESSION_MAX_AGE,
+    DIRECTORY_SECTION,
+    ReconcilerPolicy,
+    session_max_age,
+    tenant_policy,
+)
 from reconciler.routes import directory_config
 from reconciler.store import StateStore
 from roster_shared.bus.memory import MemoryBus
@@ -45,13 +51,16 @@ async def advice(
 ) -> Outcome:
     """``roster tenant advise``: with ``tenant``, under that tenant's reconciler policy."""
     policy = ReconcilerPolicy()
+    session = DEFAULT_SESSION_MAX_AGE
     if tenant is not None and url is not None:
 
         async def work(session: AsyncSession) -> dict[str, Any]:
             return (await tenants.get_tenant(session, tenant)).settings
 
-        policy = tenant_policy(await in_transaction(url, work))
-    result = advise(requirements, policy)
+        settings = await in_transaction(url, work)
+        policy = tenant_policy(settings)
+        session = session_max_age(settings)
+    result = advise(requirements, policy, session_max_age=session)
     lines = [
         f"Recommended mode: {result.mode}"
         + ("" if result.meets_requirements else "  (does NOT meet every requirement: see below)"),

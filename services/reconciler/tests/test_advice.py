@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler.advice import Requirements, advise, duration, idp_facts
-from reconciler.policy import ReconcilerPolicy
+from reconciler.policy import ReconcilerPolicy, session_max_age
 
 
 def test_soc2_on_entra_gets_scim_with_the_provisioning_cycle_as_delay() -> None:
@@ -23,7 +23,7 @@ def test_small_google_startup_without_scim_gets_jit_with_the_inactivity_delay() 
     assert advice.mode == "jit"
     assert advice.worst_case_delay.startswith("Up to 90 days")
     assert advice.worst_case_delay_seconds == 90 * 86_400 + 3600
-    assert "12 hours" in advice.worst_case_delay  # sessions end anyway
+    assert "8 hours" in advice.worst_case_delay  # sessions end anyway (sso-login default)
     assert advice.meets_requirements  # they asked for nothing we cannot give
     # and we tell them how to do better: Google's Directory API
     assert any("--directory-api" in warning for warning in advice.warnings)
@@ -110,3 +110,11 @@ def test_durations_read_naturally() -> None:
     assert duration(3600) == "1 hour"
     assert duration(2400) == "40 minutes"
     assert duration(5400) == "90 minutes"
+
+
+def test_the_tenants_session_max_age_bounds_open_sessions() -> None:
+    advice = advise(Requirements(idp="google"), session_max_age=3600)
+    assert advice.session_max_age_seconds == 3600
+    assert "session ends after at most 1 hour" in advice.worst_case_delay
+    assert session_max_age({"sso": {"session_max_age": 1800}}) == 1800
+    assert session_max_age({}) == 8 * 3600

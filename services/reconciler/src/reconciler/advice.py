@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reconciler.policy import ReconcilerPolicy
+from reconciler.policy import DEFAULT_SESSION_MAX_AGE, ReconcilerPolicy
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,9 @@ class Advice(BaseModel):
     worst_case_delay_seconds: int | None = Field(
         description="The same as a number; None when nothing bounds it."
     )
-    session_max_age_hours: int
+    session_max_age_seconds: int = Field(
+        description="The maximum login session age the delay assumes (sso-login enforces it)."
+    )
     signals: list[str] = Field(description="What removes access under this mode.")
     meets_requirements: bool
     warnings: list[str] = Field(default_factory=list)
@@ -188,12 +190,18 @@ def duration(seconds: int) -> str:
 PAGE_SIZE = {"graph": 999, "okta": 200, "google": 500, "scim": 100}
 
 
-def advise(requirements: Requirements, policy: ReconcilerPolicy | None = None) -> Advice:
-    """The recommended mode, why, and the worst-case access-removal delay under ``policy``."""
+def advise(
+    requirements: Requirements,
+    policy: ReconcilerPolicy | None = None,
+    *,
+    session_max_age: int = DEFAULT_SESSION_MAX_AGE,
+) -> Advice:
+    """The recommended mode, why, and the worst-case access-removal delay under ``policy`` and
+    the tenant's maximum session age (seconds)."""
     policy = policy or ReconcilerPolicy()
     facts = idp_facts(requirements.idp)
     scim = facts.scim if requirements.scim_available is None else requirements.scim_available
-    session = policy.session_max_age_hours * 3600
+    session = session_max_age
     if scim:
         return _with_scim(requirements, policy, facts, session)
     return _without_scim(requirements, policy, facts, session)
@@ -243,7 +251,7 @@ def _with_scim(
         reasons=reasons,
         worst_case_delay=delay[0].upper() + delay[1:],
         worst_case_delay_seconds=facts.push_delay_seconds,
-        session_max_age_hours=policy.session_max_age_hours,
+        session_max_age_seconds=session,
         signals=["scim push (immediate on receipt)", "scim+jit grace period for JIT-only users"],
         meets_requirements=met,
         warnings=warnings,
@@ -357,7 +365,7 @@ def _without_scim(
         reasons=reasons,
         worst_case_delay=delay,
         worst_case_delay_seconds=delay_seconds,
-        session_max_age_hours=policy.session_max_age_hours,
+        session_max_age_seconds=session,
         signals=signals,
         meets_requirements=met,
         warnings=warnings,

@@ -40,13 +40,6 @@ class ReconcilerPolicy(BaseModel):
         description="Deactivate JIT users with no successful login for this many days "
         "(None: off). Counted from the last login, or from creation for those never seen.",
     )
-    session_max_age_hours: int = Field(
-        default=12,
-        ge=1,
-        le=720,
-        description="Maximum login session age (sso-login enforces it): what a deactivation "
-        "cannot reach ends anyway after this long.",
-    )
     consecutive_misses: int = Field(
         default=1,
         ge=1,
@@ -87,6 +80,19 @@ class DirectoryConfig(BaseModel):
     kind: ConnectorKind
     url: str = Field(min_length=1, max_length=2048)
     token: str = Field(min_length=1, description="Fernet token of the API credential.")
+
+
+SSO_SECTION = "sso"
+DEFAULT_SESSION_MAX_AGE = 8 * 3600
+"""sso-login's default maximum session age (``ROSTER_SESSION_MAX_AGE``), in seconds."""
+
+
+def session_max_age(settings: dict[str, Any], default: int = DEFAULT_SESSION_MAX_AGE) -> int:
+    """The tenant's maximum login session age in seconds, as sso-login enforces it (its
+    ``sso.session_max_age`` setting, else the service default): what a deactivation cannot
+    reach ends after this long anyway."""
+    value = (settings.get(SSO_SECTION) or {}).get("session_max_age")
+    return int(value) if isinstance(value, int) and value > 0 else default
 
 
 def tenant_policy(settings: dict[str, Any]) -> ReconcilerPolicy:

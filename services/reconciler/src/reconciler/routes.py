@@ -14,6 +14,7 @@ from reconciler.credentials import CredentialError, Vault
 from reconciler.errors import Invalid, NotConfigured, Unauthorized
 from reconciler.keys import ADMIN_TOKEN, RECONCILER, VAULT
 from reconciler.policy import (
+    DEFAULT_SESSION_MAX_AGE,
     DEFAULT_URLS,
     DIRECTORY_SECTION,
     POLICY_SECTION,
@@ -44,15 +45,18 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 @routes.post("/advise")
 async def advise_route(request: web.Request) -> web.Response:
-    """The provisioning-mode advice: ``{"requirements": {...}, "policy": {...}?}`` or the
-    requirements alone."""
+    """The provisioning-mode advice: ``{"requirements": {...}, "policy": {...}?,
+    "session_max_age_seconds": int?}`` or the requirements alone."""
     data = await body(request)
     try:
         requirements = Requirements.model_validate(data.get("requirements", data))
         policy = ReconcilerPolicy.model_validate(data.get("policy") or {})
     except ValidationError as exc:
         raise Invalid(f"invalid request: {exc.errors()[0]['msg']}") from exc
-    return json_response(advise(requirements, policy))
+    session = data.get("session_max_age_seconds", DEFAULT_SESSION_MAX_AGE)
+    if not isinstance(session, int) or session < 60:
+        raise Invalid("session_max_age_seconds must be a number of seconds (at least 60)")
+    return json_response(advise(requirements, policy, session_max_age=session))
 
 
 # -- tenants: runs, approvals, directory, policy (admin credential) --------------------------
