@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import onelogin.saml2
 from lxml import etree  # type: ignore[import-untyped]
 from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
@@ -33,11 +36,39 @@ from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
+from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
 from sso_login.connections import SamlConnection
 
 NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
 NS = {"samlp": C.NS_SAMLP, "saml": C.NS_SAML, "ds": C.NS_DS}
+
+
+_schemas = threading.local()
+
+
+def _validate_xml(xml: Any, schema: str, debug: bool = False) -> Any:
+    """python3-saml's ``validate_xml`` with the XSD compiled once per thread.
+
+    The library parses and compiles the SAML protocol schema (and its imports) on every call,
+    which is most of its validation time; the result is the same.
+    """
+    try:
+        xml = OneLogin_Saml2_XML.to_etree(xml)
+    except Exception:
+        return "unloaded_xml"
+    cache: dict[str, Any] = _schemas.__dict__.setdefault("compiled", {})
+    compiled = cache.get(schema)
+    if compiled is None:
+        path = Path(onelogin.saml2.__file__).parent / "schemas" / schema
+        with path.open("rb") as source:
+            compiled = cache[schema] = etree.XMLSchema(etree.parse(source))
+    if not compiled.validate(xml):
+        return "invalid_xml"
+    return xml
+
+
+OneLogin_Saml2_XML.validate_xml = staticmethod(_validate_xml)
 
 
 class SamlError(Exception):

@@ -1,0 +1,253 @@
+"""Benchmark: SAML ACS logins and OIDC callbacks per second and their latency, end to end
+(HTTP, protocol checks, replay claim, JIT through the user-store's reply, session), against
+same-run baselines of the bare cryptography (issue 4, "Measure"):
+
+* SAML: a loop of bare XML signature verification of the same responses
+  (python3-saml's ``validate_sign``), and of our full response checks without HTTP or JIT;
+* OIDC: a loop of bare ID-token verification of equivalent tokens (joserfc ``jwt.decode``);
+* both: JIT login events sent straight to the user-store and its replies awaited, at the same
+  concurrency (the share of a login that is the user-store's, not sso-login's).
+
+The IdP is pysaml2 (as in the tests); the OpenID provider is the tests' in-process provider
+(so the provider's own speed does not count). The stack is Kafka + PostgreSQL from
+``roster_testing`` (existing ones via ``ROSTER_TEST_KAFKA`` / ``ROSTER_TEST_DATABASE_URL``, else
+started here), or the embedded in-process bus + SQLite with ``--embedded``.
+
+    uv run python bench/sso_logins.py [--logins 400] [--concurrency 16] [--embedded]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from joserfc import jwt  # noqa: E402
+from onelogin.saml2.utils import OneLogin_Saml2_Utils  # noqa: E402
+from onelogin.saml2.xml_utils import OneLogin_Saml2_XML  # noqa: E402
+from roster_shared.bus.base import Bus  # noqa: E402
+from roster_shared.tenants import ProvisioningMode  # noqa: E402
+from roster_testing.infra import kafka_service, postgres_service  # noqa: E402
+from sso_login import saml  # noqa: E402
+from user_store.db import create_engine  # noqa: E402
+
+from tests.integration.harness import memory_bus  # noqa: E402
+from tests.sso.rogue_op import RogueOp  # noqa: E402
+from tests.sso.stack import SsoStack  # noqa: E402
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+    return {"p50_ms": at(0.5), "p95_ms": at(0.95), "p99_ms": at(0.99)}
+
+
+async def _drive(
+    count: int, concurrency: int, one: Callable[[int], Awaitable[float]]
+) -> tuple[float, list[float]]:
+    """Run ``one(i)`` for every i with bounded concurrency; (wall seconds, latencies)."""
+    latencies: list[float] = []
+    queue = iter(range(count))
+
+    async def worker() -> None:
+        for i in queue:
+            latencies.append(await one(i))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies
+
+
+async def bench_saml(stack: SsoStack, count: int, concurrency: int) -> dict[str, Any]:
+    await stack.tenant("bench-saml", ProvisioningMode.JIT)
+    idp = await stack.saml_idp("bench-saml")
+    connection = saml.parse_idp_metadata(idp.metadata())
+    connection = connection.model_copy(update={"allow_idp_initiated": True})
+    await stack.configure("bench-saml", {"saml": connection.model_dump(mode="json")})
+    entity_id, acs = stack.sp("bench-saml")
+    responses = [
+        idp.response_xml(
+            sp_entity_id=entity_id,
+            acs_url=acs,
+            name_id=f"user{i:05d}@example.com",
+            in_response_to=None,
+            attributes={"mail": [f"user{i:05d}@example.com"], "givenName": [f"U{i}"]},
+        )
+        for i in range(count)
+    ]
+    encoded = [base64.b64encode(x).decode() for x in responses]
+
+    # Baseline 1: bare signature verification of the same responses.
+    cert = OneLogin_Saml2_Utils.format_cert(connection.signing_certs[0])
+    started = time.perf_counter()
+    for xml in responses:
+        document = OneLogin_Saml2_XML.to_etree(xml)
+        if not OneLogin_Saml2_Utils.validate_sign(
+            document, cert, xpath=OneLogin_Saml2_Utils.ASSERTION_SIGNATURE_XPATH
+        ):
+            raise AssertionError("signature did not verify")
+    bare_s = time.perf_counter() - started
+
+    # Baseline 2: every SP check of ours (python3-saml strict + the rest), no HTTP, no JIT.
+    urls = saml.sp_urls(stack.base, "bench-saml")
+    started = time.perf_counter()
+    for value in encoded:
+        saml.validate_response(
+            value,
+            urls=urls,
+            connection=connection,
+            request_id=None,
+            skew=timedelta(seconds=90),
+            max_bytes=256 * 1024,
+        )
+    checks_s = time.perf_counter() - started
+
+    browsers = [stack.browser() for _ in range(concurrency)]
+
+    async def one(i: int) -> float:
+        started = time.perf_counter()
+        answer = await browsers[i % concurrency].post(acs, data={"SAMLResponse": encoded[i]})
+        if answer.status != 303:
+            raise AssertionError(f"login {i}: {answer.status} {await answer.text()}")
+        return time.perf_counter() - started
+
+    wall, latencies = await _drive(count, concurrency, one)
+    return {
+        "logins": count,
+        "concurrency": concurrency,
+        "acs_logins_per_second": round(count / wall, 1),
+        "acs_latency": _percentiles(latencies),
+        "baseline_bare_signature_verifications_per_second": round(count / bare_s, 1),
+        "baseline_sp_checks_per_second": round(count / checks_s, 1),
+        "ratio_acs_vs_bare_signature": round(bare_s / wall, 3),
+    }
+
+
+async def bench_oidc(stack: SsoStack, count: int, concurrency: int) -> dict[str, Any]:
+    op = RogueOp()
+    await op.start("roster-bench")
+    try:
+        await stack.tenant("bench-oidc", ProvisioningMode.JIT)
+        oidc = {"issuer": op.issuer, "client_id": "roster-bench", "client_secret": "s"}
+        await stack.configure("bench-oidc", {"oidc": oidc})
+        counter = iter(range(10**9))
+
+        def token(op_: RogueOp, request: dict[str, Any]) -> str:
+            n = next(counter)
+            claims = op_.claims(request["nonce"], sub=f"u{n}", email=f"o{n:05d}@example.com")
+            return op_.sign(claims)
+
+        op.make_token = token
+
+        # Baseline: bare ID-token verification of equivalent tokens.
+        tokens = [op.sign(op.claims(f"n{i}", sub=f"b{i}")) for i in range(count)]
+        started = time.perf_counter()
+        for value in tokens:
+            jwt.decode(value, op.key, algorithms=["RS256"])
+        bare_s = time.perf_counter() - started
+
+        browsers = [stack.browser() for _ in range(concurrency)]
+
+        async def one(i: int) -> float:
+            browser = browsers[i % concurrency]
+            start = await browser.get("/sso/bench-oidc/oidc/login")
+            at_op = await browser.get(start.headers["Location"])
+            started = time.perf_counter()
+            answer = await browser.get(at_op.headers["Location"])
+            if answer.status != 303:
+                raise AssertionError(f"callback {i}: {answer.status} {await answer.text()}")
+            return time.perf_counter() - started
+
+        wall, latencies = await _drive(count, concurrency, one)
+        callbacks_s = sum(latencies) / concurrency  # time spent in callbacks, per worker
+        return {
+            "logins": count,
+            "concurrency": concurrency,
+            "callbacks_per_second": round(count / callbacks_s, 1),
+            "full_logins_per_second_incl_start_and_provider": round(count / wall, 1),
+            "callback_latency": _percentiles(latencies),
+            "baseline_bare_id_token_verifications_per_second": round(count / bare_s, 1),
+            "ratio_callbacks_vs_bare_verification": round(bare_s / callbacks_s, 3),
+        }
+    finally:
+        await op.stop()
+
+
+async def bench_jit(stack: SsoStack, count: int, concurrency: int) -> dict[str, Any]:
+    """The user-store's share: JIT login events and their replies, no SSO protocol at all."""
+    from tests.integration.harness import login
+
+    tenant = await stack.tenant("bench-jit", ProvisioningMode.JIT)
+
+    async def one(i: int) -> float:
+        started = time.perf_counter()
+        reply = await stack.send(login(tenant, f"s{i}", f"j{i:05d}@example.com"))
+        if not reply.ok:
+            raise AssertionError(str(reply.error))
+        return time.perf_counter() - started
+
+    wall, latencies = await _drive(count, concurrency, one)
+    return {
+        "jit_round_trips_per_second": round(count / wall, 1),
+        "jit_latency": _percentiles(latencies),
+    }
+
+
+async def run(stack_kind: str, bus: Bus, url: str, count: int, concurrency: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = SsoStack(bus, create_engine(url), url, Path(tmp))
+        await stack.start()
+        try:
+            return {
+                "stack": stack_kind,
+                "saml": await bench_saml(stack, count, concurrency),
+                "oidc": await bench_oidc(stack, count, concurrency),
+                "baseline_user_store_jit": await bench_jit(stack, count, concurrency),
+            }
+        finally:
+            await stack.stop()
+
+
+async def main(count: int, concurrency: int, embedded: bool) -> dict[str, Any]:
+    if embedded:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite+aiosqlite:///{tmp}/roster.db"
+            return await run("memory+sqlite", memory_bus(), url, count, concurrency)
+    from roster_shared.bus.kafka import KafkaBus
+
+    with kafka_service(quick_start=False) as kafka, postgres_service() as pg:
+        print(f"broker: {kafka.description}\ndatabase: {pg.description}", file=sys.stderr)
+        url = pg.create_database(f"bench_{uuid.uuid4().hex[:8]}")
+        bus = KafkaBus(kafka.bootstrap, client_id="bench-sso")
+        return await run("kafka+postgresql", bus, url, count, concurrency)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logins", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--embedded", action="store_true", help="in-process bus and SQLite")
+    args = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        outcome = asyncio.run(main(args.logins, args.concurrency, args.embedded))
+        text = json.dumps(outcome, indent=2)
+        print(text)
+        out = Path(__file__).parent / "results"
+        out.mkdir(exist_ok=True)
+        (out / f"sso_logins-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(text + "\n")
