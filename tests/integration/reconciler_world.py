@@ -75,6 +75,7 @@ class World:
             topics=self.stack.topics,
             clock=clock,
             retry=RetryPolicy(attempts=3, base_delay=0.01),
+            page_size=kwargs.pop("page_size", 4),  # several pages of users in every test
             **kwargs,
         )
 

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -33,7 +34,6 @@ from roster_shared.events import ingest
 from roster_shared.events.codec import event_record
 from roster_shared.events.envelope import EnvelopeBase, Source, new_id, utcnow
 from roster_shared.events.people import UserAttributes, UserSnapshot
-from roster_shared.filters import ListQuery
 from roster_shared.tenants import ProvisioningMode, TenantInfo
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient, UserStoreClientError
@@ -101,6 +101,41 @@ class RunRecord(BaseModel):
     approved_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A user as a run sees them (the user-store's lean scan)."""
+
+    id: str
+    user_name: str
+    external_id: str | None
+    active: bool
+    origin: str
+    scim_managed: bool
+    created_at: datetime
+    last_login_at: datetime | None
+    deactivated_reason: str | None
+    emails: tuple[str, ...]
+    subjects: tuple[str, ...]
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Member:
+        """From the scan's JSON."""
+        last = data.get("last_login_at")
+        return cls(
+            id=data["id"],
+            user_name=data["user_name"],
+            external_id=data.get("external_id"),
+            active=bool(data["active"]),
+            origin=str(data.get("origin", "")),
+            scim_managed=bool(data.get("scim_managed")),
+            created_at=_aware(datetime.fromisoformat(data["created_at"])),
+            last_login_at=_aware(datetime.fromisoformat(last)) if last else None,
+            deactivated_reason=data.get("deactivated_reason"),
+            emails=tuple(e for e in data.get("emails") or () if isinstance(e, str)),
+            subjects=tuple(data.get("subjects") or ()),
+        )
+
+
 class LeaseLost(Exception):
     """Another instance took the tenant over (our lease expired): stop before publishing."""
 
@@ -120,7 +155,7 @@ class Reconciler:
         clock: Callable[[], datetime] = utcnow,
         retry: RetryPolicy | None = None,
         lease_ttl: float = 60.0,
-        page_size: int = 1000,
+        page_size: int = 5000,
         publish_chunk: int = 1000,
         requester: Requester | None = None,
         confirm_timeout: float = 30.0,
@@ -314,7 +349,7 @@ class Reconciler:
         index: _Index | None,
         misses: dict[str, int],
         new_misses: dict[str, int],
-        user: UserSnapshot,
+        user: Member,
         now: datetime,
     ) -> Action | None:
         match = index.find(user) if index is not None else None
@@ -372,7 +407,7 @@ class Reconciler:
                     match,
                 )
         if policy.inactivity_days is not None:
-            last = _aware(user.last_login_at or user.created_at)
+            last = user.last_login_at or user.created_at
             if now - last >= timedelta(days=policy.inactivity_days):
                 seen = (
                     f"last login {user.last_login_at:%Y-%m-%d}"
@@ -388,7 +423,7 @@ class Reconciler:
             tenant.mode is ProvisioningMode.SCIM_JIT
             and user.origin == "jit"
             and not user.scim_managed
-            and now - _aware(user.created_at) >= timedelta(days=policy.grace_days)
+            and now - user.created_at >= timedelta(days=policy.grace_days)
         ):
             reason = (
                 f"scim+jit: created by a login on {user.created_at:%Y-%m-%d} and not confirmed "
@@ -440,13 +475,12 @@ class Reconciler:
                 with contextlib.suppress(Exception):
                     await self.store.release(tenant.id, self.instance)
 
-    async def _all_users(self, tenant_id: str) -> list[UserSnapshot]:
-        users: list[UserSnapshot] = []
+    async def _all_users(self, tenant_id: str) -> list[Member]:
+        users: list[Member] = []
         cursor: str | None = None
         while True:
-            page = await self.users.users(tenant_id, ListQuery(count=self.page_size, cursor=cursor))
-            users.extend(page.items)
-            cursor = page.next_cursor
+            page, cursor = await self.store.users(tenant_id, after=cursor, limit=self.page_size)
+            users.extend(Member.of(item) for item in page)
             if cursor is None:
                 return users
 
@@ -559,21 +593,21 @@ class _Index:
             for name in user.names:
                 self.by_name[_key(name)] = user
 
-    def find(self, user: UserSnapshot) -> DirectoryUser | None:
+    def find(self, user: Member) -> DirectoryUser | None:
         """The directory entry of a Roster user: by externalId, login subject, userName, e-mail."""
         found = None
         if user.external_id:
             found = self.by_id.get(user.external_id)
         if found is None:
-            for link in user.identity_links:
-                found = self.by_id.get(link.subject) or self.by_name.get(_key(link.subject))
+            for subject in user.subjects:
+                found = self.by_id.get(subject) or self.by_name.get(_key(subject))
                 if found is not None:
                     break
         if found is None:
             found = self.by_name.get(_key(user.user_name))
         if found is None:
             for email in user.emails:
-                found = self.by_name.get(_key(email.value))
+                found = self.by_name.get(_key(email))
                 if found is not None:
                     break
         if found is not None:

@@ -73,6 +73,15 @@ class StateStore:
         data = await self._call("GET", "/internal/reconciler/tenants")
         return [TenantInfo.model_validate(t) for t in data["tenants"]]
 
+    async def users(
+        self, tenant: str, *, after: str | None = None, limit: int = 5000
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of the tenant's users, lean (what a run decides on), and the next cursor."""
+        params = {"limit": str(limit), **({"after": after} if after else {})}
+        data = await self._call("GET", self._prefix(tenant) + "/users", params=params)
+        users: list[dict[str, Any]] = data["users"]
+        return users, data.get("next")
+
     async def acquire(self, tenant: str, holder: str, ttl: float) -> tuple[bool, str]:
         """Take or renew the tenant's lease: (acquired, holder now)."""
         data = await self._call(

@@ -25,6 +25,7 @@ from sqlmodel import JSON, Column, Field, SQLModel, col, delete, select, update
 from user_store import tenants
 from user_store.errors import Invalid, NotFound
 from user_store.keys import SESSIONS
+from user_store.tables import IdentityLinkRow, UserRow
 
 SECTIONS = ("reconciler", "directory")
 """Tenant settings sections the reconciler may set through the internal API."""
@@ -174,6 +175,53 @@ async def put_state(session: AsyncSession, tenant_id: str, state: dict[str, Any]
     await session.flush()
 
 
+async def scan_users(
+    session: AsyncSession, tenant_id: str, *, after: tuple[datetime, str] | None, limit: int
+) -> tuple[list[dict[str, Any]], tuple[datetime, str] | None]:
+    """A page of the tenant's live users in (created_at, id) order with only what the
+    reconciler decides on: no count, no groups, one query for the page's login subjects."""
+    statement = select(UserRow).where(
+        col(UserRow.tenant_id) == tenant_id, col(UserRow.deleted_at).is_(None)
+    )
+    if after is not None:
+        created, last_id = after
+        statement = statement.where(
+            sa.or_(
+                col(UserRow.created_at) > created,
+                sa.and_(col(UserRow.created_at) == created, col(UserRow.id) > last_id),
+            )
+        )
+    statement = statement.order_by(col(UserRow.created_at), col(UserRow.id)).limit(limit)
+    rows = list((await session.execute(statement)).scalars().all())
+    subjects: dict[str, list[str]] = {}
+    if rows:
+        links = await session.execute(
+            select(IdentityLinkRow.user_id, IdentityLinkRow.subject).where(
+                col(IdentityLinkRow.user_id).in_([r.id for r in rows])
+            )
+        )
+        for user_id, subject in links.all():
+            subjects.setdefault(user_id, []).append(subject)
+    items = [
+        {
+            "id": r.id,
+            "user_name": r.user_name,
+            "external_id": r.external_id,
+            "active": r.active,
+            "origin": r.origin,
+            "scim_managed": r.scim_managed,
+            "created_at": _aware(r.created_at).isoformat(),
+            "last_login_at": _aware(r.last_login_at).isoformat() if r.last_login_at else None,
+            "deactivated_reason": r.deactivated_reason,
+            "emails": [e.get("value") for e in r.emails if isinstance(e, dict)],
+            "subjects": subjects.get(r.id, []),
+        }
+        for r in rows
+    ]
+    following = (_aware(rows[-1].created_at), rows[-1].id) if len(rows) == limit else None
+    return items, following
+
+
 # -- internal API --------------------------------------------------------------------------
 
 routes = web.RouteTableDef()
@@ -211,6 +259,28 @@ async def tenant_list(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         found = await tenants.list_tenants(session)
     return web.json_response({"tenants": [t.model_dump(mode="json") for t in found]})
+
+
+@routes.get(PREFIX + "/users")
+async def users_scan(request: web.Request) -> web.Response:
+    """Every live user, lean, for a run: ``?limit=5000&after=<cursor>``; the answer's ``next``
+    is the cursor of the following page (absent on the last)."""
+    try:
+        limit = min(max(int(request.query.get("limit", "5000")), 1), 10_000)
+        after = None
+        if "after" in request.query:
+            created, _, last_id = request.query["after"].partition("|")
+            after = (_aware(datetime.fromisoformat(created)), last_id)
+    except ValueError as exc:
+        raise Invalid("limit must be a number and after a cursor from a previous page") from exc
+    async with request.app[SESSIONS]() as session:
+        items, following = await scan_users(
+            session, await _tenant_id(session, request), after=after, limit=limit
+        )
+    body: dict[str, Any] = {"users": items}
+    if following is not None:
+        body["next"] = f"{following[0].isoformat()}|{following[1]}"
+    return web.json_response(body)
 
 
 @routes.post(PREFIX + "/lease")
