@@ -521,7 +521,8 @@ async def test_patch_dialects_on_users(acme: Tenant) -> None:
         ([{"path": "title", "value": "x"}], "invalidSyntax"),
         (["not an op"], "invalidSyntax"),
         ([{"op": "replace", "path": "active", "value": "perhaps"}], "invalidValue"),
-        ([{"op": "remove", "path": "userName"}], "invalidValue"),
+        ([{"op": "remove", "path": "userName"}], "mutability"),
+        ([{"op": "remove", "path": "active"}], "mutability"),
         (
             [{"op": "replace", "path": 'emails[type ne "x"].value', "value": "a@example.com"}],
             "noTarget",
@@ -535,6 +536,27 @@ async def test_malformed_patches_are_400s(
     user = await create_user(acme, "hank@example.com")
     status, body = await patch(acme, f"/Users/{user['id']}", *operations)
     assert_error(status, body, 400, scim_type)
+
+
+async def test_patch_removes_external_id_and_whole_extension(acme: Tenant) -> None:
+    user = await create_user(
+        acme, "joe@example.com", externalId="ext-joe", **{ENTERPRISE: {"department": "Ops"}}
+    )
+    status, body = await patch(
+        acme,
+        f"/Users/{user['id']}",
+        {"op": "remove", "path": "externalId"},
+        {"op": "remove", "path": ENTERPRISE},
+    )
+    assert status == 200, body
+    assert "externalId" not in body and ENTERPRISE not in body
+    assert body["schemas"] == [USER]
+    status, body = await patch(
+        acme,
+        f"/Users/{user['id']}",
+        {"op": "add", "path": ENTERPRISE, "value": {"costCenter": "42", "division": "EU"}},
+    )
+    assert status == 200 and body[ENTERPRISE] == {"costCenter": "42", "division": "EU"}
 
 
 async def test_patch_without_operations_key_and_too_many_ops(acme: Tenant) -> None:
@@ -567,7 +589,7 @@ async def test_groups_crud_and_membership(acme: Tenant) -> None:
     gid = group["id"]
     assert headers["Location"].endswith(f"/Groups/{gid}")
     assert {m["value"] for m in group["members"]} == {a["id"], b["id"]}
-    assert all(m["display"] and m["type"] == "User" for m in group["members"])
+    assert all(m["type"] == "User" and m["$ref"].endswith(m["value"]) for m in group["members"])
     status, user, _ = await acme.request("GET", f"/Users/{a['id']}")
     assert [g["value"] for g in user["groups"]] == [gid]
 

@@ -103,6 +103,9 @@ def _apply_one(
 def _apply_path(
     schema: ResourceSchema, resource: Resource, op: str, path: str, value: Any, has_value: bool
 ) -> None:
+    if path.strip().lower() in schema.extensions:
+        _extension(schema, resource, op, path.strip(), value, has_value)
+        return
     parsed = parse_patch_path(schema, path)
     target = parsed.target
     attr = target.attr
@@ -111,6 +114,8 @@ def _apply_path(
         raise Mutability(f"{target.name} is read-only")
     if attr.mutability == "writeOnly":
         return  # password: accepted (Okta sends it) and never kept, as on POST and PUT
+    if op == "remove" and parsed.where is None and target.sub is None and attr.required:
+        raise Mutability(f"{target.name} is required: it can be replaced, not removed")
     if op != "remove" and not has_value:
         raise InvalidValue(f"{op} {path} needs a value")
     holder: Resource = resource.setdefault(target.extension, {}) if target.extension else resource
@@ -122,6 +127,23 @@ def _apply_path(
         _whole(holder, op, attr, value, has_value, path)
     if target.extension and not resource.get(target.extension):
         resource.pop(target.extension, None)
+
+
+def _extension(
+    schema: ResourceSchema, resource: Resource, op: str, path: str, value: Any, has_value: bool
+) -> None:
+    """The whole extension as the target: ``remove`` drops it, ``add``/``replace`` set the
+    sub-attributes given (RFC 7644 §3.5.2.3: those not given are left alone)."""
+    urn = schema.extension_urn(path.lower())
+    assert urn is not None
+    if op == "remove":
+        resource.pop(urn, None)
+        return
+    if not has_value or not isinstance(value, dict):
+        raise InvalidValue(f"{op} {urn} needs an object of its attributes as value")
+    for key, item in value.items():
+        if isinstance(key, str) and key.lower() not in _IGNORED_KEYS:
+            _apply_path(schema, resource, op, f"{urn}:{key}", item, True)
 
 
 def _whole(

@@ -175,7 +175,17 @@ def set_path(
 
 # -- users ---------------------------------------------------------------------------------
 
-_USER_COLUMNS = {"userName", "externalId", "active", "displayName", "emails", "id", "meta"}
+_USER_COLUMNS = {
+    "userName",
+    "externalId",
+    "active",
+    "displayName",
+    "emails",
+    "id",
+    "meta",
+    "schemas",
+    "groups",
+}
 
 
 def user_attributes(resource: Resource) -> UserAttributes:
@@ -303,7 +313,7 @@ def group_fields(resource: Resource) -> tuple[str, str | None, list[str] | None,
     extra = {
         k: copy.deepcopy(v)
         for k, v in resource.items()
-        if k not in ("displayName", "externalId", "members", "id", "meta")
+        if k not in ("displayName", "externalId", "members", "id", "meta", "schemas")
     }
     return name, resource.get("externalId"), members, extra
 
@@ -315,14 +325,10 @@ def group_resource(group: GroupSnapshot, base: str, *, members: bool = True) -> 
         out["externalId"] = group.external_id
     out["displayName"] = group.display_name
     if members:
+        # No "display": Roster keeps memberships, not a label per membership, and a value
+        # derived from the user would not round-trip what the client wrote.
         out["members"] = [
-            {
-                "value": m.id,
-                "$ref": f"{base}/Users/{m.id}",
-                "type": "User",
-                **({"display": m.display} if m.display is not None else {}),
-            }
-            for m in group.members
+            {"value": m.id, "$ref": f"{base}/Users/{m.id}", "type": "User"} for m in group.members
         ]
     out.update(copy.deepcopy(dict(group.extra)))
     out["meta"] = _meta(

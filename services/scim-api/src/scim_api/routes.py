@@ -458,6 +458,17 @@ async def resource_types(request: web.Request) -> web.Response:
     return _json(documents[wanted])
 
 
+@routes.route("*", "/v2/{tenant}/.search")
+async def root_search(request: web.Request) -> web.Response:
+    """RFC 7644 §3.4.3 root search across resource types: not served (501)."""
+    await _call(request)
+    _methods(request, "POST")
+    raise NotImplementedYet(
+        "searching Users and Groups at once is not supported: "
+        "POST /Users/.search or /Groups/.search"
+    )
+
+
 @routes.route("*", "/v2/{tenant}/Me")
 @routes.route("*", "/v2/{tenant}/Me/{rest:.*}")
 async def me(request: web.Request) -> web.Response:

@@ -25,7 +25,7 @@ BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 
 # Sub-attributes Roster does not keep: advertising them would promise a round trip we break.
-_DROPPED = {USER_SCHEMA: {"emails": {"display"}}}
+_DROPPED = {USER_SCHEMA: {"emails": {"display"}}, GROUP_SCHEMA: {"members": {"display"}}}
 
 
 @dataclass
@@ -85,6 +85,11 @@ def schema_documents() -> dict[str, dict[str, Any]]:
     documents = {}
     for model in (User, EnterpriseUser, Group):
         data = _trim(model.to_schema().model_dump(exclude_none=True, mode="json"))
+        if data["id"] == USER_SCHEMA:
+            for attribute in data["attributes"]:
+                if attribute["name"] == "active":
+                    # Every Roster account is active or not; a create without it is active.
+                    attribute["required"] = True
         if data["id"] == GROUP_SCHEMA:
             for attribute in data["attributes"]:
                 if attribute["name"] == "displayName":
