@@ -222,3 +222,29 @@ async def test_admin_api(world: World, aiohttp_client: ClientFactory) -> None:
     assert again.status == 409
     assert (await client.get("/reconciler/tenants/nope/runs", headers=auth)).status == 404
     await world.lifecycle.wait_for(lambda c: len(deactivated(world, tenant)) == 6)
+
+
+async def test_an_instance_that_lost_its_lease_changes_nothing(world: World) -> None:
+    import asyncio
+
+    tenant = await world.tenant()
+    await world.people(tenant, 10)
+    await world.connect(tenant, "okta")
+    world.directory.people[0].status = "disabled"
+    world.directory.faults.throttle_pages["okta"] = {1}
+    world.directory.faults.retry_after = "2"  # keeps the first run busy for two seconds
+    slow = await world.reconciler(instance="slow", lease_ttl=1.5)
+    store = await world.state_store()
+    run = asyncio.create_task(slow.run(tenant.slug))
+    while not world.directory.throttled:  # the run holds the lease and reads the directory
+        await asyncio.sleep(0.05)
+    # an operator (or an expiry) hands the tenant to another instance meanwhile
+    await store.release(tenant.id, "slow")
+    assert (await store.acquire(tenant.id, "other", 60))[0]
+
+    record = await run
+
+    assert record.status == "failed"
+    assert "LeaseLost" in (record.error or "")
+    assert record.published == 0
+    assert all((await world.active(tenant)).values())
