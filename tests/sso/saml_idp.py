@@ -246,3 +246,29 @@ def resign(
     xmlsec.template.add_x509_data(key_info)
     sign_element(root, assertion, keys)
     return etree.tostring(root)
+
+
+def encrypt_assertion(root: etree._Element, sp_cert_file: Path) -> bytes:
+    """Replace the (signed) assertion by an EncryptedAssertion to the SP's certificate:
+    AES-256-CBC content key, wrapped with RSA-OAEP, as Okta and ADFS do."""
+    assertion = assertion_of(root)
+    wrapper = etree.Element(f"{{{SAML}}}EncryptedAssertion", nsmap={"saml": SAML})
+    assertion.addprevious(wrapper)
+    wrapper.append(assertion)
+    data = xmlsec.template.encrypted_data_create(
+        root, xmlsec.constants.TransformAes256Cbc, type=xmlsec.constants.TypeEncElement, ns="xenc"
+    )
+    xmlsec.template.encrypted_data_ensure_cipher_value(data)
+    key_info = xmlsec.template.encrypted_data_ensure_key_info(data, ns="ds")
+    encrypted_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.constants.TransformRsaOaep)
+    xmlsec.template.encrypted_data_ensure_cipher_value(encrypted_key)
+    manager = xmlsec.KeysManager()
+    manager.add_key(
+        xmlsec.Key.from_file(str(sp_cert_file), xmlsec.constants.KeyDataFormatCertPem, None)
+    )
+    context = xmlsec.EncryptionContext(manager)
+    context.key = xmlsec.Key.generate(
+        xmlsec.constants.KeyDataAes, 256, xmlsec.constants.KeyDataTypeSession
+    )
+    context.encrypt_xml(data, assertion)
+    return etree.tostring(root)

@@ -36,7 +36,7 @@ from user_store.db import create_engine, migrate, session_factory
 from user_store.settings import UserStoreSettings
 
 from tests.integration.harness import Collector, memory_bus
-from tests.sso.saml_idp import SamlIdP
+from tests.sso.saml_idp import Keys, SamlIdP
 
 INTERNAL = "internal-secret"
 
@@ -78,6 +78,7 @@ class SsoStack:
         self._servers: list[TestServer] = []
         self._clients: list[aiohttp.ClientSession] = []
         self.sso_app: web.Application | None = None
+        self.sp_keys: Keys | None = None
 
     async def start(self) -> None:
         await self.bus.start()
@@ -105,6 +106,8 @@ class SsoStack:
                 session_secret="s" * 32,
                 topic_prefix=self.topics.prefix,
                 jwks_refetch_interval=30,
+                saml_sp_cert=self.sp_keys.cert_file.read_text() if self.sp_keys else None,
+                saml_sp_key=self.sp_keys.key_file.read_text() if self.sp_keys else None,
             ),
             bus=self.bus,
         )
@@ -186,7 +189,9 @@ class SsoStack:
         return SamlIdP(self.tmp / uuid.uuid4().hex[:6], metadata, **kw)
 
 
-async def open_stack(kind: str, tmp: Path, request: Any) -> SsoStack:
+async def open_stack(
+    kind: str, tmp: Path, request: Any, *, sp_keys: Keys | None = None
+) -> SsoStack:
     if kind == "memory-sqlite":
         url = f"sqlite+aiosqlite:///{tmp / 'roster.db'}"
         bus: Bus = memory_bus()
@@ -196,6 +201,7 @@ async def open_stack(kind: str, tmp: Path, request: Any) -> SsoStack:
         url = request.getfixturevalue("fresh_database_url")
         bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"), client_id="sso-test")
     stack = SsoStack(bus, create_engine(url), url, tmp)
+    stack.sp_keys = sp_keys
     await stack.start()
     return stack
 

@@ -23,6 +23,7 @@ from sso_login.errors import Handler, errors_middleware
 from sso_login.keys import CONTEXT, METRICS, REQUESTER, STATE, USER_STORE, Context, State
 from sso_login.oidc import OidcProviders
 from sso_login.routes import routes
+from sso_login.saml import SpKeys
 from sso_login.sessions import Sessions
 from sso_login.settings import SsoLoginSettings
 from sso_login.tokens import Signer
@@ -78,8 +79,16 @@ def create_api(
     app[USER_STORE] = user_store
     app[REQUESTER] = requester
     app[METRICS] = registry
+    sp_keys = None
+    if settings.saml_sp_cert and settings.saml_sp_key:
+        sp_keys = SpKeys(settings.saml_sp_cert, settings.saml_sp_key.get_secret_value())
     app[CONTEXT] = Context(
-        settings=settings, topics=topics, signer=signer, sessions=sessions, providers=providers
+        settings=settings,
+        topics=topics,
+        signer=signer,
+        sessions=sessions,
+        providers=providers,
+        sp_keys=sp_keys,
     )
     state = app[STATE] = State()
 

@@ -36,6 +36,11 @@ class SamlConnection(_Model):
         default=False, description="Accept unsolicited responses (IdP-initiated login)."
     )
     name_id_format: str | None = None
+    require_encryption: bool = Field(
+        default=False,
+        description="Refuse assertions that are not encrypted to our SP key "
+        "(ROSTER_SAML_SP_CERT / ROSTER_SAML_SP_KEY must be set).",
+    )
 
 
 class OidcConnection(_Model):

@@ -11,6 +11,7 @@ from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
 from sso_login.oidc import OidcProviders
+from sso_login.saml import SpKeys
 from sso_login.sessions import Sessions
 from sso_login.settings import SsoLoginSettings
 from sso_login.tokens import Signer
@@ -32,6 +33,7 @@ class Context:
     signer: Signer
     sessions: Sessions
     providers: OidcProviders = field(repr=False)
+    sp_keys: SpKeys | None = field(default=None, repr=False)
 
 
 USER_STORE = web.AppKey("user_store", UserStoreClient)

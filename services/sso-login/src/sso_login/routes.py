@@ -214,7 +214,7 @@ async def saml_metadata(request: web.Request) -> web.Response:
     """Our SP metadata for the tenant, served before any IdP is connected."""
     tenant = await tenant_of(request)
     return web.Response(
-        text=saml.sp_metadata(_urls(request, tenant)),
+        text=saml.sp_metadata(_urls(request, tenant), _ctx(request).sp_keys),
         content_type="application/samlmetadata+xml",
     )
 
@@ -227,7 +227,7 @@ async def saml_login(request: web.Request) -> web.Response:
     connection = _saml_connection(config)
     target = _return_to(request, config)
     ctx = _ctx(request)
-    authn = saml.authn_request(_urls(request, tenant), connection, None)
+    authn = saml.authn_request(_urls(request, tenant), connection, None, ctx.sp_keys)
     cookie = ctx.signer.dumps(
         "saml-login",
         {"tid": tenant.id, "rid": authn.id, "rt": target},
@@ -288,6 +288,7 @@ async def saml_acs(request: web.Request) -> web.Response:
             request_id=request_id,
             skew=timedelta(seconds=settings.clock_skew),
             max_bytes=settings.max_saml_response_bytes,
+            keys=ctx.sp_keys,
         )
     except saml.SamlError as exc:
         raise Refused(BAD_RESPONSE, reason=f"SAML: {exc}") from exc

@@ -76,6 +76,14 @@ class SamlError(Exception):
 
 
 @dataclass(frozen=True)
+class SpKeys:
+    """The deployment's SP key pair (PEM), for encrypted assertions; optional."""
+
+    cert: str
+    key: str
+
+
+@dataclass(frozen=True)
 class SpUrls:
     """Our service provider's identity and endpoint for one tenant."""
 
@@ -92,8 +100,9 @@ def sp_urls(public_url: str, slug: str) -> SpUrls:
     )
 
 
-def _security() -> dict[str, Any]:
+def _security(want_encrypted: bool) -> dict[str, Any]:
     return {
+        "wantAssertionsEncrypted": want_encrypted,
         "authnRequestsSigned": False,
         "wantAssertionsSigned": True,
         "wantMessagesSigned": False,
@@ -107,8 +116,16 @@ def _security() -> dict[str, Any]:
     }
 
 
-def onelogin_settings(urls: SpUrls, connection: SamlConnection | None) -> OneLogin_Saml2_Settings:
-    """python3-saml's settings for one tenant, strict; SP only when no IdP is connected yet."""
+def onelogin_settings(
+    urls: SpUrls, connection: SamlConnection | None, keys: SpKeys | None = None
+) -> OneLogin_Saml2_Settings:
+    """python3-saml's settings for one tenant, strict; SP only when no IdP is connected yet.
+
+    With ``keys``, the metadata offers an encryption key and encrypted assertions are
+    decrypted; a connection with ``require_encryption`` refuses plain ones.
+    """
+    # Without an IdP yet (metadata), advertise the encryption key whenever there is one.
+    want_encrypted = keys is not None if connection is None else connection.require_encryption
     data: dict[str, Any] = {
         "strict": True,
         "debug": False,
@@ -117,10 +134,10 @@ def onelogin_settings(urls: SpUrls, connection: SamlConnection | None) -> OneLog
             "assertionConsumerService": {"url": urls.acs_url, "binding": C.BINDING_HTTP_POST},
             "NameIDFormat": (connection.name_id_format if connection else None)
             or NAMEID_UNSPECIFIED,
-            "x509cert": "",
-            "privateKey": "",
+            "x509cert": keys.cert if keys else "",
+            "privateKey": keys.key if keys else "",
         },
-        "security": _security(),
+        "security": _security(want_encrypted),
     }
     if connection is None:
         return OneLogin_Saml2_Settings(data, sp_validation_only=True)
@@ -133,9 +150,9 @@ def onelogin_settings(urls: SpUrls, connection: SamlConnection | None) -> OneLog
     return OneLogin_Saml2_Settings(data)
 
 
-def sp_metadata(urls: SpUrls) -> str:
+def sp_metadata(urls: SpUrls, keys: SpKeys | None = None) -> str:
     """Our SP metadata for the tenant (what its IdP administrator imports first)."""
-    settings = onelogin_settings(urls, None)
+    settings = onelogin_settings(urls, None, keys)
     metadata = settings.get_sp_metadata()
     errors = settings.validate_metadata(metadata)
     if errors:
@@ -154,10 +171,13 @@ class AuthnRequest:
 
 
 def authn_request(
-    urls: SpUrls, connection: SamlConnection, relay_state: str | None
+    urls: SpUrls,
+    connection: SamlConnection,
+    relay_state: str | None,
+    keys: SpKeys | None = None,
 ) -> AuthnRequest:
     """An AuthnRequest for the tenant's IdP, by its preferred binding."""
-    settings = onelogin_settings(urls, connection)
+    settings = onelogin_settings(urls, connection, keys)
     request = OneLogin_Saml2_Authn_Request(settings)
     params = {}
     if connection.sso_binding == "post":
@@ -218,9 +238,16 @@ def _precheck(xml: bytes) -> etree._Element:
         raise SamlError("comments and processing instructions are not allowed")
     if root.tag != f"{{{C.NS_SAMLP}}}Response":
         raise SamlError("not a SAML Response")
-    if len(root.xpath("//saml:Assertion", namespaces=NS)) != 1:
+    plain = len(root.xpath("//saml:Assertion", namespaces=NS))
+    encrypted = len(root.xpath("//saml:EncryptedAssertion", namespaces=NS))
+    if plain + encrypted != 1:
         raise SamlError("exactly one assertion is required")
     return root
+
+
+def _no_comments(document: Any) -> None:
+    if document.xpath("//comment()") or document.xpath("//processing-instruction()"):
+        raise SamlError("comments and processing instructions are not allowed")
 
 
 def _time(value: str | None, what: str) -> datetime:
@@ -254,6 +281,7 @@ def validate_response(
     request_id: str | None,
     skew: timedelta,
     max_bytes: int,
+    keys: SpKeys | None = None,
     now: datetime | None = None,
 ) -> SamlAssertion:
     """Check an ACS POST's ``SAMLResponse`` and read the assertion, or raise :class:`SamlError`."""
@@ -262,7 +290,6 @@ def validate_response(
     if len(xml) > max_bytes:
         raise SamlError("message too large")
     root = _precheck(xml)
-    settings = onelogin_settings(urls, connection)
     acs = urlsplit(urls.acs_url)
     request_data = {
         "https": "on" if acs.scheme == "https" else "off",
@@ -272,7 +299,10 @@ def validate_response(
         "post_data": {"SAMLResponse": encoded},
     }
     try:
+        settings = onelogin_settings(urls, connection, keys)
         response = OneLogin_Saml2_Response(settings, base64.b64encode(xml).decode())
+        if response.encrypted:
+            _no_comments(response.decrypted_document)  # the decrypted assertion, checked too
         response.is_valid(request_data, request_id=request_id, raise_exceptions=True)
     except SamlError:
         raise

@@ -60,7 +60,11 @@ class SsoLoginSettings(RosterSettings):
         ge=0,
         description="At most one JWKS refetch per this many seconds per issuer on an unknown kid.",
     )
-    insecure_cookies: bool = Field(
-        default=False,
-        description="Drop the Secure flag of cookies (plain-http development only).",
+    saml_sp_cert: str | None = Field(
+        default=None,
+        description="PEM certificate of the SP key pair: offered in every tenant's SP metadata "
+        "for IdPs to encrypt assertions to.",
+    )
+    saml_sp_key: SecretStr | None = Field(
+        default=None, description="PEM private key of the SP key pair (decrypts assertions)."
     )
