@@ -180,45 +180,55 @@ async def scan_users(
 ) -> tuple[list[dict[str, Any]], tuple[datetime, str] | None]:
     """A page of the tenant's live users in (created_at, id) order with only what the
     reconciler decides on: no count, no groups, one query for the page's login subjects."""
-    statement = select(UserRow).where(
+    columns = (
+        col(UserRow.id),
+        col(UserRow.user_name),
+        col(UserRow.external_id),
+        col(UserRow.active),
+        col(UserRow.origin),
+        col(UserRow.scim_managed),
+        col(UserRow.created_at),
+        col(UserRow.last_login_at),
+        col(UserRow.deactivated_reason),
+        col(UserRow.emails),
+    )
+    # Plain rows, not ORM objects, and a row-value keyset that the (tenant_id, created_at, id)
+    # index answers directly: a scan of 100,000 users is what this is for.
+    statement = sa.select(*columns).where(
         col(UserRow.tenant_id) == tenant_id, col(UserRow.deleted_at).is_(None)
     )
     if after is not None:
-        created, last_id = after
         statement = statement.where(
-            sa.or_(
-                col(UserRow.created_at) > created,
-                sa.and_(col(UserRow.created_at) == created, col(UserRow.id) > last_id),
-            )
+            sa.tuple_(col(UserRow.created_at), col(UserRow.id)) > sa.tuple_(*after)
         )
     statement = statement.order_by(col(UserRow.created_at), col(UserRow.id)).limit(limit)
-    rows = list((await session.execute(statement)).scalars().all())
+    rows = (await session.execute(statement)).all()
     subjects: dict[str, list[str]] = {}
     if rows:
         links = await session.execute(
-            select(IdentityLinkRow.user_id, IdentityLinkRow.subject).where(
-                col(IdentityLinkRow.user_id).in_([r.id for r in rows])
+            sa.select(col(IdentityLinkRow.user_id), col(IdentityLinkRow.subject)).where(
+                col(IdentityLinkRow.user_id).in_([r[0] for r in rows])
             )
         )
         for user_id, subject in links.all():
             subjects.setdefault(user_id, []).append(subject)
     items = [
         {
-            "id": r.id,
-            "user_name": r.user_name,
-            "external_id": r.external_id,
-            "active": r.active,
-            "origin": r.origin,
-            "scim_managed": r.scim_managed,
-            "created_at": _aware(r.created_at).isoformat(),
-            "last_login_at": _aware(r.last_login_at).isoformat() if r.last_login_at else None,
-            "deactivated_reason": r.deactivated_reason,
-            "emails": [e.get("value") for e in r.emails if isinstance(e, dict)],
-            "subjects": subjects.get(r.id, []),
+            "id": r[0],
+            "user_name": r[1],
+            "external_id": r[2],
+            "active": r[3],
+            "origin": r[4],
+            "scim_managed": r[5],
+            "created_at": _aware(r[6]).isoformat(),
+            "last_login_at": _aware(r[7]).isoformat() if r[7] else None,
+            "deactivated_reason": r[8],
+            "emails": [e.get("value") for e in r[9] or () if isinstance(e, dict)],
+            "subjects": subjects.get(r[0], []),
         }
         for r in rows
     ]
-    following = (_aware(rows[-1].created_at), rows[-1].id) if len(rows) == limit else None
+    following = (_aware(rows[-1][6]), rows[-1][0]) if len(rows) == limit else None
     return items, following
 
 
