@@ -104,6 +104,7 @@ class SsoStack:
                 internal_token=INTERNAL,
                 public_url=self.base,
                 session_secret="s" * 32,
+                admin_token="sso-admin",
                 topic_prefix=self.topics.prefix,
                 jwks_refetch_interval=30,
                 saml_sp_cert=self.sp_keys.cert_file.read_text() if self.sp_keys else None,

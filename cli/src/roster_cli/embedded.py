@@ -81,6 +81,7 @@ def compose(
         user_store_url=self_url,
         internal_token=internal_token,
         public_url=self_url,
+        admin_token=admin_token,
         # Per run: a restart of `roster dev` signs everyone out, which is fine for development.
         session_secret=secrets.token_urlsafe(32),
     )

@@ -144,6 +144,12 @@ class UserStoreClient:
             raise
         return True
 
+    async def set_sso_settings(self, tenant: str, section: dict[str, Any]) -> TenantInfo:
+        """Replace the tenant's ``sso`` settings section (sso-login's admin API)."""
+        return await self._call(
+            "PUT", f"/internal/tenants/{tenant}/settings/sso", TenantInfo, json=section
+        )
+
 
 class _Claimed(BaseModel):
     claimed: bool

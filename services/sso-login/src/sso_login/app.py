@@ -19,6 +19,7 @@ from roster_shared.observability import health_routes
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
+from sso_login.admin import routes as admin_routes
 from sso_login.errors import Handler, errors_middleware
 from sso_login.keys import CONTEXT, METRICS, REQUESTER, STATE, USER_STORE, Context, State
 from sso_login.oidc import OidcProviders
@@ -118,6 +119,7 @@ def create_api(
                 await bus.stop()
 
     app.cleanup_ctx.append(lifecycle)
+    app.add_routes(admin_routes)
     app.add_routes(routes)
     return app
 

@@ -27,6 +27,11 @@ class SsoLoginSettings(RosterSettings):
         "built from it, and Destination/Recipient are compared against it exactly; the Host "
         "header of a request is never used.",
     )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer credential of the SSO admin API (``/sso/admin/...``), the same "
+        "``ROSTER_ADMIN_TOKEN`` as the user-store's admin API; unset, that API is off.",
+    )
     session_secret: SecretStr | None = Field(
         default=None,
         description="Key that signs session and login-state cookies (``ROSTER_SESSION_SECRET``, "

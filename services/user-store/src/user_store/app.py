@@ -15,7 +15,7 @@ from roster_shared.observability import health_routes
 from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from user_store import reconciler_state, replay
+from user_store import reconciler_state, replay, sso_settings
 from user_store.db import create_engine
 from user_store.keys import ADMIN_TOKEN, INTERNAL_TOKEN, SESSIONS
 from user_store.routes import admin, errors_middleware, internal
@@ -120,6 +120,7 @@ def create_app(
     app.add_routes(health_routes(registry, ready))
     app.add_routes(internal)
     app.add_routes(replay.routes)
+    app.add_routes(sso_settings.routes)
     app.add_routes(reconciler_state.routes)
     app.add_routes(admin)
     return app
