@@ -248,3 +248,24 @@ async def test_an_instance_that_lost_its_lease_changes_nothing(world: World) -> 
     assert "LeaseLost" in (record.error or "")
     assert record.published == 0
     assert all((await world.active(tenant)).values())
+
+
+async def test_a_newer_run_supersedes_a_held_one(world: World) -> None:
+    tenant = await world.tenant()
+    await world.people(tenant, 5)
+    await world.connect(tenant, "okta")
+    world.directory.hidden = {"dir-0", "dir-1", "dir-2"}
+    reconciler = await world.reconciler()
+    first = await reconciler.run(tenant.slug)
+    second = await reconciler.run(tenant.slug)
+    assert first.status == second.status == "held"
+    store = await world.state_store()
+    assert [r["id"] for r in await store.runs(tenant.id, status="held")] == [second.id]
+    old = await store.run(tenant.id, first.id)
+    assert old["status"] == "rejected" and old["notes"][-1] == f"superseded by run {second.id}"
+    with pytest.raises(Conflict):
+        await reconciler.approve(tenant.slug, first.id, by="dana")
+    # and the schedule does not retry a held tenant before its interval
+    from reconciler.scheduler import tick
+
+    assert await tick(reconciler) == []

@@ -207,8 +207,10 @@ class Reconciler:
                 log.exception("reconciler run failed", extra={"tenant": tenant.id})
             self._finish(record)
             await self._save(record)
-            if record.status != "held" and not dry_run:
+            if not dry_run:
+                # Held and failed runs count too: the schedule waits its interval either way.
                 await self._remember(tenant.id, last_run_at=record.started_at.isoformat())
+                await self._supersede(tenant, record)
             return record
 
     async def approve(self, tenant_ref: str, run_id: str, *, by: str) -> RunRecord:
@@ -556,6 +558,18 @@ class Reconciler:
             action.outcome = "applied" if reply.ok else f"refused: {reply.error.detail}"  # type: ignore[union-attr]
 
         await asyncio.gather(*(confirm(action, event) for action, event in pairs))
+
+    async def _supersede(self, tenant: TenantInfo, record: RunRecord) -> None:
+        """Only the latest run may be approved: older held runs decided on older snapshots."""
+        for old in await self.store.runs(tenant.id, status="held", limit=100):
+            if old["id"] == record.id:
+                continue
+            previous = RunRecord.model_validate(old)
+            previous.status = "rejected"
+            for action in previous.actions:
+                action.outcome = "skipped: superseded"
+            previous.notes.append(f"superseded by run {record.id}")
+            await self._save(previous)
 
     async def _remember(self, tenant_id: str, **changes: Any) -> None:
         state = await self.store.state(tenant_id)

@@ -38,6 +38,9 @@ async def tick(reconciler: Reconciler) -> list[str]:
             record = await reconciler.run(tenant.id, trigger="schedule")
         except Busy:
             continue
+        except Exception:  # one tenant's trouble must not hold up the others
+            log.exception("scheduled run failed", extra={"tenant": tenant.slug})
+            continue
         started.append(record.id)
         log.info(
             "scheduled run",
