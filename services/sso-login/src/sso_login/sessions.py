@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 COOKIE = "roster_session"
 PURPOSE = "session"
+LONGEST_SESSION = 30 * 86400.0
+"""No session outlives this (the largest tenant maximum age), so older records can go."""
 
 
 @dataclass(frozen=True)
@@ -129,15 +131,30 @@ class Sessions:
             if not user.active:
                 return None
             self._verified[session.id] = time.time()
+            self._prune()
         return session
 
     def end(self, session: Session) -> None:
         """Logout: this session is over (on this instance; the cookie is cleared too)."""
         self._ended[session.id] = time.time()
+        self._prune()
 
     def revoke_user(self, tenant_id: str, user_id: str, at: float | None = None) -> None:
         """Every session of the user issued until ``at`` (now) is over."""
         self._revoked_users[(tenant_id, user_id)] = at if at is not None else time.time()
+        self._prune()
+
+    def _prune(self) -> None:
+        """Forget records no live session can match any more (bounded memory)."""
+        records = len(self._ended) + len(self._revoked_users) + len(self._verified)
+        if records < 10_000:
+            return
+        horizon = time.time() - LONGEST_SESSION
+        for table in (self._ended, self._verified):
+            for key in [k for k, at in table.items() if at < horizon]:
+                del table[key]
+        for user in [k for k, at in self._revoked_users.items() if at < horizon]:
+            del self._revoked_users[user]
 
     async def on_lifecycle(self, messages: Sequence[Message]) -> None:
         """``roster.lifecycle`` handler: revoke on ``user.deactivated`` and ``user.deleted``."""
