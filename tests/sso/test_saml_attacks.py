@@ -451,3 +451,42 @@ async def test_safe_relay_state_is_followed(embedded: SsoStack, relay: str) -> N
     answer = await embedded.browser().post(acs, data={"SAMLResponse": encoded, "RelayState": relay})
     assert answer.status == 303
     assert answer.headers["Location"] == relay
+
+
+@pytest.mark.parametrize("wrap", [xsw1, xsw2, xsw3, xsw4, xsw5, xsw6, xsw7, xsw8])
+async def test_signature_wrapping_is_refused_by_python3_saml_alone(
+    embedded: SsoStack, wrap: Callable[..., Any]
+) -> None:
+    """Defence in depth: without our one-assertion precheck, python3-saml (strict) still
+    refuses every wrapping variant, or at least never reads the attacker's NameID."""
+    from onelogin.saml2.response import OneLogin_Saml2_Response
+    from sso_login.connections import SamlConnection
+    from sso_login.saml import onelogin_settings, sp_urls
+
+    idp = await _setup(embedded)
+    urls = sp_urls(embedded.base, "acme")
+    connection = SamlConnection.model_validate(parse_idp_metadata(idp.metadata()).model_dump())
+    xml = idp.response_xml(
+        sp_entity_id=urls.entity_id,
+        acs_url=urls.acs_url,
+        name_id="ada@example.com",
+        in_response_to="_req1",
+        attributes=ATTRS,
+        sign_response=wrap in (xsw1, xsw2),
+    )
+    forged = etree.tostring(wrap(parse(xml)))
+    settings = onelogin_settings(urls, connection)
+    request_data = {
+        "https": "off",
+        "http_host": urls.acs_url.split("/")[2],
+        "script_name": "/sso/acme/saml/acs",
+        "get_data": {},
+        "post_data": {},
+    }
+    try:
+        response = OneLogin_Saml2_Response(settings, encode(forged))
+        valid = response.is_valid(request_data, request_id="_req1", raise_exceptions=False)
+        name_id = response.get_nameid() if valid else None
+    except Exception:
+        valid, name_id = False, None
+    assert not valid or name_id != EVIL
