@@ -1,0 +1,50 @@
+"""The deployment files parse, and every ROSTER_* variable they set is a setting that exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from reconciler.settings import ReconcilerSettings
+from scim_api.settings import ScimApiSettings
+from sso_login.settings import SsoLoginSettings
+from user_store.settings import UserStoreSettings
+
+DEPLOY = Path(__file__).parents[2] / "deploy"
+KNOWN = {
+    f"ROSTER_{name.upper()}"
+    for settings in (UserStoreSettings, ScimApiSettings, SsoLoginSettings, ReconcilerSettings)
+    for name in settings.model_fields
+}
+
+
+def _variables(text: str) -> set[str]:
+    return set(re.findall(r"\b(ROSTER_[A-Z_]+)\s*:", text)) | set(
+        re.findall(r"name: (ROSTER_[A-Z_]+)", text)
+    )
+
+
+def test_compose_file_parses_and_names_real_settings() -> None:
+    text = (DEPLOY / "compose.yaml").read_text()
+    compose = yaml.safe_load(text)
+    assert {"kafka", "postgres", "user-store", "scim-api", "sso-login", "reconciler"} <= set(
+        compose["services"]
+    )
+    assert len(_variables(text)) >= 8
+    assert _variables(text) - KNOWN == set()
+
+
+def test_kubernetes_manifests_parse_and_name_real_settings() -> None:
+    text = (DEPLOY / "kubernetes" / "roster.yaml").read_text()
+    kinds = [(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(text)]
+    assert ("Deployment", "roster-user-store") in kinds
+    assert len([k for k, _ in kinds if k == "Service"]) == 4
+    assert len(_variables(text)) >= 8
+    assert _variables(text) - KNOWN == set()
+
+
+def test_dockerfile_installs_from_the_lock_file() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert "uv sync --locked --no-dev" in text
+    assert "USER roster" in text
