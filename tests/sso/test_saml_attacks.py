@@ -490,3 +490,22 @@ async def test_signature_wrapping_is_refused_by_python3_saml_alone(
     except Exception:
         valid, name_id = False, None
     assert not valid or name_id != EVIL
+
+
+async def test_signing_key_rollover(embedded: SsoStack) -> None:
+    """Two certificates during a rollover: a response signed with either is accepted, one
+    signed with a key that is neither is not."""
+    idp = await _setup(embedded)
+    old = Keys.make(embedded.tmp / "old", "old")
+    connection = parse_idp_metadata(idp.metadata()).model_dump(mode="json")
+    connection["signing_certs"] = [old.cert_b64, *connection["signing_certs"]]
+    await embedded.configure("acme", {"saml": connection})
+    browser, xml = await _solicited(embedded, idp)
+    _, acs = embedded.sp("acme")
+    assert (await browser.post(acs, data={"SAMLResponse": encode(xml)})).status == 303
+    browser, xml = await _solicited(embedded, idp)
+    resigned_old = resign(parse(xml), old)
+    assert (await browser.post(acs, data={"SAMLResponse": encode(resigned_old)})).status == 303
+    browser, xml = await _solicited(embedded, idp)
+    stranger = Keys.make(embedded.tmp / "stranger", "stranger")
+    await _refused(browser, embedded, resign(parse(xml), stranger))
