@@ -205,10 +205,18 @@ async def scan_users(
     rows = (await session.execute(statement)).all()
     subjects: dict[str, list[str]] = {}
     if rows:
+        # The page's login subjects by the same keyset window (no list of ids to bind).
+        window = [
+            col(UserRow.tenant_id) == tenant_id,
+            sa.tuple_(col(UserRow.created_at), col(UserRow.id))
+            <= sa.tuple_(rows[-1][6], rows[-1][0]),
+        ]
+        if after is not None:
+            window.append(sa.tuple_(col(UserRow.created_at), col(UserRow.id)) > sa.tuple_(*after))
         links = await session.execute(
-            sa.select(col(IdentityLinkRow.user_id), col(IdentityLinkRow.subject)).where(
-                col(IdentityLinkRow.user_id).in_([r[0] for r in rows])
-            )
+            sa.select(col(IdentityLinkRow.user_id), col(IdentityLinkRow.subject))
+            .join(UserRow, col(UserRow.id) == col(IdentityLinkRow.user_id))
+            .where(*window)
         )
         for user_id, subject in links.all():
             subjects.setdefault(user_id, []).append(subject)
