@@ -118,12 +118,12 @@ class OidcProviders:
     async def key_set(self, issuer: str, kid: str | None) -> KeySet:
         """The issuer's keys, refetched on an unknown ``kid`` at most once per interval."""
         entry = self._issuers.setdefault(issuer, _Issuer())
-        if entry.keys is not None and _has_kid(entry.keys, kid):
+        if self._fresh(entry) and entry.keys is not None and _has_kid(entry.keys, kid):
             return entry.keys
         async with entry.lock:
-            if entry.keys is not None and _has_kid(entry.keys, kid):
+            if self._fresh(entry) and entry.keys is not None and _has_kid(entry.keys, kid):
                 return entry.keys
-            if time.monotonic() - entry.keys_at < self.refetch_interval:
+            if self._fresh(entry) and time.monotonic() - entry.keys_at < self.refetch_interval:
                 if entry.keys is None:
                     raise OidcError("the provider's keys are unavailable")
                 raise OidcError(f"unknown key id {kid!r} (refetch rate-limited)")
@@ -139,6 +139,11 @@ class OidcProviders:
         if not _has_kid(entry.keys, kid):
             raise OidcError(f"unknown key id {kid!r}")
         return entry.keys
+
+    @staticmethod
+    def _fresh(entry: _Issuer) -> bool:
+        """Keys are trusted for an hour; then refetched, so a key the provider retired goes."""
+        return time.monotonic() - entry.keys_at < DISCOVERY_TTL
 
     async def exchange_code(
         self,
