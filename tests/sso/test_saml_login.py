@@ -101,3 +101,29 @@ async def test_two_concurrent_posts_of_one_response_make_one_session(stack: SsoS
     answers = await asyncio.gather(*(b.post(acs, data={"SAMLResponse": encoded}) for b in browsers))
     assert sorted(a.status for a in answers) == [303, 400, 400, 400]
     assert sum("roster_session" in a.cookies for a in answers) == 1
+
+
+async def test_same_email_from_two_tenants_idps_is_two_users(embedded: SsoStack) -> None:
+    await embedded.tenant("acme", ProvisioningMode.JIT)
+    await embedded.tenant("globex", ProvisioningMode.JIT)
+    acme_idp = await _configure_saml(embedded, "acme")
+    globex_idp = await _configure_saml(embedded, "globex")
+    ids = []
+    for slug, idp in (("acme", acme_idp), ("globex", globex_idp)):
+        browser = embedded.browser()
+        done = await saml_login(embedded, browser, idp, slug, "ada@example.com", ATTRS)
+        assert done.status == 303
+        ids.append((await (await browser.get("/sso/session")).json())["user_id"])
+    assert ids[0] != ids[1]
+
+
+async def test_an_idp_cannot_sign_in_to_another_tenant(embedded: SsoStack) -> None:
+    """globex's IdP (its own key) posting to acme's ACS: acme trusts only its own IdP."""
+    await embedded.tenant("acme", ProvisioningMode.JIT)
+    await embedded.tenant("globex", ProvisioningMode.JIT)
+    await _configure_saml(embedded, "acme")
+    globex_idp = await _configure_saml(embedded, "globex")
+    refused = await saml_login(
+        embedded, embedded.browser(), globex_idp, "acme", "ada@example.com", ATTRS
+    )
+    assert refused.status == 400
