@@ -46,6 +46,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # LIKE is case-insensitive on SQLite by default; case-exact SCIM attributes
+            # (externalId) need co/sw/ew to respect case as on PostgreSQL.
+            cursor.execute("PRAGMA case_sensitive_like=ON")
             cursor.close()
 
         return engine

@@ -18,7 +18,7 @@ from typing import Any
 
 from roster_shared.events.people import GroupSnapshot, UserSnapshot
 from roster_shared.filters import And, Compare, Expr, Has, ListQuery, Not, Or, Present
-from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -212,7 +212,9 @@ class FilterCompiler:
             case Or(items=items):
                 return or_(*(self.compile(item, depth + 1) for item in items))
             case Not(item=item):
-                return not_(self.compile(item, depth + 1))
+                # SQL's NULL (an absent attribute) would make NOT unknown and drop the row;
+                # in SCIM an absent attribute simply does not match, so its negation does.
+                return not_(func.coalesce(self.compile(item, depth + 1), false()))
             case Has(attr=attr, where=where):
                 multi = self._multi(attr)
                 return self._exists(multi, self._sub(multi, where, attr, depth + 1))
