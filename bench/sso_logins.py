@@ -11,9 +11,11 @@ same-run baselines of the bare cryptography (issue 4, "Measure"):
 The IdP is pysaml2 (as in the tests); the OpenID provider is the tests' in-process provider
 (so the provider's own speed does not count). The stack is Kafka + PostgreSQL from
 ``roster_testing`` (existing ones via ``ROSTER_TEST_KAFKA`` / ``ROSTER_TEST_DATABASE_URL``, else
-started here), or the embedded in-process bus + SQLite with ``--embedded``.
+started here), all services in this one process; ``--serve`` runs the user-store and sso-login
+as their own processes (``roster serve``), as in production; ``--embedded`` uses the in-process
+bus and SQLite.
 
-    uv run python bench/sso_logins.py [--logins 400] [--concurrency 16] [--embedded]
+    uv run python bench/sso_logins.py [--logins 400] [--concurrency 16] [--serve | --embedded]
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -44,6 +49,7 @@ from roster_testing.infra import kafka_service, postgres_service  # noqa: E402
 from sso_login import saml  # noqa: E402
 from user_store.db import create_engine  # noqa: E402
 
+from tests.embedded.devserver import free_port  # noqa: E402
 from tests.integration.harness import memory_bus  # noqa: E402
 from tests.sso.rogue_op import RogueOp  # noqa: E402
 from tests.sso.stack import SsoStack  # noqa: E402
@@ -224,6 +230,107 @@ async def run(stack_kind: str, bus: Bus, url: str, count: int, concurrency: int)
             await stack.stop()
 
 
+class ServedStack(SsoStack):
+    """Like the tests' stack, but the user-store and sso-login each run in their own process
+    (``roster serve``), as in production; this process only drives them."""
+
+    def __init__(self, bus: Bus, url: str, bootstrap: str, tmp: Path) -> None:
+        super().__init__(bus, create_engine(url), url, tmp)
+        self.bootstrap = bootstrap
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def _serve(self, service: str, env: dict[str, str], port: int) -> str:
+        log = (self.tmp / f"{service}-{port}.log").open("wb")
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("roster")), "serve", service],
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith("ROSTER_")},
+                **env,
+                "ROSTER_PORT": str(port),
+                "ROSTER_LOG_LEVEL": "WARNING",
+            },
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(url + "/readyz", timeout=2) as answer,
+            ):
+                if answer.status == 200:
+                    return url
+            if process.poll() is not None:
+                raise RuntimeError((self.tmp / f"{service}-{port}.log").read_text())
+            time.sleep(0.2)
+        raise RuntimeError(f"{service} did not start")
+
+    async def start(self) -> None:
+        await self.bus.start()
+        await self.bus.ensure_topics(self.topics.specs(2))
+        from user_store.db import migrate
+
+        await migrate(self.engine)
+        common = {
+            "ROSTER_KAFKA_BOOTSTRAP": self.bootstrap,
+            "ROSTER_TOPIC_PREFIX": self.topics.prefix,
+            "ROSTER_INTERNAL_TOKEN": "internal",
+        }
+        store = self._serve(
+            "user-store",
+            {
+                **common,
+                "ROSTER_DATABASE_URL": self.database_url,
+                "ROSTER_ADMIN_TOKEN": "admin",
+                "ROSTER_CONSUMER_GROUP": f"bench-{uuid.uuid4().hex[:8]}",
+            },
+            free_port(),
+        )
+        self._serve(
+            "sso-login",
+            {
+                **common,
+                "ROSTER_USER_STORE_URL": store,
+                "ROSTER_SESSION_SECRET": "s" * 32,
+                "ROSTER_PUBLIC_URL": self.base,
+            },
+            self.port,
+        )
+        await self.requester.start()
+
+    async def stop(self) -> None:
+        for client in self._clients:
+            await client.close()
+        await self.requester.stop()
+        for process in self.processes:
+            process.terminate()
+            process.wait(30)
+        await self.bus.stop()
+        await self.engine.dispose()
+
+
+async def served(count: int, concurrency: int) -> dict[str, Any]:
+    from roster_shared.bus.kafka import KafkaBus
+
+    with kafka_service(quick_start=False) as kafka, postgres_service() as pg:
+        print(f"broker: {kafka.description}\ndatabase: {pg.description}", file=sys.stderr)
+        url = pg.create_database(f"bench_{uuid.uuid4().hex[:8]}")
+        with tempfile.TemporaryDirectory() as tmp:
+            bus = KafkaBus(kafka.bootstrap, client_id="bench-sso")
+            stack = ServedStack(bus, url, kafka.bootstrap, Path(tmp))
+            await stack.start()
+            try:
+                return {
+                    "stack": "kafka+postgresql, user-store and sso-login in their own processes",
+                    "saml": await bench_saml(stack, count, concurrency),
+                    "oidc": await bench_oidc(stack, count, concurrency),
+                    "baseline_user_store_jit": await bench_jit(stack, count, concurrency),
+                }
+            finally:
+                await stack.stop()
+
+
 async def main(count: int, concurrency: int, embedded: bool) -> dict[str, Any]:
     if embedded:
         with tempfile.TemporaryDirectory() as tmp:
@@ -243,9 +350,17 @@ if __name__ == "__main__":
     parser.add_argument("--logins", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--embedded", action="store_true", help="in-process bus and SQLite")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="user-store and sso-login as separate processes (roster serve), as in production",
+    )
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        outcome = asyncio.run(main(args.logins, args.concurrency, args.embedded))
+        if args.serve:
+            outcome = asyncio.run(served(args.logins, args.concurrency))
+        else:
+            outcome = asyncio.run(main(args.logins, args.concurrency, args.embedded))
         text = json.dumps(outcome, indent=2)
         print(text)
         out = Path(__file__).parent / "results"
