@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from pydantic import ValidationError
 from roster_shared.bus.base import Message
 from roster_shared.events.lifecycle import LIFECYCLE_ADAPTER, UserDeactivated, UserDeleted
@@ -126,8 +127,8 @@ class Sessions:
             # Issued before we listened: a revocation may have passed us by. Ask once.
             try:
                 user = await self._user_store.user(session.tenant_id, session.user_id)
-            except UserStoreClientError:
-                return None
+            except (UserStoreClientError, aiohttp.ClientError, TimeoutError):
+                return None  # fail closed: sign in again
             if not user.active:
                 return None
             self._verified[session.id] = time.time()
