@@ -188,3 +188,21 @@ async def test_health_ready_and_metrics(client) -> None:
 def test_standalone_needs_kafka() -> None:
     with pytest.raises(ValueError, match="ROSTER_KAFKA_BOOTSTRAP"):
         create_app(ScimApiSettings(kafka_bootstrap=None))
+
+
+async def test_accepted_tokens_are_remembered_briefly_refusals_never(client, user_store) -> None:
+    good = {"Authorization": f"Bearer {GOOD}"}
+    for _ in range(3):
+        assert (await client.get("/scim/v2/acme/ServiceProviderConfig", headers=good)).status == 200
+    assert user_store.calls == [("acme", GOOD)]
+    bad = {"Authorization": "Bearer wrong"}
+    for _ in range(2):
+        await _scim_error(await client.get("/scim/v2/acme/Schemas", headers=bad), 401)
+    # The same token for another tenant is asked about, not taken from the cache.
+    await _scim_error(await client.get("/scim/v2/other/Schemas", headers=good), 401)
+    assert user_store.calls == [
+        ("acme", GOOD),
+        ("acme", "wrong"),
+        ("acme", "wrong"),
+        ("other", GOOD),
+    ]
