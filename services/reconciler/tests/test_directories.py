@@ -136,3 +136,15 @@ def test_retry_after_forms() -> None:
     assert retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, now=1445412470) == 10.0
     assert retry_after({"X-Rate-Limit-Reset": "1000"}, now=990.0) == 10.0
     assert retry_after({}) is None
+
+
+async def test_okta_spent_rate_limit_waits_for_the_reset(
+    directory: DirectoryStandIn, session: aiohttp.ClientSession
+) -> None:
+    directory.okta_remaining = 0
+    sleeps = Sleeps()
+    await connector(
+        "okta", directory.base("okta"), TOKEN, HttpClient(session, sleep=sleeps)
+    ).snapshot()
+    # every answer said no calls were left: each next call waited for X-Rate-Limit-Reset
+    assert sleeps.waits and all(55 <= wait <= 60 for wait in sleeps.waits)

@@ -68,6 +68,7 @@ class DirectoryStandIn:
         self.hidden: set[str] = set()
         self.faults = Faults()
         self.requests: list[str] = []
+        self.okta_remaining = 599  # X-Rate-Limit-Remaining on every Okta answer
         self.throttled: list[str] = []
         self._delta_marks: dict[str, dict[str, str]] = {}
         self._server: TestServer | None = None
@@ -261,7 +262,7 @@ class DirectoryStandIn:
             self_query["after"] = str(after + size)
             response.headers.add("Link", f'<{request.url.with_query(self_query)}>; rel="next"')
         response.headers["X-Rate-Limit-Limit"] = "600"
-        response.headers["X-Rate-Limit-Remaining"] = "599"
+        response.headers["X-Rate-Limit-Remaining"] = str(self.okta_remaining)
         response.headers["X-Rate-Limit-Reset"] = str(int(time.time()) + 60)
         return response
 
