@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 from roster_shared.bus.base import Bus
 from roster_shared.events.envelope import utcnow
 from roster_shared.observability import health_routes
@@ -22,7 +22,7 @@ from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
 from reconciler.credentials import Vault
-from reconciler.engine import Reconciler
+from reconciler.engine import Reconciler, RunRecord
 from reconciler.errors import errors_middleware
 from reconciler.keys import ADMIN_TOKEN, BUS, METRICS, RECONCILER, STATE, USER_STORE, VAULT, State
 from reconciler.routes import routes
@@ -59,6 +59,7 @@ def create_api(
         )
     store = StateStore(settings.user_store_url, token=token, timeout=settings.request_timeout)
     vault = Vault(settings.directory_key.get_secret_value() if settings.directory_key else None)
+    registry = CollectorRegistry()
     reconciler = Reconciler(
         user_store,
         store,
@@ -67,10 +68,11 @@ def create_api(
         topics=Topics(settings.topic_prefix),
         instance=settings.instance_id,
         clock=clock,
+        on_record=_metrics(registry),
     )
     app[BUS] = bus
     app[USER_STORE] = user_store
-    app[METRICS] = CollectorRegistry()
+    app[METRICS] = registry
     app[RECONCILER] = reconciler
     app[VAULT] = vault
     app[ADMIN_TOKEN] = settings.admin_token.get_secret_value() if settings.admin_token else None
@@ -118,6 +120,39 @@ def create_app(
     app.add_routes(health_routes(api[METRICS], ready))
     app.add_subapp(MOUNT, api)
     return app
+
+
+def _metrics(registry: CollectorRegistry) -> Callable[[RunRecord], None]:
+    """Counters of runs and their decisions, fed by every finished run."""
+    runs = Counter(
+        "roster_reconciler_runs",
+        "Reconciler runs by status",
+        ["status", "dry_run"],
+        registry=registry,
+    )
+    decisions = Counter(
+        "roster_reconciler_decisions",
+        "Users deactivated or reactivated (published), by signal",
+        ["action", "signal"],
+        registry=registry,
+    )
+    requests = Counter(
+        "roster_reconciler_directory_requests", "Requests to directory APIs", registry=registry
+    )
+    retries = Counter(
+        "roster_reconciler_directory_retries", "Retried directory requests", registry=registry
+    )
+
+    def observe(record: RunRecord) -> None:
+        runs.labels(record.status, str(record.dry_run).lower()).inc()
+        for action in record.actions:
+            if action.outcome in ("published", "applied"):
+                decisions.labels(action.action, action.signal).inc()
+        if record.directory:
+            requests.inc(record.directory.get("requests", 0))
+            retries.inc(record.directory.get("retries", 0))
+
+    return observe
 
 
 def _kafka_bus(settings: ReconcilerSettings) -> Bus:

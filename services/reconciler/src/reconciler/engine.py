@@ -159,6 +159,7 @@ class Reconciler:
         publish_chunk: int = 1000,
         requester: Requester | None = None,
         confirm_timeout: float = 30.0,
+        on_record: Callable[[RunRecord], None] | None = None,
     ) -> None:
         self.users = users
         self.store = store
@@ -173,6 +174,7 @@ class Reconciler:
         self.publish_chunk = publish_chunk
         self.requester = requester
         self.confirm_timeout = confirm_timeout
+        self.on_record = on_record
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -207,6 +209,8 @@ class Reconciler:
                 log.exception("reconciler run failed", extra={"tenant": tenant.id})
             self._finish(record)
             await self._save(record)
+            if self.on_record is not None:
+                self.on_record(record)
             if not dry_run:
                 # Held and failed runs count too: the schedule waits its interval either way.
                 await self._remember(tenant.id, last_run_at=record.started_at.isoformat())
@@ -241,6 +245,8 @@ class Reconciler:
             record.approved_at = self.clock()
             record.notes.append(f"approved by {by}")
             await self._save(record)
+            if self.on_record is not None:
+                self.on_record(record)
             return record
 
     async def reject(self, tenant_ref: str, run_id: str, *, by: str) -> RunRecord:
