@@ -172,3 +172,53 @@ async def test_an_inactive_user_is_deactivated_after_n_days(world: World) -> Non
         for e in deactivated(world, tenant)
     )
     assert (await world.active(tenant))["late@example.com"] is True
+
+
+async def test_roster_reconcile_on_the_production_stack(
+    world: World,
+    kafka_bootstrap: str,
+    fresh_database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``roster reconcile --database-url`` publishes on Kafka for the running user-stores and
+    waits for their replies; without Kafka it refuses rather than apply events itself."""
+    import json
+
+    from reconciler.credentials import new_key
+    from roster_cli.main import main
+
+    tenant = await world.tenant()
+    ids = await world.people(tenant, 10)
+    monkeypatch.setenv("ROSTER_DIRECTORY_KEY", new_key())
+    monkeypatch.delenv("ROSTER_KAFKA_BOOTSTRAP", raising=False)
+    where = ["--database-url", fresh_database_url, "--json"]
+
+    async def cli(*args: str) -> tuple[int, dict[str, object]]:
+        code = await asyncio.to_thread(main, [*args, *where])
+        return code, json.loads(capsys.readouterr().out)
+
+    url = world.directory.base("graph")
+    code, _ = await cli(
+        "directory",
+        "connect",
+        tenant.slug,
+        "--kind",
+        "graph",
+        "--url",
+        url,
+        "--token",
+        "directory-token",
+    )
+    assert code == 0
+    world.directory.people[6].status = "disabled"
+    code, refused = await cli("reconcile", tenant.slug)
+    assert code == 1 and refused["error"] == "not_configured"
+
+    monkeypatch.setenv("ROSTER_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    monkeypatch.setenv("ROSTER_TOPIC_PREFIX", world.stack.topics.prefix)
+    code, record = await cli("reconcile", tenant.slug)
+
+    assert code == 0, record
+    assert [(a["user_id"], a["outcome"]) for a in record["actions"]] == [(ids[6], "applied")]  # type: ignore[index,union-attr]
+    await world.lifecycle.wait_for(lambda c: len(deactivated(world, tenant)) == 1)

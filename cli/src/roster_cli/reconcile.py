@@ -21,6 +21,7 @@ from aiohttp import web
 from reconciler.advice import Requirements, advise
 from reconciler.credentials import Vault, new_key
 from reconciler.engine import Reconciler, RunRecord
+from reconciler.errors import NotConfigured
 from reconciler.policy import (
     DEFAULT_SESSION_MAX_AGE,
     DIRECTORY_SECTION,
@@ -30,14 +31,18 @@ from reconciler.policy import (
 )
 from reconciler.routes import directory_config
 from reconciler.store import StateStore
+from roster_shared.bus.base import Bus
 from roster_shared.bus.memory import MemoryBus
 from roster_shared.bus.requests import Requester
+from roster_shared.settings import RosterSettings
 from roster_shared.tenants import TenantInfo
+from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
+from sqlalchemy.engine import make_url
 from sqlmodel.ext.asyncio.session import AsyncSession
 from user_store import app as user_store_app
 from user_store import reconciler_state, tenants
-from user_store.db import create_engine
+from user_store.db import create_engine, normalise_url
 from user_store.settings import UserStoreSettings
 
 from roster_cli.tenants import Outcome, in_transaction
@@ -128,28 +133,51 @@ async def connect(
 
 @contextlib.asynccontextmanager
 async def local_reconciler(url: str, key: str | None) -> AsyncIterator[Reconciler]:
-    """A user-store (consumer and internal API on a loopback port) and a reconciler, in this
-    process, on the in-process bus: the reconciler's events are applied before this returns."""
-    bus = MemoryBus()
+    """A reconciler in this process, and the user-store's internal API on a loopback port.
+
+    On the embedded store (SQLite) the user-store also consumes, on an in-process bus, so the
+    run's events are applied before this returns. On any other database the events must reach
+    the production user-stores: the run publishes on Kafka (``ROSTER_KAFKA_BOOTSTRAP``,
+    ``ROSTER_TOPIC_PREFIX``) and waits for their replies, and nothing here consumes.
+    """
+    embedded = make_url(normalise_url(url)).get_backend_name() == "sqlite"
+    common = RosterSettings()
+    topics = Topics(common.topic_prefix)
+    bus: Bus
+    if embedded:
+        bus = MemoryBus()
+    elif common.kafka_bootstrap:
+        from roster_shared.bus.kafka import KafkaBus
+
+        bus = KafkaBus(common.kafka_bootstrap, client_id=f"{common.kafka_client_id}-cli")
+    else:
+        raise NotConfigured(
+            "on a shared database the run must publish where the user-stores consume: set "
+            "ROSTER_KAFKA_BOOTSTRAP (and ROSTER_TOPIC_PREFIX), or use the reconciler's API"
+        )
     await bus.start()
     internal = secrets.token_urlsafe(24)
     app = user_store_app.create_app(
         UserStoreSettings(
-            admin_token=secrets.token_urlsafe(24), internal_token=internal, database_url=url
+            admin_token=secrets.token_urlsafe(24),
+            internal_token=internal,
+            database_url=url,
+            topic_prefix=common.topic_prefix,
         ),
         bus=bus,
         engine=create_engine(url),
+        consume=embedded,
     )
     runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
     try:
+        await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
         base = f"http://127.0.0.1:{port}"
         users = UserStoreClient(base, token=internal)
         store = StateStore(base, token=internal)
-        requester = Requester(bus)
+        requester = Requester(bus, topic=topics.replies)
         await users.start()
         await store.start()
         await requester.start()
@@ -159,6 +187,7 @@ async def local_reconciler(url: str, key: str | None) -> AsyncIterator[Reconcile
                 store,
                 bus,
                 vault=Vault(key),
+                topics=topics,
                 instance=f"cli-{socket.gethostname()}-{os.getpid()}",
                 requester=requester,
             )
