@@ -694,3 +694,116 @@ async def test_concurrent_membership_patches_all_land(acme: Tenant) -> None:
         ),
     )
     assert all(status == 200 for status, _ in results), results
+
+
+# -- Bulk ------------------------------------------------------------------------------------
+
+BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+
+
+async def test_bulk_with_bulk_id_references(acme: Tenant) -> None:
+    status, body, _ = await acme.request(
+        "POST",
+        "/Bulk",
+        json={
+            "schemas": [BULK],
+            "Operations": [
+                {
+                    "method": "POST",
+                    "path": "/Users",
+                    "bulkId": "u1",
+                    "data": {"userName": "bulk1@example.com"},
+                },
+                {
+                    "method": "POST",
+                    "path": "/Users",
+                    "bulkId": "u2",
+                    "data": {"userName": "bulk2@example.com"},
+                },
+                {
+                    "method": "POST",
+                    "path": "/Groups",
+                    "bulkId": "g1",
+                    "data": {"displayName": "Bulk", "members": [{"value": "bulkId:u1"}]},
+                },
+                {
+                    "method": "PATCH",
+                    "path": "/Groups/bulkId:g1",
+                    "data": {
+                        "Operations": [
+                            {"op": "add", "path": "members", "value": [{"value": "bulkId:u2"}]}
+                        ]
+                    },
+                },
+                {
+                    "method": "PUT",
+                    "path": "/Users/bulkId:u2",
+                    "version": 'W/"1"',
+                    "data": {"userName": "bulk2@example.com", "title": "T"},
+                },
+                {"method": "DELETE", "path": "/Users/bulkId:u1"},
+            ],
+        },
+    )
+    assert status == 200, body
+    assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"]
+    ops = body["Operations"]
+    assert [op["status"] for op in ops] == ["201", "201", "201", "200", "200", "204"]
+    assert ops[0]["bulkId"] == "u1" and ops[0]["location"].endswith(
+        "/Users/" + ops[0]["location"].rsplit("/", 1)[1]
+    )
+    assert ops[4]["version"] == 'W/"2"'
+    group_id = ops[2]["location"].rsplit("/", 1)[1]
+    u2 = ops[1]["location"].rsplit("/", 1)[1]
+    status, group, _ = await acme.request("GET", f"/Groups/{group_id}")
+    assert {m["value"] for m in group["members"]} == {u2}  # u1 was deleted afterwards
+
+
+async def test_bulk_errors_fail_on_errors_and_limits(acme: Tenant) -> None:
+    status, body, _ = await acme.request(
+        "POST",
+        "/Bulk",
+        json={
+            "schemas": [BULK],
+            "failOnErrors": 2,
+            "Operations": [
+                {
+                    "method": "POST",
+                    "path": "/Users",
+                    "bulkId": "a",
+                    "data": {"userName": "dup@example.com"},
+                },
+                {
+                    "method": "POST",
+                    "path": "/Users",
+                    "bulkId": "b",
+                    "data": {"userName": "dup@example.com"},
+                },
+                {"method": "PATCH", "path": "/Users/bulkId:nope", "data": {"Operations": []}},
+                {
+                    "method": "POST",
+                    "path": "/Users",
+                    "bulkId": "c",
+                    "data": {"userName": "never@example.com"},
+                },
+            ],
+        },
+    )
+    assert status == 200, body
+    ops = body["Operations"]
+    assert [op["status"] for op in ops] == ["201", "409", "409"]
+    assert ops[1]["response"]["scimType"] == "uniqueness"
+    assert ops[2]["response"]["schemas"] == [ERROR]
+    _, listed, _ = await acme.request(
+        "GET", "/Users", params={"filter": 'userName eq "never@example.com"'}
+    )
+    assert listed["totalResults"] == 0
+    too_many = [{"method": "DELETE", "path": "/Users/x"}] * 1001
+    status, body, _ = await acme.request(
+        "POST", "/Bulk", json={"schemas": [BULK], "Operations": too_many}
+    )
+    assert_error(status, body, 400, "tooMany")
+    status, body, _ = await acme.request("POST", "/Bulk", json={"schemas": [BULK]})
+    assert_error(status, body, 400, "invalidSyntax")
+    status, body, _ = await acme.request("GET", "/Bulk")
+    assert_error(status, body, 405)

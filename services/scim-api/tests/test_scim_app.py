@@ -73,8 +73,11 @@ async def test_service_provider_config_with_a_good_token(client, user_store) -> 
     assert response.content_type == "application/scim+json"
     body = await response.json(content_type=None)
     assert body["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"]
-    for feature in ("patch", "filter", "sort", "etag"):
+    for feature in ("patch", "filter", "sort", "etag", "bulk"):
         assert body[feature]["supported"] is True, feature
+    assert body["bulk"]["maxOperations"] == 1000
+    assert body["bulk"]["maxPayloadSize"] == 1_048_576
+    assert body["filter"]["maxResults"] == 500
     for feature in ("changePassword",):
         assert body[feature]["supported"] is False, feature
     assert body["authenticationSchemes"][0]["type"] == "oauthbearertoken"

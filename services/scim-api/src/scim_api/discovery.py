@@ -35,7 +35,7 @@ def service_provider_config(location: str) -> dict[str, Any]:
     """The ``/ServiceProviderConfig`` resource, as JSON-ready data."""
     config = ServiceProviderConfig(
         patch=Patch(supported=True),
-        bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
+        bulk=Bulk(supported=True, max_operations=MAX_BULK_OPERATIONS, max_payload_size=MAX_PAYLOAD),
         filter=Filter(supported=True, max_results=MAX_RESULTS),
         change_password=ChangePassword(supported=False),
         sort=Sort(supported=True),

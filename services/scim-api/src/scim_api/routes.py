@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 from roster_shared.filters import ListQuery
 
-from scim_api import discovery
+from scim_api import bulk, discovery
 from scim_api.auth import authenticate
 from scim_api.errors import (
     SCIM_JSON,
@@ -461,6 +461,14 @@ async def resource_types(request: web.Request) -> web.Response:
     if wanted not in documents:
         raise NotFound(f"no resource type {wanted}")
     return _json(documents[wanted])
+
+
+@routes.route("*", "/v2/{tenant}/Bulk")
+async def bulk_request(request: web.Request) -> web.Response:
+    """RFC 7644 §3.7: many writes, each answered on its own, in one request."""
+    call = await _call(request)
+    _methods(request, "POST")
+    return _json(await bulk.execute(_service(request), call, await _body(request)))
 
 
 @routes.route("*", "/v2/{tenant}/.search")
