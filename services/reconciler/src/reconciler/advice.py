@@ -52,7 +52,7 @@ IDPS: dict[str, IdpFacts] = {
         False,
         "Google Workspace pushes users only to the apps in its own auto-provisioning catalogue; "
         "a custom SAML app such as this one gets no SCIM",
-        "within Google's auto-provisioning delay (Google documents up to 24 hours)",
+        "on Google's auto-provisioning schedule, which is not immediate (plan for up to 24 hours)",
         86_400,
         "google",
     ),
