@@ -167,8 +167,10 @@ def banner(base: str, data: Path, welcome: Welcome, admin: str, admin_new: bool)
             )
         lines.append(f"  SSO login       {base}/sso/{slug}/login")
         lines.append(f"  SAML metadata   {base}/sso/{slug}/saml/metadata  (give it to your IdP)")
+        public_flag = "" if base == "http://127.0.0.1:8000" else f" --public-url {base}"
         lines.append(
-            f"  Connect an IdP  {roster} connection saml {slug} --metadata IDP.xml{data_flag}"
+            f"  Connect an IdP  {roster} connection saml {slug} --metadata IDP.xml"
+            f"{data_flag}{public_flag}"
         )
     lines += [
         "",
