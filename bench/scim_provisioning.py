@@ -5,6 +5,9 @@ measured in the same run on the same database (issue 3, "Measure"):
 * create: SCIM POST /Users throughput and p50/p99 latency, against raw asyncpg single-row
   INSERTs of the same rows (one autocommit statement per row, same concurrency);
 * lookup: GET /Users?filter=userName eq "..." against a raw indexed SELECT of the same rows;
+By default the user-store and the scim-api each run in their own ``roster serve`` process (the
+production shape; the load generator is this process); ``--in-process`` serves both here.
+
 * Entra-style initial sync: for each user a lookup then a create, 10,000 users in all by
   default, spread over several tenants syncing at once (each tenant with a few requests in
   flight, as a provisioning job does).
@@ -21,9 +24,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
+import signal
 import socket
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -46,6 +53,7 @@ from user_store.identity import name_key
 from user_store.settings import UserStoreSettings
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+ROSTER = Path(sys.executable).with_name("roster")
 
 
 def free_port() -> int:
@@ -178,6 +186,94 @@ async def raw_selects(
         await pool.close()
 
 
+class InProcess:
+    """user-store and scim-api in this process, on one port (like ``roster dev``, on Kafka)."""
+
+    def __init__(self, bootstrap: str, url: str, internal: str, prefix: str) -> None:
+        self.bootstrap, self.url, self.internal, self.prefix = bootstrap, url, internal, prefix
+
+    async def start(self) -> str:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        self.bus = KafkaBus(self.bootstrap, client_id="bench-scim")
+        await self.bus.start()
+        root = user_store_app.create_app(
+            UserStoreSettings(
+                admin_token=secrets.token_urlsafe(16),
+                internal_token=self.internal,
+                database_url=self.url,
+                topic_prefix=self.prefix,
+            ),
+            bus=self.bus,
+        )
+        root.add_subapp(
+            scim_app.MOUNT,
+            scim_app.create_api(
+                ScimApiSettings(
+                    user_store_url=base, internal_token=self.internal, topic_prefix=self.prefix
+                ),
+                bus=self.bus,
+            ),
+        )
+        self.runner = web.AppRunner(root, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+        return base
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        await self.bus.stop()
+
+
+class Processes:
+    """user-store and scim-api each in its own ``roster serve`` process (the production way)."""
+
+    def __init__(self, bootstrap: str, url: str, internal: str, prefix: str) -> None:
+        self.common = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("ROSTER_")},
+            "ROSTER_KAFKA_BOOTSTRAP": bootstrap,
+            "ROSTER_TOPIC_PREFIX": prefix,
+            "ROSTER_INTERNAL_TOKEN": internal,
+            "ROSTER_LOG_LEVEL": "WARNING",
+        }
+        self.url = url
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    async def _serve(self, service: str, env: dict[str, str]) -> str:
+        port = free_port()
+        self.processes.append(
+            subprocess.Popen(  # noqa: ASYNC220 - started once, never waited on here
+                [str(ROSTER), "serve", service],
+                env={**self.common, **env, "ROSTER_PORT": str(port)},
+                stdout=subprocess.DEVNULL,
+            )
+        )
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                try:
+                    async with http.get(f"{base}/readyz") as response:
+                        if response.status == 200:
+                            return base
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"{service} did not become ready")
+
+    async def start(self) -> str:
+        store = await self._serve(
+            "user-store",
+            {"ROSTER_DATABASE_URL": self.url, "ROSTER_ADMIN_TOKEN": secrets.token_urlsafe(16)},
+        )
+        return await self._serve("scim-api", {"ROSTER_USER_STORE_URL": store})
+
+    async def stop(self) -> None:
+        for process in self.processes:
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            process.wait(30)
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     with kafka_service(quick_start=False) as kafka, postgres_service() as pg:
         print(f"broker: {kafka.description}\ndatabase: {pg.description}")
@@ -190,34 +286,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             for slug in ["bench", *(f"sync{i}" for i in range(args.tenants))]:
                 tenant = await tenants.create_tenant(session, slug, ProvisioningMode.SCIM)
                 issued[slug] = (tenant.id, (await tenants.issue_token(session, tenant.id)).token)
+        await engine.dispose()
 
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
         internal = secrets.token_urlsafe(16)
         prefix = f"bench{uuid.uuid4().hex[:6]}."
-        bus = KafkaBus(kafka.bootstrap, client_id="bench-scim")
-        await bus.start()
-        root = user_store_app.create_app(
-            UserStoreSettings(
-                admin_token=secrets.token_urlsafe(16),
-                internal_token=internal,
-                database_url=url,
-                topic_prefix=prefix,
-            ),
-            bus=bus,
-            engine=engine,
+        stack = (
+            InProcess(kafka.bootstrap, url, internal, prefix)
+            if args.in_process
+            else Processes(kafka.bootstrap, url, internal, prefix)
         )
-        root.add_subapp(
-            scim_app.MOUNT,
-            scim_app.create_api(
-                ScimApiSettings(user_store_url=base, internal_token=internal, topic_prefix=prefix),
-                bus=bus,
-            ),
-        )
-        runner = web.AppRunner(root, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        base = await stack.start()
         result: dict[str, Any] = {
+            "deployment": "one process" if args.in_process else "roster serve processes",
             "creates": args.creates,
             "concurrency": args.concurrency,
         }
@@ -291,8 +371,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         total = (await r.json(content_type=None))["totalResults"]
                     assert total == args.sync_users, (i, total)
         finally:
-            await runner.cleanup()
-            await bus.stop()
+            await stack.stop()
 
     create, raw = result["scim_create"], result["raw_asyncpg_insert"]
     result["create_ratio_vs_raw_asyncpg"] = round(create["per_second"] / raw["per_second"], 4)
@@ -308,6 +387,11 @@ if __name__ == "__main__":
     parser.add_argument("--sync-users", type=int, default=2_500)
     parser.add_argument("--tenants", type=int, default=4)
     parser.add_argument("--per-tenant", type=int, default=8)
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="serve user-store and scim-api in this process instead of `roster serve` ones",
+    )
     arguments = parser.parse_args()
     outcome = asyncio.run(main(arguments))
     text = json.dumps(outcome, indent=2)
