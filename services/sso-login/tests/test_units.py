@@ -181,6 +181,14 @@ def test_oidc_connection_refuses_none_and_hmac() -> None:
     assert connection.scopes[0] == "openid"
 
 
+def test_oidc_issuer_must_be_https_except_on_loopback() -> None:
+    for issuer in ("http://op.example.com", "ftp://op", "https://op.example.com?x=1"):
+        with pytest.raises(ValidationError):
+            OidcConnection(issuer=issuer, client_id="c", client_secret="s")
+    for issuer in ("https://op.example.com/tenant", "http://127.0.0.1:9000"):
+        assert OidcConnection(issuer=issuer, client_id="c", client_secret="s").issuer == issuer
+
+
 def test_sso_config_round_trip() -> None:
     assert SsoConfig.of({}).saml is None
     config = SsoConfig.of({"sso": {"mapping": "okta", "session_max_age": 600}})

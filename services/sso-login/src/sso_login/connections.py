@@ -7,6 +7,7 @@ them with every tenant lookup. Nothing here talks to the network.
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -58,6 +59,17 @@ class OidcConnection(_Model):
         unsafe = [a for a in value if a not in SAFE_OIDC_ALGORITHMS]
         if unsafe or not value:
             raise ValueError(f"algorithms must be among {sorted(SAFE_OIDC_ALGORITHMS)}")
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _https_issuer(cls, value: str) -> str:
+        parts = urlsplit(value)
+        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+            raise ValueError("the issuer must be an https:// URL (http only on loopback)")
+        if parts.query or parts.fragment:
+            raise ValueError("the issuer must not have a query or fragment")
         return value
 
     @field_validator("scopes")
