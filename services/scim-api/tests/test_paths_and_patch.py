@@ -1,0 +1,204 @@
+"""Filters, PATCH paths and PATCH operations in memory (no I/O)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from roster_shared.filters import And, Compare, Has, Not, Or, Present
+from scim_api import patch
+from scim_api.errors import InvalidFilter, InvalidPath, InvalidValue, Mutability, NoTarget, TooMany
+from scim_api.paths import parse_filter, parse_patch_path
+from scim_api.resources import normalise, project
+from scim_api.schemas import ENTERPRISE_SCHEMA, group_schema, user_schema
+
+USERS = user_schema()
+
+
+@pytest.mark.parametrize(
+    ("text", "tree"),
+    [
+        ('userName eq "a"', Compare(attr="userName", op="eq", value="a")),
+        ('USERNAME Eq "a"', Compare(attr="userName", op="eq", value="a")),
+        ("title pr", Present(attr="title")),
+        ("active eq true", Compare(attr="active", op="eq", value=True)),
+        ('active eq "False"', Compare(attr="active", op="eq", value=False)),
+        ("meta.version eq null", Compare(attr="meta.version", op="eq", value=None)),
+        ('name.givenname sw "A\\"b"', Compare(attr="name.givenName", op="sw", value='A"b')),
+        (
+            "a pr or b pr".replace("a", "title").replace("b", "locale"),
+            Or(items=(Present(attr="title"), Present(attr="locale"))),
+        ),
+        (
+            "title pr and locale pr or nickName pr",
+            Or(
+                items=(
+                    And(items=(Present(attr="title"), Present(attr="locale"))),
+                    Present(attr="nickName"),
+                )
+            ),
+        ),
+        (
+            "not (title pr) and (locale pr or nickName pr)",
+            And(
+                items=(
+                    Not(item=Present(attr="title")),
+                    Or(items=(Present(attr="locale"), Present(attr="nickName"))),
+                )
+            ),
+        ),
+        (
+            'emails[type eq "work" and value co "@corp.com"]',
+            Has(
+                attr="emails",
+                where=And(
+                    items=(
+                        Compare(attr="type", op="eq", value="work"),
+                        Compare(attr="value", op="co", value="@corp.com"),
+                    )
+                ),
+            ),
+        ),
+        (
+            f"{ENTERPRISE_SCHEMA.lower()}:EMPLOYEENUMBER gt 5",
+            Compare(attr=f"{ENTERPRISE_SCHEMA}:employeeNumber", op="gt", value=5),
+        ),
+        ("userName ge -1.5e2", Compare(attr="userName", op="ge", value=-150.0)),
+    ],
+)
+def test_filters_parse_to_the_shared_tree(text: str, tree: Any) -> None:
+    assert parse_filter(USERS, text) == tree
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "userName",
+        'userName eq "a" and',
+        'userName eq "a")',
+        "(userName pr",
+        'userName eq "unterminated',
+        "userName eq 'single'",
+        'nosuch eq "a"',
+        'emails[nosuch eq "a"]',
+        'name[givenName eq "a"]x',
+        'title[value eq "a"]',
+        "active gt true",
+        "userName co 5",
+        "userName eq #",
+    ],
+)
+def test_bad_filters_are_invalid_filter(text: str) -> None:
+    with pytest.raises(InvalidFilter):
+        parse_filter(USERS, text)
+
+
+def test_filter_limits() -> None:
+    with pytest.raises(InvalidFilter, match="longer"):
+        parse_filter(USERS, 'userName eq "' + "a" * 5000 + '"')
+    with pytest.raises(TooMany):
+        parse_filter(USERS, "not (" * 20 + "title pr" + ")" * 20)
+
+
+def test_patch_paths() -> None:
+    path = parse_patch_path(USERS, 'emails[type eq "work"].value')
+    assert path.target.attr.name == "emails" and path.sub is not None and path.sub.name == "value"
+    assert path.where == Compare(attr="type", op="eq", value="work")
+    assert parse_patch_path(USERS, "name.familyName").target.name == "name.familyName"
+    path = parse_patch_path(USERS, f"{ENTERPRISE_SCHEMA}:manager.value")
+    assert path.target.name == f"{ENTERPRISE_SCHEMA}:manager.value"
+    for bad in ("nosuch", "title[value eq 1]", 'emails[type eq "x"]junk', "emails[type eq"):
+        with pytest.raises(InvalidPath):
+            parse_patch_path(USERS, bad)
+
+
+def _apply(resource: dict[str, Any], *ops: dict[str, Any], schema: Any = USERS) -> dict[str, Any]:
+    return patch.apply(schema, resource, patch.operations({"Operations": list(ops)}))
+
+
+def test_add_to_multi_valued_dedupes_and_keeps_one_primary() -> None:
+    start = {"emails": [{"value": "a@example.com", "type": "work", "primary": True}]}
+    out = _apply(
+        start,
+        {
+            "op": "add",
+            "path": "emails",
+            "value": [
+                {"value": "A@EXAMPLE.COM", "type": "work"},
+                {"value": "b@example.com", "type": "home", "primary": "true"},
+            ],
+        },
+    )
+    assert out["emails"] == [
+        {"value": "A@EXAMPLE.COM", "type": "work", "primary": False},
+        {"value": "b@example.com", "type": "home", "primary": True},
+    ]
+    assert start["emails"][0]["primary"] is True  # the input is left alone
+
+
+def test_entra_member_removal_removes_only_the_named_members() -> None:
+    group = {"displayName": "G", "members": [{"value": "1"}, {"value": "2"}, {"value": "3"}]}
+    out = _apply(
+        group,
+        {"op": "Remove", "path": "members", "value": [{"value": "2"}, {"value": "9"}]},
+        schema=group_schema(),
+    )
+    assert out["members"] == [{"value": "1"}, {"value": "3"}]
+    with pytest.raises(InvalidValue):
+        _apply(group, {"op": "remove", "path": "members", "value": []}, schema=group_schema())
+    out = _apply(group, {"op": "remove", "path": "members"}, schema=group_schema())
+    assert "members" not in out
+
+
+def test_mutability_and_targets() -> None:
+    user = {"userName": "a", "active": True}
+    with pytest.raises(Mutability):
+        _apply(user, {"op": "replace", "path": "groups", "value": []})
+    with pytest.raises(Mutability):
+        _apply(user, {"op": "remove", "path": "userName"})
+    with pytest.raises(NoTarget):
+        _apply(user, {"op": "remove"})
+    with pytest.raises(NoTarget):
+        _apply(user, {"op": "add", "path": 'emails[value co "x"].type', "value": "work"})
+    assert _apply(user, {"op": "replace", "value": {"password": "x"}}) == user
+
+
+def test_normalise_takes_what_idps_send() -> None:
+    body = {
+        "USERNAME": "a",
+        "Active": "False",
+        "name.givenName": "G",
+        f"{ENTERPRISE_SCHEMA}:manager": "boss",
+        ENTERPRISE_SCHEMA.lower(): {"Department": "Ops"},
+        "groups": [{"value": "ignored, read-only"}],
+        "password": "never kept",
+        "unknownAttr": 1,
+    }
+    assert normalise(USERS, body) == {
+        "userName": "a",
+        "active": False,
+        "name": {"givenName": "G"},
+        ENTERPRISE_SCHEMA: {"manager": {"value": "boss"}, "department": "Ops"},
+    }
+
+
+def test_projection_keeps_id_and_schemas() -> None:
+    resource = {
+        "schemas": ["s"],
+        "id": "1",
+        "userName": "a",
+        "name": {"givenName": "G", "familyName": "F"},
+        "emails": [{"value": "a@example.com", "type": "work"}, {"value": "b@example.com"}],
+    }
+    assert project(USERS, resource, ["name.familyName", "emails.type"], None) == {
+        "schemas": ["s"],
+        "id": "1",
+        "name": {"familyName": "F"},
+        "emails": [{"type": "work"}],
+    }
+    assert project(USERS, resource, None, ["id", "emails", "name.givenName"]) == {
+        "schemas": ["s"],
+        "id": "1",
+        "userName": "a",
+        "name": {"familyName": "F"},
+    }
