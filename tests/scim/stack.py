@@ -19,7 +19,12 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestServer
 from roster_shared.bus.base import Bus
+from roster_shared.bus.requests import Requester
+from roster_shared.events.codec import event_record
+from roster_shared.events.envelope import EnvelopeBase
+from roster_shared.events.replies import Reply
 from roster_shared.tenants import ProvisioningMode, TenantInfo
+from roster_shared.topics import Topics
 from scim_api import app as scim_app
 from scim_api.settings import ScimApiSettings
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -62,11 +67,30 @@ class Tenant:
 class ScimStack:
     """A running user-store + scim-api pair."""
 
-    def __init__(self, engine: AsyncEngine, url: str, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        url: str,
+        http: aiohttp.ClientSession,
+        bus: Bus,
+        topics: Topics,
+    ) -> None:
         self.engine = engine
         self.url = url
         self.http = http
+        self.bus = bus
+        self.topics = topics
         self.sessions = session_factory(engine)
+
+    async def login(self, event: EnvelopeBase) -> Reply:
+        """Publish an ingestion event as sso-login would, and wait for the reply."""
+        requester = Requester(self.bus, topic=self.topics.replies)
+        await requester.start()
+        try:
+            record = event_record(self.topics.ingest, event)
+            return await requester.request(record, event.event_id, timeout=30)
+        finally:
+            await requester.stop()
 
     async def tenant(
         self, slug: str | None = None, mode: ProvisioningMode = ProvisioningMode.SCIM_JIT
@@ -115,7 +139,7 @@ async def scim_stack(
     try:
         await server.start_server()
         async with aiohttp.ClientSession() as http:
-            yield ScimStack(engine, url, http)
+            yield ScimStack(engine, url, http, bus, Topics(topic_prefix))
     finally:
         await server.close()
         await bus.stop()

@@ -251,6 +251,22 @@ async def test_jit_tenant_refuses_scim_writes_with_403(stack: ScimStack) -> None
     assert "jit" in body["detail"]
 
 
+async def test_post_adopts_the_account_a_login_made(stack: ScimStack, acme: Tenant) -> None:
+    from tests.integration.harness import login
+
+    jit = await stack.login(login(acme.info, "00u-grace", "Grace.Hopper@Example.com"))
+    assert jit.ok and jit.user is not None and jit.user.origin == "jit"
+    status, body, _ = await acme.request(
+        "POST",
+        "/Users",
+        json={"userName": "grace.hopper@example.com", "externalId": "ext-grace"},
+    )
+    assert status == 201, body
+    assert body["id"] == jit.user.id and body["externalId"] == "ext-grace"
+    _, listed, _ = await acme.request("GET", "/Users")
+    assert listed["totalResults"] == 1  # one person, one account
+
+
 async def test_me_is_501(acme: Tenant) -> None:
     status, body, _ = await acme.request("GET", "/Me")
     assert_error(status, body, 501)
