@@ -509,3 +509,24 @@ async def test_signing_key_rollover(embedded: SsoStack) -> None:
     browser, xml = await _solicited(embedded, idp)
     stranger = Keys.make(embedded.tmp / "stranger", "stranger")
     await _refused(browser, embedded, resign(parse(xml), stranger))
+
+
+async def test_every_audience_restriction_must_name_us(embedded: SsoStack) -> None:
+    """Two AudienceRestriction elements mean both apply: one naming another SP is refused."""
+    idp = await _setup(embedded)
+    browser, xml = await _solicited(embedded, idp)
+    root = parse(xml)
+    conditions = root.find(".//saml:Conditions", namespaces=NS)
+    extra = etree.SubElement(conditions, f"{{{NS['saml']}}}AudienceRestriction")
+    etree.SubElement(extra, f"{{{NS['saml']}}}Audience").text = "https://other-sp.example/"
+    await _refused(browser, embedded, resign(root, idp.keys))
+
+
+async def test_missing_audience_restriction(embedded: SsoStack) -> None:
+    idp = await _setup(embedded)
+    browser, xml = await _solicited(embedded, idp)
+    root = parse(xml)
+    conditions = root.find(".//saml:Conditions", namespaces=NS)
+    for restriction in conditions.findall("saml:AudienceRestriction", namespaces=NS):
+        conditions.remove(restriction)
+    await _refused(browser, embedded, resign(root, idp.keys))

@@ -323,10 +323,17 @@ def validate_response(
     elif in_response_to != request_id:
         raise SamlError("InResponseTo does not match this browser's request")
 
-    # Audience: required, ours.
-    audiences = response.get_audiences()
-    if not audiences or urls.entity_id not in audiences:
-        raise SamlError(f"audience {audiences!r} is not ours")
+    # Audience: required, ours — in every AudienceRestriction (SAML core 2.5.1.4: each one
+    # must be satisfied; python3-saml flattens them and only checks when present).
+    restrictions = response._query_assertion("/saml:Conditions/saml:AudienceRestriction")
+    if not restrictions:
+        raise SamlError("no AudienceRestriction")
+    for restriction in restrictions:
+        audiences = [
+            (a.text or "").strip() for a in restriction.findall("saml:Audience", namespaces=NS)
+        ]
+        if urls.entity_id not in audiences:
+            raise SamlError(f"audience {audiences!r} is not ours")
 
     # Bearer confirmation: exact Recipient, NotOnOrAfter required, InResponseTo consistent.
     confirmed: datetime | None = None
