@@ -55,3 +55,17 @@ async def test_advice_endpoint(aiohttp_client: ClientFactory) -> None:
     assert (await bad.json())["error"] == "invalid"
     await client.close()
     await bus.stop()
+
+
+def test_directory_urls_must_be_https_off_this_machine() -> None:
+    from reconciler.credentials import Vault, new_key
+    from reconciler.errors import Invalid
+    from reconciler.routes import directory_config
+
+    vault = Vault(new_key())
+    assert directory_config(vault, "graph", None, "t").url == "https://graph.microsoft.com/v1.0"
+    assert directory_config(vault, "okta", "http://127.0.0.1:9/okta", "t").kind == "okta"
+    with pytest.raises(Invalid, match="use https://"):
+        directory_config(vault, "okta", "http://example.okta.com", "t")
+    with pytest.raises(Invalid, match="--url is required"):
+        directory_config(vault, "scim", None, "t")

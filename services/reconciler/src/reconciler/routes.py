@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -168,6 +169,10 @@ def directory_config(vault: Vault, kind: str, url: Any, token: Any) -> Directory
     base = url if isinstance(url, str) and url else DEFAULT_URLS[kind]
     if not base.startswith(("https://", "http://")):
         raise Invalid(f"--url is required for {kind} (the API base, https://...)")
+    host = urlsplit(base).hostname or ""
+    if base.startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
+        # The token travels with every request: plain HTTP only to this machine (tests).
+        raise Invalid(f"{base}: use https:// (the directory token would travel in the clear)")
     try:
         return DirectoryConfig(kind=kind, url=base, token=vault.encrypt(token))
     except CredentialError as exc:
