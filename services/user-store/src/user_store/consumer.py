@@ -111,7 +111,7 @@ class IngestProcessor:
         batch = _Batch(self._clock, safe=safe)
         decoded = [(message, _decode(message)) for message in messages]
         async with self._sessions() as session, session.begin():
-            batch.replies = await _already_processed(session, messages)
+            batch.replies = await _already_processed(session, decoded)
             await batch.lookups.prefetch(
                 session,
                 (
@@ -276,9 +276,11 @@ def _decode(message: Message) -> ingest.IngestEvent | ValidationError:
         return exc
 
 
-async def _already_processed(session: AsyncSession, messages: Sequence[Message]) -> dict[str, str]:
+async def _already_processed(
+    session: AsyncSession, decoded: Sequence[tuple[Message, ingest.IngestEvent | ValidationError]]
+) -> dict[str, str]:
     """Replies of the events in this batch that an earlier delivery already applied."""
-    ids = [event_id for m in messages if (event_id := _raw_event_id(m.value))]
+    ids = [event.event_id for _, event in decoded if not isinstance(event, ValidationError)]
     if not ids:
         return {}
     rows = await session.execute(

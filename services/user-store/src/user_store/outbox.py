@@ -8,15 +8,12 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from roster_shared.bus.base import Bus, Record
 from roster_shared.events.envelope import utcnow
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col, select
 
 from user_store.tables import OutboxRow
 
@@ -38,7 +35,7 @@ def outbox_values(record: Record) -> dict[str, Any]:
     }
 
 
-def _record(row: OutboxRow) -> Record:
+def _record(row: Any) -> Record:
     return Record(
         topic=row.topic,
         key=row.key,
@@ -126,21 +123,21 @@ class OutboxRelay:
                 ).scalar_one()
                 if not locked:
                     return None
-            rows: Sequence[OutboxRow] = (
-                (
-                    await session.execute(
-                        select(OutboxRow).order_by(col(OutboxRow.id)).limit(self._batch)
+            # Core rows, not ORM objects: the relay moves many small rows and reads each once.
+            table = OutboxRow.__table__  # type: ignore[attr-defined]
+            rows = (
+                await session.execute(
+                    sa.select(
+                        table.c.id, table.c.topic, table.c.key, table.c.value, table.c.headers
                     )
+                    .order_by(table.c.id)
+                    .limit(self._batch)
                 )
-                .scalars()
-                .all()
-            )
+            ).all()
             if not rows:
                 return 0
             await self._bus.send_batch([_record(row) for row in rows])
-            await session.execute(
-                delete(OutboxRow).where(col(OutboxRow.id).in_([row.id for row in rows]))
-            )
+            await session.execute(sa.delete(table).where(table.c.id.in_([row.id for row in rows])))
             return len(rows)
 
 
