@@ -23,8 +23,10 @@ from sso_login.admin import routes as admin_routes
 from sso_login.errors import Handler, errors_middleware
 from sso_login.keys import CONTEXT, METRICS, REQUESTER, STATE, USER_STORE, Context, State
 from sso_login.oidc import OidcProviders
+from sso_login.oidc_routes import routes as oidc_routes
 from sso_login.routes import routes
 from sso_login.saml import SpKeys
+from sso_login.saml_routes import routes as saml_routes
 from sso_login.sessions import Sessions
 from sso_login.settings import SsoLoginSettings
 from sso_login.tokens import Signer
@@ -120,6 +122,8 @@ def create_api(
 
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(admin_routes)
+    app.add_routes(saml_routes)
+    app.add_routes(oidc_routes)
     app.add_routes(routes)
     return app
 

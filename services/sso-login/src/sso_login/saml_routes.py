@@ -1,0 +1,161 @@
+"""SAML handlers: per-tenant SP metadata, SP-initiated login, the assertion consumer service.
+
+Paths are relative to the mount point ``/sso``; the protocol checks are in
+:mod:`sso_login.saml`.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from roster_shared.tenants import TenantInfo
+
+from sso_login import saml
+from sso_login.errors import Refused
+from sso_login.mapping import MappingError, map_user
+from sso_login.relay import DEFAULT_LANDING, safe_target
+from sso_login.routes import (
+    BAD_RESPONSE,
+    SAML_COOKIE,
+    claim_once,
+    clear_cookie,
+    config_of,
+    context,
+    finish_login,
+    read_form,
+    redirect,
+    return_target,
+    saml_connection,
+    set_cookie,
+    tenant_of,
+)
+from sso_login.tokens import BadToken
+
+routes = web.RouteTableDef()
+
+
+def _urls(request: web.Request, tenant: TenantInfo) -> saml.SpUrls:
+    return saml.sp_urls(context(request).settings.public_url, tenant.slug)
+
+
+@routes.get("/{tenant}/saml/metadata")
+async def saml_metadata(request: web.Request) -> web.Response:
+    """Our SP metadata for the tenant, served before any IdP is connected."""
+    tenant = await tenant_of(request)
+    return web.Response(
+        text=saml.sp_metadata(_urls(request, tenant), context(request).sp_keys),
+        content_type="application/samlmetadata+xml",
+    )
+
+
+@routes.get("/{tenant}/saml/login")
+async def saml_login(request: web.Request) -> web.Response:
+    """SP-initiated login: an AuthnRequest whose id is bound to this browser."""
+    tenant = await tenant_of(request)
+    config = config_of(tenant)
+    connection = saml_connection(config)
+    target = return_target(request, config)
+    ctx = context(request)
+    authn = saml.authn_request(_urls(request, tenant), connection, None, ctx.sp_keys)
+    cookie = ctx.signer.dumps(
+        "saml-login",
+        {"tid": tenant.id, "rid": authn.id, "rt": target},
+        max_age=ctx.settings.login_state_ttl,
+    )
+    response: web.Response
+    if authn.redirect_url is not None:
+        response = redirect(authn.redirect_url)
+    else:
+        inputs = "".join(
+            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+            for k, v in authn.form.items()
+        )
+        response = web.Response(
+            text="<!doctype html><html><body onload='document.forms[0].submit()'>"
+            f'<form method="post" action="{html.escape(authn.post_url or "")}">{inputs}'
+            "<noscript><button>Continue</button></noscript></form></body></html>",
+            content_type="text/html",
+        )
+    # SameSite=None: the IdP POSTs to our ACS from its own site, and this cookie must come along.
+    set_cookie(
+        response,
+        SAML_COOKIE,
+        cookie,
+        path=f"/sso/{tenant.slug}/saml/",
+        max_age=ctx.settings.login_state_ttl,
+        samesite="None",
+    )
+    return response
+
+
+@routes.post("/{tenant}/saml/acs")
+async def saml_acs(request: web.Request) -> web.Response:
+    """The assertion consumer service (HTTP-POST binding)."""
+    ctx = context(request)
+    settings = ctx.settings
+    form = await read_form(request, settings.max_saml_response_bytes * 2)
+    tenant = await tenant_of(request)
+    config = config_of(tenant)
+    connection = saml_connection(config)
+    encoded = form.get("SAMLResponse")
+    if not encoded:
+        raise Refused(BAD_RESPONSE, reason="no SAMLResponse")
+    bound: dict[str, Any] | None = None
+    try:
+        bound = ctx.signer.loads("saml-login", request.cookies.get(SAML_COOKIE))
+    except BadToken:
+        bound = None
+    if bound is not None and bound.get("tid") != tenant.id:
+        bound = None
+    request_id = str(bound["rid"]) if bound else None
+    urls = _urls(request, tenant)
+    try:
+        assertion = saml.validate_response(
+            encoded,
+            urls=urls,
+            connection=connection,
+            request_id=request_id,
+            skew=timedelta(seconds=settings.clock_skew),
+            max_bytes=settings.max_saml_response_bytes,
+            keys=ctx.sp_keys,
+        )
+    except saml.SamlError as exc:
+        raise Refused(BAD_RESPONSE, reason=f"SAML: {exc}") from exc
+
+    # Relay: the target bound at login; for IdP-initiated, a RelayState that passes the checks.
+    if bound is not None:
+        target = str(bound.get("rt") or DEFAULT_LANDING)
+    else:
+        relay = form.get("RelayState")
+        target = DEFAULT_LANDING
+        if relay:
+            checked = safe_target(relay, config.relay_state_allow)
+            if checked is None:
+                raise Refused(BAD_RESPONSE, reason=f"unsafe RelayState {relay[:200]!r}")
+            target = checked
+
+    # One assertion, one login: the replay cache is shared by every instance.
+    expires = assertion.not_on_or_after + timedelta(seconds=settings.clock_skew)
+    claim = f"saml:{assertion.issuer}:{assertion.assertion_id}"[:512]
+    if not await claim_once(request, tenant, claim, expires):
+        raise Refused(BAD_RESPONSE, reason=f"replayed assertion {assertion.assertion_id}")
+    try:
+        person = map_user(assertion.attributes, subject=assertion.name_id, mapping=config.mapping)
+    except MappingError as exc:
+        raise Refused(BAD_RESPONSE, reason=str(exc)) from exc
+    response = await finish_login(
+        request,
+        tenant,
+        config,
+        person,
+        issuer=assertion.issuer,
+        subject_format=assertion.name_id_format,
+        protocol="saml",
+        target=target,
+        correlation_id=assertion.assertion_id,
+    )
+    clear_cookie(response, SAML_COOKIE, f"/sso/{tenant.slug}/saml/", "None")
+    return response
