@@ -16,6 +16,7 @@ from datetime import datetime
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 from roster_shared.bus.base import Bus
+from roster_shared.bus.kafka import kafka_bus_for
 from roster_shared.events.envelope import utcnow
 from roster_shared.observability import health_routes
 from roster_shared.topics import Topics
@@ -50,7 +51,7 @@ def create_api(
     app = web.Application(middlewares=[errors_middleware])
     app.add_routes(routes)
     owns_bus = bus is None
-    bus = bus if bus is not None else _kafka_bus(settings)
+    bus = bus if bus is not None else kafka_bus_for(settings, "reconciler")
     owns_client = user_store is None
     token = settings.internal_token.get_secret_value() if settings.internal_token else None
     if user_store is None:
@@ -153,18 +154,3 @@ def _metrics(registry: CollectorRegistry) -> Callable[[RunRecord], None]:
             retries.inc(record.directory.get("retries", 0))
 
     return observe
-
-
-def _kafka_bus(settings: ReconcilerSettings) -> Bus:
-    if not settings.kafka_bootstrap:
-        raise ValueError(
-            "ROSTER_KAFKA_BOOTSTRAP is required to run the reconciler on its own "
-            "(the in-process bus only exists inside `roster dev`)"
-        )
-    from roster_shared.bus.kafka import KafkaBus
-
-    return KafkaBus(
-        settings.kafka_bootstrap,
-        client_id=f"{settings.kafka_client_id}-reconciler",
-        replication=settings.topic_replication,
-    )
