@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from roster_shared.filters import And, Compare, Has, Not, Or, Present
 from scim_api import patch
-from scim_api.errors import InvalidFilter, InvalidPath, InvalidValue, Mutability, NoTarget, TooMany
+from scim_api.errors import (
+    InvalidFilter,
+    InvalidPath,
+    InvalidValue,
+    Mutability,
+    NoTarget,
+    ScimError,
+    TooMany,
+)
 from scim_api.paths import parse_filter, parse_patch_path
-from scim_api.resources import normalise, project
-from scim_api.schemas import ENTERPRISE_SCHEMA, group_schema, user_schema
+from scim_api.resources import group_fields, normalise, project, user_attributes
+from scim_api.schemas import (
+    ENTERPRISE_SCHEMA,
+    GROUP_SCHEMA,
+    USER_SCHEMA,
+    group_schema,
+    user_schema,
+)
 
 USERS = user_schema()
 
@@ -202,3 +219,87 @@ def test_projection_keeps_id_and_schemas() -> None:
         "userName": "a",
         "name": {"familyName": "F"},
     }
+
+
+# -- never a 500: any PATCH body either applies or is a SCIM error ---------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.sampled_from(["", "x", "True", "False"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["value", "type", "primary", "display", "givenName", "x"]),
+            inner,
+            max_size=3,
+        )
+    ),
+    max_leaves=6,
+)
+PATHS = st.sampled_from(
+    [
+        None,
+        "",
+        "userName",
+        "active",
+        "title",
+        "name",
+        "name.givenName",
+        "emails",
+        'emails[type eq "work"]',
+        'emails[type eq "work"].value',
+        'emails[value co "x"].primary',
+        "emails.value",
+        "groups",
+        "id",
+        "meta.created",
+        "password",
+        "phoneNumbers",
+        'addresses[type eq "home"].locality',
+        ENTERPRISE_SCHEMA,
+        f"{ENTERPRISE_SCHEMA}:manager",
+        f"{ENTERPRISE_SCHEMA}:department",
+        "nosuch",
+        "emails[",
+        "members",
+        'members[value eq "1"]',
+        "members.value",
+        "displayName",
+        "externalId",
+    ]
+)
+OPERATION = st.fixed_dictionaries(
+    {"op": st.sampled_from(["add", "Add", "remove", "Replace", "replace", "move", 3])},
+    optional={"path": PATHS, "value": JSON | st.dictionaries(PATHS.filter(bool), JSON, max_size=3)},
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(operations=st.lists(OPERATION, max_size=4))
+def test_any_patch_applies_or_is_a_scim_error(operations: list[dict[str, Any]]) -> None:
+    user = {
+        "schemas": [USER_SCHEMA],
+        "id": "1",
+        "userName": "a@example.com",
+        "active": True,
+        "emails": [{"value": "a@example.com", "type": "work", "primary": True}],
+        "meta": {"resourceType": "User"},
+    }
+    try:
+        result = patch.apply(USERS, user, patch.operations({"Operations": operations}))
+        user_attributes(result)
+    except ScimError:
+        pass
+    group = {"schemas": [GROUP_SCHEMA], "id": "g", "displayName": "G", "members": [{"value": "1"}]}
+    try:
+        result = patch.apply(group_schema(), group, patch.operations({"Operations": operations}))
+        group_fields(result)
+    except ScimError:
+        pass
+
+
+@settings(max_examples=500, deadline=None)
+@given(body=st.dictionaries(PATHS.filter(bool), JSON, max_size=5))
+def test_any_post_body_is_taken_or_is_a_scim_error(body: dict[str, Any]) -> None:
+    for schema, check in ((USERS, user_attributes), (group_schema(), group_fields)):
+        with contextlib.suppress(ScimError):
+            check(normalise(schema, {"userName": "u", "displayName": "d", **body}))

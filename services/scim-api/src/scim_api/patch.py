@@ -162,6 +162,13 @@ def _whole(
             holder.pop(attr.name, None)
         return
     coerced = coerce(attr, value, path)
+    if coerced is None:
+        if op == "add":
+            raise InvalidValue(f"add {path} needs a value, not null")
+        if attr.required:
+            raise Mutability(f"{attr.name} is required: it can be replaced, not emptied")
+        holder.pop(attr.name, None)  # replace with null: the attribute becomes unassigned
+        return
     if attr.multi:
         if op == "replace":
             _set(holder, attr, _dedupe(attr, coerced))
