@@ -209,3 +209,21 @@ async def test_accepted_tokens_are_remembered_briefly_refusals_never(client, use
         ("acme", "wrong"),
         ("other", GOOD),
     ]
+
+
+async def test_a_write_nobody_confirms_is_a_503_not_a_hang(aiohttp_client, user_store) -> None:
+    bus = MemoryBus()
+    await bus.start()
+    try:
+        app = create_app(ScimApiSettings(request_timeout=0.3), bus=bus, user_store=user_store)
+        client = await aiohttp_client(app)
+        response = await client.post(
+            "/scim/v2/acme/Users",
+            json={"userName": "x@example.com"},
+            headers={"Authorization": f"Bearer {GOOD}"},
+        )
+        body = await _scim_error(response, 503)
+        assert "may still apply" in body["detail"]
+        assert response.headers["Retry-After"]
+    finally:
+        await bus.stop()
