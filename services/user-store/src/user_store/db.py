@@ -50,6 +50,15 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             # (externalId) need co/sw/ew to respect case as on PostgreSQL.
             cursor.execute("PRAGMA case_sensitive_like=ON")
             cursor.close()
+            # Transactions are begun by us (below), not lazily by the driver.
+            dbapi_connection.isolation_level = None
+
+        @sa.event.listens_for(engine.sync_engine, "begin")
+        def _begin_immediate(connection: Any) -> None:
+            # A deferred transaction that reads and then writes cannot wait for the write lock:
+            # SQLite answers "database is locked" at once, busy timeout or not. Taking the lock
+            # at BEGIN makes writers (the consumer, the CLI beside `roster dev`) queue instead.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
