@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 from roster_shared.bus.base import Bus
+from roster_shared.bus.kafka import kafka_bus_for
 from roster_shared.bus.requests import Requester
 from roster_shared.observability import health_routes
 from roster_shared.topics import Topics
@@ -54,7 +55,7 @@ def create_api(
 
     app = web.Application(middlewares=[count, errors_middleware])
     owns_bus = bus is None
-    bus = bus if bus is not None else _kafka_bus(settings)
+    bus = bus if bus is not None else kafka_bus_for(settings, "scim-api")
     owns_client = user_store is None
     if user_store is None:
         token = settings.internal_token.get_secret_value() if settings.internal_token else None
@@ -109,18 +110,3 @@ def create_app(
     app.add_routes(health_routes(api[METRICS], ready))
     app.add_subapp(MOUNT, api)
     return app
-
-
-def _kafka_bus(settings: ScimApiSettings) -> Bus:
-    if not settings.kafka_bootstrap:
-        raise ValueError(
-            "ROSTER_KAFKA_BOOTSTRAP is required to run the scim-api on its own "
-            "(the in-process bus only exists inside `roster dev`)"
-        )
-    from roster_shared.bus.kafka import KafkaBus
-
-    return KafkaBus(
-        settings.kafka_bootstrap,
-        client_id=f"{settings.kafka_client_id}-scim-api",
-        replication=settings.topic_replication,
-    )
