@@ -17,7 +17,7 @@ from roster_shared.events.envelope import EnvelopeBase, Source, new_id
 from roster_shared.events.people import GroupSnapshot, UserAttributes, UserSnapshot
 from roster_shared.events.replies import Reply
 from roster_shared.tenants import ProvisioningMode, TenantInfo
-from sqlalchemy import delete, func, insert
+from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -914,16 +914,3 @@ class Applier:
     def _refuse_login_source(event: EnvelopeBase) -> None:
         if event.source is Source.JIT:
             raise Refused("logins change groups only through their assertion's group claims")
-
-
-async def count_users(session: AsyncSession, tenant_id: str) -> int:
-    """Live users of a tenant (for tests and the admin view)."""
-    result = await session.execute(
-        select(func.count())
-        .select_from(UserRow)
-        .where(
-            UserRow.tenant_id == tenant_id,
-            col(UserRow.deleted_at).is_(None),
-        )
-    )
-    return int(result.scalar_one())
