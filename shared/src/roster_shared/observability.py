@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -75,3 +75,30 @@ def health_routes(registry: CollectorRegistry, ready: Check) -> list[web.RouteDe
 def reference_id() -> str:
     """A short id to quote in an error shown to a person and find in the logs."""
     return uuid.uuid4().hex[:12]
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def count_responses(registry: CollectorRegistry, name: str, documentation: str) -> Any:
+    """A middleware counting responses by HTTP status in a Prometheus counter ``name``."""
+    responses = Counter(name, documentation, ["status"], registry=registry)
+
+    @web.middleware
+    async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        responses.labels(str(response.status)).inc()
+        return response
+
+    return count
+
+
+def standalone(
+    api: web.Application, mount: str, registry: CollectorRegistry, ready: Check
+) -> web.Application:
+    """A service on its own: health and metrics at the root, the service mounted at ``mount``,
+    so its paths are the same as inside `roster dev`."""
+    app = web.Application()
+    app.add_routes(health_routes(registry, ready))
+    app.add_subapp(mount, api)
+    return app

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter
 from roster_shared.bus.base import Bus
 from roster_shared.bus.kafka import kafka_bus_for
 from roster_shared.events.envelope import utcnow
-from roster_shared.observability import health_routes
+from roster_shared.observability import standalone
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
@@ -117,10 +117,7 @@ def create_app(
     async def ready() -> bool:
         return state.running
 
-    app = web.Application()
-    app.add_routes(health_routes(api[METRICS], ready))
-    app.add_subapp(MOUNT, api)
-    return app
+    return standalone(api, MOUNT, api[METRICS], ready)
 
 
 def _metrics(registry: CollectorRegistry) -> Callable[[RunRecord], None]:

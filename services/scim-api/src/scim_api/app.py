@@ -11,16 +11,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 from roster_shared.bus.base import Bus
 from roster_shared.bus.kafka import kafka_bus_for
 from roster_shared.bus.requests import Requester
-from roster_shared.observability import health_routes
+from roster_shared.observability import count_responses, standalone
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
 from scim_api.auth import TokenCache
-from scim_api.errors import Handler, errors_middleware
+from scim_api.errors import errors_middleware
 from scim_api.keys import METRICS, REQUESTER, SERVICE, STATE, TOKENS, USER_STORE, State
 from scim_api.routes import routes
 from scim_api.service import ScimService
@@ -43,16 +43,7 @@ def create_api(
     (Kafka and the user-store's URL) and owned by the application.
     """
     registry = CollectorRegistry()
-    responses = Counter(
-        "roster_scim_api_responses", "SCIM responses by HTTP status", ["status"], registry=registry
-    )
-
-    @web.middleware
-    async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
-        response = await handler(request)
-        responses.labels(str(response.status)).inc()
-        return response
-
+    count = count_responses(registry, "roster_scim_api_responses", "SCIM responses by HTTP status")
     app = web.Application(middlewares=[count, errors_middleware])
     owns_bus = bus is None
     bus = bus if bus is not None else kafka_bus_for(settings, "scim-api")
@@ -106,7 +97,4 @@ def create_app(
     async def ready() -> bool:
         return state.running
 
-    app = web.Application()
-    app.add_routes(health_routes(api[METRICS], ready))
-    app.add_subapp(MOUNT, api)
-    return app
+    return standalone(api, MOUNT, api[METRICS], ready)

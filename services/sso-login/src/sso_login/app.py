@@ -12,16 +12,16 @@ import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 from roster_shared.bus.base import Bus, Subscription
 from roster_shared.bus.kafka import kafka_bus_for
 from roster_shared.bus.requests import Requester
-from roster_shared.observability import health_routes
+from roster_shared.observability import count_responses, standalone
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
 from sso_login.admin import routes as admin_routes
-from sso_login.errors import Handler, errors_middleware
+from sso_login.errors import errors_middleware
 from sso_login.keys import CONTEXT, METRICS, REQUESTER, STATE, USER_STORE, Context, State
 from sso_login.oidc import OidcProviders
 from sso_login.oidc_routes import routes as oidc_routes
@@ -49,16 +49,7 @@ def create_api(
     (Kafka and the user-store's URL) and owned by the application.
     """
     registry = CollectorRegistry()
-    responses = Counter(
-        "roster_sso_login_responses", "SSO responses by HTTP status", ["status"], registry=registry
-    )
-
-    @web.middleware
-    async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
-        response = await handler(request)
-        responses.labels(str(response.status)).inc()
-        return response
-
+    count = count_responses(registry, "roster_sso_login_responses", "SSO responses by HTTP status")
     app = web.Application(middlewares=[count, errors_middleware])
     owns_bus = bus is None
     bus = bus if bus is not None else kafka_bus_for(settings, "sso-login")
@@ -142,7 +133,4 @@ def create_app(
     async def ready() -> bool:
         return state.running
 
-    app = web.Application()
-    app.add_routes(health_routes(api[METRICS], ready))
-    app.add_subapp(MOUNT, api)
-    return app
+    return standalone(api, MOUNT, api[METRICS], ready)
