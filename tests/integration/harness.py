@@ -157,15 +157,28 @@ def login(
     *,
     issuer: str = "https://idp.example.com",
     groups: Sequence[str] | None = None,
+    verified: str | Sequence[dict[str, Any]] | None = None,
     **attributes: Any,
 ) -> ingest.UserUpserted:
-    """A JIT login as sso-login would publish it."""
+    """A JIT login as sso-login would publish it.
+
+    ``verified``: the link keys sso-login vouches for — an e-mail address the IdP verified
+    (an OIDC ``email`` with ``email_verified``), or the keys themselves. None: no verified key,
+    so the login may only find its account by its link or create one.
+    """
+    if isinstance(verified, str):
+        keys: Sequence[dict[str, Any]] = [
+            {"value": verified, "verified_email": True, "basis": "oidc:email_verified"}
+        ]
+    else:
+        keys = verified or ()
     return ingest.UserUpserted(
         tenant_id=tenant.id,
         source=Source.JIT,
         data=ingest.UserUpsertedData(
             attributes={"user_name": user_name, **attributes},
             identity_link={"issuer": issuer, "subject": subject},
+            link_keys=tuple(keys),
             groups=tuple(groups) if groups is not None else None,
             login_at=utcnow(),
         ),

@@ -184,7 +184,9 @@ class UserStoreContract:
             )
         )
         assert off.user is not None and not off.user.active
-        refused = await stack.send(login(tenant, "sub-erin", "erin@example.com"))
+        refused = await stack.send(
+            login(tenant, "sub-erin", "erin@example.com", verified="erin@example.com")
+        )
         assert refused.error is not None and refused.error.code is ErrorCode.DEACTIVATED
         async with stack.sessions() as session:
             row = await session.get(UserRow, created.user.id)
@@ -196,8 +198,13 @@ class UserStoreContract:
             )
         )
         assert deleted.ok
-        again = await stack.send(login(tenant, "sub-erin", "erin@example.com"))
+        again = await stack.send(
+            login(tenant, "sub-erin", "erin@example.com", verified="erin@example.com")
+        )
         assert again.error is not None and again.error.code is ErrorCode.DEACTIVATED
+        # Without a verified key too: a login never re-makes someone SCIM deleted.
+        unkeyed = await stack.send(login(tenant, "sub-erin-2", "erin@example.com"))
+        assert unkeyed.error is not None and unkeyed.error.code is ErrorCode.DEACTIVATED
         assert await self._count(stack, UserRow, UserRow.tenant_id == tenant.id) == 1
 
     async def test_scim_mode_refuses_unknown_logins_jit_mode_creates(self, stack: Stack) -> None:
@@ -222,8 +229,38 @@ class UserStoreContract:
         scim = await stack.send(
             scim_user(tenant, "E12345", "ext-h", emails=[{"value": "hank@example.com"}])
         )
-        linked = await stack.send(
+        # An e-mail the IdP did not verify is a free attribute: it never links (nOAuth).
+        unverified = await stack.send(
             login(tenant, "sub-h", "hank@example.com", emails=[{"value": "Hank@Example.com"}])
+        )
+        assert unverified.ok and unverified.created and unverified.user is not None
+        assert scim.user is not None and unverified.user.id != scim.user.id
+        # The verified address now names the login-made account, which is linked to another
+        # subject of this IdP: refused, never relinked; and not linked to SCIM's account by
+        # e-mail either, which two accounts now hold.
+        ambiguous = await stack.send(
+            login(
+                tenant,
+                "sub-h2",
+                "hank.2@example.com",
+                emails=[{"value": "Hank@Example.com"}],
+                verified="Hank@Example.com",
+            )
+        )
+        assert ambiguous.error is not None and ambiguous.error.code is ErrorCode.LINK_REFUSED
+        assert ambiguous.error.existing_id == unverified.user.id
+        tenant = await stack.tenant("linking", policy=TenantPolicy(allow_email_linking=True))
+        scim = await stack.send(
+            scim_user(tenant, "E12345", "ext-h", emails=[{"value": "hank@example.com"}])
+        )
+        linked = await stack.send(
+            login(
+                tenant,
+                "sub-h",
+                "hank@example.com",
+                emails=[{"value": "Hank@Example.com"}],
+                verified="Hank@Example.com",
+            )
         )
         assert scim.user is not None and linked.user is not None
         assert linked.user.id == scim.user.id
@@ -232,7 +269,13 @@ class UserStoreContract:
             scim_user(other, "E12345", "ext-h", emails=[{"value": "hank@example.com"}])
         )
         separate = await stack.send(
-            login(other, "sub-h", "hank@example.com", emails=[{"value": "hank@example.com"}])
+            login(
+                other,
+                "sub-h",
+                "hank@example.com",
+                emails=[{"value": "hank@example.com"}],
+                verified="hank@example.com",
+            )
         )
         assert separate.ok and separate.created
 
@@ -483,7 +526,15 @@ class UserStoreContract:
         jit = login(tenant, "sub-q", "q@example.com")
         events.append(jit)
         events.append(scim_user(tenant, "Q@example.com", "ext-q"))  # adopts the login's account
-        events.append(login(tenant, "sub-p7", "someone-else", emails=[{"value": "P7@example.com"}]))
+        events.append(
+            login(
+                tenant,
+                "sub-p7",
+                "someone-else",
+                emails=[{"value": "P7@example.com"}],
+                verified="P7@example.com",
+            )
+        )
         # One send of them all, so that the consumer sees them in one batch.
         await stack.bus.send_batch([event_record(stack.topics.ingest, e) for e in events])
         await replies.wait_for(lambda c: len(c.messages) == len(events))

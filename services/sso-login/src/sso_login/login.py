@@ -41,6 +41,7 @@ async def provision(
             identity_link=IdentityLink(
                 issuer=issuer, subject=person.subject, subject_format=subject_format
             ),
+            link_keys=person.link_keys,
             groups=person.groups,
             login_at=utcnow(),
         ),
@@ -58,6 +59,13 @@ async def provision(
                 "Your organisation has not given you access to this application yet. "
                 "Ask your administrator to assign it to you.",
                 reason=reply.error.detail,
+            )
+        if code is ErrorCode.LINK_REFUSED:
+            # Never say which account the login pointed at: the person may be an attacker.
+            raise AccessDenied(
+                "Your sign-in could not be matched safely to an account in this application. "
+                "Ask your administrator to check how your identity provider identifies you.",
+                reason=f"link refused: {reply.error.detail}",
             )
         if code is ErrorCode.DEACTIVATED:
             raise AccessDenied(

@@ -3,15 +3,40 @@
 Each field lists attribute names to try in order; the first one present wins. Presets cover what
 the common IdPs send by default; a tenant may give a custom mapping (any of the fields below)
 that is tried before the preset named in ``"preset"`` (default: generic).
+
+The attributes only describe the person. Which account a first login may join is decided by
+*link keys*: values the IdP vouches for (:func:`saml_link_keys`, :func:`oidc_link_keys`), or
+one attribute the tenant's admin names in the mapping's ``"link"`` entry, e.g.
+``{"link": {"attribute": "subject", "match": "external_id"}}`` for Okta, whose OIDC ``sub``
+is the Okta user id its SCIM client sends as ``externalId``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from roster_shared.events.people import Email, UserAttributes
+from roster_shared.events.people import Email, LinkKey, UserAttributes
+
+SAML_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+SAML_EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+LINKING_NAME_ID_FORMATS = {SAML_PERSISTENT: "persistent", SAML_EMAIL: "email"}
+"""NameID formats stable enough to link on (SAML Core §8.3.2, §8.3.7): an e-mail NameID is the
+address the IdP holds for the person, a persistent one an identifier it never reassigns. The
+unspecified and transient formats promise neither."""
+
+ENTRA_HOSTS = frozenset(
+    {
+        "login.microsoftonline.com",
+        "login.microsoftonline.us",
+        "login.partner.microsoftonline.cn",
+        "sts.windows.net",
+    }
+)
+"""Entra ID issuers: its ``email`` claim is whatever the user's mail attribute says, verified
+or not, and only the optional ``xms_edov`` claim says the domain owner verified it."""
 
 FIELDS = ("subject", "user_name", "email", "given_name", "family_name", "display_name", "groups")
 
@@ -154,6 +179,7 @@ class MappedUser:
     subject: str
     attributes: UserAttributes
     groups: tuple[str, ...] | None
+    link_keys: tuple[LinkKey, ...] = ()
 
 
 def resolve(mapping: str | Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
@@ -187,13 +213,99 @@ def _first(source: Mapping[str, Any], names: Sequence[str]) -> str | None:
     return values[0][:512] if values else None
 
 
+LinkMatch = Literal["user_name", "external_id"]
+
+
+def _link_rule(mapping: str | Mapping[str, Any]) -> tuple[str, LinkMatch] | None:
+    """The admin's explicit link attribute and what it matches, if the mapping names one."""
+    if isinstance(mapping, str) or mapping.get("link") is None:
+        return None
+    rule = mapping["link"]
+    if not isinstance(rule, Mapping) or not isinstance(rule.get("attribute"), str):
+        raise MappingError('the mapping\'s "link" needs an "attribute" (a name, or "subject")')
+    match = rule.get("match", "user_name")
+    if match == "user_name" or match == "external_id":
+        return str(rule["attribute"]), match
+    raise MappingError('the mapping\'s "link" matches "user_name" or "external_id"')
+
+
+def _admin_key(
+    claims: Mapping[str, Any], subject: str, mapping: str | Mapping[str, Any]
+) -> list[LinkKey]:
+    rule = _link_rule(mapping)
+    if rule is None:
+        return []
+    attribute, match = rule
+    value = subject if attribute == "subject" else _first(claims, (attribute,))
+    if not value:
+        return []
+    return [LinkKey(value=value[:512], match=match, basis=f"mapping:{attribute}"[:128])]
+
+
+def saml_link_keys(
+    claims: Mapping[str, Any],
+    *,
+    name_id: str,
+    name_id_format: str | None,
+    mapping: str | Mapping[str, Any],
+) -> tuple[LinkKey, ...]:
+    """The verified keys of a SAML login: the admin's link attribute, then the NameID when its
+    format is persistent or e-mail. Attribute statements are never keys on their own."""
+    keys = _admin_key(claims, name_id, mapping)
+    kind = LINKING_NAME_ID_FORMATS.get(name_id_format or "")
+    if kind is not None and name_id.strip():
+        keys.append(
+            LinkKey(
+                value=name_id.strip()[:512],
+                verified_email=kind == "email",
+                basis=f"saml-nameid:{kind}",
+            )
+        )
+    return tuple(keys)
+
+
+def _true(value: Any) -> bool:
+    # Some providers send booleans as strings ("true"); anything else is not a yes.
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def oidc_link_keys(
+    claims: Mapping[str, Any], *, issuer: str, mapping: str | Mapping[str, Any]
+) -> tuple[LinkKey, ...]:
+    """The verified keys of an OIDC login: the admin's link attribute, then ``email`` when the
+    provider says it is verified (OIDC Core §5.1 ``email_verified``; Entra ID: ``xms_edov``).
+
+    OIDC Core §5.7: only ``iss`` + ``sub`` identify the person; ``email`` and
+    ``preferred_username`` may change and are not unique, so they never link unverified.
+    """
+    keys = _admin_key(claims, str(claims.get("sub", "")), mapping)
+    email = claims.get("email")
+    if isinstance(email, str) and email.strip():
+        entra = (urlsplit(issuer).hostname or "") in ENTRA_HOSTS
+        if entra:
+            # email_verified, when Entra sends it at all, does not cover the domain owner.
+            verified = _true(claims.get("xms_edov"))
+            basis = "entra:xms_edov"
+        else:
+            verified = _true(claims.get("email_verified"))
+            basis = "oidc:email_verified"
+        if verified:
+            keys.append(LinkKey(value=email.strip()[:512], verified_email=True, basis=basis))
+    return tuple(keys)
+
+
 def map_user(
-    claims: Mapping[str, Any], *, subject: str, mapping: str | Mapping[str, Any]
+    claims: Mapping[str, Any],
+    *,
+    subject: str,
+    mapping: str | Mapping[str, Any],
+    link_keys: tuple[LinkKey, ...] = (),
 ) -> MappedUser:
     """Read the person from ``claims`` (attribute name to value or values).
 
     ``subject`` is the protocol's subject (NameID, ``sub``), used unless the mapping names an
-    attribute for it (Entra's object id, for instance).
+    attribute for it (Entra's object id, for instance). ``link_keys`` come from
+    :func:`saml_link_keys` or :func:`oidc_link_keys` and pass through unchanged.
     """
     fields = resolve(mapping)
     subject = _first(claims, fields["subject"]) or subject
@@ -213,4 +325,5 @@ def map_user(
         subject=subject,
         attributes=attributes,
         groups=tuple(g[:512] for g in groups[:1000]) if groups is not None else None,
+        link_keys=link_keys,
     )

@@ -16,7 +16,7 @@ from roster_shared.tenants import TenantInfo
 
 from sso_login.errors import Refused, Unavailable
 from sso_login.keys import Context
-from sso_login.mapping import MappingError, map_user
+from sso_login.mapping import MappingError, map_user, oidc_link_keys
 from sso_login.oidc import OidcError, pkce_challenge
 from sso_login.relay import DEFAULT_LANDING
 from sso_login.routes import (
@@ -161,7 +161,11 @@ async def oidc_callback(request: web.Request) -> web.Response:
     except OidcError as exc:
         raise Refused(BAD_RESPONSE, reason=f"OIDC: {exc}") from exc
     try:
-        person = map_user(mapping_source, subject=str(claims["sub"]), mapping=config.mapping)
+        # Link keys come from the signed ID token only, never from the userinfo response.
+        keys = oidc_link_keys(claims, issuer=connection.issuer, mapping=config.mapping)
+        person = map_user(
+            mapping_source, subject=str(claims["sub"]), mapping=config.mapping, link_keys=keys
+        )
     except MappingError as exc:
         raise Refused(BAD_RESPONSE, reason=str(exc)) from exc
     response = await finish_login(

@@ -15,7 +15,7 @@ from roster_shared.tenants import TenantInfo
 
 from sso_login import saml
 from sso_login.errors import Refused
-from sso_login.mapping import MappingError, map_user
+from sso_login.mapping import MappingError, map_user, saml_link_keys
 from sso_login.relay import DEFAULT_LANDING, safe_target
 from sso_login.routes import (
     BAD_RESPONSE,
@@ -143,7 +143,18 @@ async def saml_acs(request: web.Request) -> web.Response:
     if not await claim_once(request, tenant, claim, expires):
         raise Refused(BAD_RESPONSE, reason=f"replayed assertion {assertion.assertion_id}")
     try:
-        person = map_user(assertion.attributes, subject=assertion.name_id, mapping=config.mapping)
+        keys = saml_link_keys(
+            assertion.attributes,
+            name_id=assertion.name_id,
+            name_id_format=assertion.name_id_format,
+            mapping=config.mapping,
+        )
+        person = map_user(
+            assertion.attributes,
+            subject=assertion.name_id,
+            mapping=config.mapping,
+            link_keys=keys,
+        )
     except MappingError as exc:
         raise Refused(BAD_RESPONSE, reason=str(exc)) from exc
     response = await finish_login(

@@ -7,6 +7,7 @@ caller rolls its savepoint back, so nothing is half-written.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,13 +26,14 @@ from sqlmodel import col, select
 from user_store.errors import (
     Deactivated,
     Invalid,
+    LinkRefused,
     NotFound,
     NotProvisioned,
     PreconditionFailed,
     Refused,
     Uniqueness,
 )
-from user_store.identity import name_key
+from user_store.identity import name_key, same_link_key
 from user_store.lookups import MISS, UserLookups
 from user_store.snapshots import load_group_snapshot, load_user_snapshot, user_snapshot
 from user_store.tables import (
@@ -41,6 +43,8 @@ from user_store.tables import (
     UserEmailRow,
     UserRow,
 )
+
+log = logging.getLogger(__name__)
 
 USER_FIELDS = (
     "user_name",
@@ -150,21 +154,19 @@ class Applier:
         )
         return result.scalars().first()
 
-    async def _by_email(self, attributes: UserAttributes) -> UserRow | None:
-        keys = [name_key(e.value) for e in attributes.emails]
-        if not keys:
-            return None
+    async def _by_email_value(self, address: str) -> UserRow | None:
+        """The one live account holding ``address`` among its e-mails (a verified key)."""
         await self._drain_email_sink()
         result = await self.session.execute(
-            select(UserRow)
+            select(UserRow, UserEmailRow.value)
             .join(UserEmailRow, col(UserEmailRow.user_id) == col(UserRow.id))
             .where(
                 UserEmailRow.tenant_id == self.tenant.id,
-                col(UserEmailRow.value_key).in_(keys),
+                col(UserEmailRow.value_key) == name_key(address),
                 col(UserRow.deleted_at).is_(None),
             )
         )
-        found = {row.id: row for row in result.scalars().all()}
+        found = {row.id: row for row, value in result.all() if same_link_key(value, address)}
         # Only an unambiguous match links; two accounts sharing an address link neither.
         return next(iter(found.values())) if len(found) == 1 else None
 
@@ -409,7 +411,12 @@ class Applier:
         return await self._user_outcome(event, user, kind, changed, created=created, reason=reason)
 
     async def _login(self, event: ingest.UserUpserted) -> Outcome:
-        """JIT: rules 1, 4 and 5 for a login."""
+        """JIT: rules 2, 5 and 6 for a login (the decision table is in docs/design.md).
+
+        A login finds its account by its identity link (issuer + subject) only. With no link
+        yet it may link to an existing account on a verified key (``link_keys``), never on a
+        free attribute; otherwise it may only create a new account.
+        """
         data = event.data
         attributes = data.attributes
         link = data.identity_link
@@ -417,17 +424,34 @@ class Applier:
             raise Invalid("a login must carry the IdP issuer and subject")
         scim_owns = self.tenant.mode.scim_owns_lifecycle
         user = await self._by_link(link.issuer, link.subject)
+        by_own_link = user is not None
         if user is not None and user.deleted_at is not None and not scim_owns:
-            user = None  # jit mode: an account an admin deleted may be made again
+            user, by_own_link = (
+                None,
+                False,
+            )  # jit mode: an account an admin deleted may be made again
         if user is None:
-            user = await self._by_user_name(attributes.user_name)
+            user = await self._by_link_keys(event)
         if user is None and scim_owns:
-            user = await self._by_user_name(attributes.user_name, live=False)
-        if user is None and self.tenant.policy.allow_email_linking:
-            user = await self._by_email(attributes)
+            # Someone SCIM deleted never comes back through a login, whatever key it carries.
+            for name in (attributes.user_name, *self._user_name_keys(event)):
+                if await self._by_user_name(name) is None and (
+                    await self._by_user_name(name, live=False) is not None
+                ):
+                    raise Deactivated("this account was deleted by the customer's directory")
         if user is not None and user.deleted_at is not None:
             raise Deactivated("this account was deleted by the customer's directory")
         if user is None:
+            holder = await self._by_user_name(attributes.user_name)
+            if holder is not None:
+                # The name is taken, and nothing this login verified says it is that person.
+                raise self._link_refused(
+                    event,
+                    holder,
+                    f"userName {attributes.user_name!r} belongs to account {holder.id}, and the "
+                    "login carries no verified key for it (a SAML NameID of persistent or e-mail "
+                    "format, an OIDC email with email_verified, or the tenant's link mapping)",
+                )
             if self.tenant.mode is ProvisioningMode.SCIM:
                 raise NotProvisioned(
                     "this person has not been provisioned by the customer's IdP (mode scim)"
@@ -436,17 +460,19 @@ class Applier:
         if not user.active:
             raise Deactivated("this account is deactivated")
         changed = await self._link(user, event)
-        if user.scim_managed and scim_owns:
-            # SCIM owns these attributes; a login may only fill in what SCIM left empty.
+        if by_own_link and not (user.scim_managed and scim_owns):
+            # The person's own link, on an account SCIM does not own: the login is the source.
+            fill = self._jit_values(attributes)
+            if fill.get("user_name") and fill["user_name"] != user.user_name:
+                await self._ensure_unique(user, attributes.model_copy(update={"external_id": None}))
+        else:
+            # SCIM owns these attributes, or the link is new: fill in only what is empty, so a
+            # first login can never rename or re-address the account it joins.
             fill = {
                 name: value
                 for name, value in self._jit_values(attributes).items()
                 if getattr(user, name) in (None, [], {})
             }
-        else:
-            fill = self._jit_values(attributes)
-            if fill.get("user_name") and fill["user_name"] != user.user_name:
-                await self._ensure_unique(user, attributes.model_copy(update={"external_id": None}))
         changed += self._assign(user, fill)
         user.last_login_at = data.login_at or self.now
         group_events = await self._sync_login_groups(event, user)
@@ -455,6 +481,65 @@ class Applier:
         if not changed:
             await self._flush()
         return outcome
+
+    @staticmethod
+    def _user_name_keys(event: ingest.UserUpserted) -> list[str]:
+        return [key.value for key in event.data.link_keys if key.match == "user_name"]
+
+    async def _by_link_keys(self, event: ingest.UserUpserted) -> UserRow | None:
+        """The account a first login may join: matched on a verified key, and not yet linked
+        to another subject of the same IdP connection."""
+        link = event.data.identity_link
+        assert link is not None
+        for key in event.data.link_keys:
+            user: UserRow | None
+            if key.match == "external_id":
+                user = await self._by_external_id(key.value)
+            else:
+                user = await self._by_user_name(key.value)
+                if user is not None and not same_link_key(user.user_name, key.value):
+                    user = None  # only a compatibility-folded look-alike
+            if user is None and key.verified_email and self.tenant.policy.allow_email_linking:
+                user = await self._by_email_value(key.value)
+            if user is None:
+                continue
+            other = await self._link_from(user, link.issuer)
+            if other is not None:
+                raise self._link_refused(
+                    event,
+                    user,
+                    f"account {user.id} is already linked to another subject of {link.issuer}; "
+                    "a login never relinks it (an admin must remove the old link first)",
+                )
+            return user
+        return None
+
+    def _link_refused(self, event: ingest.UserUpserted, user: UserRow, detail: str) -> LinkRefused:
+        link = event.data.identity_link
+        log.warning(
+            "login link refused",
+            extra={
+                "tenant": self.tenant.slug,
+                "user_id": user.id,
+                "issuer": link.issuer if link else None,
+                "subject": link.subject if link else None,
+                "event_id": event.event_id,
+                "reason": detail,
+            },
+        )
+        return LinkRefused(detail, existing_id=user.id)
+
+    async def _link_from(self, user: UserRow, issuer: str) -> IdentityLinkRow | None:
+        result = await self.session.execute(
+            select(IdentityLinkRow)
+            .where(
+                IdentityLinkRow.tenant_id == self.tenant.id,
+                IdentityLinkRow.user_id == user.id,
+                IdentityLinkRow.issuer == issuer,
+            )
+            .limit(1)
+        )
+        return result.scalars().first()
 
     def _jit_values(self, attributes: UserAttributes) -> dict[str, Any]:
         values: dict[str, Any] = {"user_name": attributes.user_name}

@@ -69,6 +69,17 @@ class Deactivated(UserStoreError):
     status = 403
 
 
+class LinkRefused(UserStoreError):
+    """A login that may not be linked to the account it points at (DESIGN.md rule 2).
+
+    Either the account already has a link from this IdP connection to another subject (a login
+    never relinks it), or the login matches an account only on a value it did not verify.
+    """
+
+    code = ErrorCode.LINK_REFUSED
+    status = 403
+
+
 class Refused(UserStoreError):
     """The tenant's mode does not allow this source to do this."""
 

@@ -9,3 +9,17 @@ import unicodedata
 def name_key(value: str) -> str:
     """Unicode NFKC then case-folded: the comparison key for userName, e-mail, group names."""
     return unicodedata.normalize("NFKC", value).casefold().strip()
+
+
+def same_link_key(stored: str, offered: str) -> bool:
+    """Whether a verified link key names the stored userName.
+
+    Case-insensitive (RFC 7643 §4.1.1) but without NFKC's compatibility folding: ``CHARLIE@...``
+    written in fullwidth letters (U+FF23...) is another string, which an attacker may be able to
+    register and verify at an IdP, so it must never link to ``charlie@...``. The index lookup
+    uses :func:`name_key`; this confirms the candidate it found.
+    """
+    return (
+        unicodedata.normalize("NFC", stored).casefold().strip()
+        == unicodedata.normalize("NFC", offered).casefold().strip()
+    )

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter
 
 from roster_shared.events.envelope import EnvelopeBase, Frozen
-from roster_shared.events.people import IdentityLink, UserAttributes
+from roster_shared.events.people import IdentityLink, LinkKey, UserAttributes
 
 
 class UserUpsertedData(Frozen):
@@ -33,6 +33,12 @@ class UserUpsertedData(Frozen):
     )
     identity_link: IdentityLink | None = Field(
         default=None, description="Set by logins: the IdP issuer and subject."
+    )
+    link_keys: tuple[LinkKey, ...] = Field(
+        default=(),
+        max_length=8,
+        description="Logins: the verified values a login with no identity link yet may be "
+        "matched to an existing account on, in order. Empty: it may only create an account.",
     )
     groups: tuple[str, ...] | None = Field(
         default=None, description="Logins: group names from the assertion; None = not sent."

@@ -30,6 +30,36 @@ class IdentityLink(Frozen):
     )
 
 
+class LinkKey(Frozen):
+    """A value the SP verified, on which a login with no identity link yet may be matched to an
+    existing account (DESIGN.md identity rule 2).
+
+    Only sso-login mints these, from what the IdP vouches for: a SAML NameID of persistent or
+    e-mail format, an OIDC ``email`` with ``email_verified`` true (Entra ID: ``xms_edov``), or an
+    attribute the tenant's admin chose explicitly. Free attributes (``preferred_username``, an
+    unverified ``email``, a display name) never become link keys: the person logging in can
+    often change them, and linking on them is the "nOAuth" account takeover.
+    """
+
+    value: str = Field(min_length=1, max_length=512)
+    match: Literal["user_name", "external_id"] = Field(
+        default="user_name",
+        description="The account attribute the value is compared with: userName "
+        "(case-insensitive, no compatibility folding) or externalId (exact).",
+    )
+    verified_email: bool = Field(
+        default=False,
+        description="The IdP vouches that the value is the person's verified e-mail address; "
+        "with the tenant's allow_email_linking it may also match an account's e-mails.",
+    )
+    basis: str = Field(
+        min_length=1,
+        max_length=128,
+        description="Why sso-login trusts the value, for logs and admins "
+        "(saml-nameid:persistent, oidc:email_verified, entra:xms_edov, mapping:<attribute>).",
+    )
+
+
 class UserAttributes(Frozen):
     """The attributes a source reports for a person.
 

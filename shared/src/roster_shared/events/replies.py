@@ -24,6 +24,7 @@ class ErrorCode(StrEnum):
     PRECONDITION_FAILED = "precondition_failed"
     NOT_PROVISIONED = "not_provisioned"
     DEACTIVATED = "deactivated"
+    LINK_REFUSED = "link_refused"
     REFUSED = "refused"
     INVALID = "invalid"
     UNKNOWN_TENANT = "unknown_tenant"
