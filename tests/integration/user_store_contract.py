@@ -21,7 +21,7 @@ from roster_shared.filters import EXPR_ADAPTER, ListQuery
 from roster_shared.tenants import ProvisioningMode, TenantPolicy
 from roster_shared.topics import Topics
 from sqlalchemy import func, select
-from user_store import queries
+from user_store import queries, tenants
 from user_store.tables import OutboxRow, ProcessedEventRow, UserRow
 
 from tests.integration.harness import Stack, login, memory_bus, scim_user, sqlite_engine
@@ -278,6 +278,146 @@ class UserStoreContract:
             )
         )
         assert separate.ok and separate.created
+
+    # -- linking a login to an account (DESIGN.md rule 2; docs/design.md decision table) ------
+
+    async def _row(self, stack: Stack, user_id: str) -> UserRow:
+        async with stack.sessions() as session:
+            row = await session.get(UserRow, user_id)
+        assert row is not None
+        return row
+
+    async def test_login_never_takes_over_an_account_linked_to_another_subject(
+        self, stack: Stack
+    ) -> None:
+        """nOAuth: the attacker's own IdP account says the victim's name and address, even
+        "verified"; the victim's account stays theirs and unchanged."""
+        tenant = await stack.tenant(policy=TenantPolicy(allow_email_linking=True))
+        victim = await stack.send(
+            login(tenant, "sub-carol", "carol@example.com", emails=[{"value": "carol@example.com"}])
+        )
+        assert victim.user is not None
+        before = await self._row(stack, victim.user.id)
+        attack = await stack.send(
+            login(
+                tenant,
+                "sub-mallory",
+                "Carol@Example.com",
+                display_name="Mallory",
+                emails=[{"value": "carol@example.com"}],
+                verified="carol@example.com",
+            )
+        )
+        assert attack.error is not None and attack.error.code is ErrorCode.LINK_REFUSED
+        assert "already linked to another subject" in attack.error.detail
+        assert attack.error.existing_id == victim.user.id
+        after = await self._row(stack, victim.user.id)
+        assert (after.user_name, after.display_name, after.emails, after.version) == (
+            before.user_name,
+            before.display_name,
+            before.emails,
+            before.version,
+        )
+        assert await self._count(stack, UserRow, UserRow.tenant_id == tenant.id) == 1
+
+    @pytest.mark.parametrize(
+        "mode", [ProvisioningMode.SCIM, ProvisioningMode.SCIM_JIT, ProvisioningMode.JIT]
+    )
+    async def test_a_free_attribute_never_links(self, stack: Stack, mode: ProvisioningMode) -> None:
+        """A userName the login merely claims names an account: refused, not linked."""
+        tenant = await stack.tenant(mode=ProvisioningMode.SCIM_JIT)
+        made = await stack.send(scim_user(tenant, "dan@example.com", "ext-dan"))
+        assert made.user is not None
+        async with stack.sessions() as session, session.begin():
+            await tenants.update_tenant(session, tenant.id, mode=mode)
+        attack = await stack.send(login(tenant, "sub-x", "DAN@example.com"))
+        assert attack.error is not None and attack.error.code is ErrorCode.LINK_REFUSED
+        assert "carries no verified key" in attack.error.detail
+        row = await self._row(stack, made.user.id)
+        assert row.user_name == "dan@example.com" and row.last_login_at is None
+
+    async def test_a_compatibility_folded_lookalike_never_links(self, stack: Stack) -> None:
+        """Fullwidth letters fold to ASCII under NFKC; a verified fullwidth address is another
+        address and must not reach the ASCII account (nor make a second account by that name)."""
+        tenant = await stack.tenant()
+        made = await stack.send(scim_user(tenant, "charlie@example.com", "ext-charlie"))
+        assert made.user is not None
+        fullwidth = "".join(chr(ord(c) + 0xFEE0) for c in "CHARLIE") + "@example.com"
+        attack = await stack.send(login(tenant, "sub-c", fullwidth, verified=fullwidth))
+        assert attack.error is not None and attack.error.code is ErrorCode.LINK_REFUSED
+        assert "carries no verified key" in attack.error.detail
+        row = await self._row(stack, made.user.id)
+        assert row.user_name == "charlie@example.com" and row.last_login_at is None
+
+    async def test_a_verified_key_links_once_and_never_rewrites_scims_attributes(
+        self, stack: Stack
+    ) -> None:
+        tenant = await stack.tenant()
+        made = await stack.send(
+            scim_user(
+                tenant,
+                "erik@example.com",
+                "ext-erik",
+                emails=[{"value": "erik@example.com", "type": "work"}],
+            )
+        )
+        assert made.user is not None
+        first = await stack.send(
+            login(
+                tenant,
+                "sub-erik",
+                "Erik@Example.com",
+                given_name="Erik",
+                emails=[{"value": "erik.personal@example.com"}],
+                verified="Erik@Example.com",
+            )
+        )
+        assert first.ok and first.user is not None and first.user.id == made.user.id
+        assert first.user.user_name == "erik@example.com"
+        assert [e.value for e in first.user.emails] == ["erik@example.com"]
+        assert first.user.given_name == "Erik"  # SCIM left it empty: filled in
+        assert [(li.issuer, li.subject) for li in first.user.identity_links] == [
+            ("https://idp.example.com", "sub-erik")
+        ]
+        # Later logins come by the link, with no key at all, and still change nothing of SCIM's.
+        later = await stack.send(login(tenant, "sub-erik", "erik.renamed@example.com"))
+        assert later.ok and later.user is not None and later.user.id == made.user.id
+        assert later.user.user_name == "erik@example.com"
+
+    async def test_jit_mode_changes_identity_attributes_only_through_the_own_link(
+        self, stack: Stack
+    ) -> None:
+        tenant = await stack.tenant(mode=ProvisioningMode.JIT)
+        own = await stack.send(login(tenant, "sub-fay", "fay@example.com"))
+        renamed = await stack.send(login(tenant, "sub-fay", "fay.new@example.com"))
+        assert own.user is not None and renamed.user is not None
+        assert renamed.user.id == own.user.id and renamed.user.user_name == "fay.new@example.com"
+        # A second connection (another issuer) may join on a verified key, but only fills in.
+        joined = await stack.send(
+            login(
+                tenant,
+                "oid-fay",
+                "fay.other@example.com",
+                issuer="https://login.example.net",
+                display_name="Fay",
+                verified="fay.new@example.com",
+            )
+        )
+        assert joined.ok and joined.user is not None and joined.user.id == own.user.id
+        assert joined.user.user_name == "fay.new@example.com" and joined.user.display_name == "Fay"
+
+    async def test_an_admin_mapping_links_on_external_id(self, stack: Stack) -> None:
+        """Okta: the OIDC ``sub`` is the Okta user id its SCIM client sends as externalId."""
+        tenant = await stack.tenant()
+        made = await stack.send(scim_user(tenant, "gil@example.com", "00u1gil"))
+        assert made.user is not None
+        key = {"value": "00u1gil", "match": "external_id", "basis": "mapping:subject"}
+        wrong = await stack.send(
+            login(tenant, "00u1gil-x", "gil@example.com", verified=[{**key, "value": "00U1GIL"}])
+        )
+        assert wrong.error is not None and wrong.error.code is ErrorCode.LINK_REFUSED
+        linked = await stack.send(login(tenant, "00u1gil", "gil@example.com", verified=[key]))
+        assert linked.ok and linked.user is not None and linked.user.id == made.user.id
 
     # -- groups ----------------------------------------------------------------------------
 
