@@ -179,9 +179,10 @@ class SamlIdP:
         sign_alg: str = RSA_SHA256,
         digest_alg: str = SHA256,
         sign_response: bool = False,
+        name_id_format: str = saml.NAMEID_FORMAT_EMAILADDRESS,
     ) -> bytes:
         """A signed-assertion Response as the IdP would POST it."""
-        nameid = saml.NameID(format=saml.NAMEID_FORMAT_EMAILADDRESS, text=name_id)
+        nameid = saml.NameID(format=name_id_format, text=name_id)
         response = self.server.create_authn_response(
             identity=attributes or {},
             in_response_to=in_response_to,

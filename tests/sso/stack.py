@@ -225,8 +225,10 @@ async def saml_login(
     attributes: dict[str, list[str]],
     *,
     return_to: str | None = None,
+    **response: Any,
 ) -> aiohttp.ClientResponse:
-    """SP-initiated login through the IdP; the ACS answer."""
+    """SP-initiated login through the IdP; the ACS answer (``response``: options of
+    :meth:`SamlIdP.response_xml`, such as ``name_id_format``)."""
     query = f"?return_to={return_to}" if return_to else ""
     start = await browser.get(f"/sso/{slug}/saml/login{query}")
     assert start.status == 303, await start.text()
@@ -238,6 +240,7 @@ async def saml_login(
         name_id=name_id,
         in_response_to=request_id,
         attributes=attributes,
+        **response,
     )
     return await browser.post(acs, data={"SAMLResponse": encoded})
 

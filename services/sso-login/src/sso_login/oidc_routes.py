@@ -161,8 +161,10 @@ async def oidc_callback(request: web.Request) -> web.Response:
     except OidcError as exc:
         raise Refused(BAD_RESPONSE, reason=f"OIDC: {exc}") from exc
     try:
-        # Link keys come from the signed ID token only, never from the userinfo response.
-        keys = oidc_link_keys(claims, issuer=connection.issuer, mapping=config.mapping)
+        # Verified claims may come from userinfo (many providers keep email out of the ID
+        # token); its sub was checked against the ID token's, as OIDC Core §5.3.2 requires,
+        # and the ID token's own claims win over it.
+        keys = oidc_link_keys(mapping_source, issuer=connection.issuer, mapping=config.mapping)
         person = map_user(
             mapping_source, subject=str(claims["sub"]), mapping=config.mapping, link_keys=keys
         )
