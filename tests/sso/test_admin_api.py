@@ -55,6 +55,20 @@ async def test_connect_saml_and_oidc_over_http(embedded: SsoStack) -> None:
         embedded.base + base, headers=ADMIN, json={"mapping": "okta", "session_max_age": 900}
     )
     assert (await options.json())["mapping"] == "okta"
+    link = {"preset": "okta", "link": {"attribute": "subject", "match": "external_id"}}
+    linked = await browser.session.patch(
+        embedded.base + base, headers=ADMIN, json={"mapping": link}
+    )
+    assert linked.status == 200 and (await linked.json())["mapping"] == link
+    for broken, why in (
+        ({"link": {"match": "email"}}, 'mapping\'s "link" needs an "attribute"'),
+        ({"preset": "nonesuch"}, "unknown attribute mapping preset 'nonesuch'"),
+    ):
+        refused = await browser.session.patch(
+            embedded.base + base, headers=ADMIN, json={"mapping": broken}
+        )
+        assert refused.status == 400
+        assert why in (await refused.json())["detail"]
     gone = await browser.session.delete(embedded.base + base + "/saml", headers=ADMIN)
     assert "saml" not in await gone.json()
     assert (await browser.get("/sso/acme/saml/login")).status == 404

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sso_login.mapping import MappingError, check_mapping
+
 SETTINGS_KEY = "sso"
 
 SAFE_OIDC_ALGORITHMS = frozenset(
@@ -90,6 +92,16 @@ class SsoConfig(_Model):
     relay_state_allow: tuple[str, ...] = Field(
         default=(), description="Absolute URL prefixes a login may return to."
     )
+
+    @field_validator("mapping")
+    @classmethod
+    def _usable_mapping(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        # Refused when an admin sets it, not at the first login that needs it.
+        try:
+            check_mapping(value)
+        except MappingError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
 
     @classmethod
     def of(cls, settings: dict[str, Any]) -> SsoConfig:

@@ -229,6 +229,12 @@ def _link_rule(mapping: str | Mapping[str, Any]) -> tuple[str, LinkMatch] | None
     raise MappingError('the mapping\'s "link" matches "user_name" or "external_id"')
 
 
+def check_mapping(mapping: str | Mapping[str, Any]) -> None:
+    """Raise :class:`MappingError` unless the mapping is usable (preset, fields, ``link``)."""
+    resolve(mapping)
+    _link_rule(mapping)
+
+
 def _admin_key(
     claims: Mapping[str, Any], subject: str, mapping: str | Mapping[str, Any]
 ) -> list[LinkKey]:
