@@ -74,9 +74,14 @@ async def test_tampered_encrypted_assertion_is_refused(stack: SsoStack) -> None:
     idp = await _connect(stack)
     answer = await _post(stack, idp, encrypt=True, tamper=True)
     assert answer.status == 400  # type: ignore[attr-defined]
+    page = await answer.text()  # type: ignore[attr-defined]
+    stack.refusals.assert_reason(page, "Signature validation failed")
 
 
 async def test_tenant_requiring_encryption_refuses_plain_assertions(stack: SsoStack) -> None:
     idp = await _connect(stack, require_encryption=True)
-    assert (await _post(stack, idp, encrypt=False)).status == 400  # type: ignore[attr-defined]
+    plain = await _post(stack, idp, encrypt=False)
+    assert plain.status == 400  # type: ignore[attr-defined]
+    page = await plain.text()  # type: ignore[attr-defined]
+    stack.refusals.assert_reason(page, "encrypted")
     assert (await _post(stack, idp, encrypt=True)).status == 303  # type: ignore[attr-defined]
