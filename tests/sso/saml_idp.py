@@ -43,6 +43,9 @@ RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 SHA1 = "http://www.w3.org/2000/09/xmldsig#sha1"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+XSL = "http://www.w3.org/1999/XSL/Transform"
 
 
 @dataclass
@@ -85,17 +88,74 @@ class Keys:
         return "".join(line for line in lines if "-----" not in line)
 
 
-def sign_element(root: etree._Element, element: etree._Element, keys: Keys) -> None:
-    """Sign ``element`` (which holds a ds:Signature template) in place with ``keys``."""
+def sign_element(
+    root: etree._Element, element: etree._Element, keys: Keys, key: xmlsec.Key | None = None
+) -> None:
+    """Sign ``element`` (which holds a ds:Signature template) in place with ``keys`` (or with
+    ``key``, e.g. an HMAC key)."""
     xmlsec.tree.add_ids(root, ["ID"])
     template = element.find("ds:Signature", namespaces=NS)
     if template is None:
         raise ValueError("no signature template")
     context = xmlsec.SignatureContext()
-    key = xmlsec.Key.from_file(str(keys.key_file), xmlsec.constants.KeyDataFormatPem)
-    key.load_cert_from_file(str(keys.cert_file), xmlsec.constants.KeyDataFormatPem)
+    if key is None:
+        key = xmlsec.Key.from_file(str(keys.key_file), xmlsec.constants.KeyDataFormatPem)
+        key.load_cert_from_file(str(keys.cert_file), xmlsec.constants.KeyDataFormatPem)
     context.key = key
     context.sign(template)
+
+
+Transform = str | tuple[str, etree._Element]
+"""A transform's Algorithm, or the Algorithm and the one child element it takes."""
+
+
+def signature_template(
+    element: etree._Element,
+    *,
+    c14n: str = EXC_C14N,
+    sign_alg: str = RSA_SHA256,
+    digest_alg: str = SHA256,
+    transforms: tuple[Transform, ...] = (ENVELOPED, EXC_C14N),
+) -> etree._Element:
+    """A ds:Signature template over ``element`` naming whatever algorithms it is told, as an
+    attacker writes one by hand, placed after the element's Issuer; xmlsec then signs it."""
+
+    def ds(parent: etree._Element, name: str, **attrs: str) -> etree._Element:
+        return etree.SubElement(parent, f"{{{DS}}}{name}", **attrs)
+
+    signature = etree.Element(f"{{{DS}}}Signature", nsmap={"ds": DS})
+    info = ds(signature, "SignedInfo")
+    ds(info, "CanonicalizationMethod", Algorithm=c14n)
+    ds(info, "SignatureMethod", Algorithm=sign_alg)
+    reference = ds(info, "Reference", URI="#" + element.get("ID"))
+    holder = ds(reference, "Transforms")
+    for transform in transforms:
+        algorithm, child = transform if isinstance(transform, tuple) else (transform, None)
+        node = ds(holder, "Transform", Algorithm=algorithm)
+        if child is not None:
+            node.append(child)
+    ds(reference, "DigestMethod", Algorithm=digest_alg)
+    ds(reference, "DigestValue")
+    ds(signature, "SignatureValue")
+    ds(ds(signature, "KeyInfo"), "X509Data")
+    old = element.find("ds:Signature", namespaces=NS)
+    if old is not None:
+        element.remove(old)
+    element.find("saml:Issuer", namespaces=NS).addnext(signature)
+    return signature
+
+
+def xslt_bomb(levels: int) -> etree._Element:
+    """An XSLT stylesheet making 2**levels template calls: each template calls the next twice."""
+    sheet = etree.Element(f"{{{XSL}}}stylesheet", nsmap={"xsl": XSL}, version="1.0")
+    start = etree.SubElement(sheet, f"{{{XSL}}}template", match="/")
+    etree.SubElement(start, f"{{{XSL}}}call-template", name="t0")
+    for level in range(levels):
+        template = etree.SubElement(sheet, f"{{{XSL}}}template", name=f"t{level}")
+        etree.SubElement(template, f"{{{XSL}}}call-template", name=f"t{level + 1}")
+        etree.SubElement(template, f"{{{XSL}}}call-template", name=f"t{level + 1}")
+    etree.SubElement(sheet, f"{{{XSL}}}template", name=f"t{levels}").text = "x"
+    return sheet
 
 
 class XmlsecBindingBackend(CryptoBackend):

@@ -36,6 +36,7 @@ from user_store.db import create_engine, migrate, session_factory
 from user_store.settings import UserStoreSettings
 
 from tests.integration.harness import Collector, memory_bus
+from tests.sso.refusals import Refusals
 from tests.sso.saml_idp import Keys, SamlIdP
 
 INTERNAL = "internal-secret"
@@ -65,7 +66,14 @@ class Browser:
 class SsoStack:
     """A running user-store and sso-login on one bus and database."""
 
-    def __init__(self, bus: Bus, engine: AsyncEngine, database_url: str, tmp: Path) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        engine: AsyncEngine,
+        database_url: str,
+        tmp: Path,
+        sso_settings: dict[str, Any] | None = None,
+    ) -> None:
         self.bus = bus
         self.engine = engine
         self.database_url = database_url
@@ -79,8 +87,12 @@ class SsoStack:
         self._clients: list[aiohttp.ClientSession] = []
         self.sso_app: web.Application | None = None
         self.sp_keys: Keys | None = None
+        self.sso_settings = sso_settings or {}
+        self.refusals = Refusals()
+        """Why each error page was refused (tests assert the reason, not just the status)."""
 
     async def start(self) -> None:
+        self.refusals.install()
         await self.bus.start()
         await self.bus.ensure_topics(self.topics.specs(2))
         await migrate(self.engine)
@@ -109,6 +121,7 @@ class SsoStack:
                 jwks_refetch_interval=30,
                 saml_sp_cert=self.sp_keys.cert_file.read_text() if self.sp_keys else None,
                 saml_sp_key=self.sp_keys.key_file.read_text() if self.sp_keys else None,
+                **self.sso_settings,
             ),
             bus=self.bus,
         )
@@ -127,6 +140,7 @@ class SsoStack:
             await server.close()
         await self.bus.stop()
         await self.engine.dispose()
+        self.refusals.uninstall()
 
     @property
     def providers(self) -> Any:
@@ -191,7 +205,12 @@ class SsoStack:
 
 
 async def open_stack(
-    kind: str, tmp: Path, request: Any, *, sp_keys: Keys | None = None
+    kind: str,
+    tmp: Path,
+    request: Any,
+    *,
+    sp_keys: Keys | None = None,
+    sso_settings: dict[str, Any] | None = None,
 ) -> SsoStack:
     if kind == "memory-sqlite":
         url = f"sqlite+aiosqlite:///{tmp / 'roster.db'}"
@@ -201,7 +220,7 @@ async def open_stack(
 
         url = request.getfixturevalue("fresh_database_url")
         bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"), client_id="sso-test")
-    stack = SsoStack(bus, create_engine(url), url, tmp)
+    stack = SsoStack(bus, create_engine(url), url, tmp, sso_settings)
     stack.sp_keys = sp_keys
     await stack.start()
     return stack

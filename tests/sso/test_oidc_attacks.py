@@ -1,6 +1,9 @@
 """Attacks on the OIDC relying party, each refused: state (missing, mismatched, replayed),
 nonce, ``alg: none``, HS256 keyed with the RSA public key, wrong ``aud``, another tenant's
-``iss``, an expired token, and unknown ``kid`` floods (at most one JWKS fetch per window)."""
+``iss``, an expired token, and unknown ``kid`` floods (at most one JWKS fetch per window).
+
+Each asserts the logged reason of its own error page (``tests/sso/refusals.py``), so a deleted
+check cannot hide behind another refusal."""
 
 from __future__ import annotations
 
@@ -38,11 +41,14 @@ async def _login(browser: Browser, slug: str = "acme") -> tuple[str, Any]:
     return callback, await browser.get(callback)
 
 
-async def _assert_refused(response: Any, browser: Browser) -> None:
+async def _assert_refused(response: Any, browser: Browser, stack: SsoStack, reason: str) -> str:
+    """Refused, no session, for a logged reason containing ``reason``; returns it."""
     assert response.status == 400, await response.text()
-    assert "Reference:" in await response.text()
+    page = await response.text()
+    assert "Reference:" in page
     assert "roster_session" not in response.cookies
     assert (await browser.get("/sso/session")).status == 401
+    return stack.refusals.assert_reason(page, reason)
 
 
 async def test_genuine_token_is_accepted(embedded: SsoStack, op: RogueOp) -> None:
@@ -58,10 +64,10 @@ async def test_missing_state(embedded: SsoStack, op: RogueOp) -> None:
     callback, _ = await _login(embedded.browser())  # another browser's code
     params = query_of(callback)
     answer = await browser.get(f"/sso/acme/oidc/callback?code={params['code']}&iss={op.issuer}")
-    await _assert_refused(answer, browser)
+    await _assert_refused(answer, browser, embedded, "no login state cookie")
     await browser.get("/sso/acme/oidc/login")  # now with a login cookie, but no state
     answer = await browser.get(f"/sso/acme/oidc/callback?code={params['code']}&iss={op.issuer}")
-    await _assert_refused(answer, browser)
+    await _assert_refused(answer, browser, embedded, "state missing or mismatched")
 
 
 async def test_mismatched_state(embedded: SsoStack, op: RogueOp) -> None:
@@ -70,7 +76,9 @@ async def test_mismatched_state(embedded: SsoStack, op: RogueOp) -> None:
     start = await victim.get("/sso/acme/oidc/login")
     assert start.status == 303
     # Login CSRF: the attacker's code and state land in the victim's browser.
-    await _assert_refused(await victim.get(callback), victim)
+    await _assert_refused(
+        await victim.get(callback), victim, embedded, "state missing or mismatched"
+    )
 
 
 async def test_replayed_state(embedded: SsoStack, op: RogueOp) -> None:
@@ -84,53 +92,83 @@ async def test_replayed_state(embedded: SsoStack, op: RogueOp) -> None:
     # Replay with the login cookie restored: the state was claimed once and for all.
     other = embedded.browser()
     other.session.cookie_jar.update_cookies(cookie, where)
-    await _assert_refused(await other.get(callback), other)
+    await _assert_refused(await other.get(callback), other, embedded, "state replayed")
 
 
 @pytest.mark.parametrize(
-    "forge",
+    ("forge", "reason"),
     [
-        pytest.param(lambda op, r: op.sign(op.claims("not-the-nonce")), id="wrong-nonce"),
-        pytest.param(lambda op, r: op.sign(op.claims(None)), id="no-nonce"),
-        pytest.param(lambda op, r: RogueOp.unsigned(op.claims(r["nonce"])), id="alg-none"),
         pytest.param(
-            lambda op, r: op.hs256_with_public_key(op.claims(r["nonce"])), id="hs256-rsa-pubkey"
+            lambda op, r: op.sign(op.claims("not-the-nonce")),
+            "nonce does not match",
+            id="wrong-nonce",
         ),
-        pytest.param(lambda op, r: op.sign(op.claims(r["nonce"], aud="other")), id="wrong-aud"),
+        pytest.param(lambda op, r: op.sign(op.claims(None)), "nonce does not match", id="no-nonce"),
+        pytest.param(
+            lambda op, r: RogueOp.unsigned(op.claims(r["nonce"])),
+            "algorithm 'none' is not allowed",
+            id="alg-none",
+        ),
+        pytest.param(
+            lambda op, r: op.hs256_with_public_key(op.claims(r["nonce"])),
+            "algorithm 'HS256' is not allowed",
+            id="hs256-rsa-pubkey",
+        ),
+        pytest.param(
+            lambda op, r: op.sign(op.claims(r["nonce"], aud="other")),
+            "audience is not our client id",
+            id="wrong-aud",
+        ),
         pytest.param(
             lambda op, r: op.sign(op.claims(r["nonce"], aud=["roster-acme", "other"])),
+            "azp is not our client id",
             id="multi-aud-no-azp",
         ),
-        pytest.param(lambda op, r: op.sign(op.claims(r["nonce"], azp="other")), id="wrong-azp"),
+        pytest.param(
+            lambda op, r: op.sign(op.claims(r["nonce"], azp="other")),
+            "azp is not our client id",
+            id="wrong-azp",
+        ),
         pytest.param(
             lambda op, r: op.sign(
                 op.claims(r["nonce"], exp=int(time.time()) - 600, iat=int(time.time()) - 900)
             ),
+            "ID token expired",
             id="expired",
         ),
         pytest.param(
             lambda op, r: op.sign(op.claims(r["nonce"], iat=int(time.time()) + 3600)),
+            "issued in the future",
             id="issued-in-future",
         ),
-        pytest.param(lambda op, r: op.sign(op.claims(r["nonce"], exp=None)), id="no-exp"),
+        pytest.param(
+            lambda op, r: op.sign(op.claims(r["nonce"], exp=None)),
+            "lacks exp or iat",
+            id="no-exp",
+        ),
         pytest.param(
             lambda op, r: op.sign(op.claims(r["nonce"], iss="https://other-tenant-idp.example")),
+            "issuer 'https://other-tenant-idp.example' is not the tenant's",
             id="other-iss",
         ),
         pytest.param(
-            lambda op, r: op.sign(op.claims(r["nonce"]))[:-8] + "AAAAAAAA", id="bad-signature"
+            lambda op, r: op.sign(op.claims(r["nonce"]))[:-8] + "AAAAAAAA",
+            "ID token signature",
+            id="bad-signature",
         ),
     ],
 )
-async def test_forged_id_tokens(embedded: SsoStack, op: RogueOp, forge: Any) -> None:
+async def test_forged_id_tokens(embedded: SsoStack, op: RogueOp, forge: Any, reason: str) -> None:
     op.make_token = forge
     browser = embedded.browser()
     _, answer = await _login(browser)
-    await _assert_refused(answer, browser)
+    await _assert_refused(answer, browser, embedded, reason)
 
 
 async def test_another_tenants_issuer(embedded: SsoStack, op: RogueOp) -> None:
-    """globex's provider signs a token for acme's client: its issuer and key are not acme's."""
+    """globex's provider signs a token for acme's client. With its own key the signature
+    already fails; with the same key as acme's provider — as every tenant of a multi-tenant
+    IdP such as Entra ID shares one signing key set — only the issuer check refuses it."""
     other = RogueOp()
     await other.start("roster-acme")
     try:
@@ -142,14 +180,20 @@ async def test_another_tenants_issuer(embedded: SsoStack, op: RogueOp) -> None:
         op.make_token = lambda op_, r: other.sign(other.claims(r["nonce"]))
         browser = embedded.browser()
         _, answer = await _login(browser)
-        await _assert_refused(answer, browser)
+        await _assert_refused(answer, browser, embedded, "ID token signature")
+        other.key = op.key  # one key set for all tenants
+        browser = embedded.browser()
+        _, answer = await _login(browser)
+        await _assert_refused(
+            answer, browser, embedded, f"issuer {other.issuer!r} is not the tenant's"
+        )
         # And the RFC 9207 iss parameter naming another issuer is refused on its own.
         browser = embedded.browser()
         start = await browser.get("/sso/acme/oidc/login")
         callback = (await browser.get(start.headers["Location"])).headers["Location"]
         op.make_token = RogueOp.genuine
         forged = URL(callback).update_query(iss=other.issuer)
-        await _assert_refused(await browser.get(str(forged)), browser)
+        await _assert_refused(await browser.get(str(forged)), browser, embedded, "RFC 9207 iss")
     finally:
         await other.stop()
 
@@ -161,7 +205,7 @@ async def test_unknown_kid_fetches_the_jwks_at_most_once_per_window(
     for _ in range(5):
         browser = embedded.browser()
         _, answer = await _login(browser)
-        await _assert_refused(answer, browser)
+        await _assert_refused(answer, browser, embedded, "unknown key id 'rotated-away'")
     assert op.jwks_hits == 1
     assert embedded.providers.jwks_fetches(op.issuer) == 1
     op.make_token = RogueOp.genuine  # the known key still works from the cache

@@ -31,6 +31,7 @@ from sso_login.saml_routes import routes as saml_routes
 from sso_login.sessions import Sessions
 from sso_login.settings import SsoLoginSettings
 from sso_login.tokens import Signer
+from sso_login.workers import XmlWorkers
 
 MOUNT = "/sso"
 """Where single sign-on is mounted: ``/sso/{tenant}/login``, ``/sso/{tenant}/saml/...``."""
@@ -71,6 +72,11 @@ def create_api(
     providers = OidcProviders(
         refetch_interval=settings.jwks_refetch_interval, timeout=settings.request_timeout
     )
+    xml_workers = XmlWorkers(
+        threads=settings.saml_workers,
+        max_pending=max(settings.saml_max_pending, settings.saml_workers),
+        budget=settings.saml_time_budget,
+    )
     app[USER_STORE] = user_store
     app[REQUESTER] = requester
     app[METRICS] = registry
@@ -83,6 +89,7 @@ def create_api(
         signer=signer,
         sessions=sessions,
         providers=providers,
+        xml_workers=xml_workers,
         sp_keys=sp_keys,
     )
     state = app[STATE] = State()
@@ -113,6 +120,7 @@ def create_api(
                 await bus.stop()
 
     app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(xml_workers.lifecycle)
     app.add_routes(admin_routes)
     app.add_routes(saml_routes)
     app.add_routes(oidc_routes)

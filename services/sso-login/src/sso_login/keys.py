@@ -15,6 +15,7 @@ from sso_login.saml import SpKeys
 from sso_login.sessions import Sessions
 from sso_login.settings import SsoLoginSettings
 from sso_login.tokens import Signer
+from sso_login.workers import XmlWorkers
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Context:
     signer: Signer
     sessions: Sessions
     providers: OidcProviders = field(repr=False)
+    xml_workers: XmlWorkers = field(repr=False)
     sp_keys: SpKeys | None = field(default=None, repr=False)
 
 

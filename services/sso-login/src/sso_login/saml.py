@@ -11,9 +11,14 @@ it does not do, this module does (FACTS.md, "Library defaults that are unsafe fo
   allows IdP-initiated login (and then an unsolicited response must not carry one);
 * ``NotOnOrAfter`` required on the bearer confirmation; every time bound checked with our skew;
 * no comments or processing instructions anywhere (comment injection into the NameID);
+* every signature says only what a genuine IdP's does (:mod:`sso_login.xmldsig`: exclusive
+  c14n, one local Reference, SHA-2, no XSLT/XPath transforms), checked before xmlsec does any
+  signature, digest or transform work — and again on a decrypted assertion;
 * the size of what is decoded and inflated is bounded.
 
-The assertion id replay cache is the caller's (it lives in the user-store).
+The assertion id replay cache is the caller's (it lives in the user-store). Validation is CPU
+work in C (lxml, xmlsec) with no I/O: the caller runs it off the event loop
+(:class:`sso_login.workers.XmlWorkers`); everything here is per call or per thread.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from onelogin.saml2.utils import OneLogin_Saml2_Utils
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
 from sso_login.connections import SamlConnection
+from sso_login.xmldsig import SignatureNotAllowed, check_signatures
 
 NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
 NS = {"samlp": C.NS_SAMLP, "saml": C.NS_SAML, "ds": C.NS_DS}
@@ -217,9 +223,22 @@ def decode_redirect(value: str, *, max_bytes: int) -> bytes:
     return xml
 
 
-_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=False
-)
+_parsers = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    """The hardened parser, one per thread (validation runs in a pool of threads; an lxml
+    parser is not to be used by two at once)."""
+    parser = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = _parsers.parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=False,
+        )
+    return parser
 
 
 def _precheck(xml: bytes) -> etree._Element:
@@ -228,7 +247,7 @@ def _precheck(xml: bytes) -> etree._Element:
     if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
         raise SamlError("DTDs are not allowed")
     try:
-        root = etree.fromstring(xml, parser=_PARSER)
+        root = etree.fromstring(xml, parser=_parser())
     except etree.XMLSyntaxError as exc:
         raise SamlError("message is not well-formed XML") from exc
     tree = root.getroottree()
@@ -290,6 +309,13 @@ def validate_response(
     if len(xml) > max_bytes:
         raise SamlError("message too large")
     root = _precheck(xml)
+    try:
+        # Before python3-saml sees it: it decrypts in its constructor and verifies in
+        # is_valid, and xmlsec runs whatever transforms a signature names before it knows
+        # the key is wrong. Here the encrypted parts may carry no transforms or references.
+        check_signatures(root)
+    except SignatureNotAllowed as exc:
+        raise SamlError(str(exc)) from exc
     acs = urlsplit(urls.acs_url)
     request_data = {
         "https": "on" if acs.scheme == "https" else "off",
@@ -302,10 +328,14 @@ def validate_response(
         settings = onelogin_settings(urls, connection, keys)
         response = OneLogin_Saml2_Response(settings, base64.b64encode(xml).decode())
         if response.encrypted:
-            _no_comments(response.decrypted_document)  # the decrypted assertion, checked too
+            # The decrypted assertion, checked as the plain one was, before its signature is.
+            _no_comments(response.decrypted_document)
+            check_signatures(response.decrypted_document)
         response.is_valid(request_data, request_id=request_id, raise_exceptions=True)
     except SamlError:
         raise
+    except SignatureNotAllowed as exc:
+        raise SamlError(str(exc)) from exc
     except Exception as exc:  # python3-saml raises its own and lxml's errors alike
         raise SamlError(f"python3-saml: {exc}") from exc
 

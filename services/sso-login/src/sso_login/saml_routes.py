@@ -14,7 +14,7 @@ from aiohttp import web
 from roster_shared.tenants import TenantInfo
 
 from sso_login import saml
-from sso_login.errors import Refused
+from sso_login.errors import Refused, Unavailable
 from sso_login.mapping import MappingError, map_user, saml_link_keys
 from sso_login.relay import DEFAULT_LANDING, safe_target
 from sso_login.routes import (
@@ -33,6 +33,7 @@ from sso_login.routes import (
     tenant_of,
 )
 from sso_login.tokens import BadToken
+from sso_login.workers import Busy, OverBudget
 
 routes = web.RouteTableDef()
 
@@ -113,7 +114,9 @@ async def saml_acs(request: web.Request) -> web.Response:
     request_id = str(bound["rid"]) if bound else None
     urls = _urls(request, tenant)
     try:
-        assertion = saml.validate_response(
+        # Off the event loop, bounded and within a time budget (sso_login.workers).
+        assertion = await ctx.xml_workers.run(
+            saml.validate_response,
             encoded,
             urls=urls,
             connection=connection,
@@ -122,7 +125,11 @@ async def saml_acs(request: web.Request) -> web.Response:
             max_bytes=settings.max_saml_response_bytes,
             keys=ctx.sp_keys,
         )
-    except saml.SamlError as exc:
+    except Busy as exc:
+        raise Unavailable(
+            "Sign-in is busy right now; please try again in a moment.", reason=f"SAML: {exc}"
+        ) from exc
+    except (saml.SamlError, OverBudget) as exc:
         raise Refused(BAD_RESPONSE, reason=f"SAML: {exc}") from exc
 
     # Relay: the target bound at login; for IdP-initiated, a RelayState that passes the checks.

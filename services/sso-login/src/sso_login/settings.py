@@ -57,6 +57,27 @@ class SsoLoginSettings(RosterSettings):
         ge=4096,
         description="Largest inflated HTTP-Redirect message (deflate bombs stop here).",
     )
+    saml_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Threads that validate SAML responses (parse, decrypt, verify) off the "
+        "event loop; about one per core this instance may spend on logins.",
+    )
+    saml_max_pending: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="SAML responses being validated or waiting for a thread, at most; beyond "
+        "this the ACS answers 503 at once instead of queueing without bound.",
+    )
+    saml_time_budget: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Seconds a SAML response's validation may take, waiting included; a slower "
+        "one is refused. A genuine response takes milliseconds.",
+    )
     login_state_ttl: int = Field(
         default=600, ge=30, description="Seconds a started login may take at the IdP."
     )
