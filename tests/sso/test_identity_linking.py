@@ -4,17 +4,15 @@ A real OpenID Provider (oidc-provider) and a real SAML IdP (pysaml2) sign what a
 own IdP account says; our SP checks it and the user-store decides. A login may join an existing
 account only on what the IdP verified (OIDC ``email_verified``, a SAML NameID of e-mail or
 persistent format), and never an account already linked to another subject of the same IdP.
-Each refusal is checked for its reason in the log line that carries the page's reference.
+Each refusal is checked for its reason in the log line that carries the page's reference
+(``stack.refusals``).
 On the in-process bus with SQLite and on Kafka with PostgreSQL.
 """
 
 from __future__ import annotations
 
-import logging
-import re
 from typing import Any
 
-import pytest
 from roster_shared.tenants import ProvisioningMode
 
 from tests.integration.harness import scim_user
@@ -25,23 +23,8 @@ from tests.sso.test_oidc_login import op_factory as op_factory  # a fixture
 UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
 
 
-def refusal_reason(caplog: pytest.LogCaptureFixture, page: str) -> str:
-    """The logged reason of the error page (matched by its reference id)."""
-    found = re.search(r"Reference: <code>([^<]+)</code>", page)
-    assert found, page
-    for record in caplog.records:
-        if getattr(record, "reference", None) == found.group(1):
-            return str(record.reason)  # type: ignore[attr-defined]
-    raise AssertionError(f"no log line for reference {found.group(1)}")
-
-
-@pytest.fixture(autouse=True)
-def _log_refusals(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="sso_login.errors")
-
-
 async def test_oidc_unverified_email_never_joins_a_scim_account(
-    stack: SsoStack, op_factory: Any, caplog: pytest.LogCaptureFixture
+    stack: SsoStack, op_factory: Any
 ) -> None:
     tenant = await stack.tenant("acme", ProvisioningMode.SCIM_JIT)
     op = op_factory(stack, "acme")
@@ -53,7 +36,7 @@ async def test_oidc_unverified_email_never_joins_a_scim_account(
     browser = stack.browser()
     refused = await oidc_login(browser, "acme", "u-bob")
     assert refused.status == 403
-    reason = refusal_reason(caplog, await refused.text())
+    reason = stack.refusals.reason(await refused.text())
     assert reason.startswith("link refused") and "carries no verified key" in reason
     assert (await browser.get("/sso/session")).status == 401
     assert (await stack.user(tenant.id, made.user.id)).identity_links == ()
@@ -71,7 +54,7 @@ async def test_oidc_unverified_email_never_joins_a_scim_account(
 
 
 async def test_oidc_verified_email_of_a_linked_account_is_refused(
-    stack: SsoStack, op_factory: Any, caplog: pytest.LogCaptureFixture
+    stack: SsoStack, op_factory: Any
 ) -> None:
     """nOAuth: the attacker's provider account carries the victim's address, verified."""
     tenant = await stack.tenant("acme", ProvisioningMode.JIT)
@@ -86,7 +69,7 @@ async def test_oidc_verified_email_of_a_linked_account_is_refused(
     attacker = stack.browser()
     refused = await oidc_login(attacker, "acme", "u-mallory")
     assert refused.status == 403
-    reason = refusal_reason(caplog, await refused.text())
+    reason = stack.refusals.reason(await refused.text())
     assert "already linked to another subject" in reason
     assert (await attacker.get("/sso/session")).status == 401
     user = await stack.user(tenant.id, carol["user_id"])
@@ -94,9 +77,7 @@ async def test_oidc_verified_email_of_a_linked_account_is_refused(
     assert [li.subject for li in user.identity_links] == ["u-carol"]
 
 
-async def test_saml_nameid_links_only_in_a_verified_format(
-    stack: SsoStack, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_saml_nameid_links_only_in_a_verified_format(stack: SsoStack) -> None:
     from sso_login.saml import parse_idp_metadata
 
     tenant = await stack.tenant("acme", ProvisioningMode.SCIM)
@@ -111,7 +92,7 @@ async def test_saml_nameid_links_only_in_a_verified_format(
         stack, browser, idp, "acme", "dana@example.com", attrs, name_id_format=UNSPECIFIED
     )
     assert refused.status == 403
-    reason = refusal_reason(caplog, await refused.text())
+    reason = stack.refusals.reason(await refused.text())
     assert reason.startswith("link refused") and "carries no verified key" in reason
     assert (await browser.get("/sso/session")).status == 401
 
