@@ -28,7 +28,9 @@ class TenantPolicy(Frozen):
     """Per-tenant switches of the identity-resolution rules."""
 
     allow_email_linking: bool = Field(
-        default=False, description="Rule 1: link a login to an account by verified e-mail."
+        default=False,
+        description="Rule 2: a first login's verified e-mail (never an unverified one) may "
+        "also match one account's e-mail addresses, not only its userName.",
     )
     jit_group_sync: bool = Field(
         default=True, description="Logins set memberships of groups that logins created."
