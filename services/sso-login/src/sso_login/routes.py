@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlencode
 import aiohttp
 from aiohttp import web
 from pydantic import ValidationError
+from roster_shared.ids import is_tenant_ref
 from roster_shared.tenants import TenantInfo
 from roster_shared.userstore_client import UserStoreClientError
 
@@ -54,6 +55,9 @@ def context(request: web.Request) -> Context:
 async def tenant_of(request: web.Request) -> TenantInfo:
     """The tenant named in the path, from the user-store."""
     slug = request.match_info["tenant"]
+    if not is_tenant_ref(slug):
+        # Not of slug form: names no organisation, and is not echoed into the page.
+        raise UnknownTenant("There is no organisation of that name.", reason="malformed slug")
     try:
         return await request.app[USER_STORE].tenant(slug)
     except UserStoreClientError as exc:
