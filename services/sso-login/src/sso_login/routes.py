@@ -3,7 +3,7 @@ the helpers of the SAML and OIDC handlers (:mod:`sso_login.saml_routes`,
 :mod:`sso_login.oidc_routes`). Paths are relative to the mount point ``/sso``.
 
 The protocol work is in :mod:`sso_login.saml` and :mod:`sso_login.oidc`, the JIT use case in
-:mod:`sso_login.login`; handlers read the request, bind logins to the browser with signed
+:mod:`sso_login.login`; handlers read the request, bind logins to the browser with sealed
 cookies, and turn outcomes into redirects, sessions and error pages.
 """
 
