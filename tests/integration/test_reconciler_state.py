@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 from roster_shared.bus.memory import MemoryBus
+from roster_shared.events.envelope import new_id
 from roster_shared.tenants import ProvisioningMode
 from user_store import tenants
 from user_store.app import create_app
@@ -63,14 +64,16 @@ async def test_one_lease_holder_at_a_time(client: TestClient) -> None:
 
 async def test_runs_state_and_settings(client: TestClient) -> None:
     base = "/internal/tenants/acme/reconciler"
+    run = [new_id(), new_id()]  # run ids are minted by new_id; the API takes no other form
     for n, status in enumerate(["completed", "held"]):
-        record = {"id": f"run-{n}", "status": status, "started_at": f"2026-11-28T10:0{n}:00Z"}
-        assert (await client.put(f"{base}/runs/run-{n}", json=record)).status == 200
+        record = {"id": run[n], "status": status, "started_at": f"2026-11-28T10:0{n}:00Z"}
+        assert (await client.put(f"{base}/runs/{run[n]}", json=record)).status == 200
     runs = (await (await client.get(f"{base}/runs")).json())["runs"]
-    assert [r["id"] for r in runs] == ["run-1", "run-0"]
+    assert [r["id"] for r in runs] == [run[1], run[0]]
     held = (await (await client.get(f"{base}/runs?status=held")).json())["runs"]
-    assert [r["id"] for r in held] == ["run-1"]
-    assert (await (await client.get(f"{base}/runs/run-0")).json())["status"] == "completed"
+    assert [r["id"] for r in held] == [run[1]]
+    assert (await (await client.get(f"{base}/runs/{run[0]}")).json())["status"] == "completed"
+    assert (await client.get(f"{base}/runs/{new_id()}")).status == 404
     assert (await client.get(f"{base}/runs/nope")).status == 404
 
     assert await (await client.get(f"{base}/state")).json() == {}
@@ -90,13 +93,14 @@ async def test_a_run_record_of_10000_decisions_is_kept(client: TestClient) -> No
         {"user_id": f"user-{i:05d}", "reason": "directory (graph): accountEnabled=false " * 4}
         for i in range(10_000)
     ]
-    record = {"id": "big", "status": "completed", "started_at": "2026-11-28T10:00:00Z"}
+    run_id = new_id()
+    record = {"id": run_id, "status": "completed", "started_at": "2026-11-28T10:00:00Z"}
     payload = io.BytesIO(json.dumps({**record, "actions": actions}).encode())
     response = await client.put(
-        "/internal/tenants/acme/reconciler/runs/big",
+        f"/internal/tenants/acme/reconciler/runs/{run_id}",
         data=payload,
         headers={"Content-Type": "application/json"},
     )
     assert response.status == 200
-    stored = await (await client.get("/internal/tenants/acme/reconciler/runs/big")).json()
+    stored = await (await client.get(f"/internal/tenants/acme/reconciler/runs/{run_id}")).json()
     assert len(stored["actions"]) == 10_000

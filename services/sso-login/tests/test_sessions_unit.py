@@ -12,7 +12,7 @@ from roster_shared.events.lifecycle import UserChange, UserDeactivated, UserUpda
 from roster_shared.events.people import UserSnapshot
 from roster_shared.userstore_client import UserStoreClient
 from sso_login.sessions import Sessions
-from sso_login.tokens import Signer
+from sso_login.tokens import Sealer
 
 
 def _user(active: bool) -> UserSnapshot:
@@ -66,7 +66,7 @@ def _message(event: UserDeactivated | UserUpdated) -> Message:
 
 
 async def test_deactivation_event_revokes_earlier_sessions_only() -> None:
-    sessions = Sessions(Signer(b"k" * 32), Store(active=True))
+    sessions = Sessions(Sealer(b"k" * 32), Store(active=True))
     sessions.listening_since = 0
     before = _issue(sessions)
     assert await sessions.check(before) is not None
@@ -82,13 +82,13 @@ async def test_deactivation_event_revokes_earlier_sessions_only() -> None:
 
 async def test_sessions_from_before_listening_are_checked_once() -> None:
     store = Store(active=True)
-    sessions = Sessions(Signer(b"k" * 32), store)
+    sessions = Sessions(Sealer(b"k" * 32), store)
     value = _issue(sessions)
     sessions.listening_since = time.time() + 1
     assert await sessions.check(value) is not None
     assert await sessions.check(value) is not None
     assert store.calls == 1
     store.active = False
-    other = Sessions(Signer(b"k" * 32), store)
+    other = Sessions(Sealer(b"k" * 32), store)
     other.listening_since = time.time() + 1
     assert await other.check(value) is None

@@ -13,7 +13,7 @@ from sso_login.connections import OidcConnection, SsoConfig
 from sso_login.mapping import PRESETS, MappingError, map_user
 from sso_login.relay import safe_target
 from sso_login.saml import SamlError, decode_post, decode_redirect, sp_urls
-from sso_login.tokens import BadToken, Signer
+from sso_login.tokens import BadToken, Sealer
 
 XMLSOAP = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
 
@@ -148,24 +148,24 @@ def test_unsafe_targets(value: str) -> None:
     assert safe_target(value, ["https://app.example.com/"]) is None
 
 
-def test_signed_values_are_purpose_bound_and_expire() -> None:
-    signer = Signer(b"k" * 32)
-    value = signer.dumps("session", {"a": 1}, max_age=60)
-    assert signer.loads("session", value) == {"a": 1}
-    with pytest.raises(BadToken):
-        signer.loads("saml-login", value)
-    with pytest.raises(BadToken):
-        Signer(b"j" * 32).loads("session", value)
-    payload, mac = value.split(".")
-    with pytest.raises(BadToken):
-        signer.loads("session", payload[:-2] + "AA." + mac)
-    expired = signer.dumps("session", {"a": 1}, max_age=-1)
-    with pytest.raises(BadToken):
-        signer.loads("session", expired)
-    with pytest.raises(BadToken):
-        signer.loads("session", None)
+def test_sealed_values_are_purpose_bound_and_expire() -> None:
+    sealer = Sealer(b"k" * 32)
+    value = sealer.dumps("session", {"a": 1}, max_age=60)
+    assert sealer.loads("session", value) == {"a": 1}
+    with pytest.raises(BadToken, match="another purpose"):
+        sealer.loads("saml-login", value)
+    with pytest.raises(BadToken, match="another secret"):
+        Sealer(b"j" * 32).loads("session", value)
+    version, purpose, blob = value.split(".")
+    with pytest.raises(BadToken, match="tampered"):
+        sealer.loads("session", f"{version}.{purpose}.{blob[:-2]}AA")
+    expired = sealer.dumps("session", {"a": 1}, max_age=-1)
+    with pytest.raises(BadToken, match="expired"):
+        sealer.loads("session", expired)
+    with pytest.raises(BadToken, match="missing"):
+        sealer.loads("session", None)
     with pytest.raises(ValueError, match="16 bytes"):
-        Signer(b"short")
+        Sealer(b"short")
     assert time.time() > 0
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from roster_shared.events.people import GroupSnapshot, UserSnapshot
 from roster_shared.filters import GroupPage, ListQuery, UserPage
+from roster_shared.ids import UnsafeSegment, internal_path, internal_url
 from roster_shared.tenants import TenantInfo
 
 M = TypeVar("M", bound=BaseModel)
@@ -49,6 +50,18 @@ class UserStoreClient:
             await self._session.close()
             self._session = None
 
+    @staticmethod
+    def _path(*segments: str) -> str:
+        """The internal path of these segments, each quoted whole (``roster_shared.ids``).
+
+        A value that cannot be a segment (empty, ``.``, ``..``) names no tenant, user or group:
+        it is answered as the user-store answers an unknown one (404), without a request.
+        """
+        try:
+            return internal_path("internal", "tenants", *segments)
+        except UnsafeSegment as exc:
+            raise UserStoreClientError(404, "not_found", str(exc)) from exc
+
     async def _call(
         self,
         method: str,
@@ -60,9 +73,8 @@ class UserStoreClient:
     ) -> M:
         if self._session is None:
             raise RuntimeError("UserStoreClient.start() was not called")
-        async with self._session.request(
-            method, self._base + path, json=json, params=params
-        ) as response:
+        url = internal_url(self._base, path)
+        async with self._session.request(method, url, json=json, params=params) as response:
             body = await response.read()
             if response.status >= 400:
                 try:
@@ -78,13 +90,13 @@ class UserStoreClient:
 
     async def tenant(self, ref: str) -> TenantInfo:
         """A tenant by id or slug."""
-        return await self._call("GET", f"/internal/tenants/{ref}", TenantInfo)
+        return await self._call("GET", self._path(ref), TenantInfo)
 
     async def verify_token(self, ref: str, token: str) -> TenantInfo | None:
         """The tenant when ``token`` is one of its live SCIM tokens, else None."""
         try:
             return await self._call(
-                "POST", f"/internal/tenants/{ref}/tokens/verify", TenantInfo, json={"token": token}
+                "POST", self._path(ref, "tokens", "verify"), TenantInfo, json={"token": token}
             )
         except UserStoreClientError as error:
             if error.status in (401, 404):
@@ -93,15 +105,13 @@ class UserStoreClient:
 
     async def user(self, tenant_id: str, user_id: str) -> UserSnapshot:
         """One user of the tenant."""
-        return await self._call(
-            "GET", f"/internal/tenants/{tenant_id}/users/{user_id}", UserSnapshot
-        )
+        return await self._call("GET", self._path(tenant_id, "users", user_id), UserSnapshot)
 
     async def users(self, tenant_id: str, query: ListQuery) -> UserPage:
         """A page of the tenant's users."""
         return await self._call(
             "POST",
-            f"/internal/tenants/{tenant_id}/users/query",
+            self._path(tenant_id, "users", "query"),
             UserPage,
             json=query.model_dump(mode="json"),
         )
@@ -110,7 +120,7 @@ class UserStoreClient:
         """One group of the tenant."""
         return await self._call(
             "GET",
-            f"/internal/tenants/{tenant_id}/groups/{group_id}",
+            self._path(tenant_id, "groups", group_id),
             GroupSnapshot,
             params={"members": str(members).lower()},
         )
@@ -119,7 +129,7 @@ class UserStoreClient:
         """A page of the tenant's groups."""
         return await self._call(
             "POST",
-            f"/internal/tenants/{tenant_id}/groups/query",
+            self._path(tenant_id, "groups", "query"),
             GroupPage,
             json=query.model_dump(mode="json"),
             params={"members": str(members).lower()},
@@ -134,7 +144,7 @@ class UserStoreClient:
         try:
             await self._call(
                 "POST",
-                f"/internal/tenants/{tenant_id}/replay-claims",
+                self._path(tenant_id, "replay-claims"),
                 _Claimed,
                 json={"claim": claim, "expires_at": expires_at.isoformat()},
             )
@@ -147,7 +157,7 @@ class UserStoreClient:
     async def set_sso_settings(self, tenant: str, section: dict[str, Any]) -> TenantInfo:
         """Replace the tenant's ``sso`` settings section (sso-login's admin API)."""
         return await self._call(
-            "PUT", f"/internal/tenants/{tenant}/settings/sso", TenantInfo, json=section
+            "PUT", self._path(tenant, "settings", "sso"), TenantInfo, json=section
         )
 
 

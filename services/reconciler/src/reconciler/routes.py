@@ -9,10 +9,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from pydantic import ValidationError
+from roster_shared.ids import is_id, is_tenant_ref
 
 from reconciler.advice import Requirements, advise
 from reconciler.credentials import CredentialError, Vault
-from reconciler.errors import Invalid, NotConfigured, Unauthorized
+from reconciler.errors import Invalid, NotConfigured, NotFound, Unauthorized
 from reconciler.keys import ADMIN_TOKEN, RECONCILER, VAULT
 from reconciler.policy import (
     DEFAULT_SESSION_MAX_AGE,
@@ -73,8 +74,20 @@ def _check_admin(request: web.Request) -> None:
 
 
 def _tenant(request: web.Request) -> str:
+    """The tenant slug or id of the path, checked for its form before it goes anywhere."""
     _check_admin(request)
-    return request.match_info["tenant"]
+    ref = request.match_info["tenant"]
+    if not is_tenant_ref(ref):
+        raise NotFound("no tenant of that name or id")
+    return ref
+
+
+def _run_id(request: web.Request) -> str:
+    """The run id of the path: runs have ids in the form ``new_id`` mints."""
+    run_id = request.match_info["run_id"]
+    if not is_id(run_id):
+        raise NotFound("no run with that id: it is not an id")
+    return run_id
 
 
 @routes.get("/tenants/{tenant}/runs")
@@ -94,10 +107,9 @@ async def runs_list(request: web.Request) -> web.Response:
 @routes.get("/tenants/{tenant}/runs/{run_id}")
 async def runs_get(request: web.Request) -> web.Response:
     """One run record."""
-    tenant = await request.app[RECONCILER].tenant(_tenant(request))
-    return json_response(
-        await request.app[RECONCILER].store.run(tenant.id, request.match_info["run_id"])
-    )
+    ref, run_id = _tenant(request), _run_id(request)
+    tenant = await request.app[RECONCILER].tenant(ref)
+    return json_response(await request.app[RECONCILER].store.run(tenant.id, run_id))
 
 
 @routes.post("/tenants/{tenant}/runs")
@@ -115,7 +127,7 @@ async def runs_approve(request: web.Request) -> web.Response:
     ref = _tenant(request)
     data = await body(request) if request.can_read_body else {}
     record = await request.app[RECONCILER].approve(
-        ref, request.match_info["run_id"], by=str(data.get("by") or "admin")
+        ref, _run_id(request), by=str(data.get("by") or "admin")
     )
     return json_response(record)
 
@@ -126,7 +138,7 @@ async def runs_reject(request: web.Request) -> web.Response:
     ref = _tenant(request)
     data = await body(request) if request.can_read_body else {}
     record = await request.app[RECONCILER].reject(
-        ref, request.match_info["run_id"], by=str(data.get("by") or "admin")
+        ref, _run_id(request), by=str(data.get("by") or "admin")
     )
     return json_response(record)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import io
 import json as jsonlib
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
+from roster_shared.ids import UnsafeSegment, internal_path, internal_url
 from roster_shared.tenants import TenantInfo
 
 from reconciler.errors import NotFound, ReconcilerError
@@ -49,7 +49,11 @@ class StateStore:
         headers = {"Content-Type": "application/json"} if body is not None else None
         try:
             async with self._session.request(
-                method, self._base + path, data=body, headers=headers, params=params
+                method,
+                internal_url(self._base, path),
+                data=body,
+                headers=headers,
+                params=params,
             ) as response:
                 raw = await response.read()
                 try:
@@ -65,12 +69,17 @@ class StateStore:
             raise StoreError(f"user-store unreachable: {exc}") from exc
 
     @staticmethod
-    def _prefix(tenant: str) -> str:
-        return f"/internal/tenants/{quote(tenant, safe='')}/reconciler"
+    def _path(tenant: str, *segments: str) -> str:
+        """``/internal/tenants/<tenant>/reconciler/...``, every segment quoted whole; a value that
+        cannot be a segment names nothing (404, without a request)."""
+        try:
+            return internal_path("internal", "tenants", tenant, "reconciler", *segments)
+        except UnsafeSegment as exc:
+            raise NotFound(str(exc)) from exc
 
     async def tenants(self) -> list[TenantInfo]:
         """Every tenant."""
-        data = await self._call("GET", "/internal/reconciler/tenants")
+        data = await self._call("GET", internal_path("internal", "reconciler", "tenants"))
         return [TenantInfo.model_validate(t) for t in data["tenants"]]
 
     async def users(
@@ -78,51 +87,49 @@ class StateStore:
     ) -> tuple[list[dict[str, Any]], str | None]:
         """A page of the tenant's users, lean (what a run decides on), and the next cursor."""
         params = {"limit": str(limit), **({"after": after} if after else {})}
-        data = await self._call("GET", self._prefix(tenant) + "/users", params=params)
+        data = await self._call("GET", self._path(tenant, "users"), params=params)
         users: list[dict[str, Any]] = data["users"]
         return users, data.get("next")
 
     async def acquire(self, tenant: str, holder: str, ttl: float) -> tuple[bool, str]:
         """Take or renew the tenant's lease: (acquired, holder now)."""
         data = await self._call(
-            "POST", self._prefix(tenant) + "/lease", json={"holder": holder, "ttl_seconds": ttl}
+            "POST", self._path(tenant, "lease"), json={"holder": holder, "ttl_seconds": ttl}
         )
         return bool(data["acquired"]), str(data["holder"])
 
     async def release(self, tenant: str, holder: str) -> None:
         """Give the lease back."""
-        await self._call("DELETE", self._prefix(tenant) + f"/lease/{quote(holder, safe='')}")
+        await self._call("DELETE", self._path(tenant, "lease", holder))
 
     async def save_run(self, tenant: str, record: dict[str, Any]) -> None:
         """Store a run record."""
-        await self._call("PUT", self._prefix(tenant) + f"/runs/{record['id']}", json=record)
+        await self._call("PUT", self._path(tenant, "runs", str(record["id"])), json=record)
 
     async def runs(
         self, tenant: str, *, limit: int = 20, status: str | None = None
     ) -> list[dict[str, Any]]:
         """Latest run records, newest first."""
         params = {"limit": str(limit), **({"status": status} if status else {})}
-        data = await self._call("GET", self._prefix(tenant) + "/runs", params=params)
+        data = await self._call("GET", self._path(tenant, "runs"), params=params)
         runs: list[dict[str, Any]] = data["runs"]
         return runs
 
     async def run(self, tenant: str, run_id: str) -> dict[str, Any]:
         """One run record."""
-        record: dict[str, Any] = await self._call(
-            "GET", self._prefix(tenant) + f"/runs/{quote(run_id, safe='')}"
-        )
+        record: dict[str, Any] = await self._call("GET", self._path(tenant, "runs", run_id))
         return record
 
     async def state(self, tenant: str) -> dict[str, Any]:
         """The tenant's state document."""
-        state: dict[str, Any] = await self._call("GET", self._prefix(tenant) + "/state")
+        state: dict[str, Any] = await self._call("GET", self._path(tenant, "state"))
         return state
 
     async def put_state(self, tenant: str, state: dict[str, Any]) -> None:
         """Replace the state document."""
-        await self._call("PUT", self._prefix(tenant) + "/state", json=state)
+        await self._call("PUT", self._path(tenant, "state"), json=state)
 
     async def put_settings(self, tenant: str, section: str, value: dict[str, Any]) -> TenantInfo:
         """Set the tenant's ``reconciler`` or ``directory`` section."""
-        data = await self._call("PUT", self._prefix(tenant) + f"/settings/{section}", json=value)
+        data = await self._call("PUT", self._path(tenant, "settings", section), json=value)
         return TenantInfo.model_validate(data)

@@ -23,6 +23,7 @@ from roster_shared.events.people import (
     UserAttributes,
     UserSnapshot,
 )
+from roster_shared.ids import is_id
 
 from scim_api.errors import InvalidValue, ScimError
 from scim_api.paths import resolve, split_urn
@@ -306,6 +307,9 @@ def group_fields(resource: Resource) -> tuple[str, str | None, list[str] | None,
             value = member.get("value") if isinstance(member, dict) else None
             if not isinstance(value, str) or not value:
                 raise InvalidValue("every member needs a value (the member's id)")
+            if not is_id(value):
+                # What the user-store says of an unknown member, said before the value travels.
+                raise InvalidValue("every member value must be the id of a user of this tenant")
             if member.get("type") not in (None, "User", "user"):
                 raise InvalidValue("only users can be group members")
             members.append(value)

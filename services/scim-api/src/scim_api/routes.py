@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 from roster_shared.filters import ListQuery
+from roster_shared.ids import is_tenant_ref
 
 from scim_api import bulk, discovery
 from scim_api.auth import authenticate
@@ -21,6 +22,7 @@ from scim_api.errors import (
     NotImplementedYet,
     PayloadTooLarge,
     PreconditionFailed,
+    Unauthorized,
     UnsupportedMediaType,
 )
 from scim_api.keys import SERVICE, TOKENS, USER_STORE
@@ -57,6 +59,9 @@ def _json(data: object, status: int = 200, headers: dict[str, str] | None = None
 
 async def _call(request: web.Request) -> Call:
     tenant = request.match_info["tenant"]
+    if not is_tenant_ref(tenant):
+        # Names no tenant, so the answer an unknown tenant gets (auth.py), without asking.
+        raise Unauthorized("the bearer token is not valid for this tenant")
     info = await authenticate(
         request.app[USER_STORE],
         tenant,

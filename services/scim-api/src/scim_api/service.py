@@ -21,6 +21,7 @@ from roster_shared.events.envelope import EnvelopeBase, Source
 from roster_shared.events.people import GroupSnapshot, UserAttributes, UserSnapshot
 from roster_shared.events.replies import ErrorCode, Reply
 from roster_shared.filters import Compare, GroupPage, ListQuery, UserPage
+from roster_shared.ids import is_id
 from roster_shared.tenants import TenantInfo
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient, UserStoreClientError
@@ -47,6 +48,19 @@ from scim_api.resources import (
 from scim_api.schemas import group_schema, user_schema
 
 PATCH_ATTEMPTS = 8
+
+
+def addressable(what: str, resource_id: str) -> str:
+    """``resource_id`` if it has the form the user-store mints ids in; else SCIM 404.
+
+    An id of another form names no resource of any tenant, so it is answered as an unknown id
+    is (RFC 7644 §3.12: 404, no ``scimType``) and goes no further: not to the user-store's read
+    API (where it would become part of a URL), not into an ingestion event. The detail does not
+    echo it back: it came from the client and may be anything.
+    """
+    if not is_id(resource_id):
+        raise NotFound(f"{what} not found: the id is not one this endpoint issues")
+    return resource_id
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,7 @@ class ScimService:
 
     async def user(self, call: Call, user_id: str) -> UserSnapshot:
         """One user; another tenant's id is not found."""
+        addressable("user", user_id)
         snapshot: UserSnapshot = await self._read(
             f"user {user_id}", self.user_store.user(call.tenant.id, user_id)
         )
@@ -141,6 +156,8 @@ class ScimService:
         expected_version: int | None = None,
     ) -> Reply:
         """POST (``target_id`` None: create or adopt) or PUT (replace)."""
+        if target_id is not None:
+            addressable("user", target_id)
         event = ingest.UserUpserted(
             **self._envelope(call),
             data=ingest.UserUpsertedData(
@@ -153,6 +170,7 @@ class ScimService:
         self, call: Call, user_id: str, body: Any, if_match: int | None
     ) -> UserSnapshot:
         """PATCH: apply the operations to the current user, write it back at that version."""
+        addressable("user", user_id)
         ops = patch.operations(body)
         for attempt in range(PATCH_ATTEMPTS):
             current = await self.user(call, user_id)
@@ -179,6 +197,7 @@ class ScimService:
 
     async def delete_user(self, call: Call, user_id: str, if_match: int | None) -> None:
         """DELETE: the user is gone for SCIM (kept, deleted, so a login cannot revive it)."""
+        addressable("user", user_id)
         await self._send(
             ingest.UserDeleted(
                 **self._envelope(call),
@@ -192,6 +211,7 @@ class ScimService:
 
     async def group(self, call: Call, group_id: str, *, members: bool = True) -> GroupSnapshot:
         """One group."""
+        addressable("group", group_id)
         snapshot: GroupSnapshot = await self._read(
             f"group {group_id}", self.user_store.group(call.tenant.id, group_id, members=members)
         )
@@ -214,6 +234,8 @@ class ScimService:
     ) -> Reply:
         """POST or PUT (members replaced when the body has ``members``; PUT without them
         clears them, as a full replace must)."""
+        if target_id is not None:
+            addressable("group", target_id)
         name, external_id, members, extra = group_fields(resource)
         if target_id is not None and members is None:
             members = []
@@ -236,6 +258,7 @@ class ScimService:
         """PATCH a group. Pure member additions and removals by id are sent as such, without a
         version, so concurrent membership PATCHes from an IdP never conflict; anything else is
         a read-modify-write."""
+        addressable("group", group_id)
         ops = patch.operations(body)
         if not ops:
             return await self.group(call, group_id)
@@ -292,6 +315,7 @@ class ScimService:
 
     async def delete_group(self, call: Call, group_id: str, if_match: int | None) -> None:
         """DELETE a group and its memberships."""
+        addressable("group", group_id)
         await self._send(
             ingest.GroupDeleted(
                 **self._envelope(call),
@@ -342,6 +366,10 @@ def _direct_membership(ops: list[dict[str, Any]]) -> tuple[list[str], list[str]]
                 return None
             ids = [where.value]
         for member in ids:
+            if not is_id(member):
+                if op["op"] == "add":
+                    return None  # the read-modify-write finds the group, then refuses the value
+                continue  # a value that cannot be an id is no member: removing it changes nothing
             if op["op"] == "add":
                 add[member] = None
                 remove.pop(member, None)

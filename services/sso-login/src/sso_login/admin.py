@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from pydantic import ValidationError
+from roster_shared.ids import is_tenant_ref
 from roster_shared.userstore_client import UserStoreClientError
 
 from sso_login import saml
@@ -60,6 +61,8 @@ async def _change(
 ) -> web.Response:
     store = request.app[USER_STORE]
     public_url = request.app[CONTEXT].settings.public_url
+    if not is_tenant_ref(request.match_info["tenant"]):
+        return _error(404, "unknown_tenant", "no tenant of that name or id")
     try:
         tenant = await store.tenant(request.match_info["tenant"])
         current = SsoConfig.of(tenant.settings).model_dump(mode="json", exclude_none=True)

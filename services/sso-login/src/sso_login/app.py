@@ -30,7 +30,7 @@ from sso_login.saml import SpKeys
 from sso_login.saml_routes import routes as saml_routes
 from sso_login.sessions import Sessions
 from sso_login.settings import SsoLoginSettings
-from sso_login.tokens import Signer
+from sso_login.tokens import Sealer
 from sso_login.workers import XmlWorkers
 
 MOUNT = "/sso"
@@ -56,7 +56,7 @@ def create_api(
     bus = bus if bus is not None else kafka_bus_for(settings, "sso-login")
     if settings.session_secret is None:
         raise ValueError(
-            "ROSTER_SESSION_SECRET is required: it signs login sessions and must be the same "
+            "ROSTER_SESSION_SECRET is required: it seals login sessions and must be the same "
             "on every sso-login instance (32+ random bytes)"
         )
     owns_client = user_store is None
@@ -67,8 +67,8 @@ def create_api(
         )
     topics = Topics(settings.topic_prefix)
     requester = Requester(bus, topic=topics.replies)
-    signer = Signer(settings.session_secret.get_secret_value().encode())
-    sessions = Sessions(signer, user_store)
+    sealer = Sealer(settings.session_secret.get_secret_value().encode())
+    sessions = Sessions(sealer, user_store)
     providers = OidcProviders(
         refetch_interval=settings.jwks_refetch_interval, timeout=settings.request_timeout
     )
@@ -86,7 +86,7 @@ def create_api(
     app[CONTEXT] = Context(
         settings=settings,
         topics=topics,
-        signer=signer,
+        sealer=sealer,
         sessions=sessions,
         providers=providers,
         xml_workers=xml_workers,

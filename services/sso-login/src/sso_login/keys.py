@@ -14,7 +14,7 @@ from sso_login.oidc import OidcProviders
 from sso_login.saml import SpKeys
 from sso_login.sessions import Sessions
 from sso_login.settings import SsoLoginSettings
-from sso_login.tokens import Signer
+from sso_login.tokens import Sealer
 from sso_login.workers import XmlWorkers
 
 
@@ -31,7 +31,7 @@ class Context:
 
     settings: SsoLoginSettings
     topics: Topics
-    signer: Signer
+    sealer: Sealer
     sessions: Sessions
     providers: OidcProviders = field(repr=False)
     xml_workers: XmlWorkers = field(repr=False)

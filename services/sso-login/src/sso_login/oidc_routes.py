@@ -70,7 +70,7 @@ async def oidc_login(request: web.Request) -> web.Response:
     endpoint = str(metadata["authorization_endpoint"])
     sep = "&" if "?" in endpoint else "?"
     response = redirect(endpoint + sep + urlencode(params))
-    cookie = ctx.signer.dumps(
+    cookie = ctx.sealer.dumps(
         "oidc-login",
         {
             "tid": tenant.id,
@@ -103,7 +103,7 @@ async def oidc_callback(request: web.Request) -> web.Response:
     ctx = context(request)
     query = request.query
     try:
-        bound = ctx.signer.loads("oidc-login", request.cookies.get(OIDC_COOKIE))
+        bound = ctx.sealer.loads("oidc-login", request.cookies.get(OIDC_COOKIE))
     except BadToken as exc:
         raise Refused(
             "This sign-in expired or was started in another browser; please start again.",

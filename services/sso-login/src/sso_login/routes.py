@@ -3,7 +3,7 @@ the helpers of the SAML and OIDC handlers (:mod:`sso_login.saml_routes`,
 :mod:`sso_login.oidc_routes`). Paths are relative to the mount point ``/sso``.
 
 The protocol work is in :mod:`sso_login.saml` and :mod:`sso_login.oidc`, the JIT use case in
-:mod:`sso_login.login`; handlers read the request, bind logins to the browser with signed
+:mod:`sso_login.login`; handlers read the request, bind logins to the browser with sealed
 cookies, and turn outcomes into redirects, sessions and error pages.
 """
 
@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlencode
 import aiohttp
 from aiohttp import web
 from pydantic import ValidationError
+from roster_shared.ids import is_tenant_ref
 from roster_shared.tenants import TenantInfo
 from roster_shared.userstore_client import UserStoreClientError
 
@@ -54,6 +55,9 @@ def context(request: web.Request) -> Context:
 async def tenant_of(request: web.Request) -> TenantInfo:
     """The tenant named in the path, from the user-store."""
     slug = request.match_info["tenant"]
+    if not is_tenant_ref(slug):
+        # Not of slug form: names no organisation, and is not echoed into the page.
+        raise UnknownTenant("There is no organisation of that name.", reason="malformed slug")
     try:
         return await request.app[USER_STORE].tenant(slug)
     except UserStoreClientError as exc:

@@ -61,7 +61,7 @@ async def saml_login(request: web.Request) -> web.Response:
     target = return_target(request, config)
     ctx = context(request)
     authn = saml.authn_request(_urls(request, tenant), connection, None, ctx.sp_keys)
-    cookie = ctx.signer.dumps(
+    cookie = ctx.sealer.dumps(
         "saml-login",
         {"tid": tenant.id, "rid": authn.id, "rt": target},
         max_age=ctx.settings.login_state_ttl,
@@ -106,7 +106,7 @@ async def saml_acs(request: web.Request) -> web.Response:
         raise Refused(BAD_RESPONSE, reason="no SAMLResponse")
     bound: dict[str, Any] | None = None
     try:
-        bound = ctx.signer.loads("saml-login", request.cookies.get(SAML_COOKIE))
+        bound = ctx.sealer.loads("saml-login", request.cookies.get(SAML_COOKIE))
     except BadToken:
         bound = None
     if bound is not None and bound.get("tid") != tenant.id:

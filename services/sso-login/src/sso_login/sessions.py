@@ -1,10 +1,11 @@
-"""Login sessions: a signed cookie, revoked when the user-store says the person lost access.
+"""Login sessions: a sealed cookie, revoked when the user-store says the person lost access.
 
-The cookie is HttpOnly, Secure and SameSite=Lax, signed with the deployment's session secret,
-and expires after the tenant's maximum age. sso-login follows ``roster.lifecycle``: a
-``user.deactivated`` or ``user.deleted`` event revokes every session of that user issued before
-it. Sessions issued before this instance started listening are checked once against the
-user-store, so a restart does not forget a revocation.
+The cookie is HttpOnly, Secure and SameSite=Lax, encrypted and authenticated with a key derived
+from the deployment's session secret (:mod:`sso_login.tokens`: it carries the user name, which a
+browser's cookie store must not show in clear), and expires after the tenant's maximum age.
+sso-login follows ``roster.lifecycle``: a ``user.deactivated`` or ``user.deleted`` event revokes
+every session of that user issued before it. Sessions issued before this instance started
+listening are checked once against the user-store, so a restart does not forget a revocation.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from roster_shared.bus.base import Message
 from roster_shared.events.lifecycle import LIFECYCLE_ADAPTER, UserDeactivated, UserDeleted
 from roster_shared.userstore_client import UserStoreClient, UserStoreClientError
 
-from sso_login.tokens import BadToken, Signer
+from sso_login.tokens import BadToken, Sealer
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,8 @@ class Session:
 class Sessions:
     """Issues and checks sessions; keeps the revocations seen on ``roster.lifecycle``."""
 
-    def __init__(self, signer: Signer, user_store: UserStoreClient) -> None:
-        self._signer = signer
+    def __init__(self, sealer: Sealer, user_store: UserStoreClient) -> None:
+        self._sealer = sealer
         self._user_store = user_store
         self._revoked_users: dict[tuple[str, str], float] = {}
         self._ended: dict[str, float] = {}
@@ -100,12 +101,12 @@ class Sessions:
             "iat": now,
             "p": protocol,
         }
-        return self._signer.dumps(PURPOSE, data, max_age=max_age), session
+        return self._sealer.dumps(PURPOSE, data, max_age=max_age), session
 
     async def check(self, value: str | None) -> Session | None:
         """The session a cookie carries, if it is genuine, unexpired and not revoked."""
         try:
-            data = self._signer.loads(PURPOSE, value)
+            data = self._sealer.loads(PURPOSE, value)
             session = Session(
                 id=str(data["sid"]),
                 tenant_id=str(data["tid"]),

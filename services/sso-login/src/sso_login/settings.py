@@ -34,8 +34,9 @@ class SsoLoginSettings(RosterSettings):
     )
     session_secret: SecretStr | None = Field(
         default=None,
-        description="Key that signs session and login-state cookies (``ROSTER_SESSION_SECRET``, "
-        "32+ random bytes, the same on every instance). Required to serve logins.",
+        description="Secret the keys that encrypt session and login-state cookies are derived "
+        "from (``ROSTER_SESSION_SECRET``, 32+ random bytes, the same on every instance). "
+        "Required to serve logins.",
     )
     session_max_age: int = Field(
         default=8 * 3600,

@@ -15,7 +15,7 @@ from roster_shared.observability import reference_id
 from roster_shared.tenants import ProvisioningMode, TenantPolicy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from user_store import queries, tenants
+from user_store import path_params, queries, tenants
 from user_store.errors import Invalid, Unauthorized, UserStoreError
 from user_store.keys import ADMIN_TOKEN, INTERNAL_TOKEN, SESSIONS
 
@@ -240,8 +240,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         if request.path.startswith("/admin/"):
             _check_bearer(request, request.app[ADMIN_TOKEN])
+            path_params.check(request)
         elif request.path.startswith("/internal/"):
             _check_bearer(request, request.app[INTERNAL_TOKEN])
+            path_params.check(request)
         return await handler(request)
     except UserStoreError as error:
         body: dict[str, Any] = {"error": error.code.value, "detail": error.detail}

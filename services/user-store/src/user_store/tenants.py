@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from roster_shared.events.envelope import new_id, utcnow
+from roster_shared.ids import is_slug
 from roster_shared.tenants import ProvisioningMode, TenantInfo, TenantPolicy
 from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +26,6 @@ from sqlmodel import col, select
 from user_store.errors import Invalid, NotFound, Uniqueness, UnknownTenant
 from user_store.tables import ScimTokenRow, TenantRow
 
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 TOKEN = re.compile(r"^rst_([A-Za-z0-9]{16})_([A-Za-z0-9_-]{43})$")
 
 
@@ -100,7 +100,7 @@ async def create_tenant(
     policy: TenantPolicy | None = None,
 ) -> TenantInfo:
     """A new tenant. The slug appears in URLs, so it is lower-case letters, digits and dashes."""
-    if not SLUG.match(slug):
+    if not is_slug(slug):
         raise Invalid(f"tenant slug {slug!r}: use 1-64 lower-case letters, digits and dashes")
     now = utcnow()
     row = TenantRow(
