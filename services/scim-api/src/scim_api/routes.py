@@ -23,7 +23,7 @@ from scim_api.errors import (
     PreconditionFailed,
     UnsupportedMediaType,
 )
-from scim_api.keys import SERVICE, TOKENS, USER_STORE
+from scim_api.keys import SERVICE, USER_STORE
 from scim_api.paths import parse_filter, resolve
 from scim_api.resources import (
     etag,
@@ -57,12 +57,7 @@ def _json(data: object, status: int = 200, headers: dict[str, str] | None = None
 
 async def _call(request: web.Request) -> Call:
     tenant = request.match_info["tenant"]
-    info = await authenticate(
-        request.app[USER_STORE],
-        tenant,
-        request.headers.get("Authorization"),
-        request.app[TOKENS],
-    )
+    info = await authenticate(request.app[USER_STORE], tenant, request.headers.get("Authorization"))
     prefix = request.path.split("/v2/", 1)[0]
     base = f"{request.url.origin()}{prefix}/v2/{tenant}"
     return Call(info, base, request.headers.get("X-Request-Id") or str(uuid.uuid4()))

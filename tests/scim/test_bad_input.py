@@ -1,0 +1,100 @@
+"""What an outside attacker sends to the SCIM endpoint, and why each is refused (issue 8,
+finding 4), on the embedded pairing (in-process bus, SQLite) and on Kafka with PostgreSQL.
+
+Each test asserts the reason - the status, the ``scimType`` and the detail - so that a deleted
+check cannot hide behind another refusal (a 500, or a 503 that tells the IdP to retry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiohttp.test_utils import TestServer
+from roster_cli import tenants as tenant_commands
+from scim_api import app as scim_app
+from scim_api.settings import ScimApiSettings
+
+from tests.scim.stack import ERROR, ScimStack, Tenant, free_port
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+
+def assert_scim_error(
+    status: int, body: Any, expected: int, scim_type: str | None, *detail: str
+) -> None:
+    """A SCIM error message (RFC 7644 §3.12) of that status and type, naming the reason."""
+    assert status == expected, body
+    assert body["schemas"] == [ERROR], body
+    assert body["status"] == str(expected), body
+    assert body.get("scimType") == scim_type, body
+    for words in detail:
+        assert words in body["detail"], body
+
+
+def token_id(token: str) -> str:
+    """The id part of ``rst_<id>_<secret>``."""
+    return token.split("_")[1]
+
+
+@asynccontextmanager
+async def another_instance(stack: ScimStack) -> AsyncIterator[str]:
+    """A second scim-api process' worth of application on its own port, same user-store and bus:
+    what a second instance behind a load balancer would be."""
+    port = free_port()
+    settings = ScimApiSettings(
+        user_store_url=stack.url,
+        internal_token=stack.internal_token,
+        topic_prefix=stack.topics.prefix,
+    )
+    server = TestServer(scim_app.create_app(settings, bus=stack.bus), host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await server.close()
+
+
+# -- tokens: a revocation counts on the next request, on every instance ----------------------
+
+
+async def _used_everywhere(acme: Tenant, second: str) -> None:
+    slug = acme.info.slug
+    for base in (acme.base, f"{second}/scim/v2/{slug}"):
+        status, body, _ = await acme.request("GET", f"{base}/Users")
+        assert status == 200, body
+
+
+async def _refused_everywhere(acme: Tenant, second: str) -> None:
+    slug = acme.info.slug
+    for base in (acme.base, f"{second}/scim/v2/{slug}"):
+        status, body, headers = await acme.request("GET", f"{base}/Users")
+        assert_scim_error(status, body, 401, None, "not valid for this tenant")
+        assert headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_a_token_revoked_by_the_admin_api_stops_at_the_next_request(
+    stack: ScimStack, acme: Tenant
+) -> None:
+    async with another_instance(stack) as second:
+        await _used_everywhere(acme, second)
+        async with stack.http.delete(
+            f"{stack.url}/admin/tenants/{acme.info.slug}/tokens/{token_id(acme.token)}",
+            headers={"Authorization": f"Bearer {stack.admin_token}"},
+        ) as response:
+            assert response.status == 200, await response.text()
+        await _refused_everywhere(acme, second)
+
+
+async def test_a_token_revoked_by_the_cli_stops_at_the_next_request(
+    stack: ScimStack, acme: Tenant
+) -> None:
+    async with another_instance(stack) as second:
+        await _used_everywhere(acme, second)
+        # `roster tenant token revoke` writes the database directly; no service hears of it.
+        outcome = await tenant_commands.token_revoke(
+            stack.database_url, acme.info.slug, token_id(acme.token)
+        )
+        assert outcome.data["revoked_at"]
+        await _refused_everywhere(acme, second)
