@@ -137,6 +137,7 @@ async def scim_stack(
             ScimApiSettings(
                 user_store_url=url,
                 internal_token=internal,
+                public_url=url,
                 topic_prefix=topic_prefix,
                 request_timeout=request_timeout,
             ),

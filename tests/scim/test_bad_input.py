@@ -19,6 +19,10 @@ from scim_api.settings import ScimApiSettings
 from tests.scim.stack import ERROR, ScimStack, Tenant, free_port
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+EVIL = {"Host": "evil.example", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"}
 
 
 def assert_scim_error(
@@ -47,6 +51,7 @@ async def another_instance(stack: ScimStack) -> AsyncIterator[str]:
         user_store_url=stack.url,
         internal_token=stack.internal_token,
         topic_prefix=stack.topics.prefix,
+        public_url=f"http://127.0.0.1:{port}",
     )
     server = TestServer(scim_app.create_app(settings, bus=stack.bus), host="127.0.0.1", port=port)
     await server.start_server()
@@ -98,3 +103,67 @@ async def test_a_token_revoked_by_the_cli_stops_at_the_next_request(
         )
         assert outcome.data["revoked_at"]
         await _refused_everywhere(acme, second)
+
+
+# -- public URLs come from settings, never from Host ------------------------------------------
+
+
+def _urls(data: Any) -> list[str]:
+    """Every absolute URL in a response body."""
+    if isinstance(data, dict):
+        return [u for v in data.values() for u in _urls(v)]
+    if isinstance(data, list):
+        return [u for v in data for u in _urls(v)]
+    return [data] if isinstance(data, str) and "://" in data else []
+
+
+async def test_a_forged_host_header_never_reaches_location_or_meta_location(
+    stack: ScimStack, acme: Tenant
+) -> None:
+    base = f"{stack.url}/scim/v2/{acme.info.slug}"  # the configured public URL (stack.url)
+    status, user, headers = await acme.request(
+        "POST", "/Users", json={"schemas": [USER], "userName": "host@example.com"}, headers=EVIL
+    )
+    assert status == 201, user
+    assert headers["Location"] == f"{base}/Users/{user['id']}"
+    assert user["meta"]["location"] == headers["Location"]
+    status, group, headers = await acme.request(
+        "POST",
+        "/Groups",
+        json={"schemas": [GROUP], "displayName": "Hosts", "members": [{"value": user["id"]}]},
+        headers=EVIL,
+    )
+    assert status == 201, group
+    assert headers["Location"] == f"{base}/Groups/{group['id']}"
+    assert group["members"][0]["$ref"] == f"{base}/Users/{user['id']}"
+    responses = [user, group]
+    for path in (
+        f"/Users/{user['id']}",
+        "/Users",
+        "/Groups",
+        "/ServiceProviderConfig",
+        "/Schemas",
+        "/ResourceTypes",
+    ):
+        status, body, _ = await acme.request("GET", path, headers=EVIL)
+        assert status == 200, (path, body)
+        responses.append(body)
+    status, body, _ = await acme.request(
+        "POST",
+        "/Bulk",
+        json={
+            "schemas": [BULK],
+            "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "b", "data": {"userName": "b@x.com"}}
+            ],
+        },
+        headers=EVIL,
+    )
+    assert status == 200 and body["Operations"][0]["location"].startswith(base + "/Users/"), body
+    responses.append(body)
+    spec = "https://www.rfc-editor.org/"  # the bearer scheme's specUri in ServiceProviderConfig
+    urls = [u for r in responses for u in _urls(r) if not u.startswith(spec)]
+    assert urls and all(u.startswith(base + "/") for u in urls), [
+        u for u in urls if not u.startswith(base + "/")
+    ]
+    assert not any("evil.example" in u for u in urls)

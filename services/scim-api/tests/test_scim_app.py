@@ -226,3 +226,27 @@ async def test_a_write_nobody_confirms_is_a_503_not_a_hang(aiohttp_client, user_
         assert response.headers["Retry-After"]
     finally:
         await bus.stop()
+
+
+@pytest.mark.parametrize("url", ["evil.example", "ftp://x.example", "https://x.example/?a=1", ""])
+def test_public_url_must_be_an_absolute_http_url(url: str) -> None:
+    with pytest.raises(ValueError, match="absolute http"):
+        ScimApiSettings(public_url=url)
+
+
+async def test_urls_are_built_on_the_public_url_not_the_host(aiohttp_client, user_store) -> None:
+    bus = MemoryBus()
+    await bus.start()
+    try:
+        settings = ScimApiSettings(public_url="https://scim.example.com/")
+        client = await aiohttp_client(create_app(settings, bus=bus, user_store=user_store))
+        response = await client.get(
+            "/scim/v2/acme/ServiceProviderConfig",
+            headers={"Authorization": f"Bearer {GOOD}", "Host": "evil.example"},
+        )
+        body = await response.json(content_type=None)
+        assert body["meta"]["location"] == (
+            "https://scim.example.com/scim/v2/acme/ServiceProviderConfig"
+        )
+    finally:
+        await bus.stop()

@@ -24,3 +24,5 @@ REQUESTER = web.AppKey("requester", Requester)
 METRICS = web.AppKey("metrics", CollectorRegistry)
 STATE = web.AppKey("state", State)
 SERVICE = web.AppKey("service", ScimService)
+PUBLIC_BASE = web.AppKey("public_base", str)
+"""``<public_url>/scim``: absolute URLs are built on it, never on the request's Host."""

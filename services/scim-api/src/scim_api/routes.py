@@ -23,7 +23,7 @@ from scim_api.errors import (
     PreconditionFailed,
     UnsupportedMediaType,
 )
-from scim_api.keys import SERVICE, USER_STORE
+from scim_api.keys import PUBLIC_BASE, SERVICE, USER_STORE
 from scim_api.paths import parse_filter, resolve
 from scim_api.resources import (
     etag,
@@ -58,8 +58,9 @@ def _json(data: object, status: int = 200, headers: dict[str, str] | None = None
 async def _call(request: web.Request) -> Call:
     tenant = request.match_info["tenant"]
     info = await authenticate(request.app[USER_STORE], tenant, request.headers.get("Authorization"))
-    prefix = request.path.split("/v2/", 1)[0]
-    base = f"{request.url.origin()}{prefix}/v2/{tenant}"
+    # From settings, never from Host or X-Forwarded-*: a client must not choose the URLs that
+    # IdPs and logs will follow. The tenant ref is one the token was just verified for.
+    base = f"{request.app[PUBLIC_BASE]}/v2/{tenant}"
     return Call(info, base, request.headers.get("X-Request-Id") or str(uuid.uuid4()))
 
 
