@@ -167,3 +167,52 @@ async def test_a_forged_host_header_never_reaches_location_or_meta_location(
         u for u in urls if not u.startswith(base + "/")
     ]
     assert not any("evil.example" in u for u in urls)
+
+
+# -- filters: depth and size are checked before anything recurses ----------------------------
+
+
+async def _filtered(acme: Tenant, text: str) -> tuple[int, Any]:
+    status, body, _ = await acme.request("GET", "/Users", params={"filter": text})
+    search_status, search_body, _ = await acme.request(
+        "POST", "/Users/.search", json={"filter": text}
+    )
+    assert (search_status, search_body) == (status, body)
+    return status, body
+
+
+async def test_a_thousand_chained_nots_is_invalid_filter_not_a_500(acme: Tenant) -> None:
+    status, body = await _filtered(acme, "not " * 1000 + 'userName eq "a"')
+    assert_scim_error(status, body, 400, "invalidFilter", "nests deeper than 16 levels")
+
+
+async def test_deep_parentheses_and_brackets_are_invalid_filter(acme: Tenant) -> None:
+    for text in (
+        "(" * 1000 + 'userName eq "a"' + ")" * 1000,
+        "emails[" + "(" * 1000 + 'value eq "a"' + ")" * 1000 + "]",
+        "not (" * 300 + "title pr" + ")" * 300,
+    ):
+        status, body = await _filtered(acme, text)
+        assert_scim_error(status, body, 400, "invalidFilter", "nests deeper than 16 levels")
+
+
+async def test_a_long_and_chain_is_invalid_filter(acme: Tenant) -> None:
+    status, body = await _filtered(acme, " and ".join(["id pr"] * 101))
+    assert_scim_error(status, body, 400, "invalidFilter", "more than 100 attribute expressions")
+
+
+async def test_the_largest_filter_allowed_is_answered_by_the_database(acme: Tenant) -> None:
+    # At the limits, each term its own SQL condition or subquery: SQLite's expression depth
+    # and both databases' parameter limits must still be far away.
+    for text in (
+        " or ".join(["not (emails.value pr and title pr)"] * 50),
+        " and ".join(['emails[type eq "work" or value co "@"]'] * 33),
+        "not (" * 8 + "title pr" + ")" * 8,  # 16 levels: not and ( count one each
+    ):
+        status, body = await _filtered(acme, text)
+        assert status == 200, (text[:80], body)
+
+
+async def test_an_infinite_number_in_a_filter_is_invalid_filter(acme: Tenant) -> None:
+    status, body = await _filtered(acme, "userName eq 1e999")
+    assert_scim_error(status, body, 400, "invalidFilter", "not a finite number")

@@ -35,6 +35,32 @@ class InvalidFilter(Invalid):
     """The filter names an unknown attribute or compares in a way the attribute does not allow."""
 
 
+MAX_FILTER_DEPTH = 32
+"""Nesting of and/or/not/has. The read API is a trust boundary of its own: it does not rely on
+the scim-api's parser (whose limits are tighter) to keep its recursion bounded."""
+MAX_FILTER_NODES = 512
+"""Nodes of one filter tree: each becomes SQL, and the databases bound expression size
+(SQLite's expression depth, both databases' bound parameters)."""
+
+
+def check_filter_size(expr: Expr) -> None:
+    """Refuse a tree too deep or too large before anything recurses over it."""
+    stack: list[tuple[Expr, int]] = [(expr, 1)]
+    nodes = 0
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_FILTER_NODES:
+            raise InvalidFilter(f"the filter has more than {MAX_FILTER_NODES} nodes")
+        if depth > MAX_FILTER_DEPTH:
+            raise InvalidFilter(f"the filter nests deeper than {MAX_FILTER_DEPTH} levels")
+        match node:
+            case And(items=items) | Or(items=items):
+                stack.extend((item, depth + 1) for item in items)
+            case Not(item=item) | Has(where=item):
+                stack.append((item, depth + 1))
+
+
 @dataclass(frozen=True)
 class Attr:
     """How one SCIM attribute maps to a column."""
@@ -204,8 +230,8 @@ class FilterCompiler:
 
     def compile(self, expr: Expr, depth: int = 0) -> ColumnElement[bool]:
         """SQL for ``expr``; raises :class:`InvalidFilter` for what the resource cannot do."""
-        if depth > 32:
-            raise InvalidFilter("filter nests too deeply")
+        if depth > MAX_FILTER_DEPTH:
+            raise InvalidFilter(f"the filter nests deeper than {MAX_FILTER_DEPTH} levels")
         match expr:
             case And(items=items):
                 return and_(*(self.compile(item, depth + 1) for item in items))
@@ -284,6 +310,7 @@ async def _page(
 ) -> tuple[int, list[Any], str | None]:
     conditions: list[ColumnElement[bool]] = [table.tenant_id == tenant_id, *live]
     if query.filter is not None:
+        check_filter_size(query.filter)
         conditions.append(compiler.compile(query.filter))
     total = (
         await session.execute(select(func.count()).select_from(table).where(*conditions))
