@@ -319,3 +319,10 @@ def test_any_post_body_is_taken_or_is_a_scim_error(body: dict[str, Any]) -> None
     for schema, check in ((USERS, user_attributes), (group_schema(), group_fields)):
         with contextlib.suppress(ScimError):
             check(normalise(schema, {"userName": "u", "displayName": "d", **body}))
+
+
+def test_the_tree_is_held_to_the_depth_of_the_text() -> None:
+    ladder = "title pr or title pr and (" * 9 + "title pr" + ")" * 9
+    with pytest.raises(InvalidFilter, match="levels of operators"):
+        parse_filter(USERS, ladder)
+    assert parse_filter(USERS, "title pr or title pr and (" * 7 + "title pr" + ")" * 7)

@@ -73,6 +73,25 @@ Not.model_rebuild()
 Has.model_rebuild()
 
 
+def shape(expr: Expr) -> tuple[int, int]:
+    """``(depth, nodes)`` of a tree: depth counts the operators (and, or, not, has) on the
+    longest path, nodes every node. Iterative, so measuring a hostile tree cannot itself run out
+    of stack; both sides of the read API bound a filter by it before recursing over it."""
+    deepest = nodes = 0
+    stack: list[tuple[Expr, int]] = [(expr, 0)]
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        match node:
+            case And(items=items) | Or(items=items):
+                stack.extend((item, depth + 1) for item in items)
+            case Not(item=item) | Has(where=item):
+                stack.append((item, depth + 1))
+            case _:
+                deepest = max(deepest, depth)
+    return deepest, nodes
+
+
 class ListQuery(Frozen):
     """A page of users or groups: filter, order, and index or cursor paging (RFC 7644 §3.4.2.4,
     RFC 9865)."""

@@ -14,7 +14,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from roster_shared.filters import And, Compare, Expr, Has, Not, Or, Present, Scalar
+from roster_shared.filters import And, Compare, Expr, Has, Not, Or, Present, Scalar, shape
 
 from scim_api.errors import InvalidFilter, InvalidPath, ScimError
 from scim_api.schemas import AttrDef, ResourceSchema
@@ -260,6 +260,10 @@ def parse_filter(schema: ResourceSchema, text: str) -> Expr:
     parser = _Parser(schema, text, InvalidFilter)
     expr = parser.or_(None, 0)
     parser.done()
+    # ``a or b and (c or d and (...))`` nests two operators per parenthesis: the tree the
+    # user-store receives is held to the same number of levels as the text.
+    if shape(expr)[0] > MAX_FILTER_DEPTH:
+        raise InvalidFilter(f"the filter nests deeper than {MAX_FILTER_DEPTH} levels of operators")
     return expr
 
 

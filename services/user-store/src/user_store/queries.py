@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from roster_shared.events.people import GroupSnapshot, UserSnapshot
-from roster_shared.filters import And, Compare, Expr, Has, ListQuery, Not, Or, Present
+from roster_shared.filters import And, Compare, Expr, Has, ListQuery, Not, Or, Present, shape
 from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -35,9 +35,10 @@ class InvalidFilter(Invalid):
     """The filter names an unknown attribute or compares in a way the attribute does not allow."""
 
 
-MAX_FILTER_DEPTH = 32
-"""Nesting of and/or/not/has. The read API is a trust boundary of its own: it does not rely on
-the scim-api's parser (whose limits are tighter) to keep its recursion bounded."""
+MAX_FILTER_DEPTH = 20
+"""Operators (and, or, not, has) on one path of a filter tree. The read API is a trust boundary
+of its own and does not rely on the scim-api's parser (16 levels) to bound its recursion; and
+SQLite's parser overflows its stack near 28 levels of the parentheses this compiles to."""
 MAX_FILTER_NODES = 512
 """Nodes of one filter tree: each becomes SQL, and the databases bound expression size
 (SQLite's expression depth, both databases' bound parameters)."""
@@ -45,20 +46,11 @@ MAX_FILTER_NODES = 512
 
 def check_filter_size(expr: Expr) -> None:
     """Refuse a tree too deep or too large before anything recurses over it."""
-    stack: list[tuple[Expr, int]] = [(expr, 1)]
-    nodes = 0
-    while stack:
-        node, depth = stack.pop()
-        nodes += 1
-        if nodes > MAX_FILTER_NODES:
-            raise InvalidFilter(f"the filter has more than {MAX_FILTER_NODES} nodes")
-        if depth > MAX_FILTER_DEPTH:
-            raise InvalidFilter(f"the filter nests deeper than {MAX_FILTER_DEPTH} levels")
-        match node:
-            case And(items=items) | Or(items=items):
-                stack.extend((item, depth + 1) for item in items)
-            case Not(item=item) | Has(where=item):
-                stack.append((item, depth + 1))
+    depth, nodes = shape(expr)
+    if nodes > MAX_FILTER_NODES:
+        raise InvalidFilter(f"the filter has more than {MAX_FILTER_NODES} nodes")
+    if depth > MAX_FILTER_DEPTH:
+        raise InvalidFilter(f"the filter nests deeper than {MAX_FILTER_DEPTH} levels")
 
 
 @dataclass(frozen=True)
