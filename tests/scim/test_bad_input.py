@@ -7,6 +7,7 @@ check cannot hide behind another refusal (a 500, or a 503 that tells the IdP to 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -191,6 +192,8 @@ async def test_deep_parentheses_and_brackets_are_invalid_filter(acme: Tenant) ->
         "(" * 1000 + 'userName eq "a"' + ")" * 1000,
         "emails[" + "(" * 1000 + 'value eq "a"' + ")" * 1000 + "]",
         "not (" * 300 + "title pr" + ")" * 300,
+        # Two operators per parenthesis: 9 parentheses, 18 levels of the tree.
+        "title pr or title pr and (" * 9 + "title pr" + ")" * 9,
     ):
         status, body = await _filtered(acme, text)
         assert_scim_error(status, body, 400, "invalidFilter", "nests deeper than 16 levels")
@@ -208,6 +211,7 @@ async def test_the_largest_filter_allowed_is_answered_by_the_database(acme: Tena
         " or ".join(["not (emails.value pr and title pr)"] * 50),
         " and ".join(['emails[type eq "work" or value co "@"]'] * 33),
         "not (" * 8 + "title pr" + ")" * 8,  # 16 levels: not and ( count one each
+        "title pr or title pr and (" * 7 + "title pr" + ")" * 7,  # 16 levels of or/and
     ):
         status, body = await _filtered(acme, text)
         assert status == 200, (text[:80], body)
@@ -216,3 +220,96 @@ async def test_the_largest_filter_allowed_is_answered_by_the_database(acme: Tena
 async def test_an_infinite_number_in_a_filter_is_invalid_filter(acme: Tenant) -> None:
     status, body = await _filtered(acme, "userName eq 1e999")
     assert_scim_error(status, body, 400, "invalidFilter", "not a finite number")
+
+
+# -- JSON bodies: nesting is bounded before anything walks it ---------------------------------
+
+DEEP = ("[" * 100_000 + "]" * 100_000).encode()  # 200 kB, under the 1 MiB body limit
+DEEP_OBJECT = ('{"a":' * 100_000 + "1" + "}" * 100_000).encode()
+
+
+async def test_100000_deep_json_is_invalid_syntax_at_every_scim_body(acme: Tenant) -> None:
+    user = await _user(acme, "deep@example.com")
+    for method, path in (
+        ("POST", "/Users"),
+        ("PUT", f"/Users/{user['id']}"),
+        ("PATCH", f"/Users/{user['id']}"),
+        ("POST", "/Users/.search"),
+        ("POST", "/Groups"),
+        ("POST", "/Bulk"),
+    ):
+        for body in (DEEP, DEEP_OBJECT):
+            status, error, _ = await acme.request(
+                method, path, data=body, headers={"Content-Type": "application/scim+json"}
+            )
+            assert_scim_error(status, error, 400, "invalidSyntax", "nests deeper than 64 levels")
+
+
+async def _user(acme: Tenant, user_name: str) -> dict[str, Any]:
+    status, body, _ = await acme.request(
+        "POST", "/Users", json={"schemas": [USER], "userName": user_name}
+    )
+    assert status == 201, body
+    return dict(body)
+
+
+async def _raw(
+    stack: ScimStack, method: str, path: str, credential: str, body: bytes
+) -> tuple[int, Any]:
+    async with stack.http.request(
+        method,
+        stack.url + path,
+        data=body,
+        headers={"Authorization": f"Bearer {credential}", "Content-Type": "application/json"},
+    ) as response:
+        return response.status, await response.json(content_type=None)
+
+
+async def test_100000_deep_json_is_a_typed_400_at_the_user_store(
+    stack: ScimStack, acme: Tenant
+) -> None:
+    tenant = acme.info.id
+    internal = [
+        ("POST", f"/internal/tenants/{tenant}/users/query"),
+        ("POST", f"/internal/tenants/{tenant}/groups/query"),
+        ("POST", f"/internal/tenants/{tenant}/tokens/verify"),
+        ("POST", f"/internal/tenants/{tenant}/replay-claims"),
+        ("PUT", f"/internal/tenants/{tenant}/settings/sso"),
+    ]
+    admin = [("POST", "/admin/tenants"), ("PATCH", f"/admin/tenants/{tenant}")]
+    for credential, calls in ((stack.internal_token, internal), (stack.admin_token, admin)):
+        for method, path in calls:
+            for body in (DEEP, DEEP_OBJECT):
+                status, error = await _raw(stack, method, path, credential, body)
+                assert status == 400, (path, error)
+                assert error["error"] == "invalid", (path, error)
+                assert "nests deeper than 64 levels" in error["detail"], (path, error)
+
+
+def _nots(depth: int) -> dict[str, Any]:
+    tree: dict[str, Any] = {"kind": "present", "attr": "title"}
+    for _ in range(depth):
+        tree = {"kind": "not", "item": tree}
+    return tree
+
+
+async def test_the_user_store_bounds_the_filter_trees_it_is_sent(
+    stack: ScimStack, acme: Tenant
+) -> None:
+    # The read API does not trust the scim-api's parser to have bounded the tree.
+    path = f"/internal/tenants/{acme.info.id}/users/query"
+    leaf = {"kind": "present", "attr": "title"}
+    for tree, reason in (
+        (_nots(21), "nests deeper than 20 levels"),
+        ({"kind": "or", "items": [leaf] * 600}, "more than 512 nodes"),
+    ):
+        status, error = await _raw(
+            stack, "POST", path, stack.internal_token, json.dumps({"filter": tree}).encode()
+        )
+        assert status == 400, error
+        assert error["error"] == "invalid" and reason in error["detail"], error
+    for tree in (_nots(20), {"kind": "or", "items": [leaf] * 511}):
+        status, page = await _raw(
+            stack, "POST", path, stack.internal_token, json.dumps({"filter": tree}).encode()
+        )
+        assert status == 200, page

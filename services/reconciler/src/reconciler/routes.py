@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from pydantic import ValidationError
+from roster_shared import bounded_json
 
 from reconciler.advice import Requirements, advise
 from reconciler.credentials import CredentialError, Vault
@@ -29,7 +30,9 @@ routes = web.RouteTableDef()
 async def body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object."""
     try:
-        data = await request.json()
+        data = await request.json(loads=bounded_json.loads)
+    except bounded_json.TooDeep as exc:
+        raise Invalid(f"the body is refused: {exc}") from exc
     except ValueError as exc:
         raise Invalid("the body is not valid JSON") from exc
     if not isinstance(data, dict):

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from aiohttp import web
+from roster_shared import bounded_json
 from roster_shared.filters import ListQuery
 
 from scim_api import bulk, discovery
@@ -91,7 +92,9 @@ async def _body(request: web.Request) -> Any:
     if len(raw) > MAX_BODY:
         raise PayloadTooLarge(f"the body is larger than {MAX_BODY} bytes")
     try:
-        return json.loads(raw)
+        return bounded_json.loads(raw)
+    except bounded_json.TooDeep as exc:
+        raise InvalidSyntax(f"the body is not a SCIM message: {exc}") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidSyntax(f"the body is not valid JSON: {exc}") from exc
 

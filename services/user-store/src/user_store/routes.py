@@ -16,6 +16,7 @@ from roster_shared.tenants import ProvisioningMode, TenantPolicy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from user_store import queries, tenants
+from user_store.bodies import json_object
 from user_store.errors import Invalid, Unauthorized, UserStoreError
 from user_store.keys import ADMIN_TOKEN, INTERNAL_TOKEN, SESSIONS
 
@@ -39,13 +40,7 @@ def _json(model: BaseModel | list[Any] | dict[str, Any], status: int = 200) -> w
 async def _body(request: web.Request) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > 1_048_576:
         raise Invalid("request body too large")
-    try:
-        data = await request.json()
-    except ValueError as exc:
-        raise Invalid("the body is not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise Invalid("the body must be a JSON object")
-    return data
+    return json_object(await request.read())
 
 
 def _check_bearer(request: web.Request, expected: str | None) -> None:
