@@ -7,7 +7,9 @@ check cannot hide behind another refusal (a 500, or a 503 that tells the IdP to 
 
 from __future__ import annotations
 
+import base64
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -307,9 +309,86 @@ async def test_the_user_store_bounds_the_filter_trees_it_is_sent(
             stack, "POST", path, stack.internal_token, json.dumps({"filter": tree}).encode()
         )
         assert status == 400, error
-        assert error["error"] == "invalid" and reason in error["detail"], error
+        assert error["error"] == "invalid_filter" and reason in error["detail"], error
     for tree in (_nots(20), {"kind": "or", "items": [leaf] * 511}):
         status, page = await _raw(
             stack, "POST", path, stack.internal_token, json.dumps({"filter": tree}).encode()
         )
         assert status == 200, page
+
+
+# -- cursors: authenticated, bound to their query --------------------------------------------
+
+
+async def _first_cursor(tenant: Tenant, **params: str) -> str:
+    status, body, _ = await tenant.request(
+        "GET", "/Users", params={"cursor": "", "count": "1", **params}
+    )
+    assert status == 200 and "nextCursor" in body, body
+    return str(body["nextCursor"])
+
+
+def _flip(text: str, at: int) -> str:
+    return text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1 :]
+
+
+async def test_a_tampered_or_foreign_cursor_is_invalid_cursor(
+    stack: ScimStack, acme: Tenant
+) -> None:
+    for name in ("a@example.com", "b@example.com", "c@example.com"):
+        await _user(acme, name)
+    cursor = await _first_cursor(acme, sortBy="userName")
+    status, body, _ = await acme.request(
+        "GET", "/Users", params={"cursor": cursor, "count": "1", "sortBy": "userName"}
+    )
+    assert status == 200 and body["Resources"][0]["userName"] == "b@example.com", body
+    position, _, mac = cursor.partition(".")
+    forged_position = (
+        base64.urlsafe_b64encode(b'{"v":"a","id":"\' or 1=1 --"}').rstrip(b"=").decode()
+    )
+    other = await stack.tenant()
+    for _ in range(3):
+        await _user(other, f"{uuid.uuid4().hex[:8]}@example.com")
+    refusals = {
+        "an altered position": (
+            {"cursor": f"{_flip(position, 3)}.{mac}", "sortBy": "userName"},
+            acme,
+        ),
+        "an altered MAC": ({"cursor": _flip(cursor, len(cursor) - 3), "sortBy": "userName"}, acme),
+        "a forged position": ({"cursor": f"{forged_position}.{mac}", "sortBy": "userName"}, acme),
+        "another sort order": ({"cursor": cursor, "sortBy": "displayName"}, acme),
+        "another direction": (
+            {"cursor": cursor, "sortBy": "userName", "sortOrder": "descending"},
+            acme,
+        ),
+        "another filter": ({"cursor": cursor, "sortBy": "userName", "filter": "id pr"}, acme),
+        "another tenant": ({"cursor": cursor, "sortBy": "userName"}, other),
+    }
+    for why, (params, tenant) in refusals.items():
+        status, body, _ = await tenant.request("GET", "/Users", params=params)
+        assert "not issued" in body.get("detail", ""), (why, body)
+        assert_scim_error(status, body, 400, "invalidCursor", "not issued for this query")
+    for garbage, detail in (
+        ("garbage!!", "malformed"),
+        ("%%%.%%%", "malformed"),
+        ("x" * 5000, "longer than any this endpoint issues"),
+    ):
+        status, body, _ = await acme.request("GET", "/Users", params={"cursor": garbage})
+        assert_scim_error(status, body, 400, "invalidCursor", detail)
+
+
+async def test_the_read_api_refuses_a_tampered_cursor_with_a_typed_400(
+    stack: ScimStack, acme: Tenant
+) -> None:
+    for name in ("a@example.com", "b@example.com"):
+        await _user(acme, name)
+    cursor = await _first_cursor(acme)
+    status, error = await _raw(
+        stack,
+        "POST",
+        f"/internal/tenants/{acme.info.id}/users/query",
+        stack.internal_token,
+        json.dumps({"cursor": _flip(cursor, 2), "count": 1}).encode(),
+    )
+    assert status == 400 and error["error"] == "invalid_cursor", error
+    assert "not issued for this query" in error["detail"]

@@ -92,6 +92,10 @@ def shape(expr: Expr) -> tuple[int, int]:
     return deepest, nodes
 
 
+MAX_CURSOR_LENGTH = 4096
+"""A cursor holds the last row's sort value (a userName is up to 512 characters) and a MAC."""
+
+
 class ListQuery(Frozen):
     """A page of users or groups: filter, order, and index or cursor paging (RFC 7644 §3.4.2.4,
     RFC 9865)."""
@@ -102,7 +106,9 @@ class ListQuery(Frozen):
     start_index: int = Field(default=1, ge=1, description="1-based, as in SCIM.")
     count: int = Field(default=100, ge=0, le=1000)
     cursor: str | None = Field(
-        default=None, max_length=512, description="Opaque; when set, start_index is ignored."
+        default=None,
+        max_length=MAX_CURSOR_LENGTH,
+        description="Opaque; when set, start_index is ignored.",
     )
 
 

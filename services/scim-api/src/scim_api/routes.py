@@ -8,12 +8,13 @@ from typing import Any
 
 from aiohttp import web
 from roster_shared import bounded_json
-from roster_shared.filters import ListQuery
+from roster_shared.filters import MAX_CURSOR_LENGTH, ListQuery
 
 from scim_api import bulk, discovery
 from scim_api.auth import authenticate
 from scim_api.errors import (
     SCIM_JSON,
+    InvalidCursor,
     InvalidSyntax,
     InvalidValue,
     InvalidVersion,
@@ -202,6 +203,8 @@ class Listing:
         cursor = lowered.get("cursor")
         if cursor is not None and not isinstance(cursor, str):
             raise InvalidValue("cursor must be a string")
+        if cursor is not None and len(cursor) > MAX_CURSOR_LENGTH:
+            raise InvalidCursor("the cursor is longer than any this endpoint issues")
         self.cursor_paging = cursor is not None
         self.query = ListQuery(
             filter=filter_,

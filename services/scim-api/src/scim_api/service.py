@@ -104,9 +104,10 @@ class ScimService:
             if exc.status == 404:
                 raise NotFound(f"{what} not found") from exc
             if exc.status == 400:
-                if "cursor" in exc.detail:
-                    raise InvalidCursor(exc.detail) from exc
-                raise InvalidFilter(exc.detail) from exc
+                # The read API's typed codes; anything else it refuses is a value of ours that
+                # it does not take (e.g. sorting by an attribute it cannot sort by).
+                kind = {"invalid_cursor": InvalidCursor, "invalid_filter": InvalidFilter}
+                raise kind.get(exc.code, InvalidValue)(exc.detail) from exc
             raise Unavailable("the user store is not answering; retry later") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Unavailable("the user store is not answering; retry later") from exc

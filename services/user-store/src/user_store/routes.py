@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from user_store import queries, tenants
 from user_store.bodies import json_object
 from user_store.errors import Invalid, Unauthorized, UserStoreError
-from user_store.keys import ADMIN_TOKEN, INTERNAL_TOKEN, SESSIONS
+from user_store.keys import ADMIN_TOKEN, CURSORS, INTERNAL_TOKEN, SESSIONS
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ async def user_list(request: web.Request) -> web.Response:
     query = _query(await _body(request))
     async with _sessions(request)() as session:
         total, items, cursor = await queries.list_users(
-            session, request.match_info["tenant_id"], query
+            session, request.match_info["tenant_id"], query, cursors=request.app[CURSORS]
         )
     return _json(
         UserPage(total=total, start_index=query.start_index, items=tuple(items), next_cursor=cursor)
@@ -134,7 +134,11 @@ async def group_list(request: web.Request) -> web.Response:
     members = request.query.get("members", "true").lower() != "false"
     async with _sessions(request)() as session:
         total, items, cursor = await queries.list_groups(
-            session, request.match_info["tenant_id"], query, members=members
+            session,
+            request.match_info["tenant_id"],
+            query,
+            cursors=request.app[CURSORS],
+            members=members,
         )
     return _json(
         GroupPage(
@@ -239,7 +243,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             _check_bearer(request, request.app[INTERNAL_TOKEN])
         return await handler(request)
     except UserStoreError as error:
-        body: dict[str, Any] = {"error": error.code.value, "detail": error.detail}
+        body: dict[str, Any] = {
+            "error": error.http_error or error.code.value,
+            "detail": error.detail,
+        }
         if error.existing_id:
             body["existing_id"] = error.existing_id
         return web.json_response(body, status=error.status)
