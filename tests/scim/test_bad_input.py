@@ -392,3 +392,72 @@ async def test_the_read_api_refuses_a_tampered_cursor_with_a_typed_400(
     )
     assert status == 400 and error["error"] == "invalid_cursor", error
     assert "not issued for this query" in error["detail"]
+
+
+# -- numbers: every one a client sends is bounded ---------------------------------------------
+
+
+async def test_huge_negative_and_odd_paging_numbers_are_clamped_not_a_500(acme: Tenant) -> None:
+    await _user(acme, "page@example.com")
+    huge = "9" * 5000  # more digits than int() takes
+    cases = [
+        ({"startIndex": str(10**30)}, 2**31 - 1, 0),
+        ({"startIndex": huge}, 2**31 - 1, 0),
+        ({"startIndex": "-7"}, 1, 1),
+        ({"startIndex": "0", "count": str(-(10**30))}, 1, 0),
+        ({"count": str(10**30)}, 1, 1),
+        ({"count": "1e300"}, 1, 1),
+        ({"startIndex": "1e300"}, 2**31 - 1, 0),
+    ]
+    for params, start, items in cases:
+        for status, body in await _listed(acme, params):
+            assert status == 200, (params, body)
+            assert body["startIndex"] == start and body["itemsPerPage"] == items, (params, body)
+            assert body["totalResults"] == 1
+
+
+async def _listed(acme: Tenant, params: dict[str, Any]) -> list[tuple[int, Any]]:
+    """The same paging asked as a query string and as a ``.search`` body (numbers as JSON)."""
+    status, body, _ = await acme.request("GET", "/Users", params=params)
+    as_json = {k: _number(v) for k, v in params.items()}
+    search_status, search_body, _ = await acme.request("POST", "/Users/.search", json=as_json)
+    return [(status, body), (search_status, search_body)]
+
+
+def _number(text: str) -> Any:
+    try:
+        return int(text) if len(text) < 4000 else text
+    except ValueError:
+        return float(text)
+
+
+async def test_non_numeric_paging_numbers_are_invalid_value(acme: Tenant) -> None:
+    for name, value in (("count", "lots"), ("startIndex", "1e999"), ("count", "nan")):
+        status, body, _ = await acme.request("GET", "/Users", params={name: value})
+        assert_scim_error(status, body, 400, "invalidValue", name)
+    for raw in (b'{"count": 1e400}', b'{"startIndex": [1]}', b'{"count": true}'):
+        status, body, _ = await acme.request(
+            "POST", "/Users/.search", data=raw, headers={"Content-Type": "application/scim+json"}
+        )
+        assert_scim_error(status, body, 400, "invalidValue")
+
+
+async def test_odd_versions_in_if_match_are_412_not_a_500(acme: Tenant) -> None:
+    user = await _user(acme, "version@example.com")
+    for version in ('W/"' + "9" * 5000 + '"', 'W/"²"', 'W/"' + str(2**70) + '"'):
+        status, body, _ = await acme.request(
+            "DELETE", f"/Users/{user['id']}", headers={"If-Match": version}
+        )
+        assert_scim_error(status, body, 412, None, "is not a version of this resource")
+
+
+async def test_the_read_api_refuses_an_out_of_range_query_with_a_typed_400(
+    stack: ScimStack, acme: Tenant
+) -> None:
+    path = f"/internal/tenants/{acme.info.id}/users/query"
+    for query in ({"start_index": 10**30}, {"start_index": 0}, {"count": -1}, {"count": 10**30}):
+        status, error = await _raw(
+            stack, "POST", path, stack.internal_token, json.dumps(query).encode()
+        )
+        assert status == 400 and error["error"] == "invalid", (query, error)
+        assert error["detail"].startswith("invalid query"), error

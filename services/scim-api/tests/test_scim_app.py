@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
+import aiohttp
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
@@ -170,12 +171,21 @@ async def test_paths_without_a_tenant_are_scim_404s(client, path) -> None:
     await _scim_error(await client.get(path), 404)
 
 
-async def test_user_store_failure_is_a_scim_503(client, user_store) -> None:
+async def test_a_user_store_500_is_a_scim_500_and_no_answer_a_503(client, user_store) -> None:
+    # A 503 tells the IdP to retry; only a user-store that did not answer means that.
     user_store.failure = UserStoreClientError(500, "internal", "boom")
     response = await client.get(
         "/scim/v2/acme/ServiceProviderConfig", headers={"Authorization": f"Bearer {GOOD}"}
     )
+    body = await _scim_error(response, 500)
+    assert "reference" in body["detail"] and "boom" not in body["detail"]
+    assert "Retry-After" not in response.headers
+    user_store.failure = aiohttp.ClientConnectionError("refused")
+    response = await client.get(
+        "/scim/v2/acme/ServiceProviderConfig", headers={"Authorization": f"Bearer {GOOD}"}
+    )
     await _scim_error(response, 503)
+    assert response.headers["Retry-After"]
 
 
 async def test_health_ready_and_metrics(client) -> None:

@@ -96,6 +96,10 @@ MAX_CURSOR_LENGTH = 4096
 """A cursor holds the last row's sort value (a userName is up to 512 characters) and a MAC."""
 
 
+MAX_START_INDEX = 2**31 - 1
+"""The largest startIndex a list takes (RFC 7644 leaves it open; SQL offsets are 64-bit)."""
+
+
 class ListQuery(Frozen):
     """A page of users or groups: filter, order, and index or cursor paging (RFC 7644 §3.4.2.4,
     RFC 9865)."""
@@ -103,7 +107,12 @@ class ListQuery(Frozen):
     filter: Expr | None = None
     sort_by: str | None = Field(default=None, max_length=256)
     descending: bool = False
-    start_index: int = Field(default=1, ge=1, description="1-based, as in SCIM.")
+    start_index: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_START_INDEX,
+        description="1-based, as in SCIM; bounded so that no database offset overflows.",
+    )
     count: int = Field(default=100, ge=0, le=1000)
     cursor: str | None = Field(
         default=None,

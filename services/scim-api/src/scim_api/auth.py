@@ -17,7 +17,7 @@ import aiohttp
 from roster_shared.tenants import TenantInfo
 from roster_shared.userstore_client import UserStoreClient, UserStoreClientError
 
-from scim_api.errors import Unauthorized, Unavailable
+from scim_api.errors import Unauthorized, from_user_store
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -37,7 +37,7 @@ async def authenticate(
     try:
         info = await user_store.verify_token(tenant, token)
     except (UserStoreClientError, aiohttp.ClientError, TimeoutError) as exc:
-        raise Unavailable("the user store is not answering; retry later") from exc
+        raise from_user_store(exc) from exc
     if info is None:
         raise Unauthorized("the bearer token is not valid for this tenant")
     return info

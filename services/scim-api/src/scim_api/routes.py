@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
 from typing import Any
 
 from aiohttp import web
 from roster_shared import bounded_json
-from roster_shared.filters import MAX_CURSOR_LENGTH, ListQuery
+from roster_shared.filters import MAX_CURSOR_LENGTH, MAX_START_INDEX, ListQuery
 
 from scim_api import bulk, discovery
 from scim_api.auth import authenticate
@@ -115,8 +117,10 @@ def _version(value: str) -> int | None:
     if text.startswith("W/"):
         text = text[2:]
     text = text.strip('"')
-    if not text.isdigit():
-        raise PreconditionFailed(f"{value!r} is not a version of this resource")
+    # ASCII digits only (str.isdigit takes '²', which int() refuses), and no more than a
+    # version can have: anything else cannot be one of our ETags.
+    if not re.fullmatch(r"[0-9]{1,18}", text):
+        raise PreconditionFailed(f"{value[:40]!r} is not a version of this resource")
     return int(text)
 
 
@@ -161,21 +165,34 @@ def _names(value: Any, what: str) -> list[str] | None:
     return names or None
 
 
+HUGE = 10**20
+"""Stands for any integer past what a page could reach: it is clamped like one."""
+
+
 def _int(value: Any, what: str) -> int | None:
+    """An integer query parameter (RFC 7644 §3.4.2.4), from a query string or a ``.search``
+    body. A value too large to matter comes back as :data:`HUGE`, for the caller to clamp;
+    only what is not a number at all is a 400."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise InvalidValue(f"{what} must be an integer")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
+    if isinstance(value, int):
+        return max(min(value, HUGE), -HUGE)
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"[+-]?[0-9]+", text):
+            # int() of more than 4300 digits raises; no count or index needs more than 20.
+            digits = text.lstrip("+-").lstrip("0") or "0"
+            sign = -1 if text.startswith("-") else 1
+            return sign * (int(digits) if len(digits) <= 20 else HUGE)
         try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise InvalidValue(f"{what} must be an integer, not {value!r}") from None
-        if number != number or number in (float("inf"), float("-inf")):
-            raise InvalidValue(f"{what} must be an integer, not {value!r}") from None
-        return int(number)
+            value = float(text)
+        except ValueError:
+            raise InvalidValue(f"{what} must be an integer, not {value[:40]!r}") from None
+    if not math.isfinite(value):
+        raise InvalidValue(f"{what} must be a finite integer, not {value!r}")
+    return max(min(int(value), HUGE), -HUGE)
 
 
 class Listing:
@@ -187,7 +204,11 @@ class Listing:
         if text is not None and not isinstance(text, str):
             raise InvalidValue("filter must be a string")
         filter_ = parse_filter(schema, text) if text is not None else None
+        # RFC 7644 §3.4.2.4: startIndex below 1 is 1, a negative count is 0, and a count above
+        # maxResults is lowered to it. An index past any page is clamped as well: the page is
+        # empty either way, and no database integer overflows on it.
         start = _int(lowered.get("startindex"), "startIndex") or 1
+        start = min(max(start, 1), MAX_START_INDEX)
         count = _int(lowered.get("count"), "count")
         count = DEFAULT_COUNT if count is None else min(max(count, 0), MAX_RESULTS)
         sort_by = lowered.get("sortby")
@@ -210,7 +231,7 @@ class Listing:
             filter=filter_,
             sort_by=sort_by,
             descending=bool(order and order.lower() == "descending"),
-            start_index=max(start, 1),
+            start_index=start,
             count=count,
             cursor=cursor or None,
         )

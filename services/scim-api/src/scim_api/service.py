@@ -36,6 +36,7 @@ from scim_api.errors import (
     ScimError,
     Unavailable,
     Uniqueness,
+    from_user_store,
 )
 from scim_api.paths import parse_patch_path
 from scim_api.resources import (
@@ -108,9 +109,9 @@ class ScimService:
                 # it does not take (e.g. sorting by an attribute it cannot sort by).
                 kind = {"invalid_cursor": InvalidCursor, "invalid_filter": InvalidFilter}
                 raise kind.get(exc.code, InvalidValue)(exc.detail) from exc
-            raise Unavailable("the user store is not answering; retry later") from exc
+            raise from_user_store(exc) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise Unavailable("the user store is not answering; retry later") from exc
+            raise from_user_store(exc) from exc
 
     def _envelope(self, call: Call) -> dict[str, Any]:
         return {
