@@ -210,7 +210,10 @@ class InProcess:
             scim_app.MOUNT,
             scim_app.create_api(
                 ScimApiSettings(
-                    user_store_url=base, internal_token=self.internal, topic_prefix=self.prefix
+                    user_store_url=base,
+                    internal_token=self.internal,
+                    public_url=base,
+                    topic_prefix=self.prefix,
                 ),
                 bus=self.bus,
             ),

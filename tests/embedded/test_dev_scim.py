@@ -31,9 +31,13 @@ def dev(tmp_path: Path) -> Iterator[DevServer]:
 
 
 def curl(
-    method: str, url: str, token: str | None, body: bytes | None = None
+    method: str,
+    url: str,
+    token: str | None,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], Any]:
-    request = urllib.request.Request(url, method=method, data=body)
+    request = urllib.request.Request(url, method=method, data=body, headers=headers or {})
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
     if body is not None:
@@ -107,6 +111,17 @@ def test_a_new_user_provisions_by_hand_with_the_printed_token(dev: DevServer) ->
     # A huge count is lowered to the advertised maximum (RFC 7644 §3.4.2.4), not refused.
     status, _, page = curl("GET", f"{base}/Users?count=99999999999999999999", token)
     assert status == 200 and page["totalResults"] == 0
+
+    # The Host header is the client's to forge; the URLs Roster hands out are not (issue 8).
+    status, headers, forged = curl(
+        "POST",
+        f"{base}/Users",
+        token,
+        json.dumps({"userName": "host@example.com"}).encode(),
+        headers={"Host": "evil.example"},
+    )
+    assert status == 201 and headers["Location"] == f"{base}/Users/{forged['id']}"
+    assert forged["meta"]["location"] == headers["Location"]
     # The logs never carry the token (it appears only in the banner, on standard output).
     assert token not in dev.errors
     assert dev.output.count(token) == 1

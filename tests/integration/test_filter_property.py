@@ -23,11 +23,13 @@ from roster_shared.filters import And, Compare, Expr, Has, ListQuery, Not, Or, P
 from roster_shared.tenants import ProvisioningMode
 from sqlalchemy.ext.asyncio import AsyncEngine
 from user_store import queries, tenants
+from user_store.cursors import Cursors
 from user_store.db import create_engine, migrate, session_factory
 from user_store.identity import name_key
 from user_store.tables import UserEmailRow, UserRow
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+CURSORS = Cursors(b"filter property tests' key")
 
 # Characters chosen to hit the edges: LIKE wildcards, case, NFKC (fullwidth A), case folding
 # (sharp s folds to "ss"), and plain letters so that comparisons often match.
@@ -314,7 +316,7 @@ class FilterProperty:
         for expr in filters:
             async with session_factory(engine)() as session:
                 _, found, _ = await queries.list_users(
-                    session, tenant_id, ListQuery(filter=expr, count=1000)
+                    session, tenant_id, ListQuery(filter=expr, count=1000), cursors=CURSORS
                 )
             expected = {u["id"] for u in kept if evaluate(expr, u)}
             assert {u.id for u in found} == expected, (expr, kept)

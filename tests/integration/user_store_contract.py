@@ -22,9 +22,12 @@ from roster_shared.tenants import ProvisioningMode, TenantPolicy
 from roster_shared.topics import Topics
 from sqlalchemy import func, select
 from user_store import queries, tenants
+from user_store.cursors import Cursors
 from user_store.tables import OutboxRow, ProcessedEventRow, UserRow
 
 from tests.integration.harness import Stack, login, memory_bus, scim_user, sqlite_engine
+
+CURSORS = Cursors(b"contract tests' cursor key")
 
 
 class UserStoreContract:
@@ -583,7 +586,9 @@ class UserStoreContract:
         async def find(expr: dict[str, Any] | None, **kw: Any) -> list[str]:
             query = ListQuery(filter=EXPR_ADAPTER.validate_python(expr) if expr else None, **kw)
             async with stack.sessions() as session:
-                _total, items, _cursor = await queries.list_users(session, tenant.id, query)
+                _total, items, _cursor = await queries.list_users(
+                    session, tenant.id, query, cursors=CURSORS
+                )
             return [u.user_name for u in items]
 
         assert await find(
@@ -625,7 +630,7 @@ class UserStoreContract:
         while True:
             async with stack.sessions() as session:
                 _t, items, cursor = await queries.list_users(
-                    session, tenant.id, ListQuery(count=4, cursor=cursor)
+                    session, tenant.id, ListQuery(count=4, cursor=cursor), cursors=CURSORS
                 )
             seen += [u.user_name for u in items]
             if cursor is None:
@@ -705,6 +710,7 @@ class UserStoreContract:
                         }
                     )
                 ),
+                cursors=CURSORS,
             )
         assert [u.user_name for u in found] == ["p12@example.com"]
 

@@ -74,12 +74,19 @@ class ScimStack:
         http: aiohttp.ClientSession,
         bus: Bus,
         topics: Topics,
+        *,
+        database_url: str,
+        admin_token: str,
+        internal_token: str,
     ) -> None:
         self.engine = engine
         self.url = url
         self.http = http
         self.bus = bus
         self.topics = topics
+        self.database_url = database_url
+        self.admin_token = admin_token
+        self.internal_token = internal_token
         self.sessions = session_factory(engine)
 
     async def login(self, event: EnvelopeBase) -> Reply:
@@ -110,11 +117,12 @@ async def scim_stack(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     internal = secrets.token_urlsafe(16)
+    admin = secrets.token_urlsafe(16)
     engine = create_engine(database_url)
     await bus.start()
     root = user_store_app.create_app(
         UserStoreSettings(
-            admin_token=secrets.token_urlsafe(16),
+            admin_token=admin,
             internal_token=internal,
             database_url=database_url,
             topic_prefix=topic_prefix,
@@ -129,6 +137,7 @@ async def scim_stack(
             ScimApiSettings(
                 user_store_url=url,
                 internal_token=internal,
+                public_url=url,
                 topic_prefix=topic_prefix,
                 request_timeout=request_timeout,
             ),
@@ -139,7 +148,16 @@ async def scim_stack(
     try:
         await server.start_server()
         async with aiohttp.ClientSession() as http:
-            yield ScimStack(engine, url, http, bus, Topics(topic_prefix))
+            yield ScimStack(
+                engine,
+                url,
+                http,
+                bus,
+                Topics(topic_prefix),
+                database_url=database_url,
+                admin_token=admin,
+                internal_token=internal,
+            )
     finally:
         await server.close()
         await bus.stop()

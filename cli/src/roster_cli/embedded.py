@@ -76,7 +76,9 @@ def compose(
         bus=bus,
         engine=engine,
     )
-    scim = ScimApiSettings(user_store_url=self_url, internal_token=internal_token)
+    scim = ScimApiSettings(
+        user_store_url=self_url, internal_token=internal_token, public_url=self_url
+    )
     sso = SsoLoginSettings(
         user_store_url=self_url,
         internal_token=internal_token,

@@ -17,7 +17,6 @@ from scim_api.errors import (
     Mutability,
     NoTarget,
     ScimError,
-    TooMany,
 )
 from scim_api.paths import parse_filter, parse_patch_path
 from scim_api.resources import group_fields, normalise, project, user_attributes
@@ -113,8 +112,25 @@ def test_bad_filters_are_invalid_filter(text: str) -> None:
 def test_filter_limits() -> None:
     with pytest.raises(InvalidFilter, match="longer"):
         parse_filter(USERS, 'userName eq "' + "a" * 5000 + '"')
-    with pytest.raises(TooMany):
-        parse_filter(USERS, "not (" * 20 + "title pr" + ")" * 20)
+    # Too deep is a filter this endpoint does not support (invalidFilter), checked before each
+    # recursive step: a thousand nots must not reach Python's recursion limit.
+    for text in (
+        "not (" * 20 + "title pr" + ")" * 20,
+        "not " * 1000 + "title pr",
+        "(" * 1000 + "title pr" + ")" * 1000,
+        "emails[" + "(" * 100 + "type pr" + ")" * 100 + "]",
+    ):
+        with pytest.raises(InvalidFilter, match="nests deeper than 16"):
+            parse_filter(USERS, text)
+    assert parse_filter(USERS, "not " * 16 + "title pr") is not None
+    with pytest.raises(InvalidFilter, match="more than 100 attribute expressions"):
+        parse_filter(USERS, " and ".join(["id pr"] * 101))
+    assert parse_filter(USERS, " or ".join(["id pr"] * 100)) is not None
+    for number in ("1e999", "-1e999"):
+        with pytest.raises(InvalidFilter, match="not a finite number"):
+            parse_filter(USERS, f"title eq {number}")
+    big = "9" * 400
+    assert parse_filter(USERS, f"title eq {big}") == Compare(attr="title", op="eq", value=int(big))
 
 
 def test_patch_paths() -> None:
@@ -303,3 +319,10 @@ def test_any_post_body_is_taken_or_is_a_scim_error(body: dict[str, Any]) -> None
     for schema, check in ((USERS, user_attributes), (group_schema(), group_fields)):
         with contextlib.suppress(ScimError):
             check(normalise(schema, {"userName": "u", "displayName": "d", **body}))
+
+
+def test_the_tree_is_held_to_the_depth_of_the_text() -> None:
+    ladder = "title pr or title pr and (" * 9 + "title pr" + ")" * 9
+    with pytest.raises(InvalidFilter, match="levels of operators"):
+        parse_filter(USERS, ladder)
+    assert parse_filter(USERS, "title pr or title pr and (" * 7 + "title pr" + ")" * 7)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
+import aiohttp
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
@@ -170,12 +171,21 @@ async def test_paths_without_a_tenant_are_scim_404s(client, path) -> None:
     await _scim_error(await client.get(path), 404)
 
 
-async def test_user_store_failure_is_a_scim_503(client, user_store) -> None:
+async def test_a_user_store_500_is_a_scim_500_and_no_answer_a_503(client, user_store) -> None:
+    # A 503 tells the IdP to retry; only a user-store that did not answer means that.
     user_store.failure = UserStoreClientError(500, "internal", "boom")
     response = await client.get(
         "/scim/v2/acme/ServiceProviderConfig", headers={"Authorization": f"Bearer {GOOD}"}
     )
+    body = await _scim_error(response, 500)
+    assert "reference" in body["detail"] and "boom" not in body["detail"]
+    assert "Retry-After" not in response.headers
+    user_store.failure = aiohttp.ClientConnectionError("refused")
+    response = await client.get(
+        "/scim/v2/acme/ServiceProviderConfig", headers={"Authorization": f"Bearer {GOOD}"}
+    )
     await _scim_error(response, 503)
+    assert response.headers["Retry-After"]
 
 
 async def test_health_ready_and_metrics(client) -> None:
@@ -193,22 +203,21 @@ def test_standalone_needs_kafka() -> None:
         create_app(ScimApiSettings(kafka_bootstrap=None))
 
 
-async def test_accepted_tokens_are_remembered_briefly_refusals_never(client, user_store) -> None:
+async def test_every_request_asks_the_user_store_so_a_revocation_counts_at_once(
+    client, user_store
+) -> None:
+    # No cache: a token revoked between two requests (by the admin API or straight in the
+    # database by the CLI) must be refused on the second one, on every instance.
     good = {"Authorization": f"Bearer {GOOD}"}
     for _ in range(3):
         assert (await client.get("/scim/v2/acme/ServiceProviderConfig", headers=good)).status == 200
-    assert user_store.calls == [("acme", GOOD)]
+    assert user_store.calls == [("acme", GOOD)] * 3
+    user_store.calls.clear()
     bad = {"Authorization": "Bearer wrong"}
     for _ in range(2):
         await _scim_error(await client.get("/scim/v2/acme/Schemas", headers=bad), 401)
-    # The same token for another tenant is asked about, not taken from the cache.
     await _scim_error(await client.get("/scim/v2/other/Schemas", headers=good), 401)
-    assert user_store.calls == [
-        ("acme", GOOD),
-        ("acme", "wrong"),
-        ("acme", "wrong"),
-        ("other", GOOD),
-    ]
+    assert user_store.calls == [("acme", "wrong"), ("acme", "wrong"), ("other", GOOD)]
 
 
 async def test_a_write_nobody_confirms_is_a_503_not_a_hang(aiohttp_client, user_store) -> None:
@@ -225,5 +234,29 @@ async def test_a_write_nobody_confirms_is_a_503_not_a_hang(aiohttp_client, user_
         body = await _scim_error(response, 503)
         assert "may still apply" in body["detail"]
         assert response.headers["Retry-After"]
+    finally:
+        await bus.stop()
+
+
+@pytest.mark.parametrize("url", ["evil.example", "ftp://x.example", "https://x.example/?a=1", ""])
+def test_public_url_must_be_an_absolute_http_url(url: str) -> None:
+    with pytest.raises(ValueError, match="absolute http"):
+        ScimApiSettings(public_url=url)
+
+
+async def test_urls_are_built_on_the_public_url_not_the_host(aiohttp_client, user_store) -> None:
+    bus = MemoryBus()
+    await bus.start()
+    try:
+        settings = ScimApiSettings(public_url="https://scim.example.com/")
+        client = await aiohttp_client(create_app(settings, bus=bus, user_store=user_store))
+        response = await client.get(
+            "/scim/v2/acme/ServiceProviderConfig",
+            headers={"Authorization": f"Bearer {GOOD}", "Host": "evil.example"},
+        )
+        body = await response.json(content_type=None)
+        assert body["meta"]["location"] == (
+            "https://scim.example.com/scim/v2/acme/ServiceProviderConfig"
+        )
     finally:
         await bus.stop()

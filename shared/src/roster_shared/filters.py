@@ -73,6 +73,33 @@ Not.model_rebuild()
 Has.model_rebuild()
 
 
+def shape(expr: Expr) -> tuple[int, int]:
+    """``(depth, nodes)`` of a tree: depth counts the operators (and, or, not, has) on the
+    longest path, nodes every node. Iterative, so measuring a hostile tree cannot itself run out
+    of stack; both sides of the read API bound a filter by it before recursing over it."""
+    deepest = nodes = 0
+    stack: list[tuple[Expr, int]] = [(expr, 0)]
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        match node:
+            case And(items=items) | Or(items=items):
+                stack.extend((item, depth + 1) for item in items)
+            case Not(item=item) | Has(where=item):
+                stack.append((item, depth + 1))
+            case _:
+                deepest = max(deepest, depth)
+    return deepest, nodes
+
+
+MAX_CURSOR_LENGTH = 4096
+"""A cursor holds the last row's sort value (a userName is up to 512 characters) and a MAC."""
+
+
+MAX_START_INDEX = 2**31 - 1
+"""The largest startIndex a list takes (RFC 7644 leaves it open; SQL offsets are 64-bit)."""
+
+
 class ListQuery(Frozen):
     """A page of users or groups: filter, order, and index or cursor paging (RFC 7644 §3.4.2.4,
     RFC 9865)."""
@@ -80,10 +107,17 @@ class ListQuery(Frozen):
     filter: Expr | None = None
     sort_by: str | None = Field(default=None, max_length=256)
     descending: bool = False
-    start_index: int = Field(default=1, ge=1, description="1-based, as in SCIM.")
+    start_index: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_START_INDEX,
+        description="1-based, as in SCIM; bounded so that no database offset overflows.",
+    )
     count: int = Field(default=100, ge=0, le=1000)
     cursor: str | None = Field(
-        default=None, max_length=512, description="Opaque; when set, start_index is ignored."
+        default=None,
+        max_length=MAX_CURSOR_LENGTH,
+        description="Opaque; when set, start_index is ignored.",
     )
 
 

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from pydantic import ValidationError
+from roster_shared import bounded_json
 from roster_shared.ids import is_id, is_tenant_ref
 
 from reconciler.advice import Requirements, advise
@@ -30,7 +31,9 @@ routes = web.RouteTableDef()
 async def body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object."""
     try:
-        data = await request.json()
+        data = await request.json(loads=bounded_json.loads)
+    except bounded_json.TooDeep as exc:
+        raise Invalid(f"the body is refused: {exc}") from exc
     except ValueError as exc:
         raise Invalid("the body is not valid JSON") from exc
     if not isinstance(data, dict):

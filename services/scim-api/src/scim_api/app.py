@@ -19,9 +19,8 @@ from roster_shared.observability import count_responses, standalone
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
-from scim_api.auth import TokenCache
 from scim_api.errors import errors_middleware
-from scim_api.keys import METRICS, REQUESTER, SERVICE, STATE, TOKENS, USER_STORE, State
+from scim_api.keys import METRICS, PUBLIC_BASE, REQUESTER, SERVICE, STATE, USER_STORE, State
 from scim_api.routes import routes
 from scim_api.service import ScimService
 from scim_api.settings import ScimApiSettings
@@ -57,9 +56,9 @@ def create_api(
     requester = Requester(bus, topic=topics.replies)
     app[USER_STORE] = user_store
     app[REQUESTER] = requester
-    app[TOKENS] = TokenCache()
     app[SERVICE] = ScimService(user_store, requester, topics, timeout=settings.request_timeout)
     app[METRICS] = registry
+    app[PUBLIC_BASE] = settings.public_url + MOUNT
     state = app[STATE] = State()
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:

@@ -35,8 +35,8 @@ def _version(value: Any) -> int | None:
     text = str(value).strip()
     text = text[2:] if text.startswith("W/") else text
     text = text.strip('"')
-    if not text.isdigit():
-        raise InvalidValue(f"version {value!r} is not one of this endpoint's ETags")
+    if not re.fullmatch(r"[0-9]{1,18}", text):  # ASCII digits, as many as a version can have
+        raise InvalidValue(f"version {str(value)[:40]!r} is not one of this endpoint's ETags")
     return int(text)
 
 

@@ -77,6 +77,27 @@ class Unavailable(ScimError):
         return {"Retry-After": "5"}
 
 
+class UpstreamFailed(ScimError):
+    """The user-store failed on this request (its 500). Not a 503: that tells an IdP to retry
+    the same request, and what fails the same way each time would be retried for ever."""
+
+    status = 500
+
+
+def from_user_store(error: Exception) -> ScimError:
+    """What a failed read of the user-store means to the SCIM client: 503 (retry later) only
+    when it did not answer; its own 500 is a 500, logged here with a reference id."""
+    status = getattr(error, "status", None)
+    if isinstance(status, int) and 500 <= status != 503:
+        reference = reference_id()
+        log.error(
+            "the user store failed",
+            extra={"reference": reference, "status": status, "error": str(error)[:300]},
+        )
+        return UpstreamFailed(f"internal error (reference {reference})")
+    return Unavailable("the user store is not answering; retry later")
+
+
 class InvalidFilter(ScimError):
     """The filter's syntax is wrong or it names what cannot be filtered (RFC 7644 §3.4.2.2)."""
 

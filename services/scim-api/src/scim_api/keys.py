@@ -9,7 +9,6 @@ from prometheus_client import CollectorRegistry
 from roster_shared.bus.requests import Requester
 from roster_shared.userstore_client import UserStoreClient
 
-from scim_api.auth import TokenCache
 from scim_api.service import ScimService
 
 
@@ -25,4 +24,5 @@ REQUESTER = web.AppKey("requester", Requester)
 METRICS = web.AppKey("metrics", CollectorRegistry)
 STATE = web.AppKey("state", State)
 SERVICE = web.AppKey("service", ScimService)
-TOKENS = web.AppKey("tokens", TokenCache)
+PUBLIC_BASE = web.AppKey("public_base", str)
+"""``<public_url>/scim``: absolute URLs are built on it, never on the request's Host."""

@@ -10,16 +10,22 @@ see one spelling. Unknown attributes and bad syntax raise the caller's error cla
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 
-from roster_shared.filters import And, Compare, Expr, Has, Not, Or, Present, Scalar
+from roster_shared.filters import And, Compare, Expr, Has, Not, Or, Present, Scalar, shape
 
-from scim_api.errors import InvalidFilter, InvalidPath, ScimError, TooMany
+from scim_api.errors import InvalidFilter, InvalidPath, ScimError
 from scim_api.schemas import AttrDef, ResourceSchema
 
 MAX_FILTER_LENGTH = 4096
 MAX_FILTER_DEPTH = 16
+"""Nesting of ``not``, ``(...)`` and ``[...]``; checked before each recursive step, so no filter
+text can exhaust the parser's (or the user-store compiler's) stack."""
+MAX_FILTER_TERMS = 100
+"""Attribute expressions in one filter: every one is an SQL condition (and a subquery for a
+multi-valued attribute), so this bounds the work one request can ask of the database."""
 OPERATORS = {"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"}
 
 
@@ -104,6 +110,7 @@ class _Parser:
         self.error = error
         self.tokens = _tokens(text, error)
         self.at = 0
+        self.terms = 0
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.at] if self.at < len(self.tokens) else None
@@ -132,10 +139,15 @@ class _Parser:
         if token is not None:
             raise self.error(f"unexpected {token[1]!r} in {self.text!r}")
 
+    def deeper(self, depth: int) -> int:
+        if depth + 1 > MAX_FILTER_DEPTH:
+            raise self.error(
+                f"the filter nests deeper than {MAX_FILTER_DEPTH} levels of not, () and []"
+            )
+        return depth + 1
+
     # filter := or
     def or_(self, scope: AttrDef | None, depth: int) -> Expr:
-        if depth > MAX_FILTER_DEPTH:
-            raise TooMany(f"the filter nests deeper than {MAX_FILTER_DEPTH} levels")
         items = [self.and_(scope, depth)]
         while self.keyword("or"):
             items.append(self.and_(scope, depth))
@@ -149,10 +161,10 @@ class _Parser:
 
     def unary(self, scope: AttrDef | None, depth: int) -> Expr:
         if self.keyword("not"):
-            return Not(item=self.unary(scope, depth + 1))
+            return Not(item=self.unary(scope, self.deeper(depth)))
         if self.peek() == ("punct", "("):
             self.take()
-            inner = self.or_(scope, depth + 1)
+            inner = self.or_(scope, self.deeper(depth))
             self.expect(")")
             return inner
         return self.atom(scope, depth)
@@ -169,12 +181,15 @@ class _Parser:
         return resolve(self.schema, text, self.error)
 
     def atom(self, scope: AttrDef | None, depth: int) -> Expr:
+        self.terms += 1
+        if self.terms > MAX_FILTER_TERMS:
+            raise self.error(f"the filter has more than {MAX_FILTER_TERMS} attribute expressions")
         resolved = self.path(scope)
         if self.peek() == ("punct", "["):
             if scope is not None or resolved.sub is not None or not resolved.attr.complex:
                 raise self.error(f"{resolved.name} cannot take a [filter] in {self.text!r}")
             self.take()
-            inner = self.or_(resolved.attr, depth + 1)
+            inner = self.or_(resolved.attr, self.deeper(depth))
             self.expect("]")
             token = self.peek()
             if token and token[0] == "word" and token[1].startswith("."):
@@ -221,6 +236,8 @@ class _Parser:
             return lowered == "true"
         if lowered == "null":
             return None
+        if re.fullmatch(r"-?[0-9]+", text):
+            return int(text)  # exact, however long (the filter's length bounds the digits)
         try:
             number = float(text)
         except ValueError:
@@ -228,7 +245,10 @@ class _Parser:
                 f"expected a value (a quoted string, number, true, false or null) "
                 f"but found {text!r}"
             ) from None
-        return int(number) if number.is_integer() and re.fullmatch(r"-?\d+", text) else number
+        if not math.isfinite(number):
+            # JSON has no infinity or NaN: it would reach the user-store as null ("absent").
+            raise self.error(f"{text} is not a finite number")
+        return number
 
 
 def parse_filter(schema: ResourceSchema, text: str) -> Expr:
@@ -240,6 +260,10 @@ def parse_filter(schema: ResourceSchema, text: str) -> Expr:
     parser = _Parser(schema, text, InvalidFilter)
     expr = parser.or_(None, 0)
     parser.done()
+    # ``a or b and (c or d and (...))`` nests two operators per parenthesis: the tree the
+    # user-store receives is held to the same number of levels as the text.
+    if shape(expr)[0] > MAX_FILTER_DEPTH:
+        raise InvalidFilter(f"the filter nests deeper than {MAX_FILTER_DEPTH} levels of operators")
     return expr
 
 
@@ -266,7 +290,7 @@ def parse_patch_path(schema: ResourceSchema, text: str) -> PatchPath:
     if target.sub is not None or not target.attr.multi:
         raise InvalidPath(f"{target.name} is not multi-valued: it cannot take a [filter]")
     parser = _Parser(schema, text[start + 1 : end], InvalidPath)
-    where = parser.or_(target.attr, 1)
+    where = parser.or_(target.attr, parser.deeper(0))
     parser.done()
     rest = text[end + 1 :].strip()
     sub = None

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
 from typing import Any
 
 from aiohttp import web
-from roster_shared.filters import ListQuery
+from roster_shared import bounded_json
+from roster_shared.filters import MAX_CURSOR_LENGTH, MAX_START_INDEX, ListQuery
 from roster_shared.ids import is_tenant_ref
 
 from scim_api import bulk, discovery
 from scim_api.auth import authenticate
 from scim_api.errors import (
     SCIM_JSON,
+    InvalidCursor,
     InvalidSyntax,
     InvalidValue,
     InvalidVersion,
@@ -25,7 +29,7 @@ from scim_api.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from scim_api.keys import SERVICE, TOKENS, USER_STORE
+from scim_api.keys import PUBLIC_BASE, SERVICE, USER_STORE
 from scim_api.paths import parse_filter, resolve
 from scim_api.resources import (
     etag,
@@ -62,14 +66,10 @@ async def _call(request: web.Request) -> Call:
     if not is_tenant_ref(tenant):
         # Names no tenant, so the answer an unknown tenant gets (auth.py), without asking.
         raise Unauthorized("the bearer token is not valid for this tenant")
-    info = await authenticate(
-        request.app[USER_STORE],
-        tenant,
-        request.headers.get("Authorization"),
-        request.app[TOKENS],
-    )
-    prefix = request.path.split("/v2/", 1)[0]
-    base = f"{request.url.origin()}{prefix}/v2/{tenant}"
+    info = await authenticate(request.app[USER_STORE], tenant, request.headers.get("Authorization"))
+    # From settings, never from Host or X-Forwarded-*: a client must not choose the URLs that
+    # IdPs and logs will follow. The tenant ref is one the token was just verified for.
+    base = f"{request.app[PUBLIC_BASE]}/v2/{tenant}"
     return Call(info, base, request.headers.get("X-Request-Id") or str(uuid.uuid4()))
 
 
@@ -100,7 +100,9 @@ async def _body(request: web.Request) -> Any:
     if len(raw) > MAX_BODY:
         raise PayloadTooLarge(f"the body is larger than {MAX_BODY} bytes")
     try:
-        return json.loads(raw)
+        return bounded_json.loads(raw)
+    except bounded_json.TooDeep as exc:
+        raise InvalidSyntax(f"the body is not a SCIM message: {exc}") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidSyntax(f"the body is not valid JSON: {exc}") from exc
 
@@ -120,8 +122,10 @@ def _version(value: str) -> int | None:
     if text.startswith("W/"):
         text = text[2:]
     text = text.strip('"')
-    if not text.isdigit():
-        raise PreconditionFailed(f"{value!r} is not a version of this resource")
+    # ASCII digits only (str.isdigit takes '²', which int() refuses), and no more than a
+    # version can have: anything else cannot be one of our ETags.
+    if not re.fullmatch(r"[0-9]{1,18}", text):
+        raise PreconditionFailed(f"{value[:40]!r} is not a version of this resource")
     return int(text)
 
 
@@ -166,21 +170,34 @@ def _names(value: Any, what: str) -> list[str] | None:
     return names or None
 
 
+HUGE = 10**20
+"""Stands for any integer past what a page could reach: it is clamped like one."""
+
+
 def _int(value: Any, what: str) -> int | None:
+    """An integer query parameter (RFC 7644 §3.4.2.4), from a query string or a ``.search``
+    body. A value too large to matter comes back as :data:`HUGE`, for the caller to clamp;
+    only what is not a number at all is a 400."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise InvalidValue(f"{what} must be an integer")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
+    if isinstance(value, int):
+        return max(min(value, HUGE), -HUGE)
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"[+-]?[0-9]+", text):
+            # int() of more than 4300 digits raises; no count or index needs more than 20.
+            digits = text.lstrip("+-").lstrip("0") or "0"
+            sign = -1 if text.startswith("-") else 1
+            return sign * (int(digits) if len(digits) <= 20 else HUGE)
         try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise InvalidValue(f"{what} must be an integer, not {value!r}") from None
-        if number != number or number in (float("inf"), float("-inf")):
-            raise InvalidValue(f"{what} must be an integer, not {value!r}") from None
-        return int(number)
+            value = float(text)
+        except ValueError:
+            raise InvalidValue(f"{what} must be an integer, not {value[:40]!r}") from None
+    if not math.isfinite(value):
+        raise InvalidValue(f"{what} must be a finite integer, not {value!r}")
+    return max(min(int(value), HUGE), -HUGE)
 
 
 class Listing:
@@ -192,7 +209,11 @@ class Listing:
         if text is not None and not isinstance(text, str):
             raise InvalidValue("filter must be a string")
         filter_ = parse_filter(schema, text) if text is not None else None
+        # RFC 7644 §3.4.2.4: startIndex below 1 is 1, a negative count is 0, and a count above
+        # maxResults is lowered to it. An index past any page is clamped as well: the page is
+        # empty either way, and no database integer overflows on it.
         start = _int(lowered.get("startindex"), "startIndex") or 1
+        start = min(max(start, 1), MAX_START_INDEX)
         count = _int(lowered.get("count"), "count")
         count = DEFAULT_COUNT if count is None else min(max(count, 0), MAX_RESULTS)
         sort_by = lowered.get("sortby")
@@ -208,12 +229,14 @@ class Listing:
         cursor = lowered.get("cursor")
         if cursor is not None and not isinstance(cursor, str):
             raise InvalidValue("cursor must be a string")
+        if cursor is not None and len(cursor) > MAX_CURSOR_LENGTH:
+            raise InvalidCursor("the cursor is longer than any this endpoint issues")
         self.cursor_paging = cursor is not None
         self.query = ListQuery(
             filter=filter_,
             sort_by=sort_by,
             descending=bool(order and order.lower() == "descending"),
-            start_index=max(start, 1),
+            start_index=start,
             count=count,
             cursor=cursor or None,
         )

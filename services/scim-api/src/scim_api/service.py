@@ -37,6 +37,7 @@ from scim_api.errors import (
     ScimError,
     Unavailable,
     Uniqueness,
+    from_user_store,
 )
 from scim_api.paths import parse_patch_path
 from scim_api.resources import (
@@ -118,12 +119,13 @@ class ScimService:
             if exc.status == 404:
                 raise NotFound(f"{what} not found") from exc
             if exc.status == 400:
-                if "cursor" in exc.detail:
-                    raise InvalidCursor(exc.detail) from exc
-                raise InvalidFilter(exc.detail) from exc
-            raise Unavailable("the user store is not answering; retry later") from exc
+                # The read API's typed codes; anything else it refuses is a value of ours that
+                # it does not take (e.g. sorting by an attribute it cannot sort by).
+                kind = {"invalid_cursor": InvalidCursor, "invalid_filter": InvalidFilter}
+                raise kind.get(exc.code, InvalidValue)(exc.detail) from exc
+            raise from_user_store(exc) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise Unavailable("the user store is not answering; retry later") from exc
+            raise from_user_store(exc) from exc
 
     def _envelope(self, call: Call) -> dict[str, Any]:
         return {

@@ -16,8 +16,9 @@ from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from user_store import reconciler_state, replay, sso_settings
+from user_store.cursors import Cursors, derive_key
 from user_store.db import create_engine
-from user_store.keys import ADMIN_TOKEN, INTERNAL_TOKEN, SESSIONS
+from user_store.keys import ADMIN_TOKEN, CURSORS, INTERNAL_TOKEN, SESSIONS
 from user_store.routes import admin, errors_middleware, internal
 from user_store.service import UserStoreService
 from user_store.settings import UserStoreSettings
@@ -83,6 +84,11 @@ def create_app(
     app[SERVICE] = service
     app[SESSIONS] = service.sessions
     app[ADMIN_TOKEN] = settings.admin_token.get_secret_value()
+    app[CURSORS] = Cursors(
+        settings.cursor_key.get_secret_value().encode()
+        if settings.cursor_key is not None
+        else derive_key(settings.admin_token.get_secret_value())
+    )
     app[INTERNAL_TOKEN] = (
         settings.internal_token.get_secret_value() if settings.internal_token else None
     )

@@ -13,6 +13,9 @@ class UserStoreError(Exception):
 
     code: ClassVar[ErrorCode] = ErrorCode.INVALID
     status: ClassVar[int] = 400
+    http_error: ClassVar[str | None] = None
+    """The ``error`` of the HTTP API's JSON when it says more than ``code`` (which replies on
+    the bus carry, and whose values are a published contract)."""
 
     def __init__(self, detail: str, *, existing_id: str | None = None) -> None:
         super().__init__(detail)
@@ -26,6 +29,19 @@ class UserStoreError(Exception):
 
 class Invalid(UserStoreError):
     """The request is malformed or names things that cannot be (an unknown group member)."""
+
+
+class InvalidFilter(Invalid):
+    """The filter names an unknown attribute, compares in a way the attribute does not allow,
+    or is too deep or too large (the read API; SCIM ``invalidFilter``)."""
+
+    http_error = "invalid_filter"
+
+
+class InvalidCursor(Invalid):
+    """A paging cursor this service did not mint for this query (RFC 9865 ``invalidCursor``)."""
+
+    http_error = "invalid_cursor"
 
 
 class NotFound(UserStoreError):

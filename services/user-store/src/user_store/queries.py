@@ -8,21 +8,19 @@ text ever becomes SQL text. Attribute names are SCIM's, matched case-insensitive
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from roster_shared.events.people import GroupSnapshot, UserSnapshot
-from roster_shared.filters import And, Compare, Expr, Has, ListQuery, Not, Or, Present
+from roster_shared.filters import And, Compare, Expr, Has, ListQuery, Not, Or, Present, shape
 from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from user_store.errors import Invalid, NotFound
+from user_store.cursors import Cursors, Position
+from user_store.errors import Invalid, InvalidCursor, InvalidFilter, NotFound
 from user_store.identity import name_key
 from user_store.snapshots import group_snapshots, user_snapshots
 from user_store.tables import GroupRow, MembershipRow, UserEmailRow, UserRow
@@ -31,8 +29,22 @@ USER_URN = "urn:ietf:params:scim:schemas:core:2.0:user:"
 GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:group:"
 
 
-class InvalidFilter(Invalid):
-    """The filter names an unknown attribute or compares in a way the attribute does not allow."""
+MAX_FILTER_DEPTH = 20
+"""Operators (and, or, not, has) on one path of a filter tree. The read API is a trust boundary
+of its own and does not rely on the scim-api's parser (16 levels) to bound its recursion; and
+SQLite's parser overflows its stack near 28 levels of the parentheses this compiles to."""
+MAX_FILTER_NODES = 512
+"""Nodes of one filter tree: each becomes SQL, and the databases bound expression size
+(SQLite's expression depth, both databases' bound parameters)."""
+
+
+def check_filter_size(expr: Expr) -> None:
+    """Refuse a tree too deep or too large before anything recurses over it."""
+    depth, nodes = shape(expr)
+    if nodes > MAX_FILTER_NODES:
+        raise InvalidFilter(f"the filter has more than {MAX_FILTER_NODES} nodes")
+    if depth > MAX_FILTER_DEPTH:
+        raise InvalidFilter(f"the filter nests deeper than {MAX_FILTER_DEPTH} levels")
 
 
 @dataclass(frozen=True)
@@ -204,8 +216,8 @@ class FilterCompiler:
 
     def compile(self, expr: Expr, depth: int = 0) -> ColumnElement[bool]:
         """SQL for ``expr``; raises :class:`InvalidFilter` for what the resource cannot do."""
-        if depth > 32:
-            raise InvalidFilter("filter nests too deeply")
+        if depth > MAX_FILTER_DEPTH:
+            raise InvalidFilter(f"the filter nests deeper than {MAX_FILTER_DEPTH} levels")
         match expr:
             case And(items=items):
                 return and_(*(self.compile(item, depth + 1) for item in items))
@@ -260,20 +272,6 @@ USER_FILTERS = FilterCompiler(USER_ATTRS, USER_MULTI, UserRow.id, USER_URN)
 GROUP_FILTERS = FilterCompiler(GROUP_ATTRS, GROUP_MULTI, GroupRow.id, GROUP_URN)
 
 
-def _encode_cursor(values: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode()
-
-
-def _decode_cursor(cursor: str, sort_key: str, descending: bool) -> tuple[Any, str]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if data["s"] != sort_key or data["d"] != descending:
-            raise InvalidFilter("the cursor belongs to another sort order")
-        return data["v"], str(data["id"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise InvalidFilter("invalid cursor") from exc
-
-
 async def _page(
     session: AsyncSession,
     table: Any,
@@ -281,9 +279,12 @@ async def _page(
     live: Sequence[ColumnElement[bool]],
     compiler: FilterCompiler,
     query: ListQuery,
+    cursors: Cursors,
 ) -> tuple[int, list[Any], str | None]:
+    kind = table.__tablename__
     conditions: list[ColumnElement[bool]] = [table.tenant_id == tenant_id, *live]
     if query.filter is not None:
+        check_filter_size(query.filter)
         conditions.append(compiler.compile(query.filter))
     total = (
         await session.execute(select(func.count()).select_from(table).where(*conditions))
@@ -291,15 +292,20 @@ async def _page(
     sort_key = (query.sort_by or "meta.created").lower()
     attr = compiler.attrs.get(_strip_urn(sort_key, compiler.urn))
     if attr is None or not attr.sortable:
-        raise InvalidFilter(f"cannot sort by {query.sort_by!r}")
+        raise Invalid(f"cannot sort by {query.sort_by!r}")
     sort_column = (
         attr.column if attr.kind in ("datetime", "bool") else func.coalesce(attr.column, "")
     )
     statement = select(table).where(*conditions)
     if query.cursor is not None:
-        value, last_id = _decode_cursor(query.cursor, sort_key, query.descending)
+        position = cursors.read(kind, tenant_id, sort_key, query)
+        value: Any = position.value
+        last_id = position.id
         if attr.kind == "datetime":
-            value = _parse_datetime(value)
+            try:
+                value = _parse_datetime(value)
+            except InvalidFilter as exc:  # pragma: no cover - we minted it
+                raise InvalidCursor("the cursor is malformed") from exc
         after = (sort_column < value) if query.descending else (sort_column > value)
         statement = statement.where(
             or_(
@@ -321,13 +327,12 @@ async def _page(
         raw = getattr(last, attr.column.key)
         if attr.kind == "key" or attr.kind == "ci" or attr.kind == "ce":
             raw = raw or ""
-        next_cursor = _encode_cursor(
-            {
-                "s": sort_key,
-                "d": query.descending,
-                "v": raw.isoformat() if isinstance(raw, datetime) else raw,
-                "id": last.id,
-            }
+        next_cursor = cursors.mint(
+            kind,
+            tenant_id,
+            sort_key,
+            query,
+            Position(raw.isoformat() if isinstance(raw, datetime) else raw, last.id),
         )
     return int(total), rows, next_cursor
 
@@ -353,7 +358,7 @@ async def get_user(session: AsyncSession, tenant_id: str, user_id: str) -> UserS
 
 
 async def list_users(
-    session: AsyncSession, tenant_id: str, query: ListQuery
+    session: AsyncSession, tenant_id: str, query: ListQuery, *, cursors: Cursors
 ) -> tuple[int, list[UserSnapshot], str | None]:
     """A filtered, sorted page of the tenant's live users."""
     total, rows, cursor = await _page(
@@ -363,6 +368,7 @@ async def list_users(
         [col(UserRow.deleted_at).is_(None)],
         USER_FILTERS,
         query,
+        cursors,
     )
     return total, await user_snapshots(session, rows), cursor
 
@@ -386,8 +392,15 @@ async def get_group(
 
 
 async def list_groups(
-    session: AsyncSession, tenant_id: str, query: ListQuery, *, members: bool = True
+    session: AsyncSession,
+    tenant_id: str,
+    query: ListQuery,
+    *,
+    cursors: Cursors,
+    members: bool = True,
 ) -> tuple[int, list[GroupSnapshot], str | None]:
     """A filtered, sorted page of the tenant's groups."""
-    total, rows, cursor = await _page(session, GroupRow, tenant_id, [], GROUP_FILTERS, query)
+    total, rows, cursor = await _page(
+        session, GroupRow, tenant_id, [], GROUP_FILTERS, query, cursors
+    )
     return total, await group_snapshots(session, rows, members=members), cursor

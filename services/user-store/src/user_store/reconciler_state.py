@@ -11,12 +11,12 @@ first commits) and on SQLite (one writer at a time).
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
+from roster_shared import bounded_json
 from roster_shared.events.envelope import utcnow
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -262,7 +262,9 @@ async def _json(request: web.Request) -> Any:
             raise Invalid("request body too large")
         chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks))
+        return bounded_json.loads(b"".join(chunks))
+    except bounded_json.TooDeep as exc:
+        raise Invalid(f"the body is refused: {exc}") from exc
     except ValueError as exc:
         raise Invalid("the body is not valid JSON") from exc
 

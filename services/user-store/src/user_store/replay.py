@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -20,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, delete
 
+from user_store.bodies import json_object
 from user_store.errors import Invalid, Uniqueness
 from user_store.keys import SESSIONS
 from user_store.tenants import find_tenant_row
@@ -77,12 +77,9 @@ routes = web.RouteTableDef()
 @routes.post("/internal/tenants/{ref}/replay-claims")
 async def replay_claim(request: web.Request) -> web.Response:
     """``{"claim": str, "expires_at": ISO time}``: 201 when claimed now, 409 when already."""
-    try:
-        data: Any = await request.json()
-    except ValueError as exc:
-        raise Invalid("the body is not valid JSON") from exc
-    value = data.get("claim") if isinstance(data, dict) else None
-    expires = data.get("expires_at") if isinstance(data, dict) else None
+    data = json_object(await request.read())
+    value = data.get("claim")
+    expires = data.get("expires_at")
     if not isinstance(value, str) or not 1 <= len(value) <= 512:
         raise Invalid("claim must be a string of 1 to 512 characters")
     try:

@@ -16,8 +16,9 @@ from roster_shared.tenants import ProvisioningMode, TenantPolicy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from user_store import path_params, queries, tenants
+from user_store.bodies import json_object
 from user_store.errors import Invalid, Unauthorized, UserStoreError
-from user_store.keys import ADMIN_TOKEN, INTERNAL_TOKEN, SESSIONS
+from user_store.keys import ADMIN_TOKEN, CURSORS, INTERNAL_TOKEN, SESSIONS
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,7 @@ def _json(model: BaseModel | list[Any] | dict[str, Any], status: int = 200) -> w
 async def _body(request: web.Request) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > 1_048_576:
         raise Invalid("request body too large")
-    try:
-        data = await request.json()
-    except ValueError as exc:
-        raise Invalid("the body is not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise Invalid("the body must be a JSON object")
-    return data
+    return json_object(await request.read())
 
 
 def _check_bearer(request: web.Request, expected: str | None) -> None:
@@ -110,7 +105,7 @@ async def user_list(request: web.Request) -> web.Response:
     query = _query(await _body(request))
     async with _sessions(request)() as session:
         total, items, cursor = await queries.list_users(
-            session, request.match_info["tenant_id"], query
+            session, request.match_info["tenant_id"], query, cursors=request.app[CURSORS]
         )
     return _json(
         UserPage(total=total, start_index=query.start_index, items=tuple(items), next_cursor=cursor)
@@ -139,7 +134,11 @@ async def group_list(request: web.Request) -> web.Response:
     members = request.query.get("members", "true").lower() != "false"
     async with _sessions(request)() as session:
         total, items, cursor = await queries.list_groups(
-            session, request.match_info["tenant_id"], query, members=members
+            session,
+            request.match_info["tenant_id"],
+            query,
+            cursors=request.app[CURSORS],
+            members=members,
         )
     return _json(
         GroupPage(
@@ -246,7 +245,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             path_params.check(request)
         return await handler(request)
     except UserStoreError as error:
-        body: dict[str, Any] = {"error": error.code.value, "detail": error.detail}
+        body: dict[str, Any] = {
+            "error": error.http_error or error.code.value,
+            "detail": error.detail,
+        }
         if error.existing_id:
             body["existing_id"] = error.existing_id
         return web.json_response(body, status=error.status)

@@ -18,6 +18,12 @@ class UserStoreSettings(RosterSettings):
         description="When set, the internal read API (/internal/...) requires it "
         "as a bearer token.",
     )
+    cursor_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the HMAC that authenticates paging cursors (RFC 9865), the same on "
+        "every instance. Unset: derived from the admin token (which every instance shares), so "
+        "changing either invalidates the cursors handed out so far (a client starts again).",
+    )
     host: str = "127.0.0.1"
     port: int = 8100
     consumer_group: str = "roster-user-store"

@@ -6,11 +6,10 @@ as it does the reconciler's (``reconciler_state``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from user_store import tenants
+from user_store.bodies import json_object
 from user_store.errors import Invalid
 from user_store.keys import SESSIONS
 
@@ -22,12 +21,7 @@ async def sso_settings_put(request: web.Request) -> web.Response:
     """Replace the tenant's ``sso`` section with the body (a JSON object); the tenant back."""
     if request.content_length is not None and request.content_length > 1_048_576:
         raise Invalid("request body too large")
-    try:
-        value: Any = await request.json()
-    except ValueError as exc:
-        raise Invalid("the body is not valid JSON") from exc
-    if not isinstance(value, dict):
-        raise Invalid("the section must be a JSON object")
+    value = json_object(await request.read())
     async with request.app[SESSIONS]() as session, session.begin():
         tenant = await tenants.update_tenant(
             session, request.match_info["ref"], settings={"sso": value}
