@@ -122,3 +122,23 @@ async def test_read_api_over_http(client: TestClient[Any, Any]) -> None:
     assert not_json.status == 400 and (await not_json.json())["detail"] == (
         "the body is not valid JSON"
     )
+
+
+async def test_a_database_that_does_not_answer_is_503_retry_later(aiohttp_client: Any) -> None:
+    """The caller did nothing wrong: a typed 503 with Retry-After, never a 500 that reads as
+    final (scim-api passes it on to the IdP as SCIM 503)."""
+    from aiohttp.test_utils import unused_port
+
+    settings = UserStoreSettings(
+        admin_token="admin-secret",  # type: ignore[arg-type]
+        internal_token="internal-secret",  # type: ignore[arg-type]
+        # Nothing listens there: a PostgreSQL that is down.
+        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{unused_port()}/roster",
+        migrate_on_start=False,
+    )
+    client = await aiohttp_client(create_app(settings, bus=MemoryBus(), consume=False))
+    response = await client.get("/internal/tenants/acme", headers=INTERNAL)
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "5"
+    body = await response.json()
+    assert body["error"] == "unavailable" and body["detail"] == "the database is not answering"

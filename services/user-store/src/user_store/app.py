@@ -111,7 +111,7 @@ def create_app(
             await bus.ensure_topics(service.topics.specs(settings.topic_partitions))
             if consume:
                 await service.start()
-            else:
+            elif settings.migrate_on_start:
                 from user_store.db import migrate
 
                 await migrate(engine)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from roster_shared.filters import GroupPage, ListQuery, UserPage
 from roster_shared.observability import reference_id
 from roster_shared.tenants import ProvisioningMode, TenantPolicy
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from user_store import path_params, queries, tenants
@@ -21,6 +22,14 @@ from user_store.errors import Invalid, Unauthorized, UserStoreError
 from user_store.keys import ADMIN_TOKEN, CURSORS, INTERNAL_TOKEN, SESSIONS
 
 log = logging.getLogger(__name__)
+
+DATABASE_UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,  # connection refused or reset (asyncpg raises these as they are)
+    sqlalchemy_exc.OperationalError,  # the DBAPI's own "cannot connect" / "server closed"
+    sqlalchemy_exc.InterfaceError,
+    sqlalchemy_exc.TimeoutError,  # no connection free in the pool in time
+)
+"""Failures that mean the database did not answer, not that the request was wrong."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -254,6 +263,23 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return web.json_response(body, status=error.status)
     except web.HTTPException:
         raise
+    except DATABASE_UNREACHABLE as exc:
+        # The database is down or unreachable: nothing the caller sent is wrong, so it may
+        # retry (scim-api answers the IdP 503 with Retry-After, not a 500 that looks final).
+        reference = reference_id()
+        log.warning(
+            "database unreachable",
+            extra={"reference": reference, "path": request.path, "error": str(exc)[:300]},
+        )
+        return web.json_response(
+            {
+                "error": "unavailable",
+                "detail": "the database is not answering",
+                "reference": reference,
+            },
+            status=503,
+            headers={"Retry-After": "5"},
+        )
     except Exception:
         reference = reference_id()
         log.exception("unhandled error", extra={"reference": reference, "path": request.path})
