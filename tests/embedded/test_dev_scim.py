@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.embedded.devserver import DevServer, free_port
+from tests.embedded.devserver import DevServer, free_port, roster
 
 TOKEN = re.compile(r"\brst_[A-Za-z0-9]{16}_[A-Za-z0-9_-]{43}\b")
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -125,3 +125,50 @@ def test_a_new_user_provisions_by_hand_with_the_printed_token(dev: DevServer) ->
     # The logs never carry the token (it appears only in the banner, on standard output).
     assert token not in dev.errors
     assert dev.output.count(token) == 1
+
+
+def test_the_outside_reviews_attacks_are_refused_by_roster_dev(dev: DevServer) -> None:
+    """Issue 8, as the attack run sent it to ``roster dev``: a path traversal into another
+    tenant, a filter of a thousand ``not``, 100,000-deep JSON, a tampered cursor, a huge
+    ``startIndex`` — each a SCIM 4xx for its own reason, never a 500 or a 503."""
+    banner = dev.start()
+    token = TOKEN.findall(banner)[0]
+    base = f"{dev.base}/scim/v2/demo"
+    assert (
+        roster("tenant", "create", "other", "--data", str(dev.data), cwd=dev.data).returncode == 0
+    )
+    made = roster(
+        "tenant", "token", "create", "other", "--data", str(dev.data), "--json", cwd=dev.data
+    )
+    other_token = json.loads(made.stdout)["token"]
+    shown = roster("tenant", "show", "other", "--data", str(dev.data), "--json", cwd=dev.data)
+    other_id = json.loads(shown.stdout)["id"]
+    status, _, victim = curl(
+        "POST",
+        f"{dev.base}/scim/v2/other/Users",
+        other_token,
+        json.dumps({"userName": "victim@example.com"}).encode(),
+    )
+    assert status == 201
+
+    traversal = urllib.parse.quote(f"../../{other_id}/users/{victim['id']}", safe="")
+    for method in ("GET", "DELETE"):
+        status, _, error = curl(method, f"{base}/Users/{traversal}", token)
+        assert status == 404 and error["schemas"] == [ERROR], error
+        assert "not one this endpoint issues" in error["detail"]
+        assert "victim" not in json.dumps(error)
+    assert curl("GET", f"{dev.base}/scim/v2/other/Users/{victim['id']}", other_token)[0] == 200
+
+    # Compact, as the attack sent it, so that the request line stays under aiohttp's 8 kB.
+    nots = urllib.parse.quote("not(" * 1000 + 'userName eq "x"' + ")" * 1000, safe="()")
+    status, _, error = curl("GET", f"{base}/Users?filter={nots}", token)
+    assert status == 400 and error["scimType"] == "invalidFilter", error
+    deep = b'{"userName": "deep@example.com", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    status, _, error = curl("POST", f"{base}/Users", token, deep)
+    assert status == 400 and error["scimType"] == "invalidSyntax", error
+    status, _, error = curl("GET", f"{base}/Users?cursor=bm90LWEtY3Vyc29y&count=1", token)
+    assert status == 400 and error["scimType"] == "invalidCursor", error
+    own = json.dumps({"userName": "own@example.com"}).encode()
+    assert curl("POST", f"{base}/Users", token, own)[0] == 201
+    status, _, page = curl("GET", f"{base}/Users?startIndex={10**30}", token)
+    assert status == 200 and page["totalResults"] == 1 and page.get("Resources", []) == []
