@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -183,6 +183,31 @@ def login(
             login_at=utcnow(),
         ),
     )
+
+
+@contextlib.asynccontextmanager
+async def pairing_stack(
+    bus_kind: str, db_kind: str, request: Any, tmp_path: Path
+) -> AsyncIterator[Stack]:
+    """A started :class:`Stack` on ``bus_kind`` ("memory" | "kafka") and ``db_kind``
+    ("sqlite" | "postgres"), stopped on exit: what the contract suites subclass over."""
+    if db_kind == "postgres":
+        engine = create_engine(request.getfixturevalue("fresh_database_url"))
+    else:
+        engine = sqlite_engine(tmp_path)
+    bus: Bus
+    if bus_kind == "kafka":
+        from roster_shared.bus.kafka import KafkaBus
+
+        bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"), client_id="test-user-store")
+    else:
+        bus = memory_bus()
+    stack = Stack(bus, engine, Topics(prefix=f"t{uuid.uuid4().hex[:10]}."))
+    try:
+        await stack.start()
+        yield stack
+    finally:
+        await stack.stop()
 
 
 def memory_bus() -> MemoryBus:

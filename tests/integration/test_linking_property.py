@@ -21,12 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from roster_shared.tenants import ProvisioningMode, TenantPolicy
-from roster_shared.topics import Topics
 from user_store import tenants
-from user_store.db import create_engine
 from user_store.tables import UserRow
 
-from tests.integration.harness import Stack, login, memory_bus, scim_user, sqlite_engine
+from tests.integration.harness import Stack, login, pairing_stack, scim_user
 
 ISSUER = "https://idp.example.com"
 VICTIM = "victim.person@example.com"
@@ -91,22 +89,8 @@ class LinkingProperty:
 
     @pytest.fixture
     async def stack(self, request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Stack]:
-        if self.db_kind == "postgres":
-            engine = create_engine(request.getfixturevalue("fresh_database_url"))
-        else:
-            engine = sqlite_engine(tmp_path)
-        if self.bus_kind == "kafka":
-            from roster_shared.bus.kafka import KafkaBus
-
-            bus: Any = KafkaBus(request.getfixturevalue("kafka_bootstrap"), client_id="t-link")
-        else:
-            bus = memory_bus()
-        stack = Stack(bus, engine, Topics(prefix=f"t{uuid.uuid4().hex[:10]}."))
-        try:
-            await stack.start()
+        async with pairing_stack(self.bus_kind, self.db_kind, request, tmp_path) as stack:
             yield stack
-        finally:
-            await stack.stop()
 
     async def _victim(self, stack: Stack, setup: dict[str, Any]) -> tuple[Any, str]:
         policy = TenantPolicy(allow_email_linking=setup["email_linking"])

@@ -19,13 +19,12 @@ from roster_shared.events.envelope import Source
 from roster_shared.events.replies import ErrorCode
 from roster_shared.filters import EXPR_ADAPTER, ListQuery
 from roster_shared.tenants import ProvisioningMode, TenantPolicy
-from roster_shared.topics import Topics
 from sqlalchemy import func, select
 from user_store import queries, tenants
 from user_store.cursors import Cursors
 from user_store.tables import OutboxRow, ProcessedEventRow, UserRow
 
-from tests.integration.harness import Stack, login, memory_bus, scim_user, sqlite_engine
+from tests.integration.harness import Stack, login, pairing_stack, scim_user
 
 CURSORS = Cursors(b"contract tests' cursor key")
 
@@ -36,26 +35,8 @@ class UserStoreContract:
 
     @pytest.fixture
     async def stack(self, request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Stack]:
-        if self.db_kind == "postgres":
-            from user_store.db import create_engine
-
-            engine = create_engine(request.getfixturevalue("fresh_database_url"))
-        else:
-            engine = sqlite_engine(tmp_path)
-        if self.bus_kind == "kafka":
-            from roster_shared.bus.kafka import KafkaBus
-
-            bus: Any = KafkaBus(
-                request.getfixturevalue("kafka_bootstrap"), client_id="test-user-store"
-            )
-        else:
-            bus = memory_bus()
-        stack = Stack(bus, engine, Topics(prefix=f"t{uuid.uuid4().hex[:10]}."))
-        try:
-            await stack.start()
+        async with pairing_stack(self.bus_kind, self.db_kind, request, tmp_path) as stack:
             yield stack
-        finally:
-            await stack.stop()
 
     async def _count(self, stack: Stack, model: Any, *conditions: Any) -> int:
         async with stack.sessions() as session:
