@@ -112,6 +112,9 @@ async def test_scim_jit_looks_after_jit_only_users(world: World) -> None:
     assert scim_id not in {a.user_id for a in record.actions + record.reported}
     unconfirmed = {r.user_id for r in record.reported if r.signal == "unconfirmed"}
     assert unconfirmed == {jit_ids[0], jit_ids[2]}
+    # The run publishes without waiting for the user-store: let it apply before the next run,
+    # which would otherwise still see user1 active and decide on it again.
+    await world.lifecycle.wait_for(lambda c: len(deactivated(world, tenant)) == 1)
 
     store = await world.state_store()
     policy = {"grace_days": 7, "deactivate_unconfirmed": True, "brake_share": 1.0}
