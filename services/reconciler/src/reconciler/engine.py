@@ -29,7 +29,8 @@ from typing import Any, Literal
 import aiohttp
 from pydantic import BaseModel, Field
 from roster_shared.bus.base import Bus
-from roster_shared.bus.requests import Requester, RequestTimeout
+from roster_shared.bus.ingest import IngestClient, IngestTimeout
+from roster_shared.bus.requests import Requester
 from roster_shared.events import ingest
 from roster_shared.events.codec import event_record
 from roster_shared.events.envelope import EnvelopeBase, Source, new_id, utcnow
@@ -547,18 +548,14 @@ class Reconciler:
                 for action, _ in chunk:
                     action.outcome = "published"
             return
-        requester = self.requester
+        client = IngestClient(self.requester, self.topics.ingest, self.confirm_timeout)
         limit = asyncio.Semaphore(64)
 
         async def confirm(action: Action, event: EnvelopeBase) -> None:
             async with limit:
                 try:
-                    reply = await requester.request(
-                        event_record(self.topics.ingest, event),
-                        event.event_id,
-                        timeout=self.confirm_timeout,
-                    )
-                except RequestTimeout:
+                    reply = await client.submit(event)
+                except IngestTimeout:
                     action.outcome = "published (no reply yet)"
                     return
             action.outcome = "applied" if reply.ok else f"refused: {reply.error.detail}"  # type: ignore[union-attr]

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from roster_shared.bus.base import BusError
+from roster_shared.bus.ingest import IngestClient, IngestUnavailable
 from roster_shared.bus.requests import Requester
 from roster_shared.events import ingest
-from roster_shared.events.codec import event_record
 from roster_shared.events.envelope import EnvelopeBase, Source
 from roster_shared.events.people import GroupSnapshot, UserAttributes, UserSnapshot
 from roster_shared.events.replies import ErrorCode, Reply
@@ -92,10 +91,11 @@ class ScimService:
     # -- plumbing ------------------------------------------------------------------------
 
     async def _send(self, event: EnvelopeBase) -> Reply:
-        record = event_record(self.topics.ingest, event)
         try:
-            reply = await self.requester.request(record, event.event_id, timeout=self.timeout)
-        except BusError as exc:
+            reply = await IngestClient(self.requester, self.topics.ingest, self.timeout).submit(
+                event
+            )
+        except IngestUnavailable as exc:
             raise Unavailable(
                 "the user store did not confirm the change in time; it may still apply. "
                 "Read the resource before retrying"

@@ -7,10 +7,9 @@ tenant's mode (DESIGN.md): it may create, update or refuse (not provisioned, dea
 
 from __future__ import annotations
 
-from roster_shared.bus.base import BusError
-from roster_shared.bus.requests import Requester, RequestTimeout
+from roster_shared.bus.ingest import IngestClient, IngestUnavailable
+from roster_shared.bus.requests import Requester
 from roster_shared.events import ingest
-from roster_shared.events.codec import event_record
 from roster_shared.events.envelope import Source, utcnow
 from roster_shared.events.people import IdentityLink, UserSnapshot
 from roster_shared.events.replies import ErrorCode
@@ -47,10 +46,8 @@ async def provision(
         ),
     )
     try:
-        reply = await requester.request(
-            event_record(ingest_topic, event), event.event_id, timeout=timeout
-        )
-    except (RequestTimeout, BusError) as exc:
+        reply = await IngestClient(requester, ingest_topic, timeout).submit(event)
+    except IngestUnavailable as exc:
         raise Unavailable("Sign-in is unavailable right now; please try again.") from exc
     if reply.error is not None:
         code = reply.error.code

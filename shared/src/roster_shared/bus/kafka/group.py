@@ -1,0 +1,155 @@
+"""A Kafka consumer-group member: hands each partition's records to the handler, then commits.
+
+A handler that raises gets the same records again after a backoff. On a rebalance, the
+revocation waits for the batch in hand, so its commit lands while the partitions are still
+ours; records fetched before a revocation are not handed over (their new owner reads them from
+the committed offset).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import ConsumerStoppedError, IllegalStateError, KafkaError
+
+from roster_shared.bus.base import BatchHandler
+from roster_shared.bus.kafka.options import KafkaOptions
+from roster_shared.bus.kafka.subscription import POLL_TIMEOUT_MS, KafkaSubscription, to_message
+
+log = logging.getLogger(__name__)
+
+
+class _RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, subscription: GroupMember) -> None:
+        self._subscription = subscription
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._subscription._on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._subscription._on_assigned(assigned)
+
+
+class GroupMember(KafkaSubscription):
+    """A member of consumer group ``group``: commits after each handled batch (at-least-once)."""
+
+    def __init__(
+        self,
+        options: KafkaOptions,
+        group: str,
+        topics: tuple[str, ...],
+        handler: BatchHandler,
+        max_batch: int,
+        *,
+        on_closed: Callable[[KafkaSubscription], None] | None = None,
+    ) -> None:
+        super().__init__(options, handler, f"kafka-bus-group-{group}", on_closed=on_closed)
+        self.group = group
+        self.topics = topics
+        self.max_batch = max_batch
+        # Bumped when partitions are revoked: a fetched result from before is stale.
+        self._generation = 0
+
+    def _make_consumer(self) -> AIOKafkaConsumer:
+        return self._options.consumer(self.group, max_batch=self.max_batch)
+
+    async def _prepare(self, consumer: AIOKafkaConsumer) -> None:
+        consumer.subscribe(list(self.topics), listener=_RebalanceListener(self))
+
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        if revoked:
+            self._generation += 1
+        # Let the batch in hand finish and commit while the partitions are still ours.
+        async with self._batch_lock:
+            log.info(
+                "partitions revoked",
+                extra={"group": self.group, "partitions": _names(revoked)},
+            )
+
+    def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("partitions assigned", extra={"group": self.group, "partitions": _names(assigned)})
+        self.ready.set()
+
+    async def _run(self, consumer: AIOKafkaConsumer) -> None:
+        low, high = self._options.retry_backoff
+        backoff = low
+        while not self._stopping:
+            generation = self._generation
+            try:
+                fetched = await consumer.getmany(
+                    timeout_ms=POLL_TIMEOUT_MS, max_records=self.max_batch
+                )
+            except ConsumerStoppedError:
+                return
+            except KafkaError:
+                log.exception("fetch failed", extra={"group": self.group})
+                await asyncio.sleep(backoff)
+                backoff = min(high, backoff * 2)
+                continue
+            pending = [(tp, records) for tp, records in fetched.items() if records]
+            failed = False
+            async with self._batch_lock:
+                while pending:
+                    if self._stopping or generation != self._generation:
+                        # Stopping, or partitions were revoked since the fetch: hand nothing
+                        # more over. Whoever owns these partitions now (maybe us again) reads
+                        # them from the committed offset.
+                        break
+                    tp, records = pending.pop(0)
+                    if not await self._handle(consumer, tp, records):
+                        failed = True
+                        continue
+                    if not await self._commit(consumer, tp, records[-1].offset + 1):
+                        break
+                # Records fetched but not handed over are read again from their first offset
+                # (the consumer's position already moved past them).
+                for tp, records in pending:
+                    with contextlib.suppress(IllegalStateError):
+                        consumer.seek(tp, records[0].offset)
+            if failed:
+                await asyncio.sleep(backoff)
+                backoff = min(high, backoff * 2)
+            elif fetched:
+                backoff = low
+
+    async def _handle(self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: Any) -> bool:
+        messages = [to_message(record) for record in records]
+        try:
+            await self._handler(messages)
+        except Exception:
+            log.exception(
+                "handler failed; batch will be redelivered",
+                extra={
+                    "group": self.group,
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "offset": messages[0].offset,
+                },
+            )
+            with contextlib.suppress(IllegalStateError):
+                consumer.seek(tp, messages[0].offset)
+            return False
+        return True
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> bool:
+        try:
+            await consumer.commit({tp: offset})
+        except (KafkaError, IllegalStateError):
+            # The group rebalanced under us: the partition's owner redelivers from the last
+            # committed offset (at-least-once).
+            log.warning(
+                "commit failed; batch may be redelivered",
+                exc_info=True,
+                extra={"group": self.group, "topic": tp.topic, "partition": tp.partition},
+            )
+            return False
+        return True
+
+
+def _names(tps: Iterable[TopicPartition]) -> list[str]:
+    return sorted(f"{tp.topic}[{tp.partition}]" for tp in tps)

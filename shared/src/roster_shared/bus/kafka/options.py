@@ -1,0 +1,85 @@
+"""How the Kafka bus talks to the broker: one frozen set of options, and the clients built from it.
+
+aiokafka's defaults are unsafe for us, so every setting that matters is spelled out here, once:
+
+* the producer is idempotent with ``acks=all`` (a send is bounded by ``send_timeout`` elsewhere,
+  because an idempotent producer otherwise waits through a broker outage);
+* consumers never auto-commit (a group member commits after the handler returns), read
+  ``read_committed``, start a fresh group at the earliest offset, and fetch with a short
+  ``fetch_max_wait_ms`` because SCIM requests wait on the round trip through the user-store.
+
+The bus, its producer, its topic admin and its subscriptions all receive this object, so none
+of them reaches into another's attributes for a setting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaOptions:
+    """The settings of one :class:`~roster_shared.bus.kafka.KafkaBus`.
+
+    ``bootstrap`` is the broker list (``host:port[,host:port]``). ``replication`` is the
+    replication factor of topics the bus creates (3 in production, 1 on a single broker).
+    ``send_timeout`` bounds one ``send_batch`` in seconds. The consumer timings
+    (``session_timeout_ms``, ``heartbeat_interval_ms``, ``max_poll_interval_ms``) are Kafka's:
+    a member that stops heartbeating for the session timeout, or whose handler holds a batch
+    longer than the poll interval, loses its partitions. ``start_timeout`` bounds how long a
+    subscription's ``start()`` waits to join its group (and topic creation waits for leaders).
+    A handler that raises is retried after a backoff growing from ``retry_backoff[0]`` to
+    ``retry_backoff[1]`` seconds.
+    """
+
+    bootstrap: str
+    client_id: str = "roster"
+    replication: int = 1
+    send_timeout: float = 30.0
+    request_timeout_ms: int = 15_000
+    linger_ms: int = 5
+    fetch_max_wait_ms: int = 20
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 1_000
+    max_poll_interval_ms: int = 300_000
+    start_timeout: float = 60.0
+    retry_backoff: tuple[float, float] = (0.1, 5.0)
+
+    def producer(self) -> AIOKafkaProducer:
+        """An idempotent producer that waits for every in-sync replica (``acks=all``)."""
+        return AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=self.linger_ms,
+            request_timeout_ms=self.request_timeout_ms,
+        )
+
+    def admin(self) -> AIOKafkaAdminClient:
+        """The admin client that creates and describes topics."""
+        return AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap,
+            client_id=f"{self.client_id}-admin",
+            request_timeout_ms=self.request_timeout_ms,
+        )
+
+    def consumer(self, group: str | None, *, max_batch: int) -> AIOKafkaConsumer:
+        """A consumer (a group member, or groupless with ``group`` None) that never auto-commits."""
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
+            request_timeout_ms=self.request_timeout_ms,
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=self.heartbeat_interval_ms,
+            max_poll_interval_ms=self.max_poll_interval_ms,
+            max_poll_records=max_batch,
+        )
