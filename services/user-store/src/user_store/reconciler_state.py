@@ -20,50 +20,23 @@ from roster_shared import bounded_json
 from roster_shared.events.envelope import utcnow
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import JSON, Column, Field, SQLModel, col, delete, select, update
+from sqlmodel import col, delete, select, update
 
 from user_store import tenants
 from user_store.errors import Invalid, NotFound
 from user_store.keys import SESSIONS
-from user_store.tables import IdentityLinkRow, UserRow
+from user_store.tables import (
+    IdentityLinkRow,
+    ReconcilerLeaseRow,
+    ReconcilerRunRow,
+    ReconcilerStateRow,
+    UserRow,
+)
 
 SECTIONS = ("reconciler", "directory")
 """Tenant settings sections the reconciler may set through the internal API."""
 
 RUN_STATUSES = ("running", "held", "completed", "failed", "rejected")
-
-
-class ReconcilerLeaseRow(SQLModel, table=True):
-    """Who runs a tenant now, until when."""
-
-    __tablename__ = "reconciler_leases"
-
-    tenant_id: str = Field(primary_key=True, foreign_key="tenants.id", max_length=64)
-    holder: str = Field(max_length=128)
-    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
-
-
-class ReconcilerRunRow(SQLModel, table=True):
-    """One run and its record (what was checked, what was changed and why)."""
-
-    __tablename__ = "reconciler_runs"
-    __table_args__ = (sa.Index("ix_reconciler_runs_tenant_started", "tenant_id", "started_at"),)
-
-    id: str = Field(primary_key=True, max_length=64)
-    tenant_id: str = Field(foreign_key="tenants.id", max_length=64)
-    status: str = Field(max_length=16)
-    started_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
-    record: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-
-
-class ReconcilerStateRow(SQLModel, table=True):
-    """The reconciler's memory of a tenant between runs."""
-
-    __tablename__ = "reconciler_state"
-
-    tenant_id: str = Field(primary_key=True, foreign_key="tenants.id", max_length=64)
-    state: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
 
 
 def _aware(moment: datetime) -> datetime:
