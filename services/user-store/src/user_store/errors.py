@@ -33,7 +33,7 @@ class Invalid(UserStoreError):
 
 class InvalidFilter(Invalid):
     """The filter names an unknown attribute, compares in a way the attribute does not allow,
-    or is too deep or too large (the read API; SCIM ``invalidFilter``)."""
+    or is too deep or too large (the internal API; SCIM ``invalidFilter``)."""
 
     http_error = "invalid_filter"
 
