@@ -4,7 +4,7 @@ canonical write, one module per idea:
 * :mod:`.context` — the session, tenant, clock and batch state an applier works in;
 * :mod:`.writes` — row writes and the fast path's deferred e-mail rows;
 * :mod:`.resolution` — how an event finds its account (rules 1, 2) and uniqueness (rule 4);
-* :mod:`.outcomes` — the reply, the lifecycle events and the version bump (rule 7);
+* :mod:`.outcomes` — the reply, the lifecycle events, a user update's version bump (rule 7);
 * :mod:`.scim_users` — the SCIM user lifecycle (rules 1, 3, 4, 5);
 * :mod:`.logins` — JIT logins (rules 2, 6 and the decision table);
 * :mod:`.groups` — groups, memberships, and login-made groups;

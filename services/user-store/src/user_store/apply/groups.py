@@ -246,6 +246,8 @@ class Groups(Outcomes):
         if event.source is Source.JIT:
             raise Refused("logins change groups only through their assertion's group claims")
 
+    # -- groups a login made: its group claims decide their memberships ----------------
+
     async def _sync_login_groups(
         self, event: ingest.UserUpserted, user: UserRow
     ) -> list[EnvelopeBase]:

@@ -1,7 +1,8 @@
 """What applying an event produces: the reply to the waiting request, and the lifecycle events
 (``roster.lifecycle``) and user snapshots (``roster.users``) to publish with it.
 
-Every canonical change bumps the row's version (rule 7) here, where the change is reported.
+An update of a user bumps its version (rule 7) where the change is reported
+(:meth:`Outcomes._finish_update`), and records why an account was deactivated.
 """
 
 from __future__ import annotations
