@@ -1,4 +1,4 @@
-"""The user-store's HTTP API: credentials, typed JSON errors, the read API over HTTP."""
+"""The user-store's HTTP API: credentials, typed JSON errors, the internal API over HTTP."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ async def test_tenant_lifecycle_and_token_verification(client: TestClient[Any, A
     assert refused.status == 401
 
 
-async def test_read_api_over_http(client: TestClient[Any, Any]) -> None:
+async def test_internal_api_reads_over_http(client: TestClient[Any, Any]) -> None:
     tenant = await (
         await client.post("/admin/tenants", json={"slug": "acme"}, headers=ADMIN)
     ).json()
@@ -89,7 +89,7 @@ async def test_read_api_over_http(client: TestClient[Any, Any]) -> None:
             data={"attributes": {"user_name": f"u{i}@example.com", "external_id": f"e{i}"}},
         )
         await service.bus.send(event_record(topics.ingest, event))
-    # Applied asynchronously: poll the read API until all three are there.
+    # Applied asynchronously: poll the internal API until all three are there.
     for _ in range(100):
         page = await (
             await client.post(

@@ -1,6 +1,9 @@
-"""A client for the user-store's internal read API, for scim-api, sso-login and the reconciler.
+"""A client for the user-store's internal API, for scim-api, sso-login and the reconciler.
 
-The user-store is the only writer; the other services read through this and write by sending
+The user-store is the only writer of the database. Its internal API serves reads (tenants,
+tokens, users, groups) and takes the few writes that are not ingestion events: single-use replay
+claims and the tenant's ``sso`` settings section through this client; the reconciler's lease,
+runs, state and settings through its own (``reconciler.store``). Users and groups change only by
 ingestion events (``roster_shared.bus.requests.Requester``).
 """
 

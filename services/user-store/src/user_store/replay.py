@@ -12,32 +12,20 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
 from aiohttp import web
 from roster_shared.events.envelope import utcnow
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel, col, delete
+from sqlmodel import col, delete
 
 from user_store.bodies import json_object
 from user_store.errors import Invalid, Uniqueness
 from user_store.keys import SESSIONS
+from user_store.tables import ReplayClaimRow
 from user_store.tenants import find_tenant_row
 
 MAX_LIFETIME = timedelta(days=2)
 """Longest a claim is kept: protocol messages live minutes; this bounds a hostile expiry."""
-
-
-class ReplayClaimRow(SQLModel, table=True):
-    """One claimed value of one tenant, kept until ``expires_at``."""
-
-    __tablename__ = "replay_claims"
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "claim", name="uq_replay_claims_claim"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    tenant_id: str = Field(foreign_key="tenants.id", max_length=64)
-    claim: str = Field(max_length=512)
-    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
 
 
 async def claim(session: AsyncSession, ref: str, value: str, expires_at: datetime) -> bool:

@@ -1,4 +1,9 @@
-"""The user-store's HTTP API: the internal read API (other services) and the admin API."""
+"""The user-store's HTTP API: the internal API (other services) and the admin API.
+
+The internal API (``/internal/...``) is not read-only: besides the reads here it takes replay
+claims (:mod:`user_store.replay`), the tenant's ``sso`` settings (:mod:`user_store.sso_settings`)
+and the reconciler's lease, runs, state and settings (:mod:`user_store.reconciler_state`).
+"""
 
 from __future__ import annotations
 
@@ -65,7 +70,7 @@ def _sessions(request: web.Request) -> async_sessionmaker[AsyncSession]:
     return request.app[SESSIONS]
 
 
-# -- internal read API ---------------------------------------------------------------------
+# -- internal API: reads --------------------------------------------------------------------
 
 internal = web.RouteTableDef()
 

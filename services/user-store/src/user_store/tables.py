@@ -1,8 +1,10 @@
-"""Database tables of the user-store, the only writer of tenants, users, groups and links.
+"""Every database table of the user-store, the only writer of the database: tenants and their
+SCIM tokens; users, their e-mails, identity links, groups and memberships; the consumer's
+processed events and outbox; sso-login's replay claims; the reconciler's leases, runs and state.
 
-Users are soft-deleted (``deleted_at``) so that rule 5 of the identity-resolution rules can hold:
-a login must not recreate an account that SCIM deleted. Uniqueness therefore only applies to
-live rows (partial unique indexes, which both PostgreSQL and SQLite support).
+Users are soft-deleted (``deleted_at``) so that rule 6 of docs/design.md's identity resolution
+can hold: a login must not recreate an account that SCIM deleted. Uniqueness therefore only
+applies to live rows (partial unique indexes, which both PostgreSQL and SQLite support).
 """
 
 from __future__ import annotations
@@ -186,3 +188,48 @@ class OutboxRow(SQLModel, table=True):
     value: str | None = Field(default=None, sa_type=sa.Text)
     headers: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+
+
+class ReplayClaimRow(SQLModel, table=True):
+    """One claimed value of one tenant, kept until ``expires_at``."""
+
+    __tablename__ = "replay_claims"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "claim", name="uq_replay_claims_claim"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(foreign_key="tenants.id", max_length=64)
+    claim: str = Field(max_length=512)
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
+
+
+class ReconcilerLeaseRow(SQLModel, table=True):
+    """Who runs a tenant now, until when."""
+
+    __tablename__ = "reconciler_leases"
+
+    tenant_id: str = Field(primary_key=True, foreign_key="tenants.id", max_length=64)
+    holder: str = Field(max_length=128)
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+
+
+class ReconcilerRunRow(SQLModel, table=True):
+    """One run and its record (what was checked, what was changed and why)."""
+
+    __tablename__ = "reconciler_runs"
+    __table_args__ = (sa.Index("ix_reconciler_runs_tenant_started", "tenant_id", "started_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    tenant_id: str = Field(foreign_key="tenants.id", max_length=64)
+    status: str = Field(max_length=16)
+    started_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    record: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ReconcilerStateRow(SQLModel, table=True):
+    """The reconciler's memory of a tenant between runs."""
+
+    __tablename__ = "reconciler_state"
+
+    tenant_id: str = Field(primary_key=True, foreign_key="tenants.id", max_length=64)
+    state: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))

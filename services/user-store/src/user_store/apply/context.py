@@ -1,0 +1,42 @@
+"""The state one applier works in: one open session, one tenant, one moment, the batch's view of
+its accounts, and whether the batch runs on the fast path.
+
+Everything in :mod:`user_store.apply` runs inside the caller's transaction and returns what to
+publish; it never commits and never talks to the bus. A refused event raises a
+:class:`~user_store.errors.UserStoreError` and the caller rolls its savepoint back, so nothing is
+half-written.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from roster_shared.tenants import TenantInfo
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from user_store.lookups import UserLookups
+
+
+class ApplyContext:
+    """What an applier works with; every part of :class:`~user_store.apply.Applier` shares it."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        tenant: TenantInfo,
+        now: datetime,
+        *,
+        lookups: UserLookups | None = None,
+        fast: bool = False,
+        email_sink: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.session = session
+        self.tenant = tenant
+        self.now = now
+        self.lookups = lookups or UserLookups()
+        # Fast: the caller runs without savepoints and redoes the whole batch safely if
+        # anything raises, so writes need not be flushed early to surface constraint errors.
+        self.fast = fast
+        # Fast mode: e-mail rows of new accounts, inserted in bulk after the accounts.
+        self.email_sink = email_sink

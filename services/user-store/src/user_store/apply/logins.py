@@ -1,0 +1,226 @@
+"""JIT: what a login (SAML, OIDC) does to the account it signs in as — docs/design.md rules 2
+and 6, and its decision table "What a login does". A login finds its account by its identity
+link, may join an existing account only on a verified link key, and never takes over, renames or
+brings back an account SCIM owns.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from roster_shared.events import ingest, lifecycle
+from roster_shared.events.envelope import new_id
+from roster_shared.events.people import UserAttributes
+from roster_shared.tenants import ProvisioningMode
+from sqlmodel import select
+
+from user_store.apply.groups import Groups
+from user_store.apply.outcomes import Outcome
+from user_store.apply.resolution import Resolution
+from user_store.apply.writes import USER_FIELDS, email_values
+from user_store.errors import Deactivated, Invalid, LinkRefused, NotProvisioned
+from user_store.identity import name_key, same_link_key
+from user_store.tables import IdentityLinkRow, UserRow
+
+log = logging.getLogger(__name__)
+
+
+class Logins(Resolution, Groups):
+    """User events from a login (source ``jit``)."""
+
+    async def _login(self, event: ingest.UserUpserted) -> Outcome:
+        """JIT: rules 2, 5 and 6 for a login (the decision table is in docs/design.md).
+
+        A login finds its account by its identity link (issuer + subject) only. With no link
+        yet it may link to an existing account on a verified key (``link_keys``), never on a
+        free attribute; otherwise it may only create a new account.
+        """
+        data = event.data
+        attributes = data.attributes
+        link = data.identity_link
+        if link is None:
+            raise Invalid("a login must carry the IdP issuer and subject")
+        scim_owns = self.tenant.mode.scim_owns_lifecycle
+        user = await self._by_link(link.issuer, link.subject)
+        by_own_link = user is not None
+        if user is not None and user.deleted_at is not None and not scim_owns:
+            user, by_own_link = (
+                None,
+                False,
+            )  # jit mode: an account an admin deleted may be made again
+        if user is None:
+            user = await self._by_link_keys(event)
+        if user is None and scim_owns:
+            # Someone SCIM deleted never comes back through a login, whatever key it carries.
+            for name in (attributes.user_name, *self._user_name_keys(event)):
+                if await self._by_user_name(name) is None and (
+                    await self._by_user_name(name, live=False) is not None
+                ):
+                    raise Deactivated("this account was deleted by the customer's directory")
+        if user is not None and user.deleted_at is not None:
+            raise Deactivated("this account was deleted by the customer's directory")
+        if user is None:
+            holder = await self._by_user_name(attributes.user_name)
+            if holder is not None:
+                # The name is taken, and nothing this login verified says it is that person.
+                raise self._link_refused(
+                    event,
+                    holder,
+                    f"userName {attributes.user_name!r} belongs to account {holder.id}, and the "
+                    "login carries no verified key for it (a SAML NameID of persistent or e-mail "
+                    "format, an OIDC email with email_verified, or the tenant's link mapping)",
+                )
+            if self.tenant.mode is ProvisioningMode.SCIM:
+                raise NotProvisioned(
+                    "this person has not been provisioned by the customer's IdP (mode scim)"
+                )
+            return await self._jit_create(event)
+        if not user.active:
+            raise Deactivated("this account is deactivated")
+        changed = await self._link(user, event)
+        if by_own_link and not (user.scim_managed and scim_owns):
+            # The person's own link, on an account SCIM does not own: the login is the source.
+            fill = self._jit_values(attributes)
+            if fill.get("user_name") and fill["user_name"] != user.user_name:
+                await self._ensure_unique(user, attributes.model_copy(update={"external_id": None}))
+        else:
+            # SCIM owns these attributes, or the link is new: fill in only what is empty, so a
+            # first login can never rename or re-address the account it joins.
+            fill = {
+                name: value
+                for name, value in self._jit_values(attributes).items()
+                if getattr(user, name) in (None, [], {})
+            }
+        changed += self._assign(user, fill)
+        user.last_login_at = data.login_at or self.now
+        group_events = await self._sync_login_groups(event, user)
+        outcome = await self._finish_update(event, user, changed)
+        outcome.events.extend(group_events)
+        if not changed:
+            await self._flush()
+        return outcome
+
+    @staticmethod
+    def _user_name_keys(event: ingest.UserUpserted) -> list[str]:
+        return [key.value for key in event.data.link_keys if key.match == "user_name"]
+
+    async def _by_link_keys(self, event: ingest.UserUpserted) -> UserRow | None:
+        """The account a first login may join: matched on a verified key, and not yet linked
+        to another subject of the same IdP connection."""
+        link = event.data.identity_link
+        assert link is not None
+        for key in event.data.link_keys:
+            user: UserRow | None
+            if key.match == "external_id":
+                user = await self._by_external_id(key.value)
+            else:
+                user = await self._by_user_name(key.value)
+                if user is not None and not same_link_key(user.user_name, key.value):
+                    user = None  # only a compatibility-folded look-alike
+            if user is None and key.verified_email and self.tenant.policy.allow_email_linking:
+                user = await self._by_email_value(key.value)
+            if user is None:
+                continue
+            other = await self._link_from(user, link.issuer)
+            if other is not None:
+                raise self._link_refused(
+                    event,
+                    user,
+                    f"account {user.id} is already linked to another subject of {link.issuer}; "
+                    "a login never relinks it (an admin must remove the old link first)",
+                )
+            return user
+        return None
+
+    def _link_refused(self, event: ingest.UserUpserted, user: UserRow, detail: str) -> LinkRefused:
+        link = event.data.identity_link
+        log.warning(
+            "login link refused",
+            extra={
+                "tenant": self.tenant.slug,
+                "user_id": user.id,
+                "issuer": link.issuer if link else None,
+                "subject": link.subject if link else None,
+                "event_id": event.event_id,
+                "reason": detail,
+            },
+        )
+        return LinkRefused(detail, existing_id=user.id)
+
+    def _jit_values(self, attributes: UserAttributes) -> dict[str, Any]:
+        values: dict[str, Any] = {"user_name": attributes.user_name}
+        for name in ("display_name", "given_name", "family_name"):
+            value = getattr(attributes, name)
+            if value is not None:
+                values[name] = value
+        if attributes.emails:
+            values["emails"] = email_values(attributes)
+        return values
+
+    async def _link(self, user: UserRow, event: ingest.UserUpserted) -> list[str]:
+        link = event.data.identity_link
+        assert link is not None
+        existing = (
+            (
+                await self.session.execute(
+                    select(IdentityLinkRow).where(
+                        IdentityLinkRow.tenant_id == self.tenant.id,
+                        IdentityLinkRow.issuer == link.issuer,
+                        IdentityLinkRow.subject == link.subject,
+                    )
+                )
+            )
+            .scalars()
+            .first()
+        )
+        if existing is not None:
+            if existing.user_id == user.id:
+                return []
+            existing.user_id = user.id  # the old account was deleted (jit mode): move the link
+            return ["identity_links"]
+        self.session.add(
+            IdentityLinkRow(
+                id=new_id(),
+                tenant_id=self.tenant.id,
+                user_id=user.id,
+                issuer=link.issuer,
+                subject=link.subject,
+                subject_format=link.subject_format,
+                created_at=self.now,
+            )
+        )
+        return ["identity_links"]
+
+    async def _jit_create(self, event: ingest.UserUpserted) -> Outcome:
+        attributes = event.data.attributes
+        await self._ensure_unique(None, attributes.model_copy(update={"external_id": None}))
+        user = UserRow(
+            id=new_id(),
+            tenant_id=self.tenant.id,
+            user_name=attributes.user_name,
+            user_name_key=name_key(attributes.user_name),
+            external_id=None,
+            active=True,
+            display_name=attributes.display_name,
+            given_name=attributes.given_name,
+            family_name=attributes.family_name,
+            emails=email_values(attributes),
+            extra={},
+            origin="jit",
+            scim_managed=False,
+            version=1,
+            created_at=self.now,
+            updated_at=self.now,
+            last_login_at=event.data.login_at or self.now,
+        )
+        self.session.add(user)
+        await self._flush()
+        self.lookups.remember(user)
+        await self._write_emails(user, fresh=True)
+        await self._link(user, event)
+        group_events = await self._sync_login_groups(event, user)
+        await self._flush()
+        return await self._user_outcome(
+            event, user, lifecycle.UserCreated, USER_FIELDS, created=True, extra_events=group_events
+        )

@@ -1,0 +1,91 @@
+"""Row writes shared by every rule: attribute assignment, the e-mail index rows, flushes that
+turn a lost race on a unique index into a typed error, and the fast path's deferred e-mail rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from roster_shared.events.people import UserAttributes
+from sqlalchemy import delete, insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
+
+from user_store.apply.context import ApplyContext
+from user_store.errors import PreconditionFailed, Uniqueness
+from user_store.identity import name_key
+from user_store.tables import UserEmailRow, UserRow
+
+USER_FIELDS = (
+    "user_name",
+    "external_id",
+    "active",
+    "display_name",
+    "given_name",
+    "family_name",
+    "emails",
+    "extra",
+)
+"""The canonical user attributes a create reports as changed."""
+
+
+def check_version(expected: int | None, actual: int, what: str) -> None:
+    """Refuse a write that names a version other than the current one (rule 7, SCIM If-Match)."""
+    if expected is not None and expected != actual:
+        raise PreconditionFailed(f"{what} is at version {actual}, not {expected}")
+
+
+def email_values(attributes: UserAttributes) -> list[dict[str, Any]]:
+    """The e-mails as stored in the user row's JSON column."""
+    return [e.model_dump() for e in attributes.emails]
+
+
+class RowWrites(ApplyContext):
+    """Writes of user rows and their e-mail rows, on the safe path or the fast one."""
+
+    async def _drain_email_sink(self) -> None:
+        """Write deferred e-mail rows now, before something reads or replaces them."""
+        if self.email_sink:
+            await self.session.flush()
+            await self.session.execute(insert(UserEmailRow), list(self.email_sink))
+            self.email_sink.clear()
+
+    async def _write_emails(self, user: UserRow, *, fresh: bool = False) -> None:
+        if not fresh:
+            await self._drain_email_sink()
+            await self.session.execute(
+                delete(UserEmailRow).where(col(UserEmailRow.user_id) == user.id)
+            )
+        rows = [
+            {
+                "user_id": user.id,
+                "position": position,
+                "tenant_id": user.tenant_id,
+                "value": email["value"],
+                "value_key": name_key(email["value"]),
+                "type": email.get("type"),
+                "primary": bool(email.get("primary")),
+            }
+            for position, email in enumerate(user.emails)
+        ]
+        if fresh and self.email_sink is not None:
+            self.email_sink.extend(rows)
+        else:
+            self.session.add_all(UserEmailRow(**row) for row in rows)
+
+    def _assign(self, user: UserRow, values: dict[str, Any]) -> list[str]:
+        changed = []
+        for name, value in values.items():
+            if getattr(user, name) != value:
+                setattr(user, name, value)
+                changed.append(name)
+        if "user_name" in changed:
+            user.user_name_key = name_key(user.user_name)
+        return changed
+
+    async def _flush(self) -> None:
+        """Flush, turning a race on a unique index into the typed error it means."""
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:
+            raise Uniqueness(f"a unique attribute is already taken ({exc.orig})") from exc
