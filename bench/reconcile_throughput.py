@@ -31,7 +31,9 @@ from aiohttp.test_utils import TestServer
 from aiokafka import AIOKafkaProducer
 from reconciler.credentials import Vault, new_key
 from reconciler.engine import Action, Reconciler
+from reconciler.lease import Lease
 from reconciler.policy import DIRECTORY_SECTION, POLICY_SECTION, DirectoryConfig
+from reconciler.publishing import event_for
 from reconciler.store import StateStore
 from roster_shared.bus.kafka import KafkaBus
 from roster_shared.events.codec import event_record
@@ -201,7 +203,7 @@ async def main(users: int, deactivate: int) -> dict[str, Any]:
                 api_scans, raw_scans = [], []
                 for _ in range(ROUNDS):
                     started = time.perf_counter()
-                    scanned = await reconciler._all_users(tenant.id)
+                    scanned = await reconciler.members(tenant.id)
                     api_scans.append(time.perf_counter() - started)
                     raw_s, raw_rows = await raw_scan(dsn, tenant.id)
                     raw_scans.append(raw_s)
@@ -210,7 +212,7 @@ async def main(users: int, deactivate: int) -> dict[str, Any]:
 
                 # directory snapshot on its own
                 started = time.perf_counter()
-                snapshot = await reconciler._snapshot(config)
+                snapshot = await reconciler.snapshot(config)
                 snapshot_s = time.perf_counter() - started
 
                 # emit: 10,000 deactivations through the bus against raw aiokafka
@@ -224,13 +226,13 @@ async def main(users: int, deactivate: int) -> dict[str, Any]:
                     )
                     for u in scanned[:deactivate]
                 ]
-                lost = asyncio.Event()
+                lease = Lease(store, tenant, reconciler.instance, 300)
                 emits, raw_emits = [], []
                 for _ in range(ROUNDS):
-                    pairs = [(a, reconciler._event_for(tenant, "bench", a)) for a in actions]
+                    pairs = [(a, event_for(tenant, "bench", a)) for a in actions]
                     await store.acquire(tenant.id, reconciler.instance, 300)
                     started = time.perf_counter()
-                    await reconciler._publish(tenant, pairs, lost)
+                    await reconciler._publish(lease, pairs)
                     emits.append(time.perf_counter() - started)
                     await store.release(tenant.id, reconciler.instance)
                     records = [event_record(topics.prefix + "raw", e) for _, e in pairs]

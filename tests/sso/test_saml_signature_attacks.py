@@ -273,7 +273,7 @@ async def unguarded(
 ) -> AsyncIterator[SsoStack]:
     """The embedded stack with the allow-list switched off, one validation thread, one slot
     and a 0.5 s budget: what is left when the first line of defence is gone."""
-    monkeypatch.setattr("sso_login.saml.check_signatures", lambda document: 0)
+    monkeypatch.setattr("sso_login.saml.response.check_signatures", lambda document: 0)
     opened = await open_stack(
         "memory-sqlite",
         tmp_path,

@@ -10,8 +10,8 @@ import time
 import pytest
 from aiohttp import web
 from lxml import etree
+from sso_login.saml.xmldsig import SignatureNotAllowed, check_signatures
 from sso_login.workers import Busy, OverBudget, XmlWorkers
-from sso_login.xmldsig import SignatureNotAllowed, check_signatures
 
 # The shape of Okta's signed assertion (developer.okta.com, "SAML assertion" examples), which
 # also carries an InclusiveNamespaces PrefixList on its exclusive c14n transform.

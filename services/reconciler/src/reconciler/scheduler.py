@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 
 from roster_shared.tenants import ProvisioningMode
 
-from reconciler.engine import Reconciler
 from reconciler.errors import Busy
 from reconciler.policy import tenant_policy
+from reconciler.runs import Reconciler
 
 log = logging.getLogger(__name__)
 

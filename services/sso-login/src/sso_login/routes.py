@@ -1,6 +1,6 @@
 """Thin HTTP handlers of single sign-on shared by both protocols (entry, sessions, logout) and
-the helpers of the SAML and OIDC handlers (:mod:`sso_login.saml_routes`,
-:mod:`sso_login.oidc_routes`). Paths are relative to the mount point ``/sso``.
+the helpers of the SAML and OIDC handlers (:mod:`sso_login.saml.routes`,
+:mod:`sso_login.oidc.routes`). Paths are relative to the mount point ``/sso``.
 
 The protocol work is in :mod:`sso_login.saml` and :mod:`sso_login.oidc`, the JIT use case in
 :mod:`sso_login.login`; handlers read the request, bind logins to the browser with sealed

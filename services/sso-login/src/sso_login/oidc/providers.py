@@ -1,16 +1,12 @@
-"""OpenID Connect relying party: discovery, JWKS, the code exchange and ID token validation.
+"""The OpenID providers tenants connect to: discovery, their key sets, the code exchange and
+userinfo — the relying party's HTTP to the provider.
 
-authlib's client leaves most of this to the application (FACTS.md): it checks only ``iss``
-without ``claims_options``, takes the algorithms from the provider's discovery document, knows
-``none`` and refetches the JWKS on any decode error. So this module does the checks itself with
-joserfc (which authlib delegates to):
+authlib's client leaves most of this to the application: it checks only ``iss`` without
+``claims_options``, takes the algorithms from the provider's discovery document, knows ``none``
+and refetches the JWKS on any decode error. So this package does the checks itself with joserfc
+(which authlib delegates to); the ID token's are in :mod:`.id_token`. Here:
 
-* the JWS algorithm must be in the connection's allow-list of asymmetric algorithms, checked on
-  the header *before* any key is chosen (no ``none``, no HS256 keyed with an RSA public key);
-* ``iss`` equals the configured issuer exactly; ``aud`` holds our client id, and with several
-  audiences ``azp`` must be our client id (and is checked whenever present);
-* ``exp`` and ``iat`` are required and checked with a bounded skew; ``nonce`` must equal the one
-  bound to this browser's login;
+* the discovery document's ``issuer`` must be exactly the configured issuer;
 * the JWKS is cached per issuer; an unknown ``kid`` triggers at most one refetch per
   ``jwks_refetch_interval`` (a flood of bogus kids cannot hammer the provider).
 """
@@ -19,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import hmac
 import json
 import time
 from dataclasses import dataclass, field
@@ -28,17 +22,14 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
-from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from sso_login.connections import OidcConnection
+from sso_login.oidc import id_token as id_token_checks
+from sso_login.oidc.errors import OidcError
 
 DISCOVERY_TTL = 3600.0
-
-
-class OidcError(Exception):
-    """A provider answer or token we refuse; the text is for the log."""
 
 
 @dataclass
@@ -49,12 +40,6 @@ class _Issuer:
     keys_at: float = float("-inf")
     fetches: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
-def pkce_challenge(verifier: str) -> str:
-    """RFC 7636 S256: base64url(SHA-256(verifier)) without padding."""
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 class OidcProviders:
@@ -213,43 +198,11 @@ class OidcProviders:
     ) -> dict[str, Any]:
         """The ID token's claims once every check passed; :class:`OidcError` otherwise."""
         now = time.time() if now is None else now
-        try:
-            header = jws.extract_compact(id_token.encode()).protected
-        except (JoseError, ValueError, TypeError) as exc:
-            raise OidcError(f"malformed ID token: {exc}") from exc
-        alg = header.get("alg")
-        if alg not in connection.algorithms:
-            raise OidcError(f"ID token algorithm {alg!r} is not allowed")
-        keys = await self.key_set(connection.issuer, header.get("kid"))
-        try:
-            token = jwt.decode(id_token, keys, algorithms=list(connection.algorithms))
-        except (JoseError, ValueError, TypeError) as exc:
-            raise OidcError(f"ID token signature: {exc}") from exc
-        claims = dict(token.claims)
-        if claims.get("iss") != connection.issuer:
-            raise OidcError(f"ID token issuer {claims.get('iss')!r} is not the tenant's")
-        aud = claims.get("aud")
-        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-        if connection.client_id not in audiences:
-            raise OidcError("ID token audience is not our client id")
-        azp = claims.get("azp")
-        if (len(audiences) > 1 or azp is not None) and azp != connection.client_id:
-            raise OidcError("ID token azp is not our client id")
-        exp, iat = claims.get("exp"), claims.get("iat")
-        if not isinstance(exp, int | float) or not isinstance(iat, int | float):
-            raise OidcError("ID token lacks exp or iat")
-        if now >= exp + skew:
-            raise OidcError("ID token expired")
-        if iat > now + skew:
-            raise OidcError("ID token issued in the future")
-        if iat < now - max_age - skew:
-            raise OidcError("ID token issued too long ago")
-        given = claims.get("nonce")
-        if not isinstance(given, str) or not hmac.compare_digest(given, nonce):
-            raise OidcError("ID token nonce does not match this login")
-        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-            raise OidcError("ID token has no subject")
-        return claims
+        kid = id_token_checks.allowed_key_id(id_token, connection)
+        keys = await self.key_set(connection.issuer, kid)
+        return id_token_checks.verified_claims(
+            id_token, keys, connection, nonce=nonce, skew=skew, max_age=max_age, now=now
+        )
 
 
 def _has_kid(keys: KeySet, kid: str | None) -> bool:
