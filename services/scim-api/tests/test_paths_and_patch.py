@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from roster_shared.filters import And, Compare, Has, Not, Or, Present
-from scim_api import patch
 from scim_api.errors import (
     InvalidFilter,
     InvalidPath,
@@ -18,9 +17,11 @@ from scim_api.errors import (
     NoTarget,
     ScimError,
 )
-from scim_api.paths import parse_filter, parse_patch_path
-from scim_api.resources import group_fields, normalise, project, user_attributes
-from scim_api.schemas import (
+from scim_api.messages import patch
+from scim_api.messages.filter import parse_filter, parse_patch_path
+from scim_api.messages.projection import project
+from scim_api.resources import group_fields, normalise, user_attributes
+from scim_api.resources.schemas import (
     ENTERPRISE_SCHEMA,
     GROUP_SCHEMA,
     USER_SCHEMA,

@@ -260,3 +260,34 @@ async def test_urls_are_built_on_the_public_url_not_the_host(aiohttp_client, use
         )
     finally:
         await bus.stop()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/scim/v2/acme/Users", "GET, POST"),
+        ("GET", "/scim/v2/acme/Users/.search", "POST"),
+        ("POST", "/scim/v2/acme/Users/abc", "GET, PUT, PATCH, DELETE"),
+        ("OPTIONS", "/scim/v2/acme/Groups", "GET, POST"),
+        ("GET", "/scim/v2/acme/Bulk", "POST"),
+        ("GET", "/scim/v2/acme/.search", "POST"),
+    ],
+)
+async def test_a_view_names_the_methods_it_serves(client, method, path, allow) -> None:
+    response = await client.request(method, path, headers={"Authorization": f"Bearer {GOOD}"})
+    await _scim_error(response, 405)
+    assert response.headers["Allow"] == allow
+
+
+async def test_the_token_is_checked_before_the_method(client, user_store) -> None:
+    # A client without a token learns nothing of which methods a path takes.
+    await _scim_error(await client.request("PATCH", "/scim/v2/acme/Users"), 401)
+    assert "Allow" not in (await client.request("PATCH", "/scim/v2/acme/Users")).headers
+
+
+async def test_head_is_served_where_get_is(client) -> None:
+    response = await client.head(
+        "/scim/v2/acme/ServiceProviderConfig", headers={"Authorization": f"Bearer {GOOD}"}
+    )
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("application/scim+json")

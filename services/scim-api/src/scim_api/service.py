@@ -25,7 +25,6 @@ from roster_shared.tenants import TenantInfo
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient, UserStoreClientError
 
-from scim_api import patch
 from scim_api.errors import (
     Forbidden,
     InvalidCursor,
@@ -38,14 +37,15 @@ from scim_api.errors import (
     Uniqueness,
     from_user_store,
 )
-from scim_api.paths import parse_patch_path
+from scim_api.messages import patch
+from scim_api.messages.filter import parse_patch_path
 from scim_api.resources import (
     group_fields,
     group_resource,
     user_attributes,
     user_resource,
 )
-from scim_api.schemas import group_schema, user_schema
+from scim_api.resources.schemas import group_schema, user_schema
 
 PATCH_ATTEMPTS = 8
 

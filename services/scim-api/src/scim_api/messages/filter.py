@@ -1,10 +1,9 @@
-"""Attribute paths and filters (RFC 7644 §3.4.2.2, §3.5.2): text to canonical names and trees.
+"""Filters and PATCH paths (RFC 7644 §3.4.2.2, §3.5.2): text to canonical names and trees.
 
 One small recursive-descent parser serves list filters, PATCH paths and the value filters inside
-them. Attribute names resolve case-insensitively against the resource's schema (with or without
-their schema URN) to their canonical spelling, so the user-store and the stored JSON only ever
-see one spelling. Unknown attributes and bad syntax raise the caller's error class (400
-``invalidFilter`` for filters, ``invalidPath`` for PATCH paths).
+them. Attribute names resolve against the resource's schema
+(:func:`scim_api.resources.schemas.resolve`). Unknown attributes and bad syntax raise the
+caller's error class (400 ``invalidFilter`` for filters, ``invalidPath`` for PATCH paths).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from roster_shared.filters import And, Compare, Expr, Has, Not, Or, Present, Scalar, shape
 
 from scim_api.errors import InvalidFilter, InvalidPath, ScimError
-from scim_api.schemas import AttrDef, ResourceSchema
+from scim_api.resources.schemas import AttrDef, Resolved, ResourceSchema, resolve
 
 MAX_FILTER_LENGTH = 4096
 MAX_FILTER_DEPTH = 16
@@ -27,55 +26,6 @@ MAX_FILTER_TERMS = 100
 """Attribute expressions in one filter: every one is an SQL condition (and a subquery for a
 multi-valued attribute), so this bounds the work one request can ask of the database."""
 OPERATORS = {"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"}
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """An attribute path resolved against a schema."""
-
-    attr: AttrDef
-    sub: AttrDef | None = None
-    extension: str | None = None  # canonical URN of the extension, None for the core schema
-
-    @property
-    def name(self) -> str:
-        """The canonical path: ``name.givenName``, or URN-qualified for extensions."""
-        text = self.attr.name + (f".{self.sub.name}" if self.sub else "")
-        return f"{self.extension}:{text}" if self.extension else text
-
-    @property
-    def leaf(self) -> AttrDef:
-        """The attribute the path ends on."""
-        return self.sub or self.attr
-
-
-def split_urn(schema: ResourceSchema, path: str) -> tuple[str | None, str]:
-    """``(extension URN or None, the rest)``; the core schema's URN prefix is dropped."""
-    lowered = path.lower()
-    core = schema.core.lower() + ":"
-    if lowered.startswith(core):
-        return None, path[len(core) :]
-    for urn_lower in schema.extensions:
-        if lowered.startswith(urn_lower + ":"):
-            return schema.extension_urn(urn_lower), path[len(urn_lower) + 1 :]
-    return None, path
-
-
-def resolve(schema: ResourceSchema, path: str, error: type[ScimError] = InvalidPath) -> Resolved:
-    """Resolve ``attr``, ``attr.sub``, ``urn:attr`` or ``urn:attr.sub``."""
-    extension, rest = split_urn(schema, path)
-    head, _, tail = rest.partition(".")
-    attrs = schema.extensions[extension.lower()] if extension else schema.attrs
-    attr = attrs.get(head.lower())
-    if attr is None:
-        raise error(f"unknown attribute {path!r}")
-    if not tail:
-        return Resolved(attr, None, extension)
-    sub = attr.child(tail)
-    if sub is None:
-        raise error(f"unknown attribute {path!r}")
-    return Resolved(attr, sub, extension)
-
 
 _TOKEN = re.compile(
     r"""\s*(?:

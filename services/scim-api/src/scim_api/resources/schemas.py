@@ -5,6 +5,9 @@ stores, so that ``/Schemas`` advertises exactly what a round trip keeps. The sam
 drive behaviour: attribute names are resolved case-insensitively to their canonical spelling,
 ``mutability`` decides what a write may touch, ``returned`` what a read shows, ``caseExact``
 how filters compare, and ``type`` how loosely-typed IdP values (``"False"``) are coerced.
+Attribute paths (``name.givenName``, URN-qualified extension attributes) resolve against them
+case-insensitively to their canonical spelling, so the user-store and the stored JSON only ever
+see one spelling.
 """
 
 from __future__ import annotations
@@ -15,14 +18,11 @@ from typing import Any
 
 from scim2_models import EnterpriseUser, Group, ResourceType, User
 
+from scim_api.errors import InvalidPath, ScimError
+
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
-BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
-BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 
 # Sub-attributes Roster does not keep: advertising them would promise a round trip we break.
 _DROPPED = {USER_SCHEMA: {"emails": {"display"}}, GROUP_SCHEMA: {"members": {"display"}}}
@@ -185,3 +185,54 @@ def group_schema() -> ResourceSchema:
     return ResourceSchema(
         GROUP_SCHEMA, {**_common(GROUP_SCHEMA), **_schema_attrs(GROUP_SCHEMA)}, {}
     )
+
+
+# -- attribute paths (RFC 7644 §3.10 attribute notation) ----------------------------------
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An attribute path resolved against a schema."""
+
+    attr: AttrDef
+    sub: AttrDef | None = None
+    extension: str | None = None  # canonical URN of the extension, None for the core schema
+
+    @property
+    def name(self) -> str:
+        """The canonical path: ``name.givenName``, or URN-qualified for extensions."""
+        text = self.attr.name + (f".{self.sub.name}" if self.sub else "")
+        return f"{self.extension}:{text}" if self.extension else text
+
+    @property
+    def leaf(self) -> AttrDef:
+        """The attribute the path ends on."""
+        return self.sub or self.attr
+
+
+def split_urn(schema: ResourceSchema, path: str) -> tuple[str | None, str]:
+    """``(extension URN or None, the rest)``; the core schema's URN prefix is dropped."""
+    lowered = path.lower()
+    core = schema.core.lower() + ":"
+    if lowered.startswith(core):
+        return None, path[len(core) :]
+    for urn_lower in schema.extensions:
+        if lowered.startswith(urn_lower + ":"):
+            return schema.extension_urn(urn_lower), path[len(urn_lower) + 1 :]
+    return None, path
+
+
+def resolve(schema: ResourceSchema, path: str, error: type[ScimError] = InvalidPath) -> Resolved:
+    """Resolve ``attr``, ``attr.sub``, ``urn:attr`` or ``urn:attr.sub``."""
+    extension, rest = split_urn(schema, path)
+    head, _, tail = rest.partition(".")
+    attrs = schema.extensions[extension.lower()] if extension else schema.attrs
+    attr = attrs.get(head.lower())
+    if attr is None:
+        raise error(f"unknown attribute {path!r}")
+    if not tail:
+        return Resolved(attr, None, extension)
+    sub = attr.child(tail)
+    if sub is None:
+        raise error(f"unknown attribute {path!r}")
+    return Resolved(attr, sub, extension)

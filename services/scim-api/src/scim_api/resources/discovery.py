@@ -22,7 +22,7 @@ from scim2_models import (
     Sort,
 )
 
-from scim_api.schemas import resource_type_documents, schema_documents
+from scim_api.resources.schemas import resource_type_documents, schema_documents
 
 MAX_RESULTS = 500
 """The most resources one list response holds (``count`` above it is lowered to it)."""

@@ -2,7 +2,7 @@
 
 The service reads the resource, applies the operations here and writes the result back with
 the version it read (optimistic concurrency). Accepted beyond the RFC's letter, because IdPs
-send them (FACTS.md, "Real IdP traffic"):
+send them (replayed from the vendors' docs in tests/interop):
 
 * ``op`` in any case (Entra's ``"Replace"``, ``"Add"``);
 * booleans as strings (``"False"``), through the schema's types;
@@ -26,10 +26,11 @@ from typing import Any
 from roster_shared.filters import And, Compare, Expr, Not, Or, Present
 
 from scim_api.errors import InvalidPath, InvalidSyntax, InvalidValue, Mutability, NoTarget, TooMany
-from scim_api.paths import PatchPath, parse_patch_path
-from scim_api.resources import Resource, coerce
-from scim_api.schemas import PATCH_OP, AttrDef, ResourceSchema
+from scim_api.messages.filter import PatchPath, parse_patch_path
+from scim_api.resources.normalise import Resource, coerce
+from scim_api.resources.schemas import AttrDef, ResourceSchema
 
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 MAX_OPERATIONS = 1000
 _IGNORED_KEYS = {"id", "schemas", "meta"}
 

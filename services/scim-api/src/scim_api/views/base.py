@@ -1,0 +1,130 @@
+"""What every SCIM view does around its verb: authenticate the tenant first, then dispatch to
+the method named after the verb (405 with ``Allow`` otherwise), and read and write SCIM JSON
+within the advertised bounds."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any
+
+from aiohttp import web
+from roster_shared import bounded_json
+from roster_shared.ids import is_tenant_ref
+
+from scim_api.auth import authenticate
+from scim_api.errors import (
+    SCIM_JSON,
+    InvalidSyntax,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from scim_api.keys import PUBLIC_BASE, SERVICE, USER_STORE
+from scim_api.messages import preconditions
+from scim_api.resources.discovery import MAX_PAYLOAD
+from scim_api.service import Call, ScimService
+
+MAX_BODY = MAX_PAYLOAD
+VERBS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+"""The verbs a view may serve, in the order ``Allow`` lists them; HEAD is served by ``get``."""
+
+
+def scim_json(
+    data: object, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A response carrying ``application/scim+json``."""
+    return web.Response(
+        status=status, text=json.dumps(data), content_type=SCIM_JSON, headers=headers
+    )
+
+
+async def authenticated(request: web.Request) -> Call:
+    """The call a request makes: its tenant, authenticated by the bearer token, else 401."""
+    tenant = request.match_info["tenant"]
+    if not is_tenant_ref(tenant):
+        # Names no tenant, so the answer an unknown tenant gets (auth.py), without asking.
+        raise Unauthorized("the bearer token is not valid for this tenant")
+    info = await authenticate(request.app[USER_STORE], tenant, request.headers.get("Authorization"))
+    # From settings, never from Host or X-Forwarded-*: a client must not choose the URLs that
+    # IdPs and logs will follow. The tenant ref is one the token was just verified for.
+    base = f"{request.app[PUBLIC_BASE]}/v2/{tenant}"
+    return Call(info, base, request.headers.get("X-Request-Id") or str(uuid.uuid4()))
+
+
+class ScimView(web.View):
+    """A SCIM endpoint under ``/v2/{tenant}``: subclasses define ``get``, ``post``, ``put``,
+    ``patch`` and ``delete`` as they serve them, with :attr:`call` already authenticated.
+
+    Authentication comes before the method check, so a client without a valid token learns
+    nothing of which methods a path takes.
+    """
+
+    call: Call
+
+    def __await__(self) -> Generator[Any, None, web.StreamResponse]:
+        return self._dispatch().__await__()
+
+    async def _dispatch(self) -> web.StreamResponse:
+        self.call = await authenticated(self.request)
+        verb = "GET" if self.request.method == "HEAD" else self.request.method
+        handler: Callable[[], Awaitable[web.StreamResponse]] | None = (
+            getattr(self, verb.lower(), None) if verb in VERBS else None
+        )
+        if handler is None:
+            raise MethodNotAllowed(
+                f"{self.request.method} is not allowed on {self.request.path}", self.allowed()
+            )
+        return await handler()
+
+    @classmethod
+    def allowed(cls) -> tuple[str, ...]:
+        """The verbs this view serves (``Allow``)."""
+        return tuple(verb for verb in VERBS if hasattr(cls, verb.lower()))
+
+    @property
+    def service(self) -> ScimService:
+        """The use cases."""
+        return self.request.app[SERVICE]
+
+    async def json_body(self) -> Any:
+        """The request's JSON; 413 over the limit, 415 when not JSON, 400 when malformed."""
+        request = self.request
+        content_type = request.headers.get("Content-Type")
+        if content_type is not None:
+            main = content_type.split(";", 1)[0].strip().lower()
+            if main and "json" not in main and main != "application/octet-stream":
+                raise UnsupportedMediaType(
+                    f"send application/scim+json or application/json, not {main}"
+                )
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise PayloadTooLarge(f"the body is larger than {MAX_BODY} bytes")
+        try:
+            raw = await request.content.read(MAX_BODY + 1)
+        except ValueError as exc:  # pragma: no cover - aiohttp reports payload errors this way
+            raise InvalidSyntax("the body could not be read") from exc
+        if len(raw) > MAX_BODY:
+            raise PayloadTooLarge(f"the body is larger than {MAX_BODY} bytes")
+        try:
+            return bounded_json.loads(raw)
+        except bounded_json.TooDeep as exc:
+            raise InvalidSyntax(f"the body is not a SCIM message: {exc}") from exc
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidSyntax(f"the body is not valid JSON: {exc}") from exc
+
+    async def json_object(self) -> dict[str, Any]:
+        """The request's JSON, which must be an object."""
+        body = await self.json_body()
+        if not isinstance(body, dict):
+            raise InvalidSyntax("the body must be a JSON object")
+        return body
+
+    def if_match(self) -> int | None:
+        """The version ``If-Match`` requires, or None."""
+        return preconditions.if_match(self.request.headers.get("If-Match"))
+
+    def not_modified(self, version: int) -> bool:
+        """Whether ``If-None-Match`` already holds ``version`` (answer 304)."""
+        return preconditions.not_modified(self.request.headers.get("If-None-Match"), version)

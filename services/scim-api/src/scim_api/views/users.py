@@ -1,0 +1,95 @@
+"""``/Users`` (RFC 7644 §3.3-3.6): list, search, create, read, replace, patch, delete."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from roster_shared.events.people import UserSnapshot
+
+from scim_api.messages.list_response import list_response
+from scim_api.messages.projection import project, requested
+from scim_api.messages.search_request import ListRequest
+from scim_api.resources import etag, normalise, user_attributes, user_resource
+from scim_api.resources.schemas import user_schema
+from scim_api.views.base import ScimView, scim_json
+
+
+async def _page(view: ScimView, listing: ListRequest) -> web.Response:
+    page = await view.service.users(view.call, listing.query)
+    schema = user_schema()
+    resources = [
+        project(schema, user_resource(u, view.call.base), listing.attributes, listing.excluded)
+        for u in page.items
+    ]
+    return scim_json(list_response(listing, page.total, resources, page.next_cursor))
+
+
+class UsersView(ScimView):
+    """``/Users``."""
+
+    async def get(self) -> web.Response:
+        """List and filter users."""
+        return await _page(self, ListRequest(user_schema(), dict(self.request.query)))
+
+    async def post(self) -> web.Response:
+        """Create a user (or adopt the one a JIT login made: docs/design.md, rule 3)."""
+        body = await self.json_object()
+        attributes = user_attributes(normalise(user_schema(), body))
+        reply = await self.service.upsert_user(self.call, attributes)
+        assert reply.user is not None
+        resource = user_resource(reply.user, self.call.base)
+        return scim_json(
+            resource,
+            status=201,
+            headers={"Location": resource["meta"]["location"], "ETag": etag(reply.user.version)},
+        )
+
+
+class UsersSearchView(ScimView):
+    """``/Users/.search`` (RFC 7644 §3.4.3): the query in the body."""
+
+    async def post(self) -> web.Response:
+        """List and filter users."""
+        return await _page(self, ListRequest.search(user_schema(), await self.json_object()))
+
+
+class UserView(ScimView):
+    """``/Users/{id}``: one user."""
+
+    @property
+    def user_id(self) -> str:
+        """The id in the path (checked by the use cases before it goes anywhere)."""
+        return self.request.match_info["id"]
+
+    def _respond(self, snapshot: UserSnapshot) -> web.Response:
+        attributes, excluded = requested(self.request.query)
+        resource = project(
+            user_schema(), user_resource(snapshot, self.call.base), attributes, excluded
+        )
+        return scim_json(resource, headers={"ETag": etag(snapshot.version)})
+
+    async def get(self) -> web.Response:
+        """Read it (304 when ``If-None-Match`` holds its version)."""
+        snapshot = await self.service.user(self.call, self.user_id)
+        if self.not_modified(snapshot.version):
+            return web.Response(status=304, headers={"ETag": etag(snapshot.version)})
+        return self._respond(snapshot)
+
+    async def put(self) -> web.Response:
+        """Replace it."""
+        replacement = user_attributes(normalise(user_schema(), await self.json_object()))
+        reply = await self.service.upsert_user(
+            self.call, replacement, target_id=self.user_id, expected_version=self.if_match()
+        )
+        assert reply.user is not None
+        return self._respond(reply.user)
+
+    async def patch(self) -> web.Response:
+        """Change it by a PatchOp (RFC 7644 §3.5.2)."""
+        body = await self.json_body()
+        snapshot = await self.service.patch_user(self.call, self.user_id, body, self.if_match())
+        return self._respond(snapshot)
+
+    async def delete(self) -> web.Response:
+        """Delete it."""
+        await self.service.delete_user(self.call, self.user_id, self.if_match())
+        return web.Response(status=204)
