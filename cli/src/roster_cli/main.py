@@ -1,4 +1,12 @@
-"""The ``roster`` command: ``dev``, ``serve``, ``migrate`` and ``tenant`` administration."""
+"""The ``roster`` command: ``dev``, ``serve``, ``migrate`` and ``tenant`` administration.
+
+Administration goes to one of two places. ``--url URL`` (or ``$ROSTER_URL``) with the admin token
+(``--admin-token`` or ``$ROSTER_ADMIN_TOKEN``): the running services' admin APIs, the production
+way. Otherwise a database: the embedded data directory (``--data DIR``, ``$ROSTER_DATA``,
+``./.roster``) or ``--database-url`` / ``$ROSTER_DATABASE_URL``. No command but ``roster
+migrate`` (and ``roster dev``, for its own data directory) ever changes a schema: a database
+behind is an error that names the ``roster migrate`` to run.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +30,11 @@ from roster_cli import connections as connection_commands
 from roster_cli import data as data_paths
 from roster_cli import reconcile as reconcile_commands
 from roster_cli import tenants as tenant_commands
-from roster_cli.tenants import Outcome
+from roster_cli.api import AdminApi
+from roster_cli.direct import DatabaseAdmin
+from roster_cli.failures import CommandFailed
+from roster_cli.schema import SchemaBehind
+from roster_cli.tenants import Admin, Outcome
 
 SERVICES = {
     "user-store": "user_store.__main__",
@@ -33,13 +45,9 @@ SERVICES = {
 MODES = [mode.value for mode in ProvisioningMode]
 
 
-class CommandFailed(Exception):
-    """A command could not do what was asked; ``code`` names the kind of failure."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+URL_ENV = "ROSTER_URL"
+ADMIN_TOKEN_ENV = "ROSTER_ADMIN_TOKEN"  # noqa: S105 - the variable's name
+__all__ = ["CommandFailed", "build_parser", "main"]
 
 
 def _version() -> str:
@@ -49,9 +57,24 @@ def _version() -> str:
         return "unknown"
 
 
-def _database_options() -> argparse.ArgumentParser:
+def _database_options(*, api: bool = False, url_flag: bool = True) -> argparse.ArgumentParser:
+    """Where a command works: ``--data`` / ``--database-url``, and with ``api`` also ``--url``
+    (spelt ``--admin-url`` too, and only so where ``--url`` means something else)."""
     parent = argparse.ArgumentParser(add_help=False)
     where = parent.add_mutually_exclusive_group()
+    if api:
+        where.add_argument(
+            *(["--url", "--admin-url"] if url_flag else ["--admin-url"]),
+            dest="admin_url",
+            metavar="URL",
+            help="administer a running Roster through its admin API at URL (production; "
+            "default: $ROSTER_URL); needs --admin-token",
+        )
+        parent.add_argument(
+            "--admin-token",
+            metavar="TOKEN",
+            help="bearer credential of the admin API (default: $ROSTER_ADMIN_TOKEN)",
+        )
     where.add_argument(
         "--data",
         metavar="DIR",
@@ -60,7 +83,8 @@ def _database_options() -> argparse.ArgumentParser:
     where.add_argument(
         "--database-url",
         metavar="URL",
-        help="database URL, e.g. postgresql://user@host/roster (default: $ROSTER_DATABASE_URL)",
+        help="database URL, e.g. postgresql://user@host/roster (default: $ROSTER_DATABASE_URL)"
+        + ("; used as it is: a schema behind is an error naming `roster migrate`" if api else ""),
     )
     return parent
 
@@ -113,11 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     tenant = commands.add_parser(
         "tenant",
         help="tenant administration",
-        description="Create and manage tenants and their SCIM tokens, directly in the database "
-        "(also while `roster dev` runs on the same data).",
+        description="Create and manage tenants and their SCIM tokens: through the user-store's "
+        "admin API with --url (production), or in the embedded data directory (also while "
+        "`roster dev` runs on it). Never migrates: run `roster migrate` first.",
     )
     tenant_commands_ = tenant.add_subparsers(dest="tenant_command", required=True, metavar="ACTION")
-    common = [_database_options(), _json_option()]
+    common = [_database_options(api=True), _json_option()]
     create = tenant_commands_.add_parser("create", parents=common, help="create a tenant")
     create.add_argument("slug", help="lower-case letters, digits and dashes; appears in URLs")
     create.add_argument(
@@ -147,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     token_revoke = token_commands.add_parser("revoke", parents=common, help="revoke a SCIM token")
     token_revoke.add_argument("slug")
     token_revoke.add_argument("token_id", help="the token's id (see `roster tenant show`)")
-    connection_commands.add_parser(commands, [_database_options(), _json_option()])
+    connection_commands.add_parser(commands, [_database_options(api=True), _json_option()])
     return parser
 
 
@@ -160,7 +185,7 @@ def _add_reconcile(commands: Any, common: list[argparse.ArgumentParser]) -> None
     actions = directory.add_subparsers(dest="directory_command", required=True, metavar="ACTION")
     connect = actions.add_parser(
         "connect",
-        parents=common,
+        parents=[_database_options(api=True, url_flag=False), _json_option()],
         help="set the tenant's directory connector",
         description="Set the tenant's read-only directory connector. The token is stored "
         "encrypted under ROSTER_DIRECTORY_KEY (embedded: a key kept in DIR/directory-key).",
@@ -177,7 +202,8 @@ def _add_reconcile(commands: Any, common: list[argparse.ArgumentParser]) -> None
         parents=common,
         help="run the reconciler for a tenant now, or approve a held run",
         description="Run the reconciler for one tenant now and print the run record. With "
-        "--data the user-store runs in this process for the length of the run.",
+        "--url the running reconciler does it (its admin API); with --data the user-store runs "
+        "in this process for the length of the run.",
     )
     reconcile.add_argument("tenant")
     what = reconcile.add_mutually_exclusive_group()
@@ -228,7 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return _migrate(args)
         if args.command == "connection":
-            outcome = _run(_connection_command(args, _metadata(args)))
+            metadata = _metadata(args)
+            outcome = _run(_connection_command(args, _admin(args), metadata))
         elif args.command in ("directory", "reconcile"):
             outcome = _run(_reconcile_command(args))
         else:
@@ -251,12 +278,14 @@ def _print(outcome: Outcome, as_json: bool) -> None:
 
 
 def _run(work: Coroutine[Any, Any, Outcome]) -> Outcome:
-    """Run one database command, turning expected failures into :class:`CommandFailed`."""
+    """Run one administration command, turning expected failures into :class:`CommandFailed`."""
     from reconciler.credentials import CredentialError
     from reconciler.errors import ReconcilerError
 
     try:
         return asyncio.run(work)
+    except SchemaBehind as error:
+        raise CommandFailed("schema", error.detail) from error
     except ReconcilerError as error:
         raise CommandFailed(error.code, error.detail) from error
     except CredentialError as error:
@@ -268,46 +297,73 @@ def _run(work: Coroutine[Any, Any, Outcome]) -> Outcome:
 
 
 def _url(args: argparse.Namespace) -> str:
+    """The database ``roster migrate`` works on (it may create the embedded data directory)."""
     try:
         return data_paths.database_url(data=args.data, url=args.database_url)
     except data_paths.DataError as error:
         raise CommandFailed("data", str(error)) from error
 
 
+def _admin(args: argparse.Namespace) -> Admin:
+    """Where an administration command works (see the module's docstring), checked first."""
+    explicit_database = bool(args.data or args.database_url)
+    base = args.admin_url or (None if explicit_database else os.environ.get(URL_ENV))
+    if base:
+        token = args.admin_token or os.environ.get(ADMIN_TOKEN_ENV)
+        if not token:
+            raise CommandFailed(
+                "usage",
+                f"{base} needs the admin token: pass --admin-token TOKEN or set {ADMIN_TOKEN_ENV}",
+            )
+        return AdminApi(base, token)
+    url = args.database_url or (None if args.data else os.environ.get(data_paths.DATABASE_ENV))
+    if url:
+        where = data_paths.describe_url(url)
+        return DatabaseAdmin(url, migrate_hint=f"roster migrate --database-url {where}")
+    data = data_paths.data_dir(args.data)
+    hint = f"roster migrate --data {data}"
+    if not (data / data_paths.DATABASE_FILE).is_file():
+        # Not made here: a mistyped --data must not become a new, empty store.
+        raise CommandFailed(
+            "data",
+            f"no Roster database in {data}: start `roster dev --data {data}` (it makes one) "
+            f"or run `{hint}`",
+        )
+    return DatabaseAdmin(data_paths.sqlite_url(data), migrate_hint=hint)
+
+
 def _tenant_command(args: argparse.Namespace) -> Coroutine[Any, Any, Outcome]:
     action: str = args.tenant_command
     if action == "advise":
         return _advise(args)
-    url = _url(args)
+    admin = _admin(args)
     if action == "create":
         return tenant_commands.create(
-            url, args.slug, ProvisioningMode(args.mode), args.display_name
+            admin, args.slug, ProvisioningMode(args.mode), args.display_name
         )
     if action == "list":
-        return tenant_commands.list_all(url)
+        return tenant_commands.list_all(admin)
     if action == "show":
-        return tenant_commands.show(url, args.slug)
+        return tenant_commands.show(admin, args.slug)
     if action == "set-mode":
-        return tenant_commands.set_mode(url, args.slug, ProvisioningMode(args.mode))
+        return tenant_commands.set_mode(admin, args.slug, ProvisioningMode(args.mode))
     if args.token_command == "create":  # noqa: S105 - a sub-command name
-        return tenant_commands.token_create(url, args.slug, args.label)
-    return tenant_commands.token_revoke(url, args.slug, args.token_id)
+        return tenant_commands.token_create(admin, args.slug, args.label)
+    return tenant_commands.token_revoke(admin, args.slug, args.token_id)
 
 
 def _reconcile_command(args: argparse.Namespace) -> Coroutine[Any, Any, Outcome]:
-    url = _url(args)
-    data = (
-        data_paths.data_dir(args.data)
-        if args.data or not (args.database_url or os.environ.get(data_paths.DATABASE_ENV))
-        else None
+    admin = _admin(args)
+    embedded = isinstance(admin, DatabaseAdmin) and not (
+        args.database_url or os.environ.get(data_paths.DATABASE_ENV)
     )
-    key = reconcile_commands.directory_key(data)
+    key = reconcile_commands.directory_key(data_paths.data_dir(args.data) if embedded else None)
     if args.command == "directory":
-        return reconcile_commands.connect(url, args.tenant, args.kind, args.url, args.token, key)
+        return reconcile_commands.connect(admin, args.tenant, args.kind, args.url, args.token, key)
     if args.runs:
-        return reconcile_commands.runs(url, args.tenant, args.limit)
+        return reconcile_commands.runs(admin, args.tenant, args.limit)
     return reconcile_commands.reconcile(
-        url,
+        admin,
         args.tenant,
         key,
         dry_run=args.dry_run,
@@ -331,24 +387,21 @@ def _advise(args: argparse.Namespace) -> Coroutine[Any, Any, Outcome]:
         )
     except ValidationError as error:
         raise CommandFailed("invalid", error.errors()[0]["msg"]) from error
-    url = _url(args) if args.tenant else None
-    return reconcile_commands.advice(requirements, url=url, tenant=args.tenant)
+    admin = _admin(args) if args.tenant else None
+    return reconcile_commands.advice(requirements, url=admin, tenant=args.tenant)
 
 
 def _metadata(args: argparse.Namespace) -> str | None:
     if getattr(args, "metadata", None) is None:
         return None
-    try:
-        return connection_commands.read_metadata(args.metadata)
-    except connection_commands.ConnectionError_ as error:
-        raise CommandFailed(error.code, error.detail) from error
+    return connection_commands.read_metadata(args.metadata)
 
 
-async def _connection_command(args: argparse.Namespace, metadata: str | None) -> Outcome:
-    try:
-        return await connection_commands.run(args, _url(args), metadata)
-    except connection_commands.ConnectionError_ as error:
-        raise CommandFailed(error.code, error.detail) from error
+async def _connection_command(
+    args: argparse.Namespace, admin: Admin, metadata: str | None
+) -> Outcome:
+    base = admin.base if isinstance(admin, AdminApi) else None
+    return await connection_commands.run(args, admin, metadata, base=base)
 
 
 def _dev(args: argparse.Namespace) -> int:
