@@ -62,7 +62,13 @@ def test_first_start_prints_the_urls_and_a_scim_token_that_works(dev: DevServer)
     assert (dev.data / "roster.db").is_file()
 
     assert http(f"{base}/healthz").json() == {"status": "ok"}
-    assert http(f"{base}/readyz").status == 200
+    ready = http(f"{base}/readyz")
+    assert ready.status == 200
+    # Readiness and metrics cover every service in the process, not only the user-store.
+    assert set(ready.json()["services"]) == {"user-store", "scim-api", "sso-login", "reconciler"}
+    metrics = http(f"{base}/metrics").body.decode()
+    for family in ("roster_user_store_up", "roster_scim_api_responses", "roster_reconciler_runs"):
+        assert f"# TYPE {family}" in metrics, family
 
     config = http(f"{base}/scim/v2/demo/ServiceProviderConfig", token=token)
     assert config.status == 200
