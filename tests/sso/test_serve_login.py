@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.embedded.devserver import ROSTER, clean_env, free_port, http, roster
+from tests.cli.devserver import ROSTER, clean_env, free_port, http, roster
 from tests.sso.saml_idp import SamlIdP
 from tests.sso.stack import Browser, saml_request_id
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.embedded.devserver import ROSTER, clean_env, free_port, http, roster
+from tests.cli.devserver import ROSTER, clean_env, free_port, http, roster
 
 SERVICES = ("user-store", "scim-api", "sso-login", "reconciler")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.embedded.devserver import ROSTER, DevServer, clean_env, free_port, http, roster
+from tests.cli.devserver import ROSTER, DevServer, clean_env, free_port, http, roster
 
 TOKEN = re.compile(r"\brst_[A-Za-z0-9]{16}_[A-Za-z0-9_-]{43}\b")
 SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
