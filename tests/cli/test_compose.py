@@ -77,7 +77,7 @@ async def test_readyz_and_metrics_cover_every_service(composed: tuple[str, Any])
     (sso,) = [p for p in app[compose.PROBES] if p.name == "sso-login"]
     from sso_login.keys import STATE
 
-    state = app._subapps[1][STATE]  # the order of mounting: scim-api, sso-login, reconciler
+    state = sso.api[STATE]
     assert sso.ready()
     state.running = False
     try:

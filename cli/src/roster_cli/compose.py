@@ -149,6 +149,7 @@ class Probe:
     """One mounted service as the composed ``/readyz`` and ``/metrics`` see it."""
 
     name: str
+    api: web.Application
     registry: CollectorRegistry
     ready: Callable[[], bool]
 
@@ -161,7 +162,7 @@ def probe(name: str, api: web.Application) -> Probe:
     """Readiness and metrics of a mounted service's application (its own app keys)."""
     keys: Any = {SCIM_API: scim_keys, SSO_LOGIN: sso_keys, RECONCILER: reconciler_keys}[name]
     state = api[keys.STATE]
-    return Probe(name, api[keys.METRICS], lambda: bool(state.running))
+    return Probe(name, api, api[keys.METRICS], lambda: bool(state.running))
 
 
 def compose(
@@ -197,8 +198,9 @@ def _composed_health(probes: tuple[Probe, ...]) -> Callable[..., Awaitable[web.S
         if request.method != "GET" or request.path not in ("/readyz", "/metrics"):
             return await handler(request)
         own = await handler(request)  # the user-store's answer
+        if not isinstance(own, web.Response):
+            return own
         if request.path == "/metrics":
-            assert isinstance(own, web.Response)
             body = (own.body if isinstance(own.body, bytes) else b"") + b"".join(
                 generate_latest(p.registry) for p in probes
             )
