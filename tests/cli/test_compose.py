@@ -114,6 +114,10 @@ async def test_the_cli_administers_through_the_admin_apis(
     code, revoked = await cli("tenant", "token", "revoke", "acme", issued["id"])
     assert code == 0 and revoked["tenant"] == "acme" and revoked["revoked_at"]
 
+    # The advice under a tenant's policy reads the tenant through the admin API too.
+    code, advice = await cli("tenant", "advise", "--idp", "okta", "--no-scim", "--tenant", "acme")
+    assert code == 0 and advice["worst_case_delay_seconds"] == 90 * 86_400 + 3600
+
     # Refusals keep the service's code, as on the embedded database.
     code, failed = await cli("tenant", "show", "nope")
     assert code == 1 and failed["error"] == "unknown_tenant"
