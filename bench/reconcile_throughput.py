@@ -35,6 +35,7 @@ from reconciler.lease import Lease
 from reconciler.policy import DIRECTORY_SECTION, POLICY_SECTION, DirectoryConfig
 from reconciler.publishing import event_for
 from reconciler.store import StateStore
+from roster_cli import compose
 from roster_shared.bus.kafka import KafkaBus
 from roster_shared.events.codec import event_record
 from roster_shared.tenants import ProvisioningMode
@@ -43,10 +44,8 @@ from roster_shared.userstore_client import UserStoreClient
 from roster_testing.directories import DirectoryStandIn, Person
 from roster_testing.infra import kafka_service, postgres_service
 from user_store import tenants
-from user_store.app import create_app
 from user_store.db import create_engine, migrate, session_factory
 from user_store.identity import name_key
-from user_store.settings import UserStoreSettings
 
 TOKEN = "bench-token"
 ROUNDS = 3  # scan and emit are measured alternately against their baselines, best of 3
@@ -170,8 +169,8 @@ async def main(users: int, deactivate: int) -> dict[str, Any]:
         for person in people[:: max(1, users // deactivate)][:deactivate]:
             person.status = "disabled"
         directory = DirectoryStandIn(people, token=TOKEN)
-        api = create_app(
-            UserStoreSettings(admin_token="bench", database_url=url),
+        api = compose.user_store(
+            compose.Wiring(database_url=url, self_url="", admin_token="bench"),
             bus=bus,
             engine=create_engine(url),
             consume=False,

@@ -41,16 +41,13 @@ from typing import Any
 import aiohttp
 import asyncpg
 from aiohttp import web
+from roster_cli import compose
 from roster_shared.bus.kafka import KafkaBus
 from roster_shared.tenants import ProvisioningMode
 from roster_testing.infra import kafka_service, postgres_service
-from scim_api import app as scim_app
-from scim_api.settings import ScimApiSettings
-from user_store import app as user_store_app
 from user_store import tenants
 from user_store.db import create_engine, migrate, session_factory
 from user_store.identity import name_key
-from user_store.settings import UserStoreSettings
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ROSTER = Path(sys.executable).with_name("roster")
@@ -197,27 +194,14 @@ class InProcess:
         base = f"http://127.0.0.1:{port}"
         self.bus = KafkaBus(self.bootstrap, client_id="bench-scim")
         await self.bus.start()
-        root = user_store_app.create_app(
-            UserStoreSettings(
-                admin_token=secrets.token_urlsafe(16),
-                internal_token=self.internal,
-                database_url=self.url,
-                topic_prefix=self.prefix,
-            ),
-            bus=self.bus,
+        wiring = compose.Wiring(
+            database_url=self.url,
+            self_url=base,
+            admin_token=secrets.token_urlsafe(16),
+            internal_token=self.internal,
+            topic_prefix=self.prefix,
         )
-        root.add_subapp(
-            scim_app.MOUNT,
-            scim_app.create_api(
-                ScimApiSettings(
-                    user_store_url=base,
-                    internal_token=self.internal,
-                    public_url=base,
-                    topic_prefix=self.prefix,
-                ),
-                bus=self.bus,
-            ),
-        )
+        root = compose.compose(wiring, bus=self.bus, services=[compose.SCIM_API])
         self.runner = web.AppRunner(root, access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", port).start()

@@ -49,7 +49,7 @@ from roster_testing.infra import kafka_service, postgres_service  # noqa: E402
 from sso_login import saml  # noqa: E402
 from user_store.db import create_engine  # noqa: E402
 
-from tests.embedded.devserver import free_port  # noqa: E402
+from tests.cli.devserver import free_port  # noqa: E402
 from tests.integration.harness import memory_bus  # noqa: E402
 from tests.sso.rogue_op import RogueOp  # noqa: E402
 from tests.sso.stack import SsoStack  # noqa: E402

@@ -16,6 +16,7 @@ from reconciler.directory import RetryPolicy
 from reconciler.engine import Reconciler
 from reconciler.policy import DIRECTORY_SECTION, POLICY_SECTION, DirectoryConfig
 from reconciler.store import StateStore
+from roster_cli import compose
 from roster_shared.bus.base import Bus
 from roster_shared.events.envelope import utcnow
 from roster_shared.filters import ListQuery
@@ -23,9 +24,7 @@ from roster_shared.tenants import ProvisioningMode, TenantInfo
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 from roster_testing.directories import DirectoryStandIn, Person
-from user_store.app import create_app
 from user_store.db import create_engine
-from user_store.settings import UserStoreSettings
 
 from tests.integration.harness import Collector, Stack, login
 
@@ -109,8 +108,9 @@ async def running_world(bus: Bus, database_url: str) -> AsyncIterator[World]:
     """Everything started on ``bus`` and the database at ``database_url``; stopped after."""
     stack = Stack(bus, create_engine(database_url), Topics(prefix=f"t{uuid.uuid4().hex[:10]}."))
     await stack.start()
-    api = create_app(
-        UserStoreSettings(admin_token="admin", database_url=database_url),
+    # The read API alone (no internal credential): the stack's user-store consumes.
+    api = compose.user_store(
+        compose.Wiring(database_url=database_url, self_url="", admin_token="admin"),
         bus=bus,
         engine=create_engine(database_url),
         consume=False,

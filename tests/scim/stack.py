@@ -1,8 +1,8 @@
 """The user-store and the scim-api served over HTTP on one port, on a real bus and database.
 
-``roster dev`` composes the services the same way (the user-store's application as the root,
-the SCIM application mounted under ``/scim``); here the bus, the database and the topic prefix
-are chosen by the test: the in-process bus with SQLite for the protocol tests, Kafka with
+Composed by :mod:`roster_cli.compose`, as ``roster dev`` is (the user-store's application as the
+root, the SCIM application mounted under ``/scim``); here the bus, the database and the topic
+prefix are chosen by the test: the in-process bus with SQLite for the protocol tests, Kafka with
 PostgreSQL for the interop and conformance tests.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
+from roster_cli import compose
 from roster_shared.bus.base import Bus
 from roster_shared.bus.requests import Requester
 from roster_shared.events.codec import event_record
@@ -25,13 +26,9 @@ from roster_shared.events.envelope import EnvelopeBase
 from roster_shared.events.replies import Reply
 from roster_shared.tenants import ProvisioningMode, TenantInfo
 from roster_shared.topics import Topics
-from scim_api import app as scim_app
-from scim_api.settings import ScimApiSettings
 from sqlalchemy.ext.asyncio import AsyncEngine
-from user_store import app as user_store_app
 from user_store import tenants
 from user_store.db import create_engine, session_factory
-from user_store.settings import UserStoreSettings
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 
@@ -120,30 +117,18 @@ async def scim_stack(
     admin = secrets.token_urlsafe(16)
     engine = create_engine(database_url)
     await bus.start()
-    root = user_store_app.create_app(
-        UserStoreSettings(
-            admin_token=admin,
-            internal_token=internal,
-            database_url=database_url,
-            topic_prefix=topic_prefix,
-            topic_partitions=2,
-        ),
-        bus=bus,
-        engine=engine,
+    wiring = compose.Wiring(
+        database_url=database_url,
+        self_url=url,
+        admin_token=admin,
+        internal_token=internal,
+        topic_prefix=topic_prefix,
+        overrides={
+            "user-store": {"topic_partitions": 2},
+            compose.SCIM_API: {"request_timeout": request_timeout},
+        },
     )
-    root.add_subapp(
-        scim_app.MOUNT,
-        scim_app.create_api(
-            ScimApiSettings(
-                user_store_url=url,
-                internal_token=internal,
-                public_url=url,
-                topic_prefix=topic_prefix,
-                request_timeout=request_timeout,
-            ),
-            bus=bus,
-        ),
-    )
+    root = compose.compose(wiring, bus=bus, engine=engine, services=[compose.SCIM_API])
     server = TestServer(root, host="127.0.0.1", port=port)
     try:
         await server.start_server()

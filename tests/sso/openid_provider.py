@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 from joserfc.jwk import RSAKey
 
-from tests.embedded.devserver import free_port
+from tests.cli.devserver import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = Path(__file__).parent / "op"

@@ -2,12 +2,14 @@
 
 Two pairings: the in-process bus on SQLite (`roster dev`) and Kafka on PostgreSQL (production).
 The user-store runs as its own HTTP application (tenant lookups, replay claims) and consumer;
-sso-login reaches it over HTTP and the bus exactly as it does in production.
+sso-login reaches it over HTTP and the bus exactly as it does in production. Both are built by
+:mod:`roster_cli.compose`, the one place that wires services.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
+from roster_cli import compose
 from roster_shared.bus.base import Bus
 from roster_shared.bus.requests import Requester
 from roster_shared.events.codec import event_record
@@ -26,14 +29,9 @@ from roster_shared.events.replies import Reply
 from roster_shared.tenants import ProvisioningMode, TenantInfo
 from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sso_login.app import MOUNT
-from sso_login.app import create_api as create_sso_api
 from sso_login.keys import CONTEXT
-from sso_login.settings import SsoLoginSettings
 from user_store import tenants
-from user_store.app import create_app as create_user_store
 from user_store.db import create_engine, migrate, session_factory
-from user_store.settings import UserStoreSettings
 
 from tests.integration.harness import Collector, memory_bus
 from tests.sso.refusals import Refusals
@@ -96,37 +94,34 @@ class SsoStack:
         await self.bus.start()
         await self.bus.ensure_topics(self.topics.specs(2))
         await migrate(self.engine)
-        store = create_user_store(
-            UserStoreSettings(
-                admin_token="admin",
-                internal_token=INTERNAL,
-                database_url=self.database_url,
-                topic_prefix=self.topics.prefix,
-                consumer_group=f"us-{uuid.uuid4().hex[:8]}",
-            ),
-            bus=self.bus,
-            engine=self.engine,
+        sp = self.sp_keys
+        wiring = compose.Wiring(
+            database_url=self.database_url,
+            self_url="",  # the user-store's own server, known once it listens
+            public_url=self.base,
+            admin_token="admin",
+            internal_token=INTERNAL,
+            topic_prefix=self.topics.prefix,
+            session_secret="s" * 32,
+            overrides={
+                "user-store": {"consumer_group": f"us-{uuid.uuid4().hex[:8]}"},
+                compose.SSO_LOGIN: {
+                    "admin_token": "sso-admin",
+                    "jwks_refetch_interval": 30,
+                    "saml_sp_cert": sp.cert_file.read_text() if sp else None,
+                    "saml_sp_key": sp.key_file.read_text() if sp else None,
+                    **self.sso_settings,
+                },
+            },
         )
+        store = compose.user_store(wiring, bus=self.bus, engine=self.engine)
         store_server = TestServer(store)
         await store_server.start_server()
         self._servers.append(store_server)
-        self.sso_app = create_sso_api(
-            SsoLoginSettings(
-                user_store_url=str(store_server.make_url("")).rstrip("/"),
-                internal_token=INTERNAL,
-                public_url=self.base,
-                session_secret="s" * 32,
-                admin_token="sso-admin",
-                topic_prefix=self.topics.prefix,
-                jwks_refetch_interval=30,
-                saml_sp_cert=self.sp_keys.cert_file.read_text() if self.sp_keys else None,
-                saml_sp_key=self.sp_keys.key_file.read_text() if self.sp_keys else None,
-                **self.sso_settings,
-            ),
-            bus=self.bus,
-        )
+        wiring = dataclasses.replace(wiring, self_url=str(store_server.make_url("")).rstrip("/"))
+        self.sso_app = compose.service_api(compose.SSO_LOGIN, wiring, bus=self.bus)
         root = web.Application()
-        root.add_subapp(MOUNT, self.sso_app)
+        root.add_subapp(compose.prefix(compose.SSO_LOGIN), self.sso_app)
         sso_server = TestServer(root, port=self.port)
         await sso_server.start_server()
         self._servers.append(sso_server)

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.embedded.devserver import DevServer, free_port, http, roster
+from tests.cli.devserver import DevServer, free_port, http, roster
 from tests.sso.saml_idp import SamlIdP
 from tests.sso.stack import Browser, saml_request_id
 
@@ -80,6 +80,7 @@ async def test_connect_saml_while_roster_dev_runs_and_log_in(
 
 def test_connection_errors(tmp_path: Path) -> None:
     data = str(tmp_path / "data")
+    assert roster("migrate", "--data", data, cwd=tmp_path).returncode == 0  # never implicit
     assert roster("tenant", "create", "acme", "--data", data, cwd=tmp_path).returncode == 0
     bad = tmp_path / "bad.xml"
     bad.write_text("<not-metadata/>")

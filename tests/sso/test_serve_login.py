@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.embedded.devserver import ROSTER, clean_env, free_port, http, roster
+from tests.cli.devserver import ROSTER, clean_env, free_port, http, roster
 from tests.sso.saml_idp import SamlIdP
 from tests.sso.stack import Browser, saml_request_id
 
@@ -70,6 +70,9 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
 async def test_two_sso_instances_share_sessions_and_the_replay_cache(
     processes: Processes, kafka_bootstrap: str, fresh_database_url: str, tmp_path: Path
 ) -> None:
+    # The CLI never migrates implicitly: the schema first, explicitly.
+    migrated = roster("migrate", "--database-url", fresh_database_url, cwd=tmp_path)
+    assert migrated.returncode == 0, migrated.stderr
     created = roster(
         "tenant",
         "create",

@@ -1,5 +1,6 @@
-"""roster_cli: the ``roster`` command and the embedded all-in-one launcher (``roster dev``).
+"""roster_cli: the ``roster`` command, and the one place that composes services.
 
-The one place that composes services (DESIGN.md, "Interfaces"): every service depends only on
-``roster_shared``; this package depends on all of them.
+Every service depends only on ``roster_shared``; this package depends on all of them:
+:mod:`roster_cli.compose` wires them together for ``roster dev``, ``roster reconcile``, the test
+stacks and the benches.
 """

@@ -1,7 +1,8 @@
-"""``roster connection saml|oidc|show``: a tenant's SSO connections, straight to the database.
+"""``roster connection saml|oidc|show``: a tenant's SSO connections, through an admin.
 
-Like ``roster tenant``, these run beside a live ``roster dev`` on the same data: sso-login reads
-the connection with every tenant lookup, so the next login uses it.
+In production through sso-login's admin API (``/sso/admin/tenants/...``); on the embedded data
+directory straight to its database, also beside a live ``roster dev``: sso-login reads the
+connection with every tenant lookup, so the next login uses it.
 """
 
 from __future__ import annotations
@@ -11,23 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from roster_shared.tenants import TenantInfo
-from sqlmodel.ext.asyncio.session import AsyncSession
 from sso_login.connections import SAFE_OIDC_ALGORITHMS, OidcConnection, SsoConfig
 from sso_login.mapping import PRESETS
-from sso_login.saml import SamlError, parse_idp_metadata, sp_urls
-from user_store import tenants
+from sso_login.saml import sp_urls
 
-from roster_cli.tenants import Outcome, in_transaction
+from roster_cli.failures import CommandFailed
+from roster_cli.tenants import Admin, Outcome
 
-
-class ConnectionError_(Exception):
-    """The connection cannot be made as asked; ``code`` names the kind of failure."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+ConnectionError_ = CommandFailed  # the name this module's callers knew
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
 def add_parser(commands: Any, common: list[argparse.ArgumentParser]) -> None:
@@ -85,23 +78,9 @@ def _mapping_option(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--public-url",
-        default="http://127.0.0.1:8000",
-        help="Roster's public base URL, to print the URLs for the IdP (http://127.0.0.1:8000)",
+        help="Roster's public base URL, to print the URLs for the IdP (default: --url, else "
+        f"{DEFAULT_PUBLIC_URL})",
     )
-
-
-async def _update(url: str, slug: str, change: dict[str, Any]) -> tuple[TenantInfo, SsoConfig]:
-    async def work(session: AsyncSession) -> tuple[TenantInfo, SsoConfig]:
-        tenant = await tenants.get_tenant(session, slug)
-        try:
-            current = SsoConfig.of(tenant.settings).model_dump(mode="json", exclude_none=True)
-            config = SsoConfig.model_validate({**current, **change})
-        except ValidationError as exc:
-            raise ConnectionError_("invalid", str(exc.errors()[0]["msg"])) from exc
-        tenant = await tenants.update_tenant(session, tenant.id, settings=config.section())
-        return tenant, config
-
-    return await in_transaction(url, work)
 
 
 def _public(config: SsoConfig) -> dict[str, Any]:
@@ -116,50 +95,52 @@ def read_metadata(path: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConnectionError_("metadata", f"cannot read {path}: {exc}") from exc
+        raise CommandFailed("metadata", f"cannot read {path}: {exc}") from exc
 
 
-async def run(args: argparse.Namespace, url: str, metadata_xml: str | None = None) -> Outcome:
-    """Carry out ``roster connection ...`` (``metadata_xml``: the file read beforehand)."""
+async def run(
+    args: argparse.Namespace,
+    admin: Admin,
+    metadata_xml: str | None = None,
+    *,
+    base: str | None = None,
+) -> Outcome:
+    """Carry out ``roster connection ...`` (``metadata_xml``: the file read beforehand;
+    ``base``: the ``--url`` the command talks to, if any)."""
     kind: str = args.connection_kind
     if kind == "show":
-
-        async def read(session: AsyncSession) -> TenantInfo:
-            return await tenants.get_tenant(session, args.slug)
-
-        tenant = await in_transaction(url, read)
-        config = SsoConfig.of(tenant.settings)
-        data = {"tenant": tenant.slug, **_public(config)}
-        lines = [f"Tenant {tenant.slug!r}:"]
+        slug, config = await admin.sso(args.slug)
+        data = {"tenant": slug, **_public(config)}
+        lines = [f"Tenant {slug!r}:"]
         lines.append(f"  SAML: {config.saml.idp_entity_id if config.saml else 'not connected'}")
         lines.append(f"  OIDC: {config.oidc.issuer if config.oidc else 'not connected'}")
         return Outcome(data, "\n".join(lines))
-    change: dict[str, Any] = {}
-    if args.mapping:
-        change["mapping"] = args.mapping
+    public_url = args.public_url or base or DEFAULT_PUBLIC_URL
     if kind == "saml":
-        try:
-            connection = parse_idp_metadata(metadata_xml or "", args.entity_id)
-        except SamlError as exc:
-            raise ConnectionError_("metadata", str(exc)) from exc
-        saml = connection.model_copy(update={"allow_idp_initiated": args.allow_idp_initiated})
-        change["saml"] = saml.model_dump(mode="json")
-        tenant, config = await _update(url, args.slug, change)
-        urls = sp_urls(args.public_url, tenant.slug)
+        slug, config = await admin.connect_saml(
+            args.slug,
+            metadata_xml or "",
+            entity_id=args.entity_id,
+            allow_idp_initiated=args.allow_idp_initiated,
+            mapping=args.mapping,
+        )
+        saml = config.saml
+        assert saml is not None
+        urls = sp_urls(public_url, slug)
         text = "\n".join(
             [
-                f"Tenant {tenant.slug!r} now signs in with SAML IdP {connection.idp_entity_id}",
-                f"  IdP SSO URL:       {connection.sso_url} ({connection.sso_binding})",
-                f"  signing certs:     {len(connection.signing_certs)}",
+                f"Tenant {slug!r} now signs in with SAML IdP {saml.idp_entity_id}",
+                f"  IdP SSO URL:       {saml.sso_url} ({saml.sso_binding})",
+                f"  signing certs:     {len(saml.signing_certs)}",
                 f"  IdP-initiated:     {'allowed' if saml.allow_idp_initiated else 'refused'}",
                 "In the IdP, use (or import the metadata URL):",
                 f"  SP entity id:      {urls.entity_id}",
                 f"  ACS URL:           {urls.acs_url}",
                 f"  SP metadata:       {urls.metadata_url}",
-                f"Try it: {args.public_url}/sso/{tenant.slug}/login",
+                f"Try it: {public_url}/sso/{slug}/login",
             ]
         )
-        return Outcome({"tenant": tenant.slug, **_public(config)}, text)
+        return Outcome({"tenant": slug, **_public(config)}, text)
     try:
         oidc = OidcConnection(
             issuer=args.issuer,
@@ -169,19 +150,18 @@ async def run(args: argparse.Namespace, url: str, metadata_xml: str | None = Non
             algorithms=tuple(args.algorithms.split()),
         )
     except ValidationError as exc:
-        raise ConnectionError_("invalid", str(exc.errors()[0]["msg"])) from exc
-    change["oidc"] = oidc.model_dump(mode="json")
-    tenant, config = await _update(url, args.slug, change)
-    redirect = f"{args.public_url.rstrip('/')}/sso/{tenant.slug}/oidc/callback"
+        raise CommandFailed("invalid", str(exc.errors()[0]["msg"])) from exc
+    slug, config = await admin.connect_oidc(args.slug, oidc, args.mapping)
+    redirect = f"{public_url.rstrip('/')}/sso/{slug}/oidc/callback"
     text = "\n".join(
         [
-            f"Tenant {tenant.slug!r} now signs in with OpenID provider {oidc.issuer}",
+            f"Tenant {slug!r} now signs in with OpenID provider {oidc.issuer}",
             f"  client id:         {oidc.client_id}",
             f"  scopes:            {' '.join(oidc.scopes)}",
             f"  algorithms:        {' '.join(oidc.algorithms)}",
             "Register this redirect URI with the provider:",
             f"  {redirect}",
-            f"Try it: {args.public_url}/sso/{tenant.slug}/oidc/login",
+            f"Try it: {public_url}/sso/{slug}/oidc/login",
         ]
     )
-    return Outcome({"tenant": tenant.slug, **_public(config)}, text)
+    return Outcome({"tenant": slug, **_public(config)}, text)

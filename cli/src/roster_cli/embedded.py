@@ -1,16 +1,8 @@
 """``roster dev``: all four services in one process, on one port, on SQLite and the in-process bus.
 
-Composition. The user-store's application is the root: its paths (``/admin/...``,
-``/internal/...``, ``/healthz``, ``/readyz``, ``/metrics``) are absolute already. scim-api,
-sso-login and the reconciler each build an aiohttp application of their own (``create_api``)
-whose routes are relative to the service's ``MOUNT`` prefix; their standalone ``create_app``
-mounts it under that prefix, and so does :func:`compose`. So every absolute path
-(``/scim/v2/...``, ``/sso/...``) is the same standalone and embedded, each service keeps its own
-middlewares, and aiohttp starts and stops the mounted applications with the root.
-
-The services meet as they do in production: scim-api, sso-login and the reconciler read from the
-user-store over HTTP (to this process's own port, with a per-run internal credential) and send
-events over one shared :class:`~roster_shared.bus.MemoryBus`.
+The services are composed by :mod:`roster_cli.compose` (the user-store's application as the root,
+the others mounted at their prefixes); this module owns what is particular to ``roster dev``: the
+data directory and its lock, the demo tenant, the banner, and stopping on a signal.
 """
 
 from __future__ import annotations
@@ -27,25 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
-from reconciler import app as reconciler_app
-from reconciler.settings import ReconcilerSettings
-from roster_shared.bus.base import Bus
 from roster_shared.bus.memory import MemoryBus
 from roster_shared.observability import configure_logging
 from roster_shared.settings import RosterSettings
 from roster_shared.tenants import ProvisioningMode, TenantInfo
-from scim_api import app as scim_app
-from scim_api.settings import ScimApiSettings
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sso_login import app as sso_app
-from sso_login.settings import SsoLoginSettings
-from user_store import app as user_store_app
 from user_store import tenants
 from user_store.db import create_engine, migrate, session_factory
-from user_store.settings import UserStoreSettings
 from user_store.tenants import IssuedToken
 
 from roster_cli import reconcile as reconcile_commands
+from roster_cli.compose import Wiring, bind, compose
+from roster_cli.compose import url_host as _url_host
 from roster_cli.data import (
     ADMIN_TOKEN_FILE,
     DEFAULT_DATA,
@@ -58,45 +43,19 @@ DEMO_TENANT = "demo"
 LOCK_FILE = "dev.lock"
 
 
-def compose(
-    *,
-    database_url: str,
-    admin_token: str,
-    internal_token: str,
-    self_url: str,
-    bus: Bus,
-    engine: AsyncEngine | None = None,
-    directory_key: str | None = None,
-) -> web.Application:
-    """One application serving every service; ``self_url`` is where it will listen."""
-    root = user_store_app.create_app(
-        UserStoreSettings(
-            admin_token=admin_token, internal_token=internal_token, database_url=database_url
-        ),
-        bus=bus,
-        engine=engine,
-    )
-    scim = ScimApiSettings(
-        user_store_url=self_url, internal_token=internal_token, public_url=self_url
-    )
-    sso = SsoLoginSettings(
-        user_store_url=self_url,
-        internal_token=internal_token,
-        public_url=self_url,
+def dev_wiring(
+    *, database_url: str, admin_token: str, self_url: str, directory_key: str | None
+) -> Wiring:
+    """What ``roster dev`` gives the services: fresh per-run internal and session secrets."""
+    return Wiring(
+        database_url=database_url,
+        self_url=self_url,
         admin_token=admin_token,
+        internal_token=secrets.token_urlsafe(32),
         # Per run: a restart of `roster dev` signs everyone out, which is fine for development.
         session_secret=secrets.token_urlsafe(32),
-    )
-    reconciler = ReconcilerSettings(
-        user_store_url=self_url,
-        internal_token=internal_token,
-        admin_token=admin_token,
         directory_key=directory_key,
     )
-    root.add_subapp(scim_app.MOUNT, scim_app.create_api(scim, bus=bus))
-    root.add_subapp(sso_app.MOUNT, sso_app.create_api(sso, bus=bus))
-    root.add_subapp(reconciler_app.MOUNT, reconciler_app.create_api(reconciler, bus=bus))
-    return root
 
 
 @dataclass(frozen=True)
@@ -122,21 +81,6 @@ async def prepare(engine: AsyncEngine) -> Welcome:
             return Welcome(tenant, token, created=True, count=1)
     shown = next((t for t in existing if t.slug == DEMO_TENANT), existing[0])
     return Welcome(shown, None, created=False, count=len(existing))
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before anything starts (a busy port fails first)."""
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    return socket.create_server((host, port), family=family, backlog=128)
-
-
-def _url_host(host: str) -> str:
-    """A host to put in URLs for a listening address (a wildcard becomes the loopback)."""
-    if host in ("", "0.0.0.0"):  # noqa: S104 - comparing, not binding
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
 
 
 def banner(base: str, data: Path, welcome: Welcome, admin: str, admin_new: bool) -> str:
@@ -215,15 +159,13 @@ async def _serve(
     try:
         welcome = await prepare(engine)
         await bus.start()
-        app = compose(
+        wiring = dev_wiring(
             database_url=url,
             admin_token=admin,
-            internal_token=secrets.token_urlsafe(32),
             self_url=base,
-            bus=bus,
-            engine=engine,
             directory_key=reconcile_commands.directory_key(data),
         )
+        app = compose(wiring, bus=bus, engine=engine)
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout)
         try:
             await runner.setup()

@@ -1,10 +1,12 @@
 """``roster tenant advise``, ``roster directory connect`` and ``roster reconcile``.
 
-The advice is pure logic (``reconciler.advice``). Connecting a directory writes the tenant's
-settings straight to the database, like the other ``tenant`` commands. A reconcile run is the
-reconciler's own code: it reads through the user-store's internal API and publishes events that a
-user-store applies. With ``--data`` (the embedded store) the command runs both, in this process,
-for the length of the run.
+The advice is pure logic (``reconciler.advice``). In production (``--url``) connecting a directory
+and running the reconciler go to the running reconciler's API, which publishes on the bus for the
+running user-stores. On a database (``--data``; ``--database-url``) the directory's settings are
+written straight to it, and a run is the reconciler's own code in this process, reading through a
+user-store composed by :mod:`roster_cli.compose` for the length of the run: on the embedded store
+that user-store also applies the run's events (an in-process bus); on any other database the run
+publishes on Kafka for the running user-stores and waits for their replies. Nothing migrates.
 """
 
 from __future__ import annotations
@@ -15,9 +17,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-from aiohttp import web
 from reconciler.advice import Requirements, advise
 from reconciler.credentials import Vault, new_key
 from reconciler.engine import Reconciler, RunRecord
@@ -35,34 +35,30 @@ from roster_shared.bus.base import Bus
 from roster_shared.bus.memory import MemoryBus
 from roster_shared.bus.requests import Requester
 from roster_shared.settings import RosterSettings
-from roster_shared.tenants import TenantInfo
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 from sqlalchemy.engine import make_url
-from sqlmodel.ext.asyncio.session import AsyncSession
-from user_store import app as user_store_app
-from user_store import reconciler_state, tenants
 from user_store.db import create_engine, normalise_url
-from user_store.settings import UserStoreSettings
 
-from roster_cli.tenants import Outcome, in_transaction
+from roster_cli.api import AdminApi
+from roster_cli.compose import Wiring, listening, user_store
+from roster_cli.data import describe_url
+from roster_cli.schema import require_newest
+from roster_cli.tenants import Admin, Outcome, admin_of
 
 KEY_ENV = "ROSTER_DIRECTORY_KEY"
 KEY_FILE = "directory-key"
 
 
 async def advice(
-    requirements: Requirements, *, url: str | None = None, tenant: str | None = None
+    requirements: Requirements, *, url: Admin | str | None = None, tenant: str | None = None
 ) -> Outcome:
-    """``roster tenant advise``: with ``tenant``, under that tenant's reconciler policy."""
+    """``roster tenant advise``: with ``tenant`` (read through ``url``, an admin or a database
+    URL), under that tenant's reconciler policy."""
     policy = ReconcilerPolicy()
     session = DEFAULT_SESSION_MAX_AGE
     if tenant is not None and url is not None:
-
-        async def work(session: AsyncSession) -> dict[str, Any]:
-            return (await tenants.get_tenant(session, tenant)).settings
-
-        settings = await in_transaction(url, work)
+        settings = (await admin_of(url).tenant(tenant)).settings
         policy = tenant_policy(settings)
         session = session_max_age(settings)
     result = advise(requirements, policy, session_max_age=session)
@@ -108,22 +104,21 @@ def directory_key(data: Path | None) -> str | None:
 
 
 async def connect(
-    url: str, ref: str, kind: str, api_url: str | None, token: str, key: str | None
+    where: Admin | str, ref: str, kind: str, api_url: str | None, token: str, key: str | None
 ) -> Outcome:
     """``roster directory connect``: the token is stored encrypted and never shown again."""
-    config = directory_config(Vault(key), kind, api_url, token)
-
-    async def work(session: AsyncSession) -> TenantInfo:
-        return await tenants.update_tenant(
-            session, ref, settings={DIRECTORY_SECTION: config.model_dump()}
-        )
-
-    tenant = await in_transaction(url, work)
-    data = {"tenant": tenant.slug, "kind": config.kind, "url": config.url}
+    admin = admin_of(where)
+    if isinstance(admin, AdminApi):
+        data = await admin.connect_directory(ref, kind, api_url, token)
+    else:
+        config = directory_config(Vault(key), kind, api_url, token)
+        tenant = await admin.put_settings(ref, DIRECTORY_SECTION, config.model_dump())
+        data = {"tenant": tenant.slug, "kind": config.kind, "url": config.url}
+    slug = data["tenant"]
     text = (
-        f"Tenant {tenant.slug!r} now reads its directory from {config.url} ({config.kind}); "
+        f"Tenant {slug!r} now reads its directory from {data['url']} ({data['kind']}); "
         "the token is stored encrypted.\n"
-        f"Try it without changing anything: roster reconcile {tenant.slug} --dry-run"
+        f"Try it without changing anything: roster reconcile {slug} --dry-run"
     )
     return Outcome(data, text)
 
@@ -132,13 +127,16 @@ async def connect(
 
 
 @contextlib.asynccontextmanager
-async def local_reconciler(url: str, key: str | None) -> AsyncIterator[Reconciler]:
+async def local_reconciler(
+    url: str, key: str | None, *, migrate_hint: str | None = None
+) -> AsyncIterator[Reconciler]:
     """A reconciler in this process, and the user-store's internal API on a loopback port.
 
     On the embedded store (SQLite) the user-store also consumes, on an in-process bus, so the
     run's events are applied before this returns. On any other database the events must reach
     the production user-stores: the run publishes on Kafka (``ROSTER_KAFKA_BOOTSTRAP``,
-    ``ROSTER_TOPIC_PREFIX``) and waits for their replies, and nothing here consumes.
+    ``ROSTER_TOPIC_PREFIX``) and waits for their replies, and nothing here consumes. The schema
+    must be the newest already (``migrate_hint`` says how, in the error).
     """
     embedded = make_url(normalise_url(url)).get_backend_name() == "sqlite"
     common = RosterSettings()
@@ -153,50 +151,54 @@ async def local_reconciler(url: str, key: str | None) -> AsyncIterator[Reconcile
     else:
         raise NotConfigured(
             "on a shared database the run must publish where the user-stores consume: set "
-            "ROSTER_KAFKA_BOOTSTRAP (and ROSTER_TOPIC_PREFIX), or use the reconciler's API"
+            "ROSTER_KAFKA_BOOTSTRAP (and ROSTER_TOPIC_PREFIX), or use the reconciler's API "
+            "(roster reconcile --url URL --admin-token TOKEN)"
         )
-    await bus.start()
-    internal = secrets.token_urlsafe(24)
-    app = user_store_app.create_app(
-        UserStoreSettings(
-            admin_token=secrets.token_urlsafe(24),
-            internal_token=internal,
-            database_url=url,
-            topic_prefix=common.topic_prefix,
-        ),
-        bus=bus,
-        engine=create_engine(url),
-        consume=embedded,
-    )
-    runner = web.AppRunner(app, handle_signals=False)
+    engine = create_engine(url)
+    where = describe_url(url)
     try:
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        base = f"http://127.0.0.1:{port}"
-        users = UserStoreClient(base, token=internal)
-        store = StateStore(base, token=internal)
-        requester = Requester(bus, topic=topics.replies)
-        await users.start()
-        await store.start()
-        await requester.start()
-        try:
-            yield Reconciler(
-                users,
-                store,
-                bus,
-                vault=Vault(key),
-                topics=topics,
-                instance=f"cli-{socket.gethostname()}-{os.getpid()}",
-                requester=requester,
-            )
-        finally:
-            await requester.stop()
-            await store.close()
-            await users.close()
+        await require_newest(
+            engine, where, migrate_hint or f"roster migrate --database-url {where}"
+        )
+    except BaseException:
+        await engine.dispose()
+        raise
+    internal = secrets.token_urlsafe(24)
+    sock = socket.create_server(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    wiring = Wiring(
+        database_url=url,
+        self_url=base,
+        admin_token=secrets.token_urlsafe(24),
+        internal_token=internal,
+        topic_prefix=common.topic_prefix,
+        overrides={"user-store": {"migrate_on_start": False}},
+    )
+    await bus.start()
+    try:
+        app = user_store(wiring, bus=bus, engine=engine, consume=embedded)
+        async with listening(app, sock):
+            users = UserStoreClient(base, token=internal)
+            store = StateStore(base, token=internal)
+            requester = Requester(bus, topic=topics.replies)
+            await users.start()
+            await store.start()
+            await requester.start()
+            try:
+                yield Reconciler(
+                    users,
+                    store,
+                    bus,
+                    vault=Vault(key),
+                    topics=topics,
+                    instance=f"cli-{socket.gethostname()}-{os.getpid()}",
+                    requester=requester,
+                )
+            finally:
+                await requester.stop()
+                await store.close()
+                await users.close()
     finally:
-        await runner.cleanup()
         await bus.stop()
 
 
@@ -226,7 +228,7 @@ def _record_text(record: RunRecord) -> str:
 
 
 async def reconcile(
-    url: str,
+    where: Admin | str,
     ref: str,
     key: str | None,
     *,
@@ -236,25 +238,29 @@ async def reconcile(
     by: str = "cli",
 ) -> Outcome:
     """``roster reconcile``: run now (or approve / reject a held run); the run record."""
-    async with local_reconciler(url, key) as reconciler:
+    admin = admin_of(where)
+    if isinstance(admin, AdminApi):
         if approve:
-            record = await reconciler.approve(ref, approve, by=by)
+            record = await admin.decide(ref, approve, "approve", by)
         elif reject:
-            record = await reconciler.reject(ref, reject, by=by)
+            record = await admin.decide(ref, reject, "reject", by)
         else:
-            record = await reconciler.run(ref, dry_run=dry_run)
+            record = await admin.run(ref, dry_run=dry_run)
+    else:
+        async with local_reconciler(admin.url, key, migrate_hint=admin.migrate_hint) as reconciler:
+            if approve:
+                record = await reconciler.approve(ref, approve, by=by)
+            elif reject:
+                record = await reconciler.reject(ref, reject, by=by)
+            else:
+                record = await reconciler.run(ref, dry_run=dry_run)
     return Outcome(record.model_dump(mode="json"), _record_text(record))
 
 
-async def runs(url: str, ref: str, limit: int) -> Outcome:
+async def runs(where: Admin | str, ref: str, limit: int) -> Outcome:
     """``roster reconcile TENANT --runs``: the latest run records."""
-
-    async def work(session: AsyncSession) -> tuple[TenantInfo, list[dict[str, Any]]]:
-        tenant = await tenants.get_tenant(session, ref)
-        return tenant, await reconciler_state.list_runs(session, tenant.id, limit=limit)
-
-    tenant, found = await in_transaction(url, work)
-    lines = [f"Runs of tenant {tenant.slug!r} (newest first):"]
+    slug, found = await admin_of(where).runs(ref, limit)
+    lines = [f"Runs of tenant {slug!r} (newest first):"]
     for record in found:
         actions = record.get("actions") or []
         lines.append(
@@ -262,5 +268,5 @@ async def runs(url: str, ref: str, limit: int) -> Outcome:
             f"{'dry run  ' if record.get('dry_run') else ''}{len(actions)} action(s)"
         )
     if not found:
-        lines.append(f"  none yet; run one with: roster reconcile {tenant.slug} --dry-run")
-    return Outcome({"tenant": tenant.slug, "runs": found}, "\n".join(lines))
+        lines.append(f"  none yet; run one with: roster reconcile {slug} --dry-run")
+    return Outcome({"tenant": slug, "runs": found}, "\n".join(lines))

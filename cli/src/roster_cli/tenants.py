@@ -1,26 +1,27 @@
-"""``roster tenant ...``: tenant administration, straight to the database.
+"""``roster tenant ...``: tenant administration, through an :data:`Admin`.
 
-Each command migrates the schema, then runs one transaction of ``user_store.tenants`` functions
-(the same ones behind the admin HTTP API). On SQLite this works beside a running ``roster dev``:
-the engine uses WAL and a busy timeout.
+In production the admin is the user-store's admin API (:class:`~roster_cli.api.AdminApi`); on the
+embedded data directory it is the database itself (:class:`~roster_cli.direct.DatabaseAdmin`,
+which never migrates). Both give the same answers, so the output does not depend on the route.
 
 A command returns an :class:`Outcome`: one JSON object for ``--json`` and friendly text otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from roster_shared.tenants import ProvisioningMode, TenantInfo
-from sqlmodel.ext.asyncio.session import AsyncSession
-from user_store import tenants
-from user_store.db import create_engine, migrate, session_factory
-from user_store.tenants import IssuedToken, TokenInfo
 
-T = TypeVar("T")
+from roster_cli.api import AdminApi
+from roster_cli.direct import DatabaseAdmin, in_transaction
+
+Admin = DatabaseAdmin | AdminApi
+"""Where a command administers: a database (embedded) or the admin APIs (production)."""
+
+__all__ = ["Admin", "Outcome", "admin_of", "in_transaction"]
 
 MODE_MEANING = {
     ProvisioningMode.SCIM: "SCIM creates and deactivates users (immediately); a login of "
@@ -40,17 +41,9 @@ class Outcome:
     text: str
 
 
-async def in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Migrate the database at ``url``, then run ``work`` in one transaction."""
-    engine = create_engine(url)
-    try:
-        await migrate(engine)
-        # The user-store's factory makes sqlmodel sessions; mypy only sees SQLAlchemy's type.
-        session = cast(AsyncSession, session_factory(engine)())
-        async with session, session.begin():
-            return await work(session)
-    finally:
-        await engine.dispose()
+def admin_of(where: Admin | str) -> Admin:
+    """``where`` as an admin: a string is a database URL."""
+    return DatabaseAdmin(where) if isinstance(where, str) else where
 
 
 def _tenant_json(tenant: TenantInfo) -> dict[str, Any]:
@@ -67,13 +60,11 @@ def _mode_line(mode: ProvisioningMode) -> str:
     return f"mode {mode.value}: {MODE_MEANING[mode]}"
 
 
-async def create(url: str, slug: str, mode: ProvisioningMode, display_name: str | None) -> Outcome:
+async def create(
+    where: Admin | str, slug: str, mode: ProvisioningMode, display_name: str | None
+) -> Outcome:
     """``roster tenant create``."""
-
-    async def work(session: AsyncSession) -> TenantInfo:
-        return await tenants.create_tenant(session, slug, mode, display_name=display_name)
-
-    tenant = await in_transaction(url, work)
+    tenant = await admin_of(where).create_tenant(slug, mode, display_name)
     lines = [f"Created tenant {tenant.slug!r} (id {tenant.id}).", _mode_line(tenant.mode)]
     if tenant.mode is not ProvisioningMode.JIT:
         lines.append(
@@ -82,9 +73,9 @@ async def create(url: str, slug: str, mode: ProvisioningMode, display_name: str 
     return Outcome(_tenant_json(tenant), "\n".join(lines))
 
 
-async def list_all(url: str) -> Outcome:
+async def list_all(where: Admin | str) -> Outcome:
     """``roster tenant list``."""
-    found = await in_transaction(url, tenants.list_tenants)
+    found = await admin_of(where).list_tenants()
     if not found:
         text = "No tenants yet. Create one with: roster tenant create SLUG --mode scim+jit"
     else:
@@ -98,14 +89,9 @@ async def list_all(url: str) -> Outcome:
     return Outcome({"tenants": [_tenant_json(t) for t in found]}, text)
 
 
-async def show(url: str, ref: str) -> Outcome:
+async def show(where: Admin | str, ref: str) -> Outcome:
     """``roster tenant show``: the tenant and its SCIM tokens (never their secrets)."""
-
-    async def work(session: AsyncSession) -> tuple[TenantInfo, list[TokenInfo]]:
-        tenant = await tenants.get_tenant(session, ref)
-        return tenant, await tenants.list_tokens(session, tenant.id)
-
-    tenant, tokens = await in_transaction(url, work)
+    tenant, tokens = await admin_of(where).show(ref)
     lines = [
         f"Tenant {tenant.slug!r}" + (f" ({tenant.display_name})" if tenant.display_name else ""),
         f"  id:       {tenant.id}",
@@ -125,24 +111,16 @@ async def show(url: str, ref: str) -> Outcome:
     return Outcome(data, "\n".join(lines))
 
 
-async def set_mode(url: str, ref: str, mode: ProvisioningMode) -> Outcome:
+async def set_mode(where: Admin | str, ref: str, mode: ProvisioningMode) -> Outcome:
     """``roster tenant set-mode``."""
-
-    async def work(session: AsyncSession) -> TenantInfo:
-        return await tenants.update_tenant(session, ref, mode=mode)
-
-    tenant = await in_transaction(url, work)
+    tenant = await admin_of(where).set_mode(ref, mode)
     text = f"Tenant {tenant.slug!r} now uses {_mode_line(tenant.mode)}"
     return Outcome(_tenant_json(tenant), text)
 
 
-async def token_create(url: str, ref: str, label: str | None) -> Outcome:
+async def token_create(where: Admin | str, ref: str, label: str | None) -> Outcome:
     """``roster tenant token create``: the only time the token's secret is shown."""
-
-    async def work(session: AsyncSession) -> IssuedToken:
-        return await tenants.issue_token(session, ref, label=label)
-
-    issued = await in_transaction(url, work)
+    issued = await admin_of(where).issue_token(ref, label)
     text = "\n".join(
         [
             f"SCIM token for tenant {issued.tenant!r} (token id {issued.id}):",
@@ -157,13 +135,8 @@ async def token_create(url: str, ref: str, label: str | None) -> Outcome:
     return Outcome(issued.model_dump(mode="json"), text)
 
 
-async def token_revoke(url: str, ref: str, token_id: str) -> Outcome:
+async def token_revoke(where: Admin | str, ref: str, token_id: str) -> Outcome:
     """``roster tenant token revoke``: effective for the next SCIM request."""
-
-    async def work(session: AsyncSession) -> tuple[TenantInfo, TokenInfo]:
-        tenant = await tenants.get_tenant(session, ref)
-        return tenant, await tenants.revoke_token(session, tenant.id, token_id)
-
-    tenant, info = await in_transaction(url, work)
+    tenant, info = await admin_of(where).revoke_token(ref, token_id)
     text = f"Revoked SCIM token {info.id} of tenant {tenant.slug!r}."
     return Outcome({"tenant": tenant.slug, **info.model_dump(mode="json")}, text)

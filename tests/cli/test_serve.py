@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.embedded.devserver import ROSTER, clean_env, free_port, http, roster
+from tests.cli.devserver import ROSTER, clean_env, free_port, http, roster
 
 SERVICES = ("user-store", "scim-api", "sso-login", "reconciler")
 
@@ -80,30 +80,11 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
 def test_each_service_runs_on_its_own_with_kafka_and_postgresql(
     fleet: Fleet, kafka_bootstrap: str, fresh_database_url: str, tmp_path: Path
 ) -> None:
-    created = roster(
-        "tenant",
-        "create",
-        "acme",
-        "--mode",
-        "scim",
-        "--database-url",
-        fresh_database_url,
-        "--json",
-        cwd=tmp_path,
-    )
-    assert created.returncode == 0, created.stderr
-    issued = roster(
-        "tenant",
-        "token",
-        "create",
-        "acme",
-        "--database-url",
-        fresh_database_url,
-        "--json",
-        cwd=tmp_path,
-    )
-    assert issued.returncode == 0, issued.stderr
-    token = json.loads(issued.stdout)["token"]
+    # The CLI never migrates a production database: a tenant command refuses, naming the way.
+    refused = roster("tenant", "list", "--database-url", fresh_database_url, "--json", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["error"] == "schema"
+    assert "roster migrate --database-url" in refused.stderr
 
     internal = uuid.uuid4().hex
     common = {
@@ -121,7 +102,15 @@ def test_each_service_runs_on_its_own_with_kafka_and_postgresql(
             "ROSTER_CONSUMER_GROUP": f"serve-{uuid.uuid4().hex[:8]}",
         },
     )
-    fleet.wait_ready("user-store")
+    fleet.wait_ready("user-store")  # it migrated on start
+    # Administration the production way: through the user-store's admin API.
+    admin = ["--url", fleet.url("user-store"), "--admin-token", "admin-secret", "--json"]
+    created = roster("tenant", "create", "acme", "--mode", "scim", *admin, cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["slug"] == "acme"
+    issued = roster("tenant", "token", "create", "acme", *admin, cwd=tmp_path)
+    assert issued.returncode == 0, issued.stderr
+    token = json.loads(issued.stdout)["token"]
     peers = {
         **common,
         "ROSTER_USER_STORE_URL": fleet.url("user-store"),

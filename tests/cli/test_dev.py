@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.embedded.devserver import ROSTER, DevServer, clean_env, free_port, http, roster
+from tests.cli.devserver import ROSTER, DevServer, clean_env, free_port, http, roster
 
 TOKEN = re.compile(r"\brst_[A-Za-z0-9]{16}_[A-Za-z0-9_-]{43}\b")
 SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -62,7 +62,13 @@ def test_first_start_prints_the_urls_and_a_scim_token_that_works(dev: DevServer)
     assert (dev.data / "roster.db").is_file()
 
     assert http(f"{base}/healthz").json() == {"status": "ok"}
-    assert http(f"{base}/readyz").status == 200
+    ready = http(f"{base}/readyz")
+    assert ready.status == 200
+    # Readiness and metrics cover every service in the process, not only the user-store.
+    assert set(ready.json()["services"]) == {"user-store", "scim-api", "sso-login", "reconciler"}
+    metrics = http(f"{base}/metrics").body.decode()
+    for family in ("roster_user_store_up", "roster_scim_api_responses", "roster_reconciler_runs"):
+        assert f"# TYPE {family}" in metrics, family
 
     config = http(f"{base}/scim/v2/demo/ServiceProviderConfig", token=token)
     assert config.status == 200

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.embedded.devserver import DevServer, free_port, roster
+from tests.cli.devserver import DevServer, free_port, roster
 
 TOKEN = re.compile(r"\brst_[A-Za-z0-9]{16}_[A-Za-z0-9_-]{43}\b")
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"

@@ -42,6 +42,7 @@ def test_plan_without_scim_with_a_directory_api(capsys: pytest.CaptureFixture[st
 
 def test_advice_under_a_tenants_policy(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     data = str(tmp_path / "data")
+    assert main(["migrate", "--data", data]) == 0  # tenant commands never migrate
     assert main(["tenant", "create", "acme", "--mode", "jit", "--data", data, "--json"]) == 0
     capsys.readouterr()
     result = advise(capsys, "--idp", "okta", "--no-scim", "--tenant", "acme", "--data", data)

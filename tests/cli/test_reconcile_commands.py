@@ -23,7 +23,13 @@ TOKEN = "okta-api-token"
 
 @pytest.fixture(autouse=True)
 def _no_roster_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ROSTER_DATA", "ROSTER_DATABASE_URL", "ROSTER_DIRECTORY_KEY"):
+    for name in (
+        "ROSTER_DATA",
+        "ROSTER_DATABASE_URL",
+        "ROSTER_DIRECTORY_KEY",
+        "ROSTER_URL",
+        "ROSTER_ADMIN_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -140,9 +146,13 @@ async def test_the_brake_holds_until_approved(
 
 async def test_errors_are_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
+    # No database yet: a clear error naming `roster migrate` (nothing is made implicitly).
+    code, failed = await cli(capsys, "reconcile", "nope", "--data", str(data))
+    assert code == 1 and failed["error"] == "data"
+    assert f"roster migrate --data {data}" in failed["detail"]
+    await seed(data, 1)
     code, failed = await cli(capsys, "reconcile", "nope", "--data", str(data))
     assert code == 1 and failed["error"] in ("not_found", "unknown_tenant")
-    await seed(data, 1)
     code, failed = await cli(
         capsys,
         "directory",

@@ -1,7 +1,12 @@
-"""``roster tenant ...`` and ``roster migrate``: --json output, friendly text, errors, targets."""
+"""``roster tenant ...`` and ``roster migrate``: --json output, friendly text, errors, targets.
+
+The tenant commands never migrate: each test's data directory is made by ``roster migrate``
+first, as a user (or ``roster dev``) does; a database behind is an error naming it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -9,13 +14,15 @@ from typing import Any
 
 import pytest
 from roster_cli.main import main
+from roster_cli.schema import current
+from user_store.db import create_engine, migrate
 
 TOKEN = re.compile(r"^rst_[A-Za-z0-9]{16}_[A-Za-z0-9_-]{43}$")
 
 
 @pytest.fixture(autouse=True)
 def _no_roster_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("ROSTER_DATA", "ROSTER_DATABASE_URL"):
+    for name in ("ROSTER_DATA", "ROSTER_DATABASE_URL", "ROSTER_URL", "ROSTER_ADMIN_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 
@@ -50,6 +57,8 @@ class Cli:
 
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str], data: str) -> Cli:
+    assert main(["migrate", "--data", data]) == 0
+    capsys.readouterr()
     return Cli(capsys, data)
 
 
@@ -189,6 +198,7 @@ def test_database_url_and_environment(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    assert main(["migrate", "--database-url", url]) == 0
     assert main(["tenant", "create", "acme", "--database-url", url, "--json"]) == 0
     capsys.readouterr()
 
@@ -197,19 +207,72 @@ def test_database_url_and_environment(
     assert [t["slug"] for t in json.loads(capsys.readouterr().out)["tenants"]] == ["acme"]
 
     # --data wins over the environment.
-    assert main(["tenant", "list", "--json", "--data", str(tmp_path / "other")]) == 0
-    assert json.loads(capsys.readouterr().out) == {"tenants": []}
+    other = tmp_path / "other"
+    assert main(["migrate", "--data", str(other)]) == 0
+    assert main(["tenant", "list", "--json", "--data", str(other)]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == {"tenants": []}
 
     monkeypatch.delenv("ROSTER_DATABASE_URL")
     monkeypatch.setenv("ROSTER_DATA", str(tmp_path / "from-env"))
+    assert main(["migrate"]) == 0
     assert main(["tenant", "create", "beta", "--json"]) == 0
     capsys.readouterr()
     assert (tmp_path / "from-env" / "roster.db").is_file()
 
     monkeypatch.delenv("ROSTER_DATA")
-    assert main(["tenant", "list", "--json"]) == 0  # ./.roster under the current directory
-    assert json.loads(capsys.readouterr().out) == {"tenants": []}
+    assert main(["migrate"]) == 0  # ./.roster under the current directory
+    assert main(["tenant", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == {"tenants": []}
     assert (tmp_path / ".roster" / "roster.db").is_file()
+
+
+def test_nothing_migrates_implicitly(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A tenant command on a database without the newest schema is a clear error that names
+    `roster migrate`, and changes nothing (it used to migrate first, even on PostgreSQL)."""
+    fresh = tmp_path / "fresh"
+    code = main(["tenant", "list", "--json", "--data", str(fresh)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert json.loads(out)["error"] == "data"
+    assert f"roster migrate --data {fresh}" in err
+    assert not fresh.exists()  # a mistyped --data does not become a new store
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    code = main(["tenant", "create", "acme", "--json", "--database-url", url])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert json.loads(out)["error"] == "schema"
+    assert "has no Roster schema yet" in err
+    assert f"roster migrate --database-url {tmp_path / 'empty.db'}" in err
+
+    # A schema behind the newest is refused the same way, and stays where it was.
+    async def first_revision_only() -> set[str]:
+        engine = create_engine(url)
+        try:
+            await migrate(engine, "0001")
+            return await current(engine)
+        finally:
+            await engine.dispose()
+
+    before = asyncio.run(first_revision_only())
+    code = main(["tenant", "list", "--json", "--database-url", url])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert json.loads(out)["error"] == "schema"
+    assert "behind" in err and "roster migrate --database-url" in err
+
+    async def revision() -> set[str]:
+        engine = create_engine(url)
+        try:
+            return await current(engine)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(revision()) == before
+    assert main(["migrate", "--database-url", url]) == 0
+    capsys.readouterr()
+    assert main(["tenant", "list", "--json", "--database-url", url]) == 0
+    assert json.loads(capsys.readouterr().out) == {"tenants": []}
 
 
 def test_data_and_database_url_exclude_each_other(tmp_path: Path) -> None:
@@ -234,4 +297,8 @@ def test_an_unreachable_database_is_a_clear_error(
     out, err = capsys.readouterr()
     assert code == 1
     assert json.loads(out)["error"] == "data"
+    assert "roster migrate --data" in err  # the tenant commands make no data directory
+    code = main(["migrate", "--data", str(blocker / "sub")])
+    out, err = capsys.readouterr()
+    assert code == 1
     assert "cannot create the data directory" in err

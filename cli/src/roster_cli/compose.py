@@ -1,0 +1,253 @@
+"""The one place that composes Roster's services into applications.
+
+``roster dev``, ``roster reconcile`` on the embedded store, the test stacks and the benches all
+build their services here, so the wiring (which settings each service gets, the one bus, the one
+database engine, where each application is mounted) is written once.
+
+Composition. The user-store's application is the root: its paths (``/admin/...``,
+``/internal/...``, ``/healthz``, ``/readyz``, ``/metrics``) are absolute already. scim-api,
+sso-login and the reconciler each build an aiohttp application of their own (``create_api``)
+whose routes are relative to the service's ``MOUNT`` prefix; their standalone ``create_app``
+mounts it under that prefix, and so does :func:`compose`. So every absolute path
+(``/scim/v2/...``, ``/sso/...``, ``/reconciler/...``) is the same standalone and composed, each
+service keeps its own middlewares, and aiohttp starts and stops the mounted applications with the
+root. The services meet as they do in production: the others read from the user-store over HTTP
+(``Wiring.self_url``, with the internal credential) and send events over the one shared bus.
+
+Health. The root's ``/readyz`` and ``/metrics`` cover every composed service: ready only when the
+user-store and each mounted service are, and one exposition of every service's registry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import CollectorRegistry, generate_latest
+from reconciler import app as reconciler_app
+from reconciler import keys as reconciler_keys
+from reconciler.settings import ReconcilerSettings
+from roster_shared.bus.base import Bus
+from roster_shared.events.envelope import utcnow
+from scim_api import app as scim_app
+from scim_api import keys as scim_keys
+from scim_api.settings import ScimApiSettings
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sso_login import app as sso_app
+from sso_login import keys as sso_keys
+from sso_login.settings import SsoLoginSettings
+from user_store import app as user_store_app
+from user_store.settings import UserStoreSettings
+
+SCIM_API = "scim-api"
+SSO_LOGIN = "sso-login"
+RECONCILER = "reconciler"
+MOUNTED = (SCIM_API, SSO_LOGIN, RECONCILER)
+"""The services mounted beside the user-store, in mount order."""
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What the composed services share: credentials, where the user-store answers, topics.
+
+    ``overrides`` holds further settings per service name (``"user-store"``, ``"scim-api"``,
+    ``"sso-login"``, ``"reconciler"``): what differs between ``roster dev``, the tests and the
+    benches is passed here, not rewritten.
+    """
+
+    database_url: str
+    self_url: str
+    """Where the user-store answers (the composed root's own address, or its own server)."""
+    public_url: str | None = None
+    """The public base URL of scim-api and sso-login (default: ``self_url``)."""
+    admin_token: str | None = None
+    internal_token: str | None = None
+    topic_prefix: str = ""
+    session_secret: str | None = None
+    directory_key: str | None = None
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def _extra(self, service: str) -> dict[str, Any]:
+        return dict(self.overrides.get(service, {}))
+
+    def _public(self) -> str:
+        return self.public_url or self.self_url
+
+
+def user_store(
+    wiring: Wiring,
+    *,
+    bus: Bus,
+    engine: AsyncEngine | None = None,
+    consume: bool = True,
+    clock: Callable[[], datetime] = utcnow,
+) -> web.Application:
+    """The user-store's application on ``bus`` (and ``engine``, else one built from the URL)."""
+    settings: dict[str, Any] = {
+        "database_url": wiring.database_url,
+        "topic_prefix": wiring.topic_prefix,
+        **({"internal_token": wiring.internal_token} if wiring.internal_token else {}),
+        **wiring._extra("user-store"),
+    }
+    settings.setdefault("admin_token", wiring.admin_token or "")
+    return user_store_app.create_app(
+        UserStoreSettings(**settings), bus=bus, engine=engine, clock=clock, consume=consume
+    )
+
+
+def service_api(
+    name: str, wiring: Wiring, *, bus: Bus, clock: Callable[[], datetime] = utcnow
+) -> web.Application:
+    """The application of ``name`` (one of :data:`MOUNTED`), to be mounted at its prefix."""
+    common: dict[str, Any] = {
+        "user_store_url": wiring.self_url,
+        "topic_prefix": wiring.topic_prefix,
+        **({"internal_token": wiring.internal_token} if wiring.internal_token else {}),
+    }
+    if name == SCIM_API:
+        scim = ScimApiSettings(**{**common, "public_url": wiring._public(), **wiring._extra(name)})
+        return scim_app.create_api(scim, bus=bus)
+    if name == SSO_LOGIN:
+        sso = SsoLoginSettings(
+            **{
+                **common,
+                "public_url": wiring._public(),
+                "admin_token": wiring.admin_token,
+                "session_secret": wiring.session_secret,
+                **wiring._extra(name),
+            }
+        )
+        return sso_app.create_api(sso, bus=bus)
+    if name == RECONCILER:
+        settings = ReconcilerSettings(
+            **{
+                **common,
+                "admin_token": wiring.admin_token,
+                "directory_key": wiring.directory_key,
+                **wiring._extra(name),
+            }
+        )
+        return reconciler_app.create_api(settings, bus=bus, clock=clock)
+    raise ValueError(f"no service {name!r} to mount (one of {', '.join(MOUNTED)})")
+
+
+def prefix(name: str) -> str:
+    """Where ``name``'s application is mounted (``/scim``, ``/sso``, ``/reconciler``)."""
+    return {SCIM_API: scim_app.MOUNT, SSO_LOGIN: sso_app.MOUNT, RECONCILER: reconciler_app.MOUNT}[
+        name
+    ]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One mounted service as the composed ``/readyz`` and ``/metrics`` see it."""
+
+    name: str
+    api: web.Application
+    registry: CollectorRegistry
+    ready: Callable[[], bool]
+
+
+PROBES = web.AppKey("composed_probes", tuple)
+"""The mounted services of a composed root (:func:`compose`), as :class:`Probe` s."""
+
+
+def probe(name: str, api: web.Application) -> Probe:
+    """Readiness and metrics of a mounted service's application (its own app keys)."""
+    keys: Any = {SCIM_API: scim_keys, SSO_LOGIN: sso_keys, RECONCILER: reconciler_keys}[name]
+    state = api[keys.STATE]
+    return Probe(name, api, api[keys.METRICS], lambda: bool(state.running))
+
+
+def compose(
+    wiring: Wiring,
+    *,
+    bus: Bus,
+    engine: AsyncEngine | None = None,
+    services: Iterable[str] = MOUNTED,
+    consume: bool = True,
+    clock: Callable[[], datetime] = utcnow,
+) -> web.Application:
+    """One application serving the user-store and ``services`` mounted at their prefixes.
+
+    ``bus`` is shared and owned by the caller (started before, stopped after); ``engine`` is the
+    user-store's (disposed with the application).
+    """
+    root = user_store(wiring, bus=bus, engine=engine, consume=consume, clock=clock)
+    probes = []
+    for name in services:
+        api = service_api(name, wiring, bus=bus, clock=clock)
+        root.add_subapp(prefix(name), api)
+        probes.append(probe(name, api))
+    root[PROBES] = tuple(probes)
+    # The user-store's own /readyz and /metrics answer for it alone; this innermost middleware
+    # asks them and then adds the mounted services (a root route cannot be registered twice).
+    root.middlewares.append(_composed_health(tuple(probes)))
+    return root
+
+
+def _composed_health(probes: tuple[Probe, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def health(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method != "GET" or request.path not in ("/readyz", "/metrics"):
+            return await handler(request)
+        own = await handler(request)  # the user-store's answer
+        if not isinstance(own, web.Response):
+            return own
+        if request.path == "/metrics":
+            body = (own.body if isinstance(own.body, bytes) else b"") + b"".join(
+                generate_latest(p.registry) for p in probes
+            )
+            response = web.Response(body=body, status=own.status)
+            response.content_type = own.content_type
+            return response
+        states = {"user-store": own.status == 200, **{p.name: p.ready() for p in probes}}
+        ok = all(states.values())
+        return web.json_response(
+            {
+                "status": "ready" if ok else "not ready",
+                "services": {k: "ready" if v else "not ready" for k, v in states.items()},
+            },
+            status=200 if ok else 503,
+        )
+
+    return health
+
+
+@contextlib.asynccontextmanager
+async def listening(
+    app: web.Application, sock: socket.socket | None = None, **runner: Any
+) -> AsyncIterator[str]:
+    """Serve ``app`` on ``sock`` (default: a free loopback port) until the block ends; yields
+    the base URL. ``runner``: options of :class:`aiohttp.web.AppRunner`."""
+    sock = sock or bind("127.0.0.1", 0)
+    host, port = sock.getsockname()[:2]
+    app_runner = web.AppRunner(app, handle_signals=False, **runner)
+    try:
+        await app_runner.setup()
+        await web.SockSite(app_runner, sock).start()
+        yield f"http://{url_host(host)}:{port}"
+    finally:
+        await app_runner.cleanup()
+        sock.close()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket, bound before anything starts (a busy port fails first)."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    return socket.create_server((host, port), family=family, backlog=128)
+
+
+def url_host(host: str) -> str:
+    """A host to put in URLs for a listening address (a wildcard becomes the loopback)."""
+    if host in ("", "0.0.0.0"):  # noqa: S104 - comparing, not binding
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host

@@ -1,1 +1,0 @@
-"""The ``roster`` command and ``roster dev``, run as a user runs them."""
