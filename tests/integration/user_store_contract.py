@@ -264,7 +264,7 @@ class UserStoreContract:
         )
         assert separate.ok and separate.created
 
-    # -- linking a login to an account (DESIGN.md rule 2; docs/design.md decision table) ------
+    # -- linking a login to an account (docs/design.md identity rule 2 and decision table) ---
 
     async def _row(self, stack: Stack, user_id: str) -> UserRow:
         async with stack.sessions() as session:

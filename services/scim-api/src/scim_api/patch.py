@@ -2,7 +2,7 @@
 
 The service reads the resource, applies the operations here and writes the result back with
 the version it read (optimistic concurrency). Accepted beyond the RFC's letter, because IdPs
-send them (FACTS.md, "Real IdP traffic"):
+send them (Okta's and Entra ID's published SCIM behaviour):
 
 * ``op`` in any case (Entra's ``"Replace"``, ``"Add"``);
 * booleans as strings (``"False"``), through the schema's types;

@@ -276,7 +276,7 @@ async def _list_users(request: web.Request, call: Call, listing: Listing) -> web
 
 @routes.route("*", "/v2/{tenant}/Users")
 async def users(request: web.Request) -> web.Response:
-    """GET: list and filter users. POST: create (or adopt a JIT user, DESIGN.md rule 2)."""
+    """GET: list and filter users. POST: create (or adopt a JIT user: docs/design.md, rule 3)."""
     call = await _call(request)
     _methods(request, "GET", "POST")
     if request.method == "POST":

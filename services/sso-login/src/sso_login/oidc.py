@@ -1,6 +1,6 @@
 """OpenID Connect relying party: discovery, JWKS, the code exchange and ID token validation.
 
-authlib's client leaves most of this to the application (FACTS.md): it checks only ``iss``
+authlib's client leaves most of this to the application: it checks only ``iss``
 without ``claims_options``, takes the algorithms from the provider's discovery document, knows
 ``none`` and refetches the JWKS on any decode error. So this module does the checks itself with
 joserfc (which authlib delegates to):

@@ -2,7 +2,7 @@
 
 python3-saml validates signatures against the configured IdP certificates (never a KeyInfo
 certificate), rejects DTDs, counts assertions and binds its queries to the signed element. What
-it does not do, this module does (FACTS.md, "Library defaults that are unsafe for us"):
+it does not do by default (read from its source), this module does:
 
 * signed assertions required and deprecated algorithms (SHA-1) refused — set in its settings;
 * Audience required and equal to our entity id; Destination and the bearer confirmation's

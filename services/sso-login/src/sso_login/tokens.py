@@ -2,7 +2,7 @@
 
 A browser holds these, so they are encrypted, not only signed: a login in progress carries the
 tenant id, the OIDC state, nonce and PKCE verifier, a session the person's user name, and none of
-that may be readable by whoever gets hold of the cookie (DESIGN.md, "Browser-held state").
+that may be readable by whoever gets hold of the cookie (docs/design.md, "Security model").
 
 ``v1.<purpose>.<base64url(nonce | ciphertext | tag)>``, sealed with AES-256-GCM (authenticated
 encryption). Each purpose has its own key, derived from the deployment's session secret with

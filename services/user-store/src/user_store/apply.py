@@ -1,4 +1,4 @@
-"""Applying ingestion events: identity resolution (DESIGN.md rules 1-6) and the canonical write.
+"""Applying ingestion events: identity resolution (docs/design.md) and the canonical write.
 
 Everything here runs inside the caller's transaction and returns what to publish; it never
 commits and never talks to the bus. A refused event raises a :class:`UserStoreError` and the

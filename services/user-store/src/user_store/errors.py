@@ -86,7 +86,7 @@ class Deactivated(UserStoreError):
 
 
 class LinkRefused(UserStoreError):
-    """A login that may not be linked to the account it points at (DESIGN.md rule 2).
+    """A login that may not be linked to the account it points at (docs/design.md identity rule 2).
 
     Either the account already has a link from this IdP connection to another subject (a login
     never relinks it), or the login matches an account only on a value it did not verify.

@@ -1,6 +1,7 @@
 """The Kafka implementation of :class:`~roster_shared.bus.base.Bus` (aiokafka).
 
-aiokafka's defaults are unsafe for us (FACTS.md), so every one that matters is set here:
+aiokafka's defaults are unsafe for us (``acks=1``, no idempotence, auto-commit,
+``read_uncommitted``, a 500 ms fetch wait), so every one that matters is set here:
 
 * the producer is idempotent with ``acks=all``, and a send is bounded by ``send_timeout``
   because an idempotent producer otherwise waits through a broker outage;
@@ -242,7 +243,7 @@ class KafkaBus(Bus):
         return subscription
 
     def _consumer(self, group: str | None, *, max_batch: int) -> AIOKafkaConsumer:
-        """A consumer with every setting that matters made explicit (FACTS.md)."""
+        """A consumer with every setting that matters made explicit (see the module docstring)."""
         return AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
             client_id=self.client_id,
