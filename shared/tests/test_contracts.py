@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from roster_shared.events import ingest, lifecycle, replies
 from roster_shared.events.spec import render
 
 GOLDEN = Path(__file__).parent / "golden"
 SPEC = Path(__file__).parents[2] / "docs" / "events" / "asyncapi.json"
-ADAPTERS = {
+ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "ingest": ingest.INGEST_ADAPTER,
     "lifecycle": lifecycle.LIFECYCLE_ADAPTER,
     "reply": replies.REPLY_ADAPTER,

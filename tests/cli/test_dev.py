@@ -205,6 +205,6 @@ def test_a_second_dev_on_the_same_data_refuses_to_start(dev: DevServer) -> None:
     ],
 )
 def test_urls_name_a_host_a_browser_can_reach(host: str, shown: str) -> None:
-    from roster_cli.embedded import _url_host
+    from roster_cli.compose import url_host
 
-    assert _url_host(host) == shown
+    assert url_host(host) == shown

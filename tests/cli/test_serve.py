@@ -130,9 +130,9 @@ def test_each_service_runs_on_its_own_with_kafka_and_postgresql(
 
     spc = f"{fleet.url('scim-api')}/scim/v2/acme/ServiceProviderConfig"
     assert http(spc, token=token).status == 200
-    refused = http(spc, token="wrong")
-    assert refused.status == 401
-    assert refused.json()["status"] == "401"
+    wrong = http(spc, token="wrong")
+    assert wrong.status == 401
+    assert wrong.json()["status"] == "401"
 
     sso = fleet.url("sso-login")
     metadata = http(f"{sso}/sso/acme/saml/metadata")

@@ -1,5 +1,5 @@
 """Property: a login whose (issuer, subject) differs from an account's link for that connection
-never yields that account, whatever it claims (DESIGN.md identity rule 2, issue 8 finding 1).
+never yields that account, whatever it claims (docs/design.md identity rule 2, issue 8 finding 1).
 
 Hypothesis builds a victim account linked to ``(ISSUER, victim subject)`` — made by SCIM or by a
 login, with e-mails and an externalId — and then sends logins from the same IdP connection with

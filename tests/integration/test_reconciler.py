@@ -220,5 +220,5 @@ async def test_roster_reconcile_on_the_production_stack(
     code, record = await cli("reconcile", tenant.slug)
 
     assert code == 0, record
-    assert [(a["user_id"], a["outcome"]) for a in record["actions"]] == [(ids[6], "applied")]  # type: ignore[index,union-attr]
+    assert [(a["user_id"], a["outcome"]) for a in record["actions"]] == [(ids[6], "applied")]  # type: ignore[index,union-attr,attr-defined]
     await world.lifecycle.wait_for(lambda c: len(deactivated(world, tenant)) == 1)

@@ -22,6 +22,7 @@ from roster_shared.tenants import ProvisioningMode, TenantPolicy
 from sqlalchemy import func, select
 from user_store import queries, tenants
 from user_store.cursors import Cursors
+from user_store.errors import InvalidFilter
 from user_store.tables import OutboxRow, ProcessedEventRow, UserRow
 
 from tests.integration.harness import Stack, login, pairing_stack, scim_user
@@ -263,7 +264,7 @@ class UserStoreContract:
         )
         assert separate.ok and separate.created
 
-    # -- linking a login to an account (DESIGN.md rule 2; docs/design.md decision table) ------
+    # -- linking a login to an account (docs/design.md identity rule 2 and decision table) ---
 
     async def _row(self, stack: Stack, user_id: str) -> UserRow:
         async with stack.sessions() as session:
@@ -617,7 +618,7 @@ class UserStoreContract:
             if cursor is None:
                 break
         assert sorted(seen) == sorted(f"{n}@example.com" for n in names)
-        with pytest.raises(queries.InvalidFilter):
+        with pytest.raises(InvalidFilter):
             await find({"kind": "compare", "attr": "shoeSize", "op": "eq", "value": "9"})
 
     async def test_housekeeping_prunes_only_old_idempotence_records(self, stack: Stack) -> None:

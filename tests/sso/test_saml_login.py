@@ -9,12 +9,13 @@ import asyncio
 from roster_shared.tenants import ProvisioningMode
 
 from tests.integration.harness import scim_user
+from tests.sso.saml_idp import SamlIdP
 from tests.sso.stack import SsoStack, saml_login, wait_until
 
 ATTRS = {"mail": ["ada@example.com"], "givenName": ["Ada"], "sn": ["Lovelace"]}
 
 
-async def _configure_saml(stack: SsoStack, slug: str, **options: object) -> object:
+async def _configure_saml(stack: SsoStack, slug: str, **options: object) -> SamlIdP:
     from sso_login.saml import parse_idp_metadata
 
     idp = await stack.saml_idp(slug)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from roster_shared.tenants import ProvisioningMode
 from sso_login.saml import parse_idp_metadata
 
+from tests.sso.saml_idp import SamlIdP
 from tests.sso.stack import SsoStack, saml_login
 
 ATTRS = {"mail": ["ada@example.com"]}
 
 
-async def _tenant(stack: SsoStack, **sso: object) -> object:
+async def _tenant(stack: SsoStack, **sso: object) -> SamlIdP:
     await stack.tenant("acme", ProvisioningMode.SCIM_JIT)
     idp = await stack.saml_idp("acme")
     connection = parse_idp_metadata(idp.metadata()).model_dump(mode="json")

@@ -1,4 +1,4 @@
-"""Which values of a login may link it to an existing account (DESIGN.md identity rule 2).
+"""Which values of a login may link it to an existing account (docs/design.md identity rule 2).
 
 Only what the IdP vouches for becomes a link key: a SAML NameID of persistent or e-mail format,
 an OIDC ``email`` with ``email_verified`` true (for Entra ID, ``xms_edov``), or the one attribute

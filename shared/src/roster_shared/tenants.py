@@ -12,7 +12,7 @@ from roster_shared.events.envelope import Frozen
 
 
 class ProvisioningMode(StrEnum):
-    """How a tenant's users arrive and leave (DESIGN.md, "Provisioning modes")."""
+    """How a tenant's users arrive and leave (docs/design.md, "Provisioning modes")."""
 
     SCIM = "scim"
     JIT = "jit"

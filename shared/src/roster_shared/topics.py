@@ -1,4 +1,4 @@
-"""Topic names and how each topic is created (DESIGN.md, "Events and topics")."""
+"""Topic names and how each topic is created (docs/design.md, "Events and topics")."""
 
 from __future__ import annotations
 

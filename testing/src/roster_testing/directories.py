@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from aiohttp.typedefs import Handler
 
 VENDORS = ("graph", "okta", "google", "scim")
 
@@ -113,7 +114,7 @@ class DirectoryStandIn:
     # -- plumbing --------------------------------------------------------------------------
 
     @web.middleware
-    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.requests.append(request.path_qs)
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         vendor = request.path.split("/")[1]

@@ -15,6 +15,12 @@ Servers start lazily, the first time a test asks for them, so a run of pure unit
 nothing; they stop at the end of the session. Where they come from is decided by
 :mod:`roster_testing.infra`. The run's output names the broker and the database that were used,
 both when they start and in the terminal summary.
+
+Every test that takes a server is marked ``integration`` at collection (see
+:func:`needs_servers`), so ``pytest -m "not integration"`` is the fast loop: no broker, no
+database. A run that selected no integration test refuses to start a server, so a test that
+reaches one without being recognised fails loudly instead of slowing the loop down; mark such a
+test ``@pytest.mark.integration`` by hand.
 """
 
 from __future__ import annotations
@@ -38,11 +44,75 @@ from roster_testing.infra import (
 from roster_testing.postgres import database_name, drop_database
 
 _STARTED = pytest.StashKey[list[str]]()
+_SERVERS_ALLOWED = pytest.StashKey[bool]()
+
+INTEGRATION = "integration"
+#: The fixtures that start (or connect to) a server; asking for any of them makes a test
+#: an integration test, also through another fixture that depends on it.
+SERVER_FIXTURES = frozenset(
+    {"roster_kafka", "roster_postgres", "kafka_bootstrap", "postgres_url", "fresh_database_url"}
+)
+#: The words of a pairing ("memory-sqlite", "kafka-postgres", "postgresql") that a fixture is
+#: parametrized over or a contract suite names in ``bus_kind`` / ``db_kind``; the stacks ask for
+#: the server fixtures with ``request.getfixturevalue``, which collection cannot see.
+PAIRING_WORDS = frozenset({"memory", "sqlite", "kafka", "postgres", "postgresql"})
+SERVER_WORDS = frozenset({"kafka", "postgres", "postgresql"})
+PAIRING_ATTRIBUTES = ("bus_kind", "db_kind")
+
+
+def _names_servers(value: object) -> bool:
+    """Whether ``value`` is a pairing name (only pairing words) with a server in it."""
+    if not isinstance(value, str):
+        return False
+    words = set(value.lower().split("-"))
+    return words <= PAIRING_WORDS and bool(words & SERVER_WORDS)
+
+
+def needs_servers(item: pytest.Item) -> bool:
+    """Whether ``item`` takes a broker or a database: it asks for a server fixture, or runs on a
+    pairing with one (a fixture parameter, or a suite class's ``bus_kind`` / ``db_kind``)."""
+    if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and any(_names_servers(v) for v in callspec.params.values()):
+        return True
+    cls = getattr(item, "cls", None)
+    return cls is not None and any(
+        _names_servers(getattr(cls, a, None)) for a in PAIRING_ATTRIBUTES
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Prepare the list of servers this session used, for the summary."""
+    """Register the ``integration`` marker; prepare the list of servers used, for the summary."""
+    config.addinivalue_line(
+        "markers",
+        f"{INTEGRATION}: takes a Kafka broker or a PostgreSQL server (set by roster_testing for "
+        "the tests that ask for one); deselect with -m 'not integration' for the fast loop",
+    )
     config.stash[_STARTED] = []
+    config.stash[_SERVERS_ALLOWED] = True
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Mark the tests that take a server, before ``-m`` selects."""
+    if item.get_closest_marker(INTEGRATION) is None and needs_servers(item):
+        item.add_marker(INTEGRATION)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Allow servers only if the run selected a test that is meant to take one."""
+    session.config.stash[_SERVERS_ALLOWED] = any(
+        item.get_closest_marker(INTEGRATION) is not None for item in session.items
+    )
+
+
+def _refuse_unless_allowed(config: pytest.Config, server: str) -> None:
+    if not config.stash.get(_SERVERS_ALLOWED, True):
+        pytest.fail(
+            f"a test asked for {server}, but this run selected no {INTEGRATION} test: mark the "
+            f"test @pytest.mark.{INTEGRATION} (roster_testing did not see it take a server)",
+            pytrace=False,
+        )
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -89,6 +159,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture(scope="session")
 def roster_kafka(pytestconfig: pytest.Config) -> Iterator[KafkaService]:
     """The session's Kafka service, started on first request."""
+    _refuse_unless_allowed(pytestconfig, "Kafka")
     with kafka_service() as service:
         _announce(pytestconfig, service.report_line)
         yield service
@@ -97,6 +168,7 @@ def roster_kafka(pytestconfig: pytest.Config) -> Iterator[KafkaService]:
 @pytest.fixture(scope="session")
 def roster_postgres(pytestconfig: pytest.Config) -> Iterator[PostgresService]:
     """The session's PostgreSQL service, started on first request."""
+    _refuse_unless_allowed(pytestconfig, "PostgreSQL")
     with postgres_service() as service:
         _announce(pytestconfig, service.report_line)
         yield service

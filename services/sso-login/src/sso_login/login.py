@@ -2,7 +2,8 @@
 
 sso-login never writes the database: it publishes ``UserUpserted`` (source ``jit``, with the
 identity link issuer + subject) and waits for the reply. The user-store applies the rules of the
-tenant's mode (DESIGN.md): it may create, update or refuse (not provisioned, deactivated).
+tenant's mode (docs/design.md, "Identity resolution"): it may create, update or refuse (not
+provisioned, deactivated).
 """
 
 from __future__ import annotations

@@ -39,8 +39,10 @@ class Frozen(BaseModel):
     """Base of every contract model: immutable, unknown fields refused.
 
     Refusing unknown fields makes a producer typo fail at the edge instead of being silently
-    dropped; consumers of a newer minor version still parse because new fields only arrive
-    with a new ``schema_version``.
+    dropped. The price: a consumer does not parse an event that carries a field its models do
+    not know, whatever the ``schema_version`` says; the user-store sends such an ingestion event
+    to the dead-letter topic. There are no tolerated minor versions, so a new field means
+    upgrading the consumers before the producers that send it.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

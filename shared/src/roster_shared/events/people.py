@@ -32,7 +32,7 @@ class IdentityLink(Frozen):
 
 class LinkKey(Frozen):
     """A value the SP verified, on which a login with no identity link yet may be matched to an
-    existing account (DESIGN.md identity rule 2).
+    existing account (docs/design.md identity rule 2).
 
     Only sso-login mints these, from what the IdP vouches for: a SAML NameID of persistent or
     e-mail format, an OIDC ``email`` with ``email_verified`` true (Entra ID: ``xms_edov``), or an
