@@ -17,10 +17,12 @@ from prometheus_client import CollectorRegistry, Counter
 from roster_shared.bus.base import Bus
 from roster_shared.events.envelope import utcnow
 from roster_shared.service import (
+    METRICS,
     CleanupContext,
     attach_bus,
     attach_state,
     attach_user_store,
+    service_app,
     standalone_root,
 )
 from roster_shared.topics import Topics
@@ -29,7 +31,7 @@ from roster_shared.userstore_client import UserStoreClient
 from reconciler.credentials import Vault
 from reconciler.engine import Reconciler, RunRecord
 from reconciler.errors import errors_middleware
-from reconciler.keys import ADMIN_TOKEN, METRICS, RECONCILER, VAULT
+from reconciler.keys import ADMIN_TOKEN, RECONCILER, VAULT
 from reconciler.routes import routes
 from reconciler.scheduler import scheduled
 from reconciler.settings import ReconcilerSettings
@@ -48,11 +50,10 @@ def create_api(
 ) -> web.Application:
     """The reconciler's API and schedule, to be mounted at :data:`MOUNT`.
 
-    ``bus`` and ``user_store`` may be passed in, started and stopped by their owner (the
-    embedded launcher shares one in-process bus); otherwise they are built from ``settings``
-    (Kafka and the user-store's URL) and owned by the application.
+    A ``bus`` or ``user_store`` passed in is started and stopped by whoever passed it;
+    without them the application makes its own from ``settings``.
     """
-    app = web.Application(middlewares=[errors_middleware])
+    app = service_app(errors_middleware)
     app.add_routes(routes)
     bus = attach_bus(app, settings, "reconciler", bus)
     user_store = attach_user_store(app, settings, user_store)
@@ -62,7 +63,6 @@ def create_api(
         timeout=settings.request_timeout,
     )
     vault = Vault(settings.directory_key.get_secret_value() if settings.directory_key else None)
-    registry = CollectorRegistry()
     reconciler = Reconciler(
         user_store,
         store,
@@ -71,9 +71,8 @@ def create_api(
         topics=Topics(settings.topic_prefix),
         instance=settings.instance_id,
         clock=clock,
-        on_record=_metrics(registry),
+        on_record=_metrics(app[METRICS]),
     )
-    app[METRICS] = registry
     app[RECONCILER] = reconciler
     app[VAULT] = vault
     app[ADMIN_TOKEN] = settings.admin_token.get_secret_value() if settings.admin_token else None

@@ -6,7 +6,7 @@ import logging
 from typing import ClassVar
 
 from aiohttp import web
-from roster_shared.service import Catch, error_middleware
+from roster_shared.service import Catch, error_middleware, internal_error_json
 from roster_shared.userstore_client import UserStoreClientError
 
 log = logging.getLogger(__name__)
@@ -77,9 +77,7 @@ def _user_store_error(_request: web.Request, error: UserStoreClientError) -> web
 errors_middleware = error_middleware(
     Catch(ReconcilerError, _reconciler_error),
     Catch(UserStoreClientError, _user_store_error),
-    internal=lambda reference: web.json_response(
-        {"error": "internal", "reference": reference}, status=500
-    ),
+    internal=internal_error_json,
     log=log,
 )
 """The one place exceptions become responses (aiohttp's HTTP exceptions pass through)."""

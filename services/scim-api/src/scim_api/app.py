@@ -9,21 +9,20 @@ other services on one port. Either way its absolute paths are ``/scim/v2/{tenant
 from __future__ import annotations
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 from roster_shared.bus.base import Bus
-from roster_shared.observability import count_responses
 from roster_shared.service import (
     attach_bus,
     attach_requester,
     attach_state,
     attach_user_store,
+    service_app,
     standalone_root,
 )
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
 from scim_api.errors import errors_middleware
-from scim_api.keys import METRICS, PUBLIC_BASE, SERVICE
+from scim_api.keys import PUBLIC_BASE, SERVICE
 from scim_api.routes import routes
 from scim_api.service import ScimService
 from scim_api.settings import ScimApiSettings
@@ -40,19 +39,18 @@ def create_api(
 ) -> web.Application:
     """The SCIM endpoint, to be mounted at :data:`MOUNT`.
 
-    ``bus`` and ``user_store`` may be passed in, started and stopped by their owner (the
-    embedded launcher shares one in-process bus); otherwise they are built from ``settings``
-    (Kafka and the user-store's URL) and owned by the application.
+    ``bus`` and ``user_store`` may be passed in (``roster dev`` shares one in-process bus) and
+    belong to whoever passed them; otherwise the application builds and owns them.
     """
-    registry = CollectorRegistry()
-    count = count_responses(registry, "roster_scim_api_responses", "SCIM responses by HTTP status")
-    app = web.Application(middlewares=[count, errors_middleware])
+    app = service_app(
+        errors_middleware,
+        responses=("roster_scim_api_responses", "SCIM responses by HTTP status"),
+    )
     topics = Topics(settings.topic_prefix)
     bus = attach_bus(app, settings, "scim-api", bus)
     user_store = attach_user_store(app, settings, user_store)
     requester = attach_requester(app, bus, topics.replies)
     app[SERVICE] = ScimService(user_store, requester, topics, timeout=settings.request_timeout)
-    app[METRICS] = registry
     app[PUBLIC_BASE] = settings.public_url + MOUNT
     attach_state(app)
     app.add_routes(routes)

@@ -12,15 +12,14 @@ import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 from roster_shared.bus.base import Bus
-from roster_shared.observability import count_responses
 from roster_shared.service import (
     CleanupContext,
     attach_bus,
     attach_requester,
     attach_state,
     attach_user_store,
+    service_app,
     standalone_root,
 )
 from roster_shared.topics import Topics
@@ -28,7 +27,7 @@ from roster_shared.userstore_client import UserStoreClient
 
 from sso_login.admin import routes as admin_routes
 from sso_login.errors import errors_middleware
-from sso_login.keys import CONTEXT, METRICS, Context
+from sso_login.keys import CONTEXT, Context
 from sso_login.oidc import OidcProviders
 from sso_login.oidc_routes import routes as oidc_routes
 from sso_login.routes import routes
@@ -51,13 +50,13 @@ def create_api(
 ) -> web.Application:
     """Single sign-on, to be mounted at :data:`MOUNT`.
 
-    ``bus`` and ``user_store`` may be passed in, started and stopped by their owner (the
-    embedded launcher shares one in-process bus); otherwise they are built from ``settings``
-    (Kafka and the user-store's URL) and owned by the application.
+    The bus and the user-store client are the application's own unless passed in, as in
+    ``roster dev``, whose one in-process bus every service shares.
     """
-    registry = CollectorRegistry()
-    count = count_responses(registry, "roster_sso_login_responses", "SSO responses by HTTP status")
-    app = web.Application(middlewares=[count, errors_middleware])
+    app = service_app(
+        errors_middleware,
+        responses=("roster_sso_login_responses", "SSO responses by HTTP status"),
+    )
     bus = attach_bus(app, settings, "sso-login", bus)
     if settings.session_secret is None:
         raise ValueError(
@@ -77,7 +76,6 @@ def create_api(
         max_pending=max(settings.saml_max_pending, settings.saml_workers),
         budget=settings.saml_time_budget,
     )
-    app[METRICS] = registry
     sp_keys = None
     if settings.saml_sp_cert and settings.saml_sp_key:
         sp_keys = SpKeys(settings.saml_sp_cert, settings.saml_sp_key.get_secret_value())

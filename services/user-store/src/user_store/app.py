@@ -7,12 +7,12 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from roster_shared.bus.base import Bus
 from roster_shared.events.envelope import utcnow
 from roster_shared.observability import health_routes
-from roster_shared.service import METRICS, CleanupContext, attach_bus
+from roster_shared.service import METRICS, READY, CleanupContext, attach_bus, service_app
 from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -52,6 +52,8 @@ class _ServiceCollector:
 
 
 def _engine_context(engine: AsyncEngine) -> CleanupContext:
+    """Nothing to open (connections are made on demand); the pool is closed at the end."""
+
     async def context(_app: web.Application) -> AsyncIterator[None]:
         try:
             yield
@@ -94,9 +96,7 @@ def create_app(
     ``bus`` and ``engine`` may be passed in (the embedded launcher shares them); otherwise they
     are built from ``settings``. ``consume=False`` serves reads only.
     """
-    app = web.Application(
-        middlewares=[errors_middleware, credentials_middleware], client_max_size=1_048_576
-    )
+    app = service_app(errors_middleware, credentials_middleware, client_max_size=1_048_576)
     engine = engine or create_engine(settings.database_url)
     # First, so that the engine is disposed whatever fails to start after it (even when
     # passed in: `roster dev` disposes it again, which is harmless).
@@ -120,10 +120,9 @@ def create_app(
         else derive_key(settings.admin_token.get_secret_value())
     )
     app[INTERNAL_TOKEN] = settings.internal_token_value()
-    registry = CollectorRegistry()
+    registry = app[METRICS]
     registry.register(_ServiceCollector(service))
     Counter("roster_user_store_up", "Always 1 while the process runs", registry=registry).inc()
-    app[METRICS] = registry
 
     async def ready() -> bool:
         try:
@@ -133,6 +132,7 @@ def create_app(
             return False
         return service.running or not consume
 
+    app[READY] = ready
     app.cleanup_ctx.append(_service_context(service, settings, consume=consume))
     app.add_routes(health_routes(registry, ready))
     app.add_routes(internal)

@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ValidationError
 from roster_shared.filters import GroupPage, ListQuery, UserPage
 from roster_shared.observability import reference_id
-from roster_shared.service import Catch, error_middleware
+from roster_shared.service import Catch, error_middleware, internal_error_json
 from roster_shared.tenants import ProvisioningMode, TenantPolicy
 from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -279,9 +279,7 @@ def _database_unreachable(request: web.Request, exc: BaseException) -> web.Respo
 errors_middleware = error_middleware(
     Catch(UserStoreError, _user_store_error),
     Catch(DATABASE_UNREACHABLE, _database_unreachable),
-    internal=lambda reference: web.json_response(
-        {"error": "internal", "reference": reference}, status=500
-    ),
+    internal=internal_error_json,
     log=log,
 )
 """The one place exceptions become responses (aiohttp's HTTP exceptions pass through)."""

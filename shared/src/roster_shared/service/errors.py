@@ -60,3 +60,8 @@ def error_middleware(
             return internal(reference)
 
     return errors_middleware
+
+
+def internal_error_json(reference: str) -> web.Response:
+    """The generic 500 of a JSON API: ``{"error": "internal", "reference": ...}``."""
+    return web.json_response({"error": "internal", "reference": reference}, status=500)

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from roster_shared.bus.base import Bus
 from roster_shared.bus.requests import Requester
+from roster_shared.observability import Check
 from roster_shared.userstore_client import UserStoreClient
 
 
@@ -29,3 +30,6 @@ USER_STORE = web.AppKey("user_store", UserStoreClient)
 REQUESTER = web.AppKey("requester", Requester)
 METRICS = web.AppKey("metrics", CollectorRegistry)
 STATE = web.AppKey("state", State)
+READY: web.AppKey[Check] = web.AppKey("ready")
+"""The application's readiness check: ``/readyz`` standalone, and what a composer asks each
+mounted application."""

@@ -18,7 +18,8 @@ from aiohttp import web
 from roster_shared.bus.base import Bus
 from roster_shared.bus.kafka import kafka_bus_for
 from roster_shared.bus.requests import Requester
-from roster_shared.service.keys import BUS, REQUESTER, STATE, USER_STORE, State
+from roster_shared.observability import Check
+from roster_shared.service.keys import BUS, READY, REQUESTER, STATE, USER_STORE, State
 from roster_shared.service.settings import ServiceSettings, UserStoreClientSettings
 from roster_shared.userstore_client import UserStoreClient
 
@@ -126,11 +127,22 @@ def attach_requester(app: web.Application, bus: Bus, replies: str) -> Requester:
     return requester
 
 
+def ready_when_running(state: State) -> Check:
+    """A readiness check: ready while the application's resources run."""
+
+    async def ready() -> bool:
+        return state.running
+
+    return ready
+
+
 def attach_state(app: web.Application) -> State:
-    """The readiness state, running once all contexts registered before this call have started.
+    """The readiness state (``STATE``, checked by ``READY``), running once all contexts
+    registered before this call have started.
 
     Call it after the service has registered its own resources.
     """
     state = app[STATE] = State()
+    app[READY] = ready_when_running(state)
     app.cleanup_ctx.append(running_context(state))
     return state

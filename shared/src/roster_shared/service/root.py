@@ -11,16 +11,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from roster_shared.observability import Check, health_routes
-from roster_shared.service.keys import METRICS, STATE, State
-
-
-def ready_when_running(state: State) -> Check:
-    """A readiness check: ready while the application's resources run."""
-
-    async def ready() -> bool:
-        return state.running
-
-    return ready
+from roster_shared.service.keys import METRICS, READY
 
 
 def mount_with_health(
@@ -35,5 +26,5 @@ def mount_with_health(
 
 def standalone_root(api: web.Application, mount: str) -> web.Application:
     """:func:`mount_with_health` for an application built with the shared keys: its metrics
-    registry (``METRICS``) and its readiness state (``STATE``)."""
-    return mount_with_health(api, mount, api[METRICS], ready_when_running(api[STATE]))
+    registry (``METRICS``) and its readiness check (``READY``)."""
+    return mount_with_health(api, mount, api[METRICS], api[READY])
