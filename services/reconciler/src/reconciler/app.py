@@ -22,6 +22,7 @@ from roster_shared.service import (
     attach_bus,
     attach_state,
     attach_user_store,
+    resource_context,
     service_app,
     standalone_root,
 )
@@ -76,24 +77,12 @@ def create_api(
     app[RECONCILER] = reconciler
     app[VAULT] = vault
     app[ADMIN_TOKEN] = settings.admin_token.get_secret_value() if settings.admin_token else None
-    app.cleanup_ctx.append(_state_store_context(store))
+    # The reconciler's state (leases, runs) lives in the user-store.
+    app.cleanup_ctx.append(resource_context(store.start, store.close))
     if settings.schedule:
         app.cleanup_ctx.append(_schedule_context(reconciler, settings.schedule_tick))
     attach_state(app)
     return app
-
-
-def _state_store_context(store: StateStore) -> CleanupContext:
-    """The client of the reconciler's state (leases, runs) in the user-store."""
-
-    async def context(_app: web.Application) -> AsyncIterator[None]:
-        try:
-            await store.start()
-            yield
-        finally:
-            await store.close()
-
-    return context
 
 
 def _schedule_context(reconciler: Reconciler, tick: float) -> CleanupContext:

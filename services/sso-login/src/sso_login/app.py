@@ -19,6 +19,7 @@ from roster_shared.service import (
     attach_requester,
     attach_state,
     attach_user_store,
+    resource_context,
     service_app,
     standalone_root,
 )
@@ -88,7 +89,8 @@ def create_api(
         xml_workers=xml_workers,
         sp_keys=sp_keys,
     )
-    app.cleanup_ctx.append(_providers_context(providers))
+    # OIDC discovery, JWKS and token endpoints.
+    app.cleanup_ctx.append(resource_context(providers.start, providers.close))
     app.cleanup_ctx.append(_revocations_context(bus, topics, sessions))
     app.cleanup_ctx.append(xml_workers.lifecycle)
     attach_state(app)
@@ -97,19 +99,6 @@ def create_api(
     app.add_routes(oidc_routes)
     app.add_routes(routes)
     return app
-
-
-def _providers_context(providers: OidcProviders) -> CleanupContext:
-    """The OIDC providers' HTTP client (discovery, JWKS, token endpoints)."""
-
-    async def context(_app: web.Application) -> AsyncIterator[None]:
-        try:
-            await providers.start()
-            yield
-        finally:
-            await providers.close()
-
-    return context
 
 
 def _revocations_context(bus: Bus, topics: Topics, sessions: Sessions) -> CleanupContext:

@@ -25,6 +25,7 @@ from roster_shared.service.resources import (
     bus_context,
     ready_when_running,
     requester_context,
+    resource_context,
     running_context,
     user_store_context,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "mount_with_health",
     "ready_when_running",
     "requester_context",
+    "resource_context",
     "run_service",
     "running_context",
     "service_app",

@@ -11,7 +11,7 @@ the settings or take the one passed in, store it under its key, and register its
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -27,51 +27,50 @@ CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 """What ``app.cleanup_ctx`` takes: an async generator that yields once everything is started."""
 
 
-def bus_context(bus: Bus, *, owned: bool) -> CleanupContext:
-    """Start and stop ``bus`` with the application, if the application owns it.
+async def _passed_in(_app: web.Application) -> AsyncIterator[None]:
+    yield  # started and stopped by whoever passed it in
 
-    A bus that fails to start closes what it opened itself, so it is only stopped once started.
-    """
+
+def bus_context(bus: Bus, *, owned: bool) -> CleanupContext:
+    """Start and stop ``bus`` with the application, if the application owns it."""
+    if not owned:
+        return _passed_in
 
     async def context(_app: web.Application) -> AsyncIterator[None]:
-        if owned:
-            await bus.start()
+        # Outside the try: a bus that fails to start closes what it opened itself.
+        await bus.start()
         try:
             yield
         finally:
-            if owned:
-                await bus.stop()
+            await bus.stop()
+
+    return context
+
+
+def resource_context(
+    start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]
+) -> CleanupContext:
+    """A resource the application owns, opened by ``start`` and closed by ``stop`` — also when
+    ``start`` failed half-way (closing what never opened is harmless for every one of ours)."""
+
+    async def context(_app: web.Application) -> AsyncIterator[None]:
+        try:
+            await start()
+            yield
+        finally:
+            await stop()
 
     return context
 
 
 def user_store_context(client: UserStoreClient, *, owned: bool) -> CleanupContext:
     """Open and close the user-store client's connection pool, if the application owns it."""
-
-    async def context(_app: web.Application) -> AsyncIterator[None]:
-        try:
-            if owned:
-                await client.start()
-            yield
-        finally:
-            if owned:
-                await client.close()
-
-    return context
+    return resource_context(client.start, client.close) if owned else _passed_in
 
 
 def requester_context(requester: Requester) -> CleanupContext:
-    """Read replies while the application runs (a requester is always the application's own;
-    stopping one that did not start is harmless)."""
-
-    async def context(_app: web.Application) -> AsyncIterator[None]:
-        try:
-            await requester.start()
-            yield
-        finally:
-            await requester.stop()
-
-    return context
+    """Read replies while the application runs (a requester is always the application's own)."""
+    return resource_context(requester.start, requester.stop)
 
 
 def running_context(state: State) -> CleanupContext:
