@@ -48,3 +48,26 @@ def test_dockerfile_installs_from_the_lock_file() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert "uv sync --locked --no-dev" in text
     assert "USER roster" in text
+
+
+def test_only_the_user_store_is_given_the_database() -> None:
+    # The user-store is the only writer: no other service's settings name a database, and no
+    # deployment file hands one its credentials.
+    assert "database_url" in UserStoreSettings.model_fields
+    for settings in (ScimApiSettings, SsoLoginSettings, ReconcilerSettings):
+        assert "database_url" not in settings.model_fields
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    given = {
+        name for name, s in compose.items() if "ROSTER_DATABASE_URL" in s.get("environment", {})
+    }
+    assert given == {"user-store"}
+    documents = yaml.safe_load_all((DEPLOY / "kubernetes" / "roster.yaml").read_text())
+    given = set()
+    for document in documents:
+        if document["kind"] == "ConfigMap":
+            assert "ROSTER_DATABASE_URL" not in document["data"]
+        if document["kind"] == "Deployment":
+            for container in document["spec"]["template"]["spec"]["containers"]:
+                if any(v["name"] == "ROSTER_DATABASE_URL" for v in container.get("env", [])):
+                    given.add(container["name"])
+    assert given == {"user-store"}

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -77,10 +78,7 @@ def reference_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def count_responses(registry: CollectorRegistry, name: str, documentation: str) -> Any:
+def count_responses(registry: CollectorRegistry, name: str, documentation: str) -> Middleware:
     """A middleware counting responses by HTTP status in a Prometheus counter ``name``."""
     responses = Counter(name, documentation, ["status"], registry=registry)
 
@@ -91,14 +89,3 @@ def count_responses(registry: CollectorRegistry, name: str, documentation: str) 
         return response
 
     return count
-
-
-def standalone(
-    api: web.Application, mount: str, registry: CollectorRegistry, ready: Check
-) -> web.Application:
-    """A service on its own: health and metrics at the root, the service mounted at ``mount``,
-    so its paths are the same as inside `roster dev`."""
-    app = web.Application()
-    app.add_routes(health_routes(registry, ready))
-    app.add_subapp(mount, api)
-    return app

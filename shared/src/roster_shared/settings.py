@@ -1,7 +1,9 @@
-"""Settings every Roster process shares: where the bus and the database are, how to log.
+"""Settings every Roster process shares: where the bus is, how topics are named, how to log.
 
-Built once in a service's ``__main__`` (or the ``roster`` CLI) and passed down. Each service
-subclasses :class:`RosterSettings` with its own fields; all read ``ROSTER_*`` variables.
+Built once in a process's entry point (a service's ``__main__`` or the ``roster`` CLI) and passed
+down; all read ``ROSTER_*`` variables. A served service's settings derive from
+:class:`roster_shared.service.ServiceSettings`, which adds where it listens; only the user-store's
+name a database (it is the only writer), so no other process is handed its credentials.
 """
 
 from __future__ import annotations
@@ -29,12 +31,5 @@ class RosterSettings(BaseSettings):
     )
     topic_partitions: int = Field(default=12, ge=1, description="Partitions of new topics.")
     topic_replication: int = Field(default=1, ge=1, description="Replication of new topics.")
-    database_url: str = Field(
-        default="sqlite+aiosqlite:///roster.db",
-        description="SQLAlchemy async URL: postgresql+asyncpg://... in production.",
-    )
     log_level: str = Field(default="INFO")
     log_json: bool = Field(default=True, description="Structured JSON logs (one per line).")
-    request_timeout: float = Field(
-        default=20.0, gt=0, description="Seconds a request waits for the user-store's reply."
-    )

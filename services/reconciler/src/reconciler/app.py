@@ -9,23 +9,30 @@ services, standalone (:func:`create_app`, with health and metrics) and inside ``
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 from roster_shared.bus.base import Bus
-from roster_shared.bus.kafka import kafka_bus_for
 from roster_shared.events.envelope import utcnow
-from roster_shared.observability import standalone
+from roster_shared.service import (
+    METRICS,
+    CleanupContext,
+    attach_bus,
+    attach_state,
+    attach_user_store,
+    resource_context,
+    service_app,
+    standalone_root,
+)
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
 from reconciler.credentials import Vault
 from reconciler.engine import Reconciler, RunRecord
 from reconciler.errors import errors_middleware
-from reconciler.keys import ADMIN_TOKEN, BUS, METRICS, RECONCILER, STATE, USER_STORE, VAULT, State
+from reconciler.keys import ADMIN_TOKEN, RECONCILER, VAULT
 from reconciler.routes import routes
 from reconciler.scheduler import scheduled
 from reconciler.settings import ReconcilerSettings
@@ -44,23 +51,19 @@ def create_api(
 ) -> web.Application:
     """The reconciler's API and schedule, to be mounted at :data:`MOUNT`.
 
-    ``bus`` and ``user_store`` may be passed in, started and stopped by their owner (the
-    embedded launcher shares one in-process bus); otherwise they are built from ``settings``
-    (Kafka and the user-store's URL) and owned by the application.
+    A ``bus`` or ``user_store`` passed in is started and stopped by whoever passed it;
+    without them the application makes its own from ``settings``.
     """
-    app = web.Application(middlewares=[errors_middleware])
+    app = service_app(errors_middleware)
     app.add_routes(routes)
-    owns_bus = bus is None
-    bus = bus if bus is not None else kafka_bus_for(settings, "reconciler")
-    owns_client = user_store is None
-    token = settings.internal_token.get_secret_value() if settings.internal_token else None
-    if user_store is None:
-        user_store = UserStoreClient(
-            settings.user_store_url, token=token, timeout=settings.request_timeout
-        )
-    store = StateStore(settings.user_store_url, token=token, timeout=settings.request_timeout)
+    bus = attach_bus(app, settings, "reconciler", bus)
+    user_store = attach_user_store(app, settings, user_store)
+    store = StateStore(
+        settings.user_store_url,
+        token=settings.internal_token_value(),
+        timeout=settings.request_timeout,
+    )
     vault = Vault(settings.directory_key.get_secret_value() if settings.directory_key else None)
-    registry = CollectorRegistry()
     reconciler = Reconciler(
         user_store,
         store,
@@ -69,38 +72,27 @@ def create_api(
         topics=Topics(settings.topic_prefix),
         instance=settings.instance_id,
         clock=clock,
-        on_record=_metrics(registry),
+        on_record=_metrics(app[METRICS]),
     )
-    app[BUS] = bus
-    app[USER_STORE] = user_store
-    app[METRICS] = registry
     app[RECONCILER] = reconciler
     app[VAULT] = vault
     app[ADMIN_TOKEN] = settings.admin_token.get_secret_value() if settings.admin_token else None
-    state = app[STATE] = State()
-
-    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
-        if owns_bus:
-            await bus.start()
-        try:
-            if owns_client:
-                await user_store.start()
-            await store.start()
-            async with contextlib.AsyncExitStack() as stack:
-                if settings.schedule:
-                    await stack.enter_async_context(scheduled(reconciler, settings.schedule_tick))
-                state.running = True
-                yield
-        finally:
-            state.running = False
-            await store.close()
-            if owns_client:
-                await user_store.close()
-            if owns_bus:
-                await bus.stop()
-
-    app.cleanup_ctx.append(lifecycle)
+    # The reconciler's state (leases, runs) lives in the user-store.
+    app.cleanup_ctx.append(resource_context(store.start, store.close))
+    if settings.schedule:
+        app.cleanup_ctx.append(_schedule_context(reconciler, settings.schedule_tick))
+    attach_state(app)
     return app
+
+
+def _schedule_context(reconciler: Reconciler, tick: float) -> CleanupContext:
+    """Each tenant run on its policy's interval while the application runs."""
+
+    async def context(_app: web.Application) -> AsyncIterator[None]:
+        async with scheduled(reconciler, tick):
+            yield
+
+    return context
 
 
 def create_app(
@@ -111,13 +103,7 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
     """The reconciler on its own: health and metrics, and its API under :data:`MOUNT`."""
-    api = create_api(settings, bus=bus, user_store=user_store, clock=clock)
-    state = api[STATE]
-
-    async def ready() -> bool:
-        return state.running
-
-    return standalone(api, MOUNT, api[METRICS], ready)
+    return standalone_root(create_api(settings, bus=bus, user_store=user_store, clock=clock), MOUNT)
 
 
 def _metrics(registry: CollectorRegistry) -> Callable[[RunRecord], None]:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
 from aiohttp import web
-from roster_shared.observability import reference_id
+from roster_shared.service import Catch, error_middleware, internal_error_json
 from roster_shared.userstore_client import UserStoreClientError
 
 log = logging.getLogger(__name__)
@@ -63,23 +62,22 @@ class NotConfigured(ReconcilerError):
     status = 409
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+def _reconciler_error(_request: web.Request, error: ReconcilerError) -> web.Response:
+    return web.json_response({"error": error.code, "detail": error.detail}, status=error.status)
 
 
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The one place exceptions become responses."""
-    try:
-        return await handler(request)
-    except ReconcilerError as error:
-        return web.json_response({"error": error.code, "detail": error.detail}, status=error.status)
-    except UserStoreClientError as error:
-        status = 404 if error.status == 404 else 502
-        code = "not_found" if status == 404 else "user_store"
-        return web.json_response({"error": code, "detail": error.detail}, status=status)
-    except web.HTTPException:
-        raise
-    except Exception:
-        reference = reference_id()
-        log.exception("unhandled error", extra={"reference": reference, "path": request.path})
-        return web.json_response({"error": "internal", "reference": reference}, status=500)
+def _user_store_error(_request: web.Request, error: UserStoreClientError) -> web.Response:
+    # What the reconciler asked of the user-store failed: its 404 is the caller's, the rest a
+    # bad gateway (the reconciler itself is fine).
+    status = 404 if error.status == 404 else 502
+    code = "not_found" if status == 404 else "user_store"
+    return web.json_response({"error": code, "detail": error.detail}, status=status)
+
+
+errors_middleware = error_middleware(
+    Catch(ReconcilerError, _reconciler_error),
+    Catch(UserStoreClientError, _user_store_error),
+    internal=internal_error_json,
+    log=log,
+)
+"""The one place exceptions become responses (aiohttp's HTTP exceptions pass through)."""

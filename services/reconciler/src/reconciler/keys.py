@@ -1,29 +1,24 @@
-"""Typed application keys of the reconciler's aiohttp app."""
+"""Typed application keys of the reconciler's aiohttp app (the shared ones re-exported)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from aiohttp import web
-from prometheus_client import CollectorRegistry
-from roster_shared.bus.base import Bus
-from roster_shared.userstore_client import UserStoreClient
+from roster_shared.service.keys import BUS, METRICS, STATE, USER_STORE, State
 
 from reconciler.credentials import Vault
 from reconciler.engine import Reconciler
 
+__all__ = [
+    "ADMIN_TOKEN",
+    "BUS",
+    "METRICS",
+    "RECONCILER",
+    "STATE",
+    "USER_STORE",
+    "VAULT",
+    "State",
+]
 
-@dataclass
-class State:
-    """What readiness reports: True once the application's resources are started."""
-
-    running: bool = False
-
-
-BUS = web.AppKey("bus", Bus)
-USER_STORE = web.AppKey("user_store", UserStoreClient)
-METRICS = web.AppKey("metrics", CollectorRegistry)
-STATE = web.AppKey("state", State)
 RECONCILER = web.AppKey("reconciler", Reconciler)
 VAULT = web.AppKey("vault", Vault)
 ADMIN_TOKEN: web.AppKey[str | None] = web.AppKey("admin_token")

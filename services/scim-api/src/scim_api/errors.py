@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
 from aiohttp import web
 from roster_shared.observability import reference_id
+from roster_shared.service import Catch, error_middleware
 from scim2_models import Error
 
 log = logging.getLogger(__name__)
 
 SCIM_JSON = "application/scim+json"
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ScimError(Exception):
@@ -196,20 +194,17 @@ def error_response(
     )
 
 
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The one place exceptions become SCIM error responses; unknown ones get a reference id."""
-    try:
-        return await handler(request)
-    except ScimError as error:
-        return error_response(
-            error.status, error.detail, scim_type=error.scim_type, headers=error.headers()
-        )
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return error_response(exc.status, exc.reason)
-    except Exception:
-        reference = reference_id()
-        log.exception("unhandled error", extra={"reference": reference, "path": request.path})
-        return error_response(500, f"internal error (reference {reference})")
+def _scim_error(_request: web.Request, error: ScimError) -> web.Response:
+    return error_response(
+        error.status, error.detail, scim_type=error.scim_type, headers=error.headers()
+    )
+
+
+errors_middleware = error_middleware(
+    Catch(ScimError, _scim_error),
+    # aiohttp's own (no route, body too large...) are SCIM errors too: an IdP parses them.
+    http=lambda exc: error_response(exc.status, exc.reason),
+    internal=lambda reference: error_response(500, f"internal error (reference {reference})"),
+    log=log,
+)
+"""The one place exceptions become SCIM error responses; unknown ones get a reference id."""

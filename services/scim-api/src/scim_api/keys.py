@@ -1,28 +1,14 @@
-"""Typed application keys of the scim-api's aiohttp app."""
+"""Typed application keys of the scim-api's aiohttp app (the shared ones re-exported)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from aiohttp import web
-from prometheus_client import CollectorRegistry
-from roster_shared.bus.requests import Requester
-from roster_shared.userstore_client import UserStoreClient
+from roster_shared.service.keys import METRICS, REQUESTER, STATE, USER_STORE, State
 
 from scim_api.service import ScimService
 
+__all__ = ["METRICS", "PUBLIC_BASE", "REQUESTER", "SERVICE", "STATE", "USER_STORE", "State"]
 
-@dataclass
-class State:
-    """What readiness reports: True once the application's resources are started."""
-
-    running: bool = False
-
-
-USER_STORE = web.AppKey("user_store", UserStoreClient)
-REQUESTER = web.AppKey("requester", Requester)
-METRICS = web.AppKey("metrics", CollectorRegistry)
-STATE = web.AppKey("state", State)
 SERVICE = web.AppKey("service", ScimService)
 PUBLIC_BASE = web.AppKey("public_base", str)
 """``<public_url>/scim``: absolute URLs are built on it, never on the request's Host."""

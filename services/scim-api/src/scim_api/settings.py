@@ -1,27 +1,17 @@
-"""scim-api settings (``ROSTER_`` variables, plus those of :class:`RosterSettings`)."""
+"""scim-api settings (``ROSTER_`` variables, plus those of :class:`UserStoreClientSettings`)."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
-from roster_shared.settings import RosterSettings
+from pydantic import Field, field_validator
+from roster_shared.service.settings import UserStoreClientSettings
 
 
-class ScimApiSettings(RosterSettings):
+class ScimApiSettings(UserStoreClientSettings):
     """What the scim-api needs beyond the common settings."""
 
-    host: str = Field(default="127.0.0.1", description="Interface to listen on.")
     port: int = Field(default=8101, description="Port to listen on.")
-    user_store_url: str = Field(
-        default="http://127.0.0.1:8100",
-        description="Base URL of the user-store's internal read API (tenants, tokens, users).",
-    )
-    internal_token: SecretStr | None = Field(
-        default=None,
-        description="Bearer credential for the user-store's internal API, when it requires one "
-        "(the same ``ROSTER_INTERNAL_TOKEN`` the user-store reads).",
-    )
     public_url: str = Field(
         default="http://127.0.0.1:8101",
         description="The public base URL IdPs reach the SCIM endpoint at, e.g. "

@@ -12,17 +12,23 @@ import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
-from roster_shared.bus.base import Bus, Subscription
-from roster_shared.bus.kafka import kafka_bus_for
-from roster_shared.bus.requests import Requester
-from roster_shared.observability import count_responses, standalone
+from roster_shared.bus.base import Bus
+from roster_shared.service import (
+    CleanupContext,
+    attach_bus,
+    attach_requester,
+    attach_state,
+    attach_user_store,
+    resource_context,
+    service_app,
+    standalone_root,
+)
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
 from sso_login.admin import routes as admin_routes
 from sso_login.errors import errors_middleware
-from sso_login.keys import CONTEXT, METRICS, REQUESTER, STATE, USER_STORE, Context, State
+from sso_login.keys import CONTEXT, Context
 from sso_login.oidc import OidcProviders
 from sso_login.oidc_routes import routes as oidc_routes
 from sso_login.routes import routes
@@ -45,28 +51,22 @@ def create_api(
 ) -> web.Application:
     """Single sign-on, to be mounted at :data:`MOUNT`.
 
-    ``bus`` and ``user_store`` may be passed in, started and stopped by their owner (the
-    embedded launcher shares one in-process bus); otherwise they are built from ``settings``
-    (Kafka and the user-store's URL) and owned by the application.
+    The bus and the user-store client are the application's own unless passed in, as in
+    ``roster dev``, whose one in-process bus every service shares.
     """
-    registry = CollectorRegistry()
-    count = count_responses(registry, "roster_sso_login_responses", "SSO responses by HTTP status")
-    app = web.Application(middlewares=[count, errors_middleware])
-    owns_bus = bus is None
-    bus = bus if bus is not None else kafka_bus_for(settings, "sso-login")
+    app = service_app(
+        errors_middleware,
+        responses=("roster_sso_login_responses", "SSO responses by HTTP status"),
+    )
+    bus = attach_bus(app, settings, "sso-login", bus)
     if settings.session_secret is None:
         raise ValueError(
             "ROSTER_SESSION_SECRET is required: it seals login sessions and must be the same "
             "on every sso-login instance (32+ random bytes)"
         )
-    owns_client = user_store is None
-    if user_store is None:
-        token = settings.internal_token.get_secret_value() if settings.internal_token else None
-        user_store = UserStoreClient(
-            settings.user_store_url, token=token, timeout=settings.request_timeout
-        )
     topics = Topics(settings.topic_prefix)
-    requester = Requester(bus, topic=topics.replies)
+    user_store = attach_user_store(app, settings, user_store)
+    attach_requester(app, bus, topics.replies)
     sealer = Sealer(settings.session_secret.get_secret_value().encode())
     sessions = Sessions(sealer, user_store)
     providers = OidcProviders(
@@ -77,9 +77,6 @@ def create_api(
         max_pending=max(settings.saml_max_pending, settings.saml_workers),
         budget=settings.saml_time_budget,
     )
-    app[USER_STORE] = user_store
-    app[REQUESTER] = requester
-    app[METRICS] = registry
     sp_keys = None
     if settings.saml_sp_cert and settings.saml_sp_key:
         sp_keys = SpKeys(settings.saml_sp_cert, settings.saml_sp_key.get_secret_value())
@@ -92,40 +89,31 @@ def create_api(
         xml_workers=xml_workers,
         sp_keys=sp_keys,
     )
-    state = app[STATE] = State()
-
-    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
-        revocations: Subscription | None = None
-        if owns_bus:
-            await bus.start()
-        try:
-            if owns_client:
-                await user_store.start()
-            await requester.start()
-            await providers.start()
-            revocations = bus.listen(topics.lifecycle, sessions.on_lifecycle)
-            await revocations.start()
-            sessions.listening_since = time.time()
-            state.running = True
-            yield
-        finally:
-            state.running = False
-            if revocations is not None:
-                await revocations.stop()
-            await providers.close()
-            await requester.stop()
-            if owns_client:
-                await user_store.close()
-            if owns_bus:
-                await bus.stop()
-
-    app.cleanup_ctx.append(lifecycle)
+    # OIDC discovery, JWKS and token endpoints.
+    app.cleanup_ctx.append(resource_context(providers.start, providers.close))
+    app.cleanup_ctx.append(_revocations_context(bus, topics, sessions))
     app.cleanup_ctx.append(xml_workers.lifecycle)
+    attach_state(app)
     app.add_routes(admin_routes)
     app.add_routes(saml_routes)
     app.add_routes(oidc_routes)
     app.add_routes(routes)
     return app
+
+
+def _revocations_context(bus: Bus, topics: Topics, sessions: Sessions) -> CleanupContext:
+    """Lifecycle events revoke sessions (a deactivated user is signed out on every instance)."""
+
+    async def context(_app: web.Application) -> AsyncIterator[None]:
+        revocations = bus.listen(topics.lifecycle, sessions.on_lifecycle)
+        try:
+            await revocations.start()
+            sessions.listening_since = time.time()
+            yield
+        finally:
+            await revocations.stop()
+
+    return context
 
 
 def create_app(
@@ -135,10 +123,4 @@ def create_app(
     user_store: UserStoreClient | None = None,
 ) -> web.Application:
     """sso-login on its own: single sign-on under ``/sso`` plus health and metrics."""
-    api = create_api(settings, bus=bus, user_store=user_store)
-    state = api[STATE]
-
-    async def ready() -> bool:
-        return state.running
-
-    return standalone(api, MOUNT, api[METRICS], ready)
+    return standalone_root(create_api(settings, bus=bus, user_store=user_store), MOUNT)

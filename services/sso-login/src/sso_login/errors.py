@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
 from aiohttp import web
 from roster_shared.observability import reference_id
+from roster_shared.service import Catch, error_middleware
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class LoginError(Exception):
@@ -89,26 +87,25 @@ def error_page(status: int, title: str, detail: str, reference: str) -> web.Resp
     return web.Response(status=status, text=body, content_type="text/html")
 
 
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The one place exceptions become error pages."""
-    try:
-        return await handler(request)
-    except LoginError as error:
-        reference = reference_id()
-        log.info(
-            "sign-in error page",
-            extra={
-                "reference": reference,
-                "path": request.path,
-                "status": error.status,
-                "reason": error.reason,
-            },
-        )
-        return error_page(error.status, error.title, error.detail, reference)
-    except web.HTTPException:
-        raise
-    except Exception:
-        reference = reference_id()
-        log.exception("unhandled error", extra={"reference": reference, "path": request.path})
-        return error_page(500, "Something went wrong", "Sign-in failed unexpectedly.", reference)
+def _login_error_page(request: web.Request, error: LoginError) -> web.Response:
+    reference = reference_id()
+    log.info(
+        "sign-in error page",
+        extra={
+            "reference": reference,
+            "path": request.path,
+            "status": error.status,
+            "reason": error.reason,
+        },
+    )
+    return error_page(error.status, error.title, error.detail, reference)
+
+
+errors_middleware = error_middleware(
+    Catch(LoginError, _login_error_page),
+    internal=lambda reference: error_page(
+        500, "Something went wrong", "Sign-in failed unexpectedly.", reference
+    ),
+    log=log,
+)
+"""The one place exceptions become error pages (aiohttp's HTTP exceptions pass through)."""

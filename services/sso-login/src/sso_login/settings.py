@@ -1,25 +1,15 @@
-"""sso-login settings (``ROSTER_`` variables, plus those of :class:`RosterSettings`)."""
+"""sso-login settings (``ROSTER_`` variables, plus those of :class:`UserStoreClientSettings`)."""
 
 from __future__ import annotations
 
 from pydantic import Field, SecretStr
-from roster_shared.settings import RosterSettings
+from roster_shared.service.settings import UserStoreClientSettings
 
 
-class SsoLoginSettings(RosterSettings):
+class SsoLoginSettings(UserStoreClientSettings):
     """What sso-login needs beyond the common settings."""
 
-    host: str = Field(default="127.0.0.1", description="Interface to listen on.")
     port: int = Field(default=8102, description="Port to listen on.")
-    user_store_url: str = Field(
-        default="http://127.0.0.1:8100",
-        description="Base URL of the user-store's internal read API (tenants, users).",
-    )
-    internal_token: SecretStr | None = Field(
-        default=None,
-        description="Bearer credential for the user-store's internal API, when it requires one "
-        "(the same ``ROSTER_INTERNAL_TOKEN`` the user-store reads).",
-    )
     public_url: str = Field(
         default="http://127.0.0.1:8102",
         description="The public base URL browsers and IdPs reach Roster at, e.g. "

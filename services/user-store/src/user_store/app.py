@@ -7,19 +7,20 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from roster_shared.bus.base import Bus
 from roster_shared.events.envelope import utcnow
 from roster_shared.observability import health_routes
+from roster_shared.service import METRICS, READY, CleanupContext, attach_bus, service_app
 from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from user_store import reconciler_state, replay, sso_settings
 from user_store.cursors import Cursors, derive_key
-from user_store.db import create_engine
+from user_store.db import create_engine, migrate
 from user_store.keys import ADMIN_TOKEN, CURSORS, INTERNAL_TOKEN, SESSIONS
-from user_store.routes import admin, errors_middleware, internal
+from user_store.routes import admin, credentials_middleware, errors_middleware, internal
 from user_store.service import UserStoreService
 from user_store.settings import UserStoreSettings
 
@@ -50,6 +51,38 @@ class _ServiceCollector:
         return families
 
 
+def _engine_context(engine: AsyncEngine) -> CleanupContext:
+    """Nothing to open (connections are made on demand); the pool is closed at the end."""
+
+    async def context(_app: web.Application) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    return context
+
+
+def _service_context(
+    service: UserStoreService, settings: UserStoreSettings, *, consume: bool
+) -> CleanupContext:
+    """The topics exist, then the consumer and the outbox relay run (or, reading only, the
+    schema is migrated when asked to be)."""
+
+    async def context(_app: web.Application) -> AsyncIterator[None]:
+        try:
+            await service.bus.ensure_topics(service.topics.specs(settings.topic_partitions))
+            if consume:
+                await service.start()
+            elif settings.migrate_on_start:
+                await migrate(service.engine)
+            yield
+        finally:
+            await service.stop()
+
+    return context
+
+
 def create_app(
     settings: UserStoreSettings,
     *,
@@ -63,15 +96,12 @@ def create_app(
     ``bus`` and ``engine`` may be passed in (the embedded launcher shares them); otherwise they
     are built from ``settings``. ``consume=False`` serves reads only.
     """
-    app = web.Application(middlewares=[errors_middleware], client_max_size=1_048_576)
+    app = service_app(errors_middleware, credentials_middleware, client_max_size=1_048_576)
     engine = engine or create_engine(settings.database_url)
-    if bus is None:
-        from roster_shared.bus.kafka import kafka_bus_for
-
-        bus = kafka_bus_for(settings, "user-store")
-        owns_bus = True
-    else:
-        owns_bus = False
+    # First, so that the engine is disposed whatever fails to start after it (even when
+    # passed in: `roster dev` disposes it again, which is harmless).
+    app.cleanup_ctx.append(_engine_context(engine))
+    bus = attach_bus(app, settings, "user-store", bus)
     service = UserStoreService(
         engine,
         bus,
@@ -89,10 +119,8 @@ def create_app(
         if settings.cursor_key is not None
         else derive_key(settings.admin_token.get_secret_value())
     )
-    app[INTERNAL_TOKEN] = (
-        settings.internal_token.get_secret_value() if settings.internal_token else None
-    )
-    registry = CollectorRegistry()
+    app[INTERNAL_TOKEN] = settings.internal_token_value()
+    registry = app[METRICS]
     registry.register(_ServiceCollector(service))
     Counter("roster_user_store_up", "Always 1 while the process runs", registry=registry).inc()
 
@@ -104,25 +132,8 @@ def create_app(
             return False
         return service.running or not consume
 
-    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
-        if owns_bus:
-            await bus.start()
-        try:
-            await bus.ensure_topics(service.topics.specs(settings.topic_partitions))
-            if consume:
-                await service.start()
-            elif settings.migrate_on_start:
-                from user_store.db import migrate
-
-                await migrate(engine)
-            yield
-        finally:
-            await service.stop()
-            if owns_bus:
-                await bus.stop()
-            await engine.dispose()
-
-    app.cleanup_ctx.append(lifecycle)
+    app[READY] = ready
+    app.cleanup_ctx.append(_service_context(service, settings, consume=consume))
     app.add_routes(health_routes(registry, ready))
     app.add_routes(internal)
     app.add_routes(replay.routes)

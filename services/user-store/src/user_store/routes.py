@@ -10,13 +10,14 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ValidationError
 from roster_shared.filters import GroupPage, ListQuery, UserPage
 from roster_shared.observability import reference_id
+from roster_shared.service import Catch, error_middleware, internal_error_json
 from roster_shared.tenants import ProvisioningMode, TenantPolicy
 from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,8 +36,6 @@ DATABASE_UNREACHABLE: tuple[type[BaseException], ...] = (
     sqlalchemy_exc.TimeoutError,  # no connection free in the pool in time
 )
 """Failures that mean the database did not answer, not that the request was wrong."""
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _json(model: BaseModel | list[Any] | dict[str, Any], status: int = 200) -> web.Response:
@@ -248,44 +247,44 @@ async def admin_token_revoke(request: web.Request) -> web.Response:
 
 
 @web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The one place exceptions become responses; credentials are checked here too."""
-    try:
-        if request.path.startswith("/admin/"):
-            _check_bearer(request, request.app[ADMIN_TOKEN])
-            path_params.check(request)
-        elif request.path.startswith("/internal/"):
-            _check_bearer(request, request.app[INTERNAL_TOKEN])
-            path_params.check(request)
-        return await handler(request)
-    except UserStoreError as error:
-        body: dict[str, Any] = {
-            "error": error.http_error or error.code.value,
-            "detail": error.detail,
-        }
-        if error.existing_id:
-            body["existing_id"] = error.existing_id
-        return web.json_response(body, status=error.status)
-    except web.HTTPException:
-        raise
-    except DATABASE_UNREACHABLE as exc:
-        # The database is down or unreachable: nothing the caller sent is wrong, so it may
-        # retry (scim-api answers the IdP 503 with Retry-After, not a 500 that looks final).
-        reference = reference_id()
-        log.warning(
-            "database unreachable",
-            extra={"reference": reference, "path": request.path, "error": str(exc)[:300]},
-        )
-        return web.json_response(
-            {
-                "error": "unavailable",
-                "detail": "the database is not answering",
-                "reference": reference,
-            },
-            status=503,
-            headers={"Retry-After": "5"},
-        )
-    except Exception:
-        reference = reference_id()
-        log.exception("unhandled error", extra={"reference": reference, "path": request.path})
-        return web.json_response({"error": "internal", "reference": reference}, status=500)
+async def credentials_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The admin and the internal API each require their bearer credential (inside
+    :data:`errors_middleware`, which answers a refusal)."""
+    if request.path.startswith("/admin/"):
+        _check_bearer(request, request.app[ADMIN_TOKEN])
+        path_params.check(request)
+    elif request.path.startswith("/internal/"):
+        _check_bearer(request, request.app[INTERNAL_TOKEN])
+        path_params.check(request)
+    return await handler(request)
+
+
+def _user_store_error(_request: web.Request, error: UserStoreError) -> web.Response:
+    body: dict[str, Any] = {"error": error.http_error or error.code.value, "detail": error.detail}
+    if error.existing_id:
+        body["existing_id"] = error.existing_id
+    return web.json_response(body, status=error.status)
+
+
+def _database_unreachable(request: web.Request, exc: BaseException) -> web.Response:
+    # The database is down or unreachable: nothing the caller sent is wrong, so it may
+    # retry (scim-api answers the IdP 503 with Retry-After, not a 500 that looks final).
+    reference = reference_id()
+    log.warning(
+        "database unreachable",
+        extra={"reference": reference, "path": request.path, "error": str(exc)[:300]},
+    )
+    return web.json_response(
+        {"error": "unavailable", "detail": "the database is not answering", "reference": reference},
+        status=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+errors_middleware = error_middleware(
+    Catch(UserStoreError, _user_store_error),
+    Catch(DATABASE_UNREACHABLE, _database_unreachable),
+    internal=internal_error_json,
+    log=log,
+)
+"""The one place exceptions become responses (aiohttp's HTTP exceptions pass through)."""

@@ -1,22 +1,25 @@
-"""user-store settings (``ROSTER_`` variables, plus those of :class:`RosterSettings`)."""
+"""user-store settings (``ROSTER_`` variables, plus those of :class:`ServiceSettings`)."""
 
 from __future__ import annotations
 
 from pydantic import Field, SecretStr
-from roster_shared.settings import RosterSettings
+from roster_shared.service.settings import ServiceSettings
 
 
-class UserStoreSettings(RosterSettings):
-    """What the user-store needs beyond the common settings."""
+class UserStoreSettings(ServiceSettings):
+    """What the user-store needs beyond the common settings.
 
+    Only the user-store names a database: it is the only writer, and no other service is
+    handed its credentials.
+    """
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///roster.db",
+        description="SQLAlchemy async URL: postgresql+asyncpg://... in production.",
+    )
     admin_token: SecretStr = Field(
         description="Bearer credential for the admin API (/admin/...). No default: a missing "
         "one stops the service at start."
-    )
-    internal_token: SecretStr | None = Field(
-        default=None,
-        description="When set, the internal read API (/internal/...) requires it "
-        "as a bearer token.",
     )
     cursor_key: SecretStr | None = Field(
         default=None,
@@ -24,8 +27,7 @@ class UserStoreSettings(RosterSettings):
         "every instance. Unset: derived from the admin token (which every instance shares), so "
         "changing either invalidates the cursors handed out so far (a client starts again).",
     )
-    host: str = "127.0.0.1"
-    port: int = 8100
+    port: int = Field(default=8100, description="Port to listen on.")
     consumer_group: str = "roster-user-store"
     max_batch: int = Field(default=500, ge=1, description="Events applied per transaction.")
     migrate_on_start: bool = Field(

@@ -1,0 +1,147 @@
+"""The resources several services hold, each opened and closed in one cleanup context.
+
+aiohttp's "Cleanup Context": a service appends one context per resource to
+``app.cleanup_ctx`` in the order they start; they stop in reverse, and when one fails to start
+the ones before it are still stopped. A resource passed in (``roster dev`` shares one bus, tests
+pass fakes) belongs to whoever passed it: it is stored, never started or stopped here.
+
+The ``attach_*`` functions do the three steps each service did by hand: build the resource from
+the settings or take the one passed in, store it under its key, and register its context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from roster_shared.bus.base import Bus
+from roster_shared.bus.kafka import kafka_bus_for
+from roster_shared.bus.requests import Requester
+from roster_shared.observability import Check
+from roster_shared.service.keys import BUS, READY, REQUESTER, STATE, USER_STORE, State
+from roster_shared.service.settings import ServiceSettings, UserStoreClientSettings
+from roster_shared.userstore_client import UserStoreClient
+
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+"""What ``app.cleanup_ctx`` takes: an async generator that yields once everything is started."""
+
+
+async def _passed_in(_app: web.Application) -> AsyncIterator[None]:
+    yield  # started and stopped by whoever passed it in
+
+
+def bus_context(bus: Bus, *, owned: bool) -> CleanupContext:
+    """Start and stop ``bus`` with the application, if the application owns it."""
+    if not owned:
+        return _passed_in
+
+    async def context(_app: web.Application) -> AsyncIterator[None]:
+        # Outside the try: a bus that fails to start closes what it opened itself.
+        await bus.start()
+        try:
+            yield
+        finally:
+            await bus.stop()
+
+    return context
+
+
+def resource_context(
+    start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]
+) -> CleanupContext:
+    """A resource the application owns, opened by ``start`` and closed by ``stop`` — also when
+    ``start`` failed half-way (closing what never opened is harmless for every one of ours)."""
+
+    async def context(_app: web.Application) -> AsyncIterator[None]:
+        try:
+            await start()
+            yield
+        finally:
+            await stop()
+
+    return context
+
+
+def user_store_context(client: UserStoreClient, *, owned: bool) -> CleanupContext:
+    """Open and close the user-store client's connection pool, if the application owns it."""
+    return resource_context(client.start, client.close) if owned else _passed_in
+
+
+def requester_context(requester: Requester) -> CleanupContext:
+    """Read replies while the application runs (a requester is always the application's own)."""
+    return resource_context(requester.start, requester.stop)
+
+
+def running_context(state: State) -> CleanupContext:
+    """``state.running`` while the application serves: registered last, so it is True only once
+    every resource registered before it has started, and False before any of them stops."""
+
+    async def context(_app: web.Application) -> AsyncIterator[None]:
+        state.running = True
+        try:
+            yield
+        finally:
+            state.running = False
+
+    return context
+
+
+def attach_bus(
+    app: web.Application, settings: ServiceSettings, service: str, bus: Bus | None
+) -> Bus:
+    """The bus passed in, or a Kafka bus from ``settings`` that the application owns.
+
+    Standalone, a missing ``ROSTER_KAFKA_BOOTSTRAP`` is a ``ValueError`` here, at start.
+    """
+    owned = bus is None
+    bus = bus if bus is not None else kafka_bus_for(settings, service)
+    app[BUS] = bus
+    app.cleanup_ctx.append(bus_context(bus, owned=owned))
+    return bus
+
+
+def attach_user_store(
+    app: web.Application, settings: UserStoreClientSettings, client: UserStoreClient | None
+) -> UserStoreClient:
+    """The user-store client passed in, or one to ``settings.user_store_url`` that the
+    application owns."""
+    owned = client is None
+    if client is None:
+        client = UserStoreClient(
+            settings.user_store_url,
+            token=settings.internal_token_value(),
+            timeout=settings.request_timeout,
+        )
+    app[USER_STORE] = client
+    app.cleanup_ctx.append(user_store_context(client, owned=owned))
+    return client
+
+
+def attach_requester(app: web.Application, bus: Bus, replies: str) -> Requester:
+    """A requester awaiting the user-store's replies on topic ``replies`` of ``bus``."""
+    requester = Requester(bus, topic=replies)
+    app[REQUESTER] = requester
+    app.cleanup_ctx.append(requester_context(requester))
+    return requester
+
+
+def ready_when_running(state: State) -> Check:
+    """A readiness check: ready while the application's resources run."""
+
+    async def ready() -> bool:
+        return state.running
+
+    return ready
+
+
+def attach_state(app: web.Application) -> State:
+    """The readiness state (``STATE``, checked by ``READY``), running once all contexts
+    registered before this call have started.
+
+    Call it after the service has registered its own resources.
+    """
+    state = app[STATE] = State()
+    app[READY] = ready_when_running(state)
+    app.cleanup_ctx.append(running_context(state))
+    return state

@@ -1,0 +1,30 @@
+"""A service on its own: health and metrics at the root, the service's application mounted.
+
+Standalone (``roster serve``), each service's ``create_app`` mounts its application under its
+prefix on a root that answers ``/healthz``, ``/readyz`` and ``/metrics``; ``roster dev`` mounts
+the same applications side by side, so a path is the same either way.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from roster_shared.observability import Check, health_routes
+from roster_shared.service.keys import METRICS, READY
+
+
+def mount_with_health(
+    api: web.Application, mount: str, registry: CollectorRegistry, ready: Check
+) -> web.Application:
+    """A root application serving health and ``registry``'s metrics, ``api`` under ``mount``."""
+    app = web.Application()
+    app.add_routes(health_routes(registry, ready))
+    app.add_subapp(mount, api)
+    return app
+
+
+def standalone_root(api: web.Application, mount: str) -> web.Application:
+    """:func:`mount_with_health` for an application built with the shared keys: its metrics
+    registry (``METRICS``) and its readiness check (``READY``)."""
+    return mount_with_health(api, mount, api[METRICS], api[READY])
