@@ -1,7 +1,7 @@
 """Benchmark: the reconciler on a 100,000-user tenant against a stand-in directory (issue 5),
 with baselines measured in the same run on the same machine (alternately, best of 3):
 
-* scan: the reconciler reading every user through the user-store's read API (cursor paging)
+* scan: the reconciler reading every user through the user-store's internal API (cursor paging)
   against a raw asyncpg cursor over the same rows;
 * emit: publishing 10,000 ``UserDeactivated`` events through the bus (``KafkaBus.send_batch``,
   idempotent, ``acks=all``) against a raw aiokafka producer sending the same bytes with the same
@@ -109,7 +109,7 @@ async def seed(dsn: str, tenant_id: str, count: int) -> None:
 
 
 async def raw_scan(dsn: str, tenant_id: str) -> tuple[float, int]:
-    """The same rows through a raw asyncpg cursor, in the read API's order."""
+    """The same rows through a raw asyncpg cursor, in the internal API's order."""
     connection = await asyncpg.connect(dsn)
     try:
         started = time.perf_counter()
@@ -198,7 +198,7 @@ async def main(users: int, deactivate: int) -> dict[str, Any]:
                     client, store, bus, vault=vault, topics=topics, lease_ttl=300
                 )
 
-                # scan: the read API against a raw cursor, same rows; alternated, best of 3
+                # scan: the internal API against a raw cursor, same rows; alternated, best of 3
                 api_scans, raw_scans = [], []
                 for _ in range(ROUNDS):
                     started = time.perf_counter()

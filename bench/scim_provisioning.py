@@ -1,5 +1,5 @@
 """Benchmark: the SCIM endpoint end to end (HTTP -> scim-api -> Kafka -> user-store ->
-PostgreSQL -> reply; reads through the user-store's read API), against raw asyncpg baselines
+PostgreSQL -> reply; reads through the user-store's internal API), against raw asyncpg baselines
 measured in the same run on the same database (issue 3, "Measure"):
 
 * create: SCIM POST /Users throughput and p50/p99 latency, against raw asyncpg single-row

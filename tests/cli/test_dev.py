@@ -99,7 +99,7 @@ def test_first_start_prints_the_urls_and_a_scim_token_that_works(dev: DevServer)
     listed = http(f"{base}/admin/tenants", token=admin)
     assert listed.status == 200
     assert _slugs(listed.json()) == {"demo"}
-    # The internal read API is not open to whoever can reach the port.
+    # The internal API is not open to whoever can reach the port.
     assert http(f"{base}/internal/tenants/demo").status == 401
 
     code, _ = dev.stop(signal.SIGTERM)

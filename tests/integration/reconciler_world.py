@@ -1,4 +1,4 @@
-"""A user-store (consumer and HTTP read API) on a given bus and database, a directory stand-in,
+"""A user-store (consumer and HTTP internal API) on a given bus and database, a directory stand-in,
 and reconciler instances wired to them: what the reconciler tests share."""
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ async def running_world(bus: Bus, database_url: str) -> AsyncIterator[World]:
     """Everything started on ``bus`` and the database at ``database_url``; stopped after."""
     stack = Stack(bus, create_engine(database_url), Topics(prefix=f"t{uuid.uuid4().hex[:10]}."))
     await stack.start()
-    # The read API alone (no internal credential): the stack's user-store consumes.
+    # The internal API alone (no internal credential): the stack's user-store consumes.
     api = compose.user_store(
         compose.Wiring(database_url=database_url, self_url="", admin_token="admin"),
         bus=bus,

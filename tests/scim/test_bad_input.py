@@ -298,7 +298,7 @@ def _nots(depth: int) -> dict[str, Any]:
 async def test_the_user_store_bounds_the_filter_trees_it_is_sent(
     stack: ScimStack, acme: Tenant
 ) -> None:
-    # The read API does not trust the scim-api's parser to have bounded the tree.
+    # The internal API does not trust the scim-api's parser to have bounded the tree.
     path = f"/internal/tenants/{acme.info.id}/users/query"
     leaf = {"kind": "present", "attr": "title"}
     for tree, reason in (
@@ -377,7 +377,7 @@ async def test_a_tampered_or_foreign_cursor_is_invalid_cursor(
         assert_scim_error(status, body, 400, "invalidCursor", detail)
 
 
-async def test_the_read_api_refuses_a_tampered_cursor_with_a_typed_400(
+async def test_the_internal_api_refuses_a_tampered_cursor_with_a_typed_400(
     stack: ScimStack, acme: Tenant
 ) -> None:
     for name in ("a@example.com", "b@example.com"):
@@ -451,7 +451,7 @@ async def test_odd_versions_in_if_match_are_412_not_a_500(acme: Tenant) -> None:
         assert_scim_error(status, body, 412, None, "is not a version of this resource")
 
 
-async def test_the_read_api_refuses_an_out_of_range_query_with_a_typed_400(
+async def test_the_internal_api_refuses_an_out_of_range_query_with_a_typed_400(
     stack: ScimStack, acme: Tenant
 ) -> None:
     path = f"/internal/tenants/{acme.info.id}/users/query"

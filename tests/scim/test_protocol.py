@@ -1,4 +1,4 @@
-"""The SCIM protocol end to end (scim-api -> bus -> user-store -> read API), embedded pairing.
+"""The SCIM protocol end to end (scim-api -> bus -> user-store -> internal API), embedded pairing.
 
 Each test talks HTTP to the real services on the in-process bus and SQLite; the interop tests
 replay IdP traffic on Kafka and PostgreSQL.

@@ -1,4 +1,4 @@
-"""The filter expression tree the user-store's read API takes.
+"""The filter expression tree the user-store's internal API takes.
 
 scim-api parses RFC 7644 §3.4.2.2 filter text into this tree; the user-store compiles it to
 parameterised SQL. Attribute paths use SCIM names (``userName``, ``name.givenName``,
@@ -76,7 +76,7 @@ Has.model_rebuild()
 def shape(expr: Expr) -> tuple[int, int]:
     """``(depth, nodes)`` of a tree: depth counts the operators (and, or, not, has) on the
     longest path, nodes every node. Iterative, so measuring a hostile tree cannot itself run out
-    of stack; both sides of the read API bound a filter by it before recursing over it."""
+    of stack; both sides of the internal API bound a filter by it before recursing over it."""
     deepest = nodes = 0
     stack: list[tuple[Expr, int]] = [(expr, 0)]
     while stack:

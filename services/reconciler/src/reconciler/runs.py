@@ -1,7 +1,7 @@
 """One reconciler run for one tenant: look, decide, and publish — never write the database.
 
 A run holds the tenant's lease (:mod:`reconciler.lease`, so exactly one instance runs a tenant at
-a time), reads every user the reconciler looks after through the user-store's read API, asks the
+a time), reads every user the reconciler looks after through the user-store's internal API, asks the
 tenant's directory for a complete snapshot, and decides per user (:mod:`reconciler.rules`):
 deactivate, reactivate, or report. It then publishes the ingestion events
 (:mod:`reconciler.publishing`), unless:

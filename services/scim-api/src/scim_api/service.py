@@ -1,4 +1,4 @@
-"""The SCIM use cases: reads through the user-store's read API, writes as ingestion events.
+"""The SCIM use cases: reads through the user-store's internal API, writes as ingestion events.
 
 Nothing here knows HTTP. Writes publish an ingestion event and wait for the user-store's reply
 (the only writer), whose typed error becomes the SCIM error it means. PATCH is a
@@ -119,7 +119,7 @@ class ScimService:
             if exc.status == 404:
                 raise NotFound(f"{what} not found") from exc
             if exc.status == 400:
-                # The read API's typed codes; anything else it refuses is a value of ours that
+                # The internal API's typed codes; anything else it refuses is a value of ours that
                 # it does not take (e.g. sorting by an attribute it cannot sort by).
                 kind = {"invalid_cursor": InvalidCursor, "invalid_filter": InvalidFilter}
                 raise kind.get(exc.code, InvalidValue)(exc.detail) from exc

@@ -91,7 +91,7 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
     consume: bool = True,
 ) -> web.Application:
-    """The user-store: consumer, outbox relay, internal read API and admin API.
+    """The user-store: consumer, outbox relay, internal API and admin API.
 
     ``bus`` and ``engine`` may be passed in (the embedded launcher shares them); otherwise they
     are built from ``settings``. ``consume=False`` serves reads only.
