@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from bus_contract import BusContract, BusFactory, unique
 from roster_shared.bus import Bus, BusError, KafkaBus, Record
 from roster_shared.topics import TopicSpec
+
+from tests.contracts.bus_contract import BusContract, BusFactory, unique
 
 
 class TestKafkaBus(BusContract):

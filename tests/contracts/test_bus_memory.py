@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from bus_contract import BusContract, BusFactory
 from roster_shared.bus import Bus, MemoryBus
+
+from tests.contracts.bus_contract import BusContract, BusFactory
 
 
 class TestMemoryBus(BusContract):
