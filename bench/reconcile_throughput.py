@@ -30,10 +30,11 @@ import asyncpg
 from aiohttp.test_utils import TestServer
 from aiokafka import AIOKafkaProducer
 from reconciler.credentials import Vault, new_key
-from reconciler.engine import Action, Reconciler
 from reconciler.lease import Lease
 from reconciler.policy import DIRECTORY_SECTION, POLICY_SECTION, DirectoryConfig
 from reconciler.publishing import event_for
+from reconciler.records import Action
+from reconciler.runs import Reconciler
 from reconciler.store import StateStore
 from roster_cli import compose
 from roster_shared.bus.kafka import KafkaBus

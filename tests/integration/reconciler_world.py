@@ -13,8 +13,8 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 from reconciler.credentials import Vault, new_key
 from reconciler.directory import RetryPolicy
-from reconciler.engine import Reconciler
 from reconciler.policy import DIRECTORY_SECTION, POLICY_SECTION, DirectoryConfig
+from reconciler.runs import Reconciler
 from reconciler.store import StateStore
 from roster_cli import compose
 from roster_shared.bus.base import Bus

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-from reconciler.engine import RunRecord
+from reconciler.records import RunRecord
 from roster_shared.tenants import ProvisioningMode, TenantInfo
 from sso_login.connections import OidcConnection, SsoConfig
 from user_store.tenants import IssuedToken, TokenInfo

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from reconciler.advice import Requirements, advise
 from reconciler.credentials import Vault, new_key
-from reconciler.engine import Reconciler, RunRecord
 from reconciler.errors import NotConfigured
 from reconciler.policy import (
     DEFAULT_SESSION_MAX_AGE,
@@ -29,7 +28,9 @@ from reconciler.policy import (
     session_max_age,
     tenant_policy,
 )
+from reconciler.records import RunRecord
 from reconciler.routes import directory_config
+from reconciler.runs import Reconciler
 from reconciler.store import StateStore
 from roster_shared.bus.base import Bus
 from roster_shared.bus.memory import MemoryBus

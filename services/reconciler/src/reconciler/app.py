@@ -30,10 +30,11 @@ from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
 from reconciler.credentials import Vault
-from reconciler.engine import Reconciler, RunRecord
 from reconciler.errors import errors_middleware
 from reconciler.keys import ADMIN_TOKEN, RECONCILER, VAULT
+from reconciler.records import RunRecord
 from reconciler.routes import routes
+from reconciler.runs import Reconciler
 from reconciler.scheduler import scheduled
 from reconciler.settings import ReconcilerSettings
 from reconciler.store import StateStore

@@ -6,7 +6,7 @@ from aiohttp import web
 from roster_shared.service.keys import BUS, METRICS, STATE, USER_STORE, State
 
 from reconciler.credentials import Vault
-from reconciler.engine import Reconciler
+from reconciler.runs import Reconciler
 
 __all__ = [
     "ADMIN_TOKEN",

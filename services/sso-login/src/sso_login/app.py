@@ -30,10 +30,10 @@ from sso_login.admin import routes as admin_routes
 from sso_login.errors import errors_middleware
 from sso_login.keys import CONTEXT, Context
 from sso_login.oidc import OidcProviders
-from sso_login.oidc_routes import routes as oidc_routes
+from sso_login.oidc.routes import routes as oidc_routes
 from sso_login.routes import routes
 from sso_login.saml import SpKeys
-from sso_login.saml_routes import routes as saml_routes
+from sso_login.saml.routes import routes as saml_routes
 from sso_login.sessions import Sessions
 from sso_login.settings import SsoLoginSettings
 from sso_login.tokens import Sealer

@@ -1,8 +1,0 @@
-"""The OIDC handlers' former path, kept while ``app.py`` imports them from here; they live in
-:mod:`sso_login.oidc.routes`."""
-
-from __future__ import annotations
-
-from sso_login.oidc.routes import routes
-
-__all__ = ["routes"]
