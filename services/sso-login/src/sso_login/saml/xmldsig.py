@@ -98,6 +98,19 @@ def _c14n_children(element: Any, what: str) -> None:
             raise SignatureNotAllowed(f"{_tag(child)} in {what} is not allowed")
 
 
+def _one_method(
+    parent: Any, tag: str, allowed: frozenset[str] | set[str], *, where: str, what: str, leaf: bool
+) -> Any:
+    """The one ``tag`` child of ``parent`` whose Algorithm is allowed (childless if ``leaf``)."""
+    methods = parent.findall(f"ds:{tag}", namespaces=NS)
+    if len(methods) != 1:
+        raise SignatureNotAllowed(f"{where} needs exactly one {tag}")
+    method = methods[0]
+    if method.get("Algorithm") not in allowed or (leaf and len(method)):
+        raise SignatureNotAllowed(f"{what} {_name(method.get('Algorithm'))} is not allowed")
+    return method
+
+
 def _check_signature(signature: Any) -> None:
     parent = signature.getparent()
     if parent is None or parent.tag not in _SIGNED_PARENTS:
@@ -124,21 +137,23 @@ def _check_signature(signature: Any) -> None:
         {f"{{{DS}}}CanonicalizationMethod", f"{{{DS}}}SignatureMethod", f"{{{DS}}}Reference"},
         "SignedInfo",
     )
-    methods = signed_info.findall("ds:CanonicalizationMethod", namespaces=NS)
-    if len(methods) != 1:
-        raise SignatureNotAllowed("SignedInfo needs exactly one CanonicalizationMethod")
-    if methods[0].get("Algorithm") not in CANONICALIZATION_METHODS:
-        raise SignatureNotAllowed(
-            f"canonicalization method {_name(methods[0].get('Algorithm'))} is not allowed"
-        )
-    _c14n_children(methods[0], "CanonicalizationMethod")
-    methods = signed_info.findall("ds:SignatureMethod", namespaces=NS)
-    if len(methods) != 1:
-        raise SignatureNotAllowed("SignedInfo needs exactly one SignatureMethod")
-    if methods[0].get("Algorithm") not in SIGNATURE_METHODS or len(methods[0]):
-        raise SignatureNotAllowed(
-            f"signature method {_name(methods[0].get('Algorithm'))} is not allowed"
-        )
+    c14n = _one_method(
+        signed_info,
+        "CanonicalizationMethod",
+        CANONICALIZATION_METHODS,
+        where="SignedInfo",
+        what="canonicalization method",
+        leaf=False,
+    )
+    _c14n_children(c14n, "CanonicalizationMethod")
+    _one_method(
+        signed_info,
+        "SignatureMethod",
+        SIGNATURE_METHODS,
+        where="SignedInfo",
+        what="signature method",
+        leaf=True,
+    )
 
     references = signed_info.findall("ds:Reference", namespaces=NS)
     if len(references) != 1:
@@ -155,13 +170,14 @@ def _check_signature(signature: Any) -> None:
         {f"{{{DS}}}Transforms", f"{{{DS}}}DigestMethod", f"{{{DS}}}DigestValue"},
         "Reference",
     )
-    digests = reference.findall("ds:DigestMethod", namespaces=NS)
-    if len(digests) != 1:
-        raise SignatureNotAllowed("a Reference needs exactly one DigestMethod")
-    if digests[0].get("Algorithm") not in DIGEST_METHODS or len(digests[0]):
-        raise SignatureNotAllowed(
-            f"digest method {_name(digests[0].get('Algorithm'))} is not allowed"
-        )
+    _one_method(
+        reference,
+        "DigestMethod",
+        DIGEST_METHODS,
+        where="a Reference",
+        what="digest method",
+        leaf=True,
+    )
     transforms_nodes = reference.findall("ds:Transforms", namespaces=NS)
     if len(transforms_nodes) > 1:
         raise SignatureNotAllowed("a Reference may have one Transforms element")

@@ -45,10 +45,8 @@ class Logins(Resolution, Groups):
         user = await self._by_link(link.issuer, link.subject)
         by_own_link = user is not None
         if user is not None and user.deleted_at is not None and not scim_owns:
-            user, by_own_link = (
-                None,
-                False,
-            )  # jit mode: an account an admin deleted may be made again
+            # jit mode: an account an admin deleted may be made again.
+            user, by_own_link = None, False
         if user is None:
             user = await self._by_link_keys(event)
         if user is None and scim_owns:
@@ -78,7 +76,8 @@ class Logins(Resolution, Groups):
             return await self._jit_create(event)
         if not user.active:
             raise Deactivated("this account is deactivated")
-        changed = await self._link(user, event)
+        # Found by its own link: the link row is there already, no need to look it up again.
+        changed = [] if by_own_link else await self._link(user, event)
         if by_own_link and not (user.scim_managed and scim_owns):
             # The person's own link, on an account SCIM does not own: the login is the source.
             fill = self._jit_values(attributes)
