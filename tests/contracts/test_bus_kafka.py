@@ -12,8 +12,6 @@ from tests.contracts.bus_contract import BusContract, BusFactory, unique
 
 
 class TestKafkaBus(BusContract):
-    settle = 0.5
-
     @pytest.fixture
     def bus_factory(self, kafka_bootstrap: str) -> BusFactory:
         return lambda: KafkaBus(

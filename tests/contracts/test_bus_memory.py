@@ -9,8 +9,6 @@ from tests.contracts.bus_contract import BusContract, BusFactory
 
 
 class TestMemoryBus(BusContract):
-    settle = 0.2
-
     @pytest.fixture
     def bus_factory(self) -> BusFactory:
         return lambda: MemoryBus(retry_backoff=0.05)
