@@ -351,7 +351,7 @@ async def test_filters(
         "userName eq unquoted",
         "",
         "not (" * 40 + 'userName eq "a"' + ")" * 40,
-        'phoneNumbers[type eq "work"]',
+        'phoneNumbers[nosuch eq "work"]',
     ],
 )
 async def test_bad_filters_are_400_invalid_filter(acme: Tenant, filter_: str) -> None:

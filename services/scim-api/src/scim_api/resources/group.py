@@ -32,8 +32,12 @@ def group_fields(resource: Resource) -> tuple[str, str | None, list[str] | None,
             if not is_id(value):
                 # What the user-store says of an unknown member, said before the value travels.
                 raise InvalidValue("every member value must be the id of a user of this tenant")
-            if member.get("type") not in (None, "User", "user"):
-                raise InvalidValue("only users can be group members")
+            kind = member.get("type")
+            if kind is not None and (
+                not isinstance(kind, str) or kind.lower() not in ("user", "group")
+            ):
+                raise InvalidValue("a member's type is User or Group")
+            # The id says which it is (users' and groups' ids never collide); type is a hint.
             members.append(value)
         members = list(dict.fromkeys(members))
     extra = {
@@ -51,11 +55,18 @@ def group_resource(group: GroupSnapshot, base: str, *, members: bool = True) -> 
         out["externalId"] = group.external_id
     out["displayName"] = group.display_name
     if members:
-        # No "display": Roster keeps memberships, not a label per membership, and a value
-        # derived from the user would not round-trip what the client wrote.
+        # display is read-only: the member's own name (a user's userName, a group's
+        # displayName), never a label a client wrote.
         out["members"] = [
-            {"value": m.id, "$ref": f"{base}/Users/{m.id}", "type": "User"} for m in group.members
+            {"value": m.id, "$ref": f"{base}/Users/{m.id}", "type": "User", "display": m.display}
+            for m in group.members
+        ] + [
+            {"value": g.id, "$ref": f"{base}/Groups/{g.id}", "type": "Group", "display": g.display}
+            for g in group.member_groups
         ]
+        for member in out["members"]:
+            if member["display"] is None:
+                del member["display"]
     out.update(copy.deepcopy(dict(group.extra)))
     out["meta"] = meta(
         "Group", group.created_at, group.updated_at, group.version, f"{base}/Groups/{group.id}"
