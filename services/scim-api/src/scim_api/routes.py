@@ -17,7 +17,8 @@ from aiohttp import web
 from scim_api.views.bulk import BulkView
 from scim_api.views.discovery import ResourceTypesView, SchemasView, ServiceProviderConfigView
 from scim_api.views.groups import GroupsSearchView, GroupsView, GroupView
-from scim_api.views.unserved import RootSearchView, me, no_tenant, unknown
+from scim_api.views.search import RootSearchView
+from scim_api.views.unserved import me, no_tenant, unknown
 from scim_api.views.users import UsersSearchView, UsersView, UserView
 
 routes = web.RouteTableDef()

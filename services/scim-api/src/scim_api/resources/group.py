@@ -48,25 +48,25 @@ def group_fields(resource: Resource) -> tuple[str, str | None, list[str] | None,
     return name, resource.get("externalId"), members, extra
 
 
-def group_resource(group: GroupSnapshot, base: str, *, members: bool = True) -> Resource:
-    """The SCIM Group of a snapshot."""
+def group_resource(
+    group: GroupSnapshot, base: str, *, members: bool = True, display: bool = False
+) -> Resource:
+    """The SCIM Group of a snapshot. ``members.display`` is ``returned: request``: the
+    member's own name (a user's userName, a group's displayName), shown only when asked for by
+    name, so that a client's members come back as it wrote them."""
     out: Resource = {"schemas": [GROUP_SCHEMA], "id": group.id}
     if group.external_id is not None:
         out["externalId"] = group.external_id
     out["displayName"] = group.display_name
     if members:
-        # display is read-only: the member's own name (a user's userName, a group's
-        # displayName), never a label a client wrote.
-        out["members"] = [
-            {"value": m.id, "$ref": f"{base}/Users/{m.id}", "type": "User", "display": m.display}
-            for m in group.members
-        ] + [
-            {"value": g.id, "$ref": f"{base}/Groups/{g.id}", "type": "Group", "display": g.display}
-            for g in group.member_groups
-        ]
-        for member in out["members"]:
-            if member["display"] is None:
-                del member["display"]
+        refs = [("User", "Users", m) for m in group.members]
+        refs += [("Group", "Groups", g) for g in group.member_groups]
+        out["members"] = []
+        for kind, endpoint, ref in refs:
+            member = {"value": ref.id, "$ref": f"{base}/{endpoint}/{ref.id}", "type": kind}
+            if display and ref.display is not None:
+                member["display"] = ref.display
+            out["members"].append(member)
     out.update(copy.deepcopy(dict(group.extra)))
     out["meta"] = meta(
         "Group", group.created_at, group.updated_at, group.version, f"{base}/Groups/{group.id}"

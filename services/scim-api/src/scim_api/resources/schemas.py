@@ -108,6 +108,7 @@ def schema_documents() -> dict[str, dict[str, Any]]:
                             sub["referenceTypes"] = ["User", "Group"]
                         if sub["name"] == "display":
                             sub["mutability"] = "readOnly"  # the member's own name
+                            sub["returned"] = "request"
         rfc7643.describe(data, _WORDS[data["id"]])
         data["meta"] = {"resourceType": "Schema"}
         documents[data["id"]] = data
@@ -237,6 +238,13 @@ def resolve(schema: ResourceSchema, path: str, error: type[ScimError] = InvalidP
     head, _, tail = rest.partition(".")
     attrs = schema.extensions[extension.lower()] if extension else schema.attrs
     attr = attrs.get(head.lower())
+    if attr is None and extension is None and ":" not in rest:
+        # Lenient: an extension's attribute named without its URN (Entra's bare "manager")
+        # when exactly one extension defines it and the core schema does not.
+        owners = [urn for urn, defs in schema.extensions.items() if head.lower() in defs]
+        if len(owners) == 1:
+            extension = schema.extension_urn(owners[0])
+            attr = schema.extensions[owners[0]][head.lower()]
     if attr is None:
         raise error(f"unknown attribute {path!r}")
     if not tail:
