@@ -13,7 +13,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from scim_api.errors import InvalidSyntax, InvalidValue, NotFound, ScimError, TooMany
+from scim_api.errors import (
+    InvalidSyntax,
+    InvalidValue,
+    NotFound,
+    ScimError,
+    TooManyOperations,
+)
 from scim_api.messages.preconditions import version_number
 from scim_api.resources.discovery import MAX_BULK_OPERATIONS
 
@@ -51,7 +57,9 @@ class BulkRequest:
         if not isinstance(ops, list):
             raise InvalidSyntax("Operations must be a list")
         if len(ops) > MAX_BULK_OPERATIONS:
-            raise TooMany(f"at most {MAX_BULK_OPERATIONS} operations per Bulk request")
+            raise TooManyOperations(
+                f"at most {MAX_BULK_OPERATIONS} operations per Bulk request (maxOperations)"
+            )
         fail_on = body.get("failOnErrors")
         if fail_on is not None and (not isinstance(fail_on, int) or fail_on < 1):
             raise InvalidValue("failOnErrors must be a positive integer")
