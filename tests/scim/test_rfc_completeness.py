@@ -302,3 +302,33 @@ async def test_schemas_carry_rfc_7643_names_and_descriptions(acme: Tenant) -> No
             assert attribute.get("description"), (schema["id"], attribute["name"])
             for sub in attribute.get("subAttributes", []):
                 assert sub.get("description"), (schema["id"], attribute["name"], sub["name"])
+
+
+# -- identity: one externalId is one person (docs/design.md rules 1 and 4) ----------------------
+
+
+async def test_two_people_with_one_external_id_are_a_409_naming_it(
+    acme: Tenant, ada: dict[str, Any]
+) -> None:
+    status, body, _ = await acme.request(
+        "POST", "/Users", json={"userName": "grace@example.com", "externalId": "ext-ada"}
+    )
+    assert_error(status, body, 409, "uniqueness")
+    assert "externalId" in body["detail"] and ada["id"] in body["detail"]
+    grace = await create_user(acme, "grace@example.com", externalId="ext-grace")
+    # Nor can an update give a second person the first one's externalId.
+    status, body, _ = await acme.request(
+        "PUT",
+        f"/Users/{grace['id']}",
+        json={"userName": "grace@example.com", "externalId": "ext-ada"},
+    )
+    assert_error(status, body, 409, "uniqueness")
+    assert "externalId" in body["detail"]
+    status, body = await patch(
+        acme, f"/Users/{grace['id']}", {"op": "replace", "path": "externalId", "value": "ext-ada"}
+    )
+    assert_error(status, body, 409, "uniqueness")
+    assert "externalId" in body["detail"]
+    # Nothing was half-written: two people, each with their own externalId.
+    status, body, _ = await acme.request("GET", "/Users", params={"attributes": "externalId"})
+    assert sorted(r["externalId"] for r in body["Resources"]) == ["ext-ada", "ext-grace"]
