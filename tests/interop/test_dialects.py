@@ -68,6 +68,30 @@ async def test_endpoints_match_in_any_case_and_with_a_trailing_slash(tenant: Ten
         await ok(tenant, "GET", path)
     searched = await ok(tenant, "POST", "/users/.SEARCH", json={"filter": "userName pr"})
     assert searched["totalResults"] == 1
+    bulk = await ok(
+        tenant,
+        "POST",
+        "/bulk",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [
+                {
+                    "method": "POST",
+                    "path": "/users/",
+                    "bulkId": "b",
+                    "data": {"userName": "b@x.com"},
+                },
+                {
+                    "method": "PATCH",
+                    "path": f"/GROUPS/{group['id']}",
+                    "data": patch_body(
+                        {"op": "add", "path": "members", "value": [{"value": "bulkId:b"}]}
+                    ),
+                },
+            ],
+        },
+    )
+    assert [op["status"] for op in bulk["Operations"]] == ["201", "200"], bulk
     # Still a 404 in SCIM's format for what names no endpoint, and still authenticated first.
     await failed(tenant, "GET", "/Userz", 404)
     status, _, _ = await tenant.request("GET", "/users", headers={"Authorization": "Bearer x"})

@@ -27,7 +27,8 @@ BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 
-_PATH = re.compile(r"^/(Users|Groups)(?:/([^/]+))?$")
+# Endpoint names in any case and with a trailing slash, as on the endpoints themselves.
+_PATH = re.compile(r"^/(Users|Groups)(?:/([^/]+))?/?$", re.IGNORECASE)
 _REFERENCE = re.compile(r"^bulkId:(.+)$")
 
 
@@ -93,6 +94,7 @@ class BulkOperation:
         if match is None:
             raise NotFound(f"no bulk target {path!r}: use /Users, /Groups or /<type>/<id>")
         kind, target = match.groups()
+        kind = "Users" if kind.lower() == "users" else "Groups"
         target = _resolve(target, ids)
         if (method == "POST") != (target is None):
             raise InvalidSyntax(
