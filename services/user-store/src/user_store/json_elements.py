@@ -39,7 +39,8 @@ def _sqlite(element: json_elements, compiler: Any, **kw: Any) -> str:
 @compiles(json_elements, "postgresql")
 def _postgresql(element: json_elements, compiler: Any, **kw: Any) -> str:
     source, key = list(element.clauses)
-    target = f"({compiler.process(source, **kw)} -> {compiler.process(key, **kw)})"
+    # CAST: the same SQL whether the column is json or jsonb.
+    target = f"(CAST({compiler.process(source, **kw)} AS json) -> {compiler.process(key, **kw)})"
     # json_array_elements fails on anything but an array: anything else has no elements.
     return f"json_array_elements(CASE WHEN json_typeof({target}) = 'array' THEN {target} END)"
 
