@@ -256,6 +256,18 @@ async def test_root_search_spans_users_and_groups(acme: Tenant, ada: dict[str, A
     # Sorted: merged by the attribute, whatever the type.
     ordered = await search(sortBy="displayName", sortOrder="descending", attributes=["id"])
     assert [r["id"] for r in ordered["Resources"]] == [group["id"], ada["id"], other["id"]]
+    # An attribute only Users have: the Users alone, sorted and paged by the user-store.
+    second = await search(sortBy="userName", startIndex=2, count=1)
+    assert [r["id"] for r in second["Resources"]] == [other["id"]]
+    assert second["totalResults"] == 2
+    # A merged sort reaches the first 1000 results; further is refused with advice.
+    status, body, _ = await acme.request(
+        "POST",
+        "/.search",
+        json={"schemas": [SEARCH], "sortBy": "meta.created", "startIndex": 1000, "count": 10},
+    )
+    assert_error(status, body, 400, "invalidValue")
+    assert "/Users/.search" in body["detail"]
 
     status, body, _ = await acme.request(
         "POST", "/.search", json={"schemas": [SEARCH], "filter": 'nosuch eq "x"'}

@@ -4,8 +4,9 @@ Each resource type reads the SearchRequest against its own schema; a type whose 
 attribute the filter (or ``sortBy``) names has no resource that could match and takes no part,
 and when no type can take the request its own error is the answer. Results come as one list:
 unsorted, the Users then the Groups (each in its own stable order); with ``sortBy``, merged by
-that attribute. ``startIndex`` and ``count`` page over the whole list; cursors (RFC 9865) are
-per resource type and are refused here.
+that attribute (one type alone is sorted and paged by the user-store). ``startIndex`` and
+``count`` page over the whole list; cursors (RFC 9865) are per resource type and are refused
+here.
 """
 
 from __future__ import annotations
@@ -32,10 +33,15 @@ Page = Callable[[ScimView, ListRequest, ListQuery], Awaitable[tuple[int, list[Re
 Plan = tuple[ListRequest, Page, ResourceSchema]
 
 
-def _sort_key(resource: Resource, path: str) -> tuple[int, Any, str]:
-    """Where ``resource`` goes in a merged, sorted list: by the value at ``path`` (strings
-    without regard to case, as Roster's sortable attributes compare), then by id."""
-    value: Any = resource
+def _sort_key(resource: Resource, sort_by: str) -> tuple[int, Any, str]:
+    """Where ``resource`` goes in a merged, sorted list: by the value of the canonical attribute
+    ``sort_by`` (strings without regard to case, as Roster's sortable attributes compare), then
+    by id; a resource without it comes first, as in the user-store's order."""
+    holder: Any = resource
+    urn, _, path = sort_by.rpartition(":")
+    if urn:
+        holder = resource.get(urn, {})
+    value: Any = holder
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     if isinstance(value, str):
@@ -66,7 +72,8 @@ class RootSearchView(ScimView):
                 "cursor paging is per resource type: POST /Users/.search or /Groups/.search"
             )
         query = first.query
-        if query.sort_by is None:
+        if query.sort_by is None or len(plans) == 1:
+            # One type alone is paged, and sorted, by the user-store itself.
             total, resources = await self._concatenated(plans, query)
         else:
             total, resources = await self._merged(plans, query)
@@ -97,8 +104,8 @@ class RootSearchView(ScimView):
                 f"a sorted search across resource types reaches the first {MAX_SORTED_SEARCH} "
                 "results; page further with POST /Users/.search or /Groups/.search"
             )
-        assert query.sort_by is not None
-        path = query.sort_by.split(":")[-1]  # an extension attribute sorts by its own name
+        sort_by = query.sort_by
+        assert sort_by is not None
         total = 0
         merged: list[tuple[Resource, ListRequest, ResourceSchema]] = []
         for listing, page, schema in plans:
@@ -110,7 +117,7 @@ class RootSearchView(ScimView):
             found, resources, _ = await page(self, whole, window)
             total += found
             merged.extend((resource, listing, schema) for resource in resources)
-        merged.sort(key=lambda item: _sort_key(item[0], path), reverse=query.descending)
+        merged.sort(key=lambda item: _sort_key(item[0], sort_by), reverse=query.descending)
         return total, [
             project(schema, resource, listing.attributes, listing.excluded)
             for resource, listing, schema in merged[query.start_index - 1 : reach]
