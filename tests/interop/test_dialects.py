@@ -12,9 +12,10 @@ Sources:
 - Microsoft Learn, "Microsoft Entra ID SCIM API" reference: endpoints named in lower case
   (``/users``, ``/groups``, ``/serviceproviderconfig``, ``/schemas``, ``/resourcetypes``), which
   clients and Postman collections written against it send to every SCIM server.
-- Okta Developer, "Test your SCIM API" (the SCIM 2.0 SPEC test collection run in Runscope/
-  BlazeMeter) and curl's manual for ``-d``/``--data``: a JSON body POSTed as
-  ``application/x-www-form-urlencoded`` unless a Content-Type is given.
+- curl's manual for ``-d``/``--data``: a JSON body POSTed as
+  ``application/x-www-form-urlencoded`` unless a Content-Type is given; Okta Developer, "Test
+  your SCIM API" (the SCIM 2.0 SPEC test collection run in Runscope/BlazeMeter), runs of which
+  were seen (issue 11) posting JSON the same way.
 """
 
 from __future__ import annotations
