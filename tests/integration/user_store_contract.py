@@ -462,6 +462,60 @@ class UserStoreContract:
         await lifecycle.wait_for(lambda c: len(c.events("membership.removed")) == 2)
         assert len(lifecycle.events("membership.added")) == 2
 
+    async def test_nested_groups_on_the_lifecycle_topic(self, stack: Stack) -> None:
+        """A group in a group: the parent's group.* event says so (``member_groups``); no
+        membership.* event (those are about users); no cycles; deleting the nested group
+        updates its parent."""
+        tenant = await stack.tenant()
+        lifecycle = await stack.collect(stack.topics.lifecycle)
+        user = (await stack.send(scim_user(tenant, "n1@example.com", "n1"))).user
+        assert user is not None
+
+        async def group(name: str, *members: str) -> Any:
+            reply = await stack.send(
+                ingest.GroupUpserted(
+                    tenant_id=tenant.id,
+                    source=Source.SCIM,
+                    data={"display_name": name, "member_ids": list(members)},
+                )
+            )
+            assert reply.ok and reply.group is not None, reply
+            return reply.group
+
+        inner = await group("Inner", user.id)
+        outer = await group("Outer", inner.id)
+        assert outer.members == () and [g.id for g in outer.member_groups] == [inner.id]
+        assert outer.member_groups[0].display == "Inner"
+        cycle = await stack.send(
+            ingest.GroupMembersChanged(
+                tenant_id=tenant.id,
+                source=Source.SCIM,
+                data={"group_id": inner.id, "add": [outer.id]},
+            )
+        )
+        assert cycle.error is not None and cycle.error.code is ErrorCode.INVALID
+        assert "contain itself" in cycle.error.detail
+        await stack.send(
+            ingest.GroupDeleted(
+                tenant_id=tenant.id, source=Source.SCIM, data={"group_id": inner.id}
+            )
+        )
+        await lifecycle.wait_for(
+            lambda c: any(e["data"]["group"]["id"] == outer.id for e in c.events("group.updated"))
+        )
+        created = [
+            e for e in lifecycle.events("group.created") if e["data"]["group"]["id"] == outer.id
+        ]
+        assert "member_groups" in created[0]["data"]["changed"]
+        assert [g["id"] for g in created[0]["data"]["group"]["member_groups"]] == [inner.id]
+        (updated,) = [
+            e for e in lifecycle.events("group.updated") if e["data"]["group"]["id"] == outer.id
+        ]
+        assert updated["data"]["changed"] == ["member_groups"]
+        assert updated["data"]["group"]["member_groups"] == []
+        assert updated["data"]["group"]["version"] == outer.version + 1
+        assert [e["data"]["user_id"] for e in lifecycle.events("membership.added")] == [user.id]
+
     # -- idempotence -----------------------------------------------------------------------
 
     async def test_same_event_three_times_one_effect(self, stack: Stack) -> None:

@@ -13,7 +13,7 @@ from scim_api.errors import (
     InvalidVersion,
     NotFound,
     PreconditionFailed,
-    TooMany,
+    TooManyOperations,
 )
 from scim_api.messages.bulk import BulkOperation, BulkRequest, UnresolvedReference, failed
 from scim_api.messages.list_response import list_response
@@ -158,8 +158,9 @@ def test_a_bulk_request() -> None:
         BulkRequest.parse([])
     with pytest.raises(InvalidSyntax):
         BulkRequest.parse({"schemas": ["urn:other"], "Operations": []})
-    with pytest.raises(TooMany):
+    with pytest.raises(TooManyOperations) as too_many:
         BulkRequest.parse({"Operations": [{}] * (MAX_BULK_OPERATIONS + 1)})
+    assert (too_many.value.status, too_many.value.scim_type) == (413, "tooMany")  # §3.7.4
     with pytest.raises(InvalidValue):
         BulkRequest.parse({"Operations": [], "failOnErrors": 0})
 

@@ -175,6 +175,12 @@ class PayloadTooLarge(ScimError):
     status = 413
 
 
+class TooManyOperations(PayloadTooLarge):
+    """A Bulk request over ``maxOperations``: RFC 7644 §3.7.4 answers it with 413."""
+
+    scim_type = "tooMany"
+
+
 class UnsupportedMediaType(ScimError):
     """The body is not JSON."""
 

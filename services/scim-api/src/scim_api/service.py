@@ -333,7 +333,10 @@ def _member_values(value: Any) -> list[str] | None:
         member = item.get("value") if isinstance(item, dict) else item
         if not isinstance(member, str) or not member:
             return None
-        if isinstance(item, dict) and item.get("type") not in (None, "User", "user"):
+        if isinstance(item, dict) and str(item.get("type") or "User").lower() not in (
+            "user",
+            "group",
+        ):
             return None
         out.append(member)
     return out

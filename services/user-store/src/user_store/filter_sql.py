@@ -8,18 +8,21 @@ resource's attribute map also says which attributes may be sorted on.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from roster_shared.filters import And, Compare, Expr, Has, Not, Or, Present, shape
-from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, literal, not_, or_, true
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from user_store.errors import InvalidFilter
 from user_store.identity import name_key
-from user_store.tables import GroupRow, MembershipRow, UserEmailRow, UserRow
+from user_store.json_elements import elements
+from user_store.tables import GroupNestingRow, GroupRow, MembershipRow, UserEmailRow, UserRow
 
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:user:"
 GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:group:"
@@ -49,18 +52,28 @@ class Attr:
 
     column: Any
     kind: str  # "ci" case-insensitive text, "ce" case-exact text, "key" name_key column,
-    #            "bool", "datetime"
+    #            "bool", "datetime", "version" (the integer behind meta.version's ETag)
     sortable: bool = True
 
 
 @dataclass(frozen=True)
-class Multi:
-    """A multi-valued attribute stored in a child table."""
+class Branch:
+    """One place the values of a multi-valued attribute live: rows of a child table (linked to
+    the parent row by ``link``) or the elements of a JSON array. Each value is a row, and
+    ``attrs`` reads its sub-attributes."""
 
-    table: Any
-    parent_key: Any
     attrs: dict[str, Attr]
-    default: str  # the sub-attribute a bare path ("emails") compares on
+    link: tuple[Any, ...] = ()  # conditions tying a value's row to the parent row
+    source: Any = None  # what the rows are selected from, when no column names it
+
+
+@dataclass(frozen=True)
+class Multi:
+    """A multi-valued attribute: its values, from one or more branches (a group's members are
+    users and groups), and the sub-attribute a bare path (``emails``) compares on."""
+
+    branches: tuple[Branch, ...]
+    default: str = "value"
 
 
 def _c(column: Any) -> Any:
@@ -77,6 +90,7 @@ USER_ATTRS: dict[str, Attr] = {
     "name.familyname": Attr(_c(UserRow.family_name), "ci"),
     "meta.created": Attr(_c(UserRow.created_at), "datetime"),
     "meta.lastmodified": Attr(_c(UserRow.updated_at), "datetime"),
+    "meta.version": Attr(_c(UserRow.version), "version", sortable=False),
 }
 
 ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -99,37 +113,107 @@ USER_ATTRS[f"{ENTERPRISE_URN}:manager.value".lower()] = _extra(
     ENTERPRISE_URN, "manager", "value", kind="ce"
 )
 
+_MEMBER_USER = aliased(UserRow, name="member_user")
+_MEMBER_GROUP = aliased(GroupRow, name="member_group")
+_OF_GROUP = aliased(GroupRow, name="of_group")
+
 USER_MULTI: dict[str, Multi] = {
     "emails": Multi(
-        UserEmailRow,
-        _c(UserEmailRow.user_id),
-        {
-            "value": Attr(_c(UserEmailRow.value_key), "key"),
-            "type": Attr(_c(UserEmailRow.type), "ci"),
-            "primary": Attr(_c(UserEmailRow.primary), "bool"),
-        },
-        "value",
+        (
+            Branch(
+                {
+                    "value": Attr(_c(UserEmailRow.value_key), "key"),
+                    "type": Attr(_c(UserEmailRow.type), "ci"),
+                    "primary": Attr(_c(UserEmailRow.primary), "bool"),
+                },
+                (col(UserEmailRow.user_id) == col(UserRow.id),),
+            ),
+        )
     ),
+    # A user's groups are the groups it is a direct member of (docs/interop.md).
     "groups": Multi(
-        MembershipRow,
-        _c(MembershipRow.user_id),
-        {"value": Attr(_c(MembershipRow.group_id), "ce")},
-        "value",
+        (
+            Branch(
+                {
+                    "value": Attr(_c(MembershipRow.group_id), "ce"),
+                    "display": Attr(_c(_OF_GROUP.display_name), "ci"),
+                    "type": Attr(literal("direct"), "ci"),
+                },
+                (
+                    col(MembershipRow.user_id) == col(UserRow.id),
+                    _OF_GROUP.id == col(MembershipRow.group_id),
+                ),
+            ),
+        )
     ),
 }
+
+
+def _json_multi(key: str, subs: dict[str, str]) -> Multi:
+    """A multi-valued attribute kept as a JSON array in the user's ``extra``."""
+    rows = elements(col(UserRow.extra), key)
+    value = rows.c.value
+    attrs = {
+        name.lower(): Attr(
+            value[name].as_boolean() if kind == "bool" else value[name].as_string(),
+            kind,
+            sortable=False,
+        )
+        for name, kind in subs.items()
+    }
+    return Multi(
+        (Branch(attrs, source=rows),), default="formatted" if "formatted" in subs else "value"
+    )
+
+
+_LABELLED = {"value": "ci", "display": "ci", "type": "ci", "primary": "bool"}
+for _name in ("phoneNumbers", "ims", "photos", "entitlements", "roles", "x509Certificates"):
+    USER_MULTI[_name.lower()] = _json_multi(_name, _LABELLED)
+USER_MULTI["addresses"] = _json_multi(
+    "addresses",
+    {
+        **{n: "ci" for n in ("formatted", "streetAddress", "locality", "region")},
+        **{n: "ci" for n in ("postalCode", "country", "type")},
+        "primary": "bool",
+    },
+)
+
 GROUP_ATTRS: dict[str, Attr] = {
     "id": Attr(_c(GroupRow.id), "ce"),
     "displayname": Attr(_c(GroupRow.display_name_key), "key"),
     "externalid": Attr(_c(GroupRow.external_id), "ce"),
     "meta.created": Attr(_c(GroupRow.created_at), "datetime"),
     "meta.lastmodified": Attr(_c(GroupRow.updated_at), "datetime"),
+    "meta.version": Attr(_c(GroupRow.version), "version", sortable=False),
 }
 GROUP_MULTI: dict[str, Multi] = {
+    # Users and groups (nested groups) are members; ``display`` is what a member shows there:
+    # a user's userName, a group's displayName.
     "members": Multi(
-        MembershipRow,
-        _c(MembershipRow.group_id),
-        {"value": Attr(_c(MembershipRow.user_id), "ce")},
-        "value",
+        (
+            Branch(
+                {
+                    "value": Attr(_c(MembershipRow.user_id), "ce"),
+                    "type": Attr(literal("User"), "ci"),
+                    "display": Attr(_c(_MEMBER_USER.user_name_key), "key"),
+                },
+                (
+                    col(MembershipRow.group_id) == col(GroupRow.id),
+                    _MEMBER_USER.id == col(MembershipRow.user_id),
+                ),
+            ),
+            Branch(
+                {
+                    "value": Attr(_c(GroupNestingRow.member_group_id), "ce"),
+                    "type": Attr(literal("Group"), "ci"),
+                    "display": Attr(_c(_MEMBER_GROUP.display_name_key), "key"),
+                },
+                (
+                    col(GroupNestingRow.group_id) == col(GroupRow.id),
+                    _MEMBER_GROUP.id == col(GroupNestingRow.member_group_id),
+                ),
+            ),
+        )
     ),
 }
 
@@ -141,13 +225,33 @@ def strip_urn(path: str, urn: str) -> str:
 
 
 def parse_datetime(value: Any) -> datetime:
-    """An RFC 3339 date-time from a filter or a cursor."""
+    """An RFC 3339 date-time from a filter or a cursor, in UTC.
+
+    Compared as a moment, not as text: ``2015-10-10T16:38:21+02:00`` is
+    ``2015-10-10T14:38:21Z``. SQLite keeps UTC times as text without an offset, so the value
+    is brought to UTC before it is bound; one without an offset is taken as UTC.
+    """
     if not isinstance(value, str):
         raise InvalidFilter(f"{value!r} is not a date-time")
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.strip().replace("z", "Z").replace("Z", "+00:00"))
     except ValueError as exc:
         raise InvalidFilter(f"{value!r} is not an RFC 3339 date-time") from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+_VERSION = re.compile(r'\s*(?:[Ww]/)?"?([0-9]{1,18})"?\s*')
+
+
+def parse_version(value: Any, name: str) -> int:
+    """The version number of a ``meta.version`` value: ``W/"3"`` (the ETag form Roster
+    returns), ``"3"`` or ``3``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _VERSION.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise InvalidFilter(f'{name} is a version such as W/"3", not {value!r}')
+    return int(match.group(1))
 
 
 def _compare(attr: Attr, op: str, value: Any, name: str) -> ColumnElement[bool]:
@@ -159,6 +263,10 @@ def _compare(attr: Attr, op: str, value: Any, name: str) -> ColumnElement[bool]:
     if attr.kind == "datetime":
         moment = parse_datetime(value)
         return _ordered(column, op, moment, name)
+    if attr.kind == "version":
+        if op in ("co", "sw", "ew"):
+            raise InvalidFilter(f"{name} is a version: compare it with eq, ne, gt, ge, lt or le")
+        return _ordered(column, op, parse_version(value, name), name)
     if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float)):
         if op in ("eq", "ne") and value is None:
             return column.is_(None) if op == "eq" else column.is_not(None)  # type: ignore[no-any-return]
@@ -196,7 +304,7 @@ def _ordered(column: Any, op: str, value: Any, name: str) -> ColumnElement[bool]
 
 
 def _present(attr: Attr) -> ColumnElement[bool]:
-    if attr.kind in ("bool", "datetime"):
+    if attr.kind in ("bool", "datetime", "version"):
         return attr.column.is_not(None)  # type: ignore[no-any-return]
     return and_(attr.column.is_not(None), attr.column != "")
 
@@ -227,7 +335,12 @@ class FilterCompiler:
                 return not_(func.coalesce(self.compile(item, depth + 1), false()))
             case Has(attr=attr, where=where):
                 multi = self._multi(attr)
-                return self._exists(multi, self._sub(multi, where, attr, depth + 1))
+                return or_(
+                    *(
+                        self._exists(branch, self._sub(branch, where, depth + 1))
+                        for branch in multi.branches
+                    )
+                )
             case Compare(attr=path, op=op, value=value):
                 return self._leaf(path, lambda a, n: _compare(a, op, value, n))
             case Present(attr=path):
@@ -240,12 +353,14 @@ class FilterCompiler:
             raise InvalidFilter(f"{path!r} is not a multi-valued attribute that can be filtered")
         return multi
 
-    def _exists(self, multi: Multi, condition: ColumnElement[bool]) -> ColumnElement[bool]:
-        return exists().where(multi.parent_key == self.parent_id, condition)
+    @staticmethod
+    def _exists(branch: Branch, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+        query = exists() if branch.source is None else exists().select_from(branch.source)
+        return query.where(*branch.link, condition)
 
-    def _sub(self, multi: Multi, expr: Expr, parent: str, depth: int) -> ColumnElement[bool]:
-        sub = FilterCompiler(multi.attrs, {}, None, "")
-        return sub.compile(expr, depth)
+    @staticmethod
+    def _sub(branch: Branch, expr: Expr, depth: int) -> ColumnElement[bool]:
+        return FilterCompiler(branch.attrs, {}, None, "").compile(expr, depth)
 
     def _leaf(
         self, path: str, build: Callable[[Attr, str], ColumnElement[bool]], present: bool = False
@@ -257,12 +372,16 @@ class FilterCompiler:
         head, _, tail = name.partition(".")
         multi = self.multi.get(head)
         if multi is not None:
-            sub = multi.attrs.get(tail or multi.default)
-            if sub is None:
-                raise InvalidFilter(f"unknown attribute {path!r}")
-            if present and not tail:
-                return self._exists(multi, true())
-            return self._exists(multi, build(sub, path))
+            conditions = []
+            for branch in multi.branches:
+                sub = branch.attrs.get(tail or multi.default)
+                if sub is None:
+                    raise InvalidFilter(f"unknown attribute {path!r}")
+                if present and not tail:
+                    conditions.append(self._exists(branch, true()))
+                else:
+                    conditions.append(self._exists(branch, build(sub, path)))
+            return or_(*conditions)
         raise InvalidFilter(f"unknown attribute {path!r}")
 
 

@@ -14,7 +14,7 @@ from roster_shared.events.people import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from user_store.tables import GroupRow, IdentityLinkRow, MembershipRow, UserRow
+from user_store.tables import GroupNestingRow, GroupRow, IdentityLinkRow, MembershipRow, UserRow
 
 
 def user_snapshot(
@@ -49,7 +49,9 @@ def user_snapshot(
     )
 
 
-def group_snapshot(row: GroupRow, members: Sequence[MemberRef] = ()) -> GroupSnapshot:
+def group_snapshot(
+    row: GroupRow, members: Sequence[MemberRef] = (), member_groups: Sequence[MemberRef] = ()
+) -> GroupSnapshot:
     """The contract view of a group row."""
     return GroupSnapshot(
         id=row.id,
@@ -57,6 +59,7 @@ def group_snapshot(row: GroupRow, members: Sequence[MemberRef] = ()) -> GroupSna
         display_name=row.display_name,
         external_id=row.external_id,
         members=tuple(members),
+        member_groups=tuple(member_groups),
         extra=row.extra,
         origin=row.origin,
         version=row.version,
@@ -94,6 +97,7 @@ async def group_snapshots(
     """Snapshots of many groups; ``members=False`` skips loading them (excludedAttributes)."""
     ids = [row.id for row in rows]
     found: dict[str, list[MemberRef]] = {}
+    nested: dict[str, list[MemberRef]] = {}
     if ids and members:
         for group_id, user_id, user_name in (
             await session.execute(
@@ -104,7 +108,16 @@ async def group_snapshots(
             )
         ).all():
             found.setdefault(group_id, []).append(MemberRef(id=user_id, display=user_name))
-    return [group_snapshot(row, found.get(row.id, ())) for row in rows]
+        for group_id, member_id, name in (
+            await session.execute(
+                select(GroupNestingRow.group_id, GroupRow.id, GroupRow.display_name)
+                .join(GroupRow, col(GroupRow.id) == col(GroupNestingRow.member_group_id))
+                .where(col(GroupNestingRow.group_id).in_(ids))
+                .order_by(col(GroupRow.display_name_key))
+            )
+        ).all():
+            nested.setdefault(group_id, []).append(MemberRef(id=member_id, display=name))
+    return [group_snapshot(row, found.get(row.id, ()), nested.get(row.id, ())) for row in rows]
 
 
 async def load_user_snapshot(session: AsyncSession, row: UserRow) -> UserSnapshot:

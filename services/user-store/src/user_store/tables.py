@@ -161,6 +161,21 @@ class MembershipRow(SQLModel, table=True):
     tenant_id: str = Field(max_length=64)
 
 
+class GroupNestingRow(SQLModel, table=True):
+    """A group that is a member of another group (RFC 7643 §4.2: members may be groups).
+
+    Apart from :class:`MembershipRow` so that a user's membership keeps its foreign key to
+    ``users``; no cycles: a group never contains itself, directly or through others.
+    """
+
+    __tablename__ = "group_nesting"
+    __table_args__ = (sa.Index("ix_group_nesting_member", "member_group_id"),)
+
+    group_id: str = Field(foreign_key="groups.id", primary_key=True, max_length=64)
+    member_group_id: str = Field(foreign_key="groups.id", primary_key=True, max_length=64)
+    tenant_id: str = Field(max_length=64)
+
+
 class ProcessedEventRow(SQLModel, table=True):
     """An ingestion event already applied, with its reply, so a redelivery changes nothing."""
 

@@ -120,7 +120,12 @@ class GroupSnapshot(Frozen):
     tenant_id: str
     display_name: str
     external_id: str | None
-    members: tuple[MemberRef, ...] = ()
+    members: tuple[MemberRef, ...] = Field(default=(), description="The users in the group.")
+    member_groups: tuple[MemberRef, ...] = Field(
+        default=(),
+        description="The groups in the group (nested groups, RFC 7643 §4.2), each with its "
+        "displayName; their own members are not repeated here.",
+    )
     extra: dict[str, Any] = Field(default_factory=dict)
     origin: Origin
     version: int = Field(ge=1)

@@ -13,7 +13,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from scim_api.errors import InvalidSyntax, InvalidValue, NotFound, ScimError, TooMany
+from scim_api.errors import (
+    InvalidSyntax,
+    InvalidValue,
+    NotFound,
+    ScimError,
+    TooManyOperations,
+)
 from scim_api.messages.preconditions import version_number
 from scim_api.resources.discovery import MAX_BULK_OPERATIONS
 
@@ -21,7 +27,8 @@ BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 
-_PATH = re.compile(r"^/(Users|Groups)(?:/([^/]+))?$")
+# Endpoint names in any case and with a trailing slash, as on the endpoints themselves.
+_PATH = re.compile(r"^/(Users|Groups)(?:/([^/]+))?/?$", re.IGNORECASE)
 _REFERENCE = re.compile(r"^bulkId:(.+)$")
 
 
@@ -51,7 +58,9 @@ class BulkRequest:
         if not isinstance(ops, list):
             raise InvalidSyntax("Operations must be a list")
         if len(ops) > MAX_BULK_OPERATIONS:
-            raise TooMany(f"at most {MAX_BULK_OPERATIONS} operations per Bulk request")
+            raise TooManyOperations(
+                f"at most {MAX_BULK_OPERATIONS} operations per Bulk request (maxOperations)"
+            )
         fail_on = body.get("failOnErrors")
         if fail_on is not None and (not isinstance(fail_on, int) or fail_on < 1):
             raise InvalidValue("failOnErrors must be a positive integer")
@@ -85,6 +94,7 @@ class BulkOperation:
         if match is None:
             raise NotFound(f"no bulk target {path!r}: use /Users, /Groups or /<type>/<id>")
         kind, target = match.groups()
+        kind = "Users" if kind.lower() == "users" else "Groups"
         target = _resolve(target, ids)
         if (method == "POST") != (target is None):
             raise InvalidSyntax(

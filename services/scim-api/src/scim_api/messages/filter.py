@@ -26,6 +26,10 @@ MAX_FILTER_TERMS = 100
 """Attribute expressions in one filter: every one is an SQL condition (and a subquery for a
 multi-valued attribute), so this bounds the work one request can ask of the database."""
 OPERATORS = {"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"}
+_DATETIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -181,6 +185,10 @@ class _Parser:
             return str(value)
         if kind != "word":
             raise self.error(f"expected a value but found {text!r}")
+        if leaf.type == "dateTime" and _DATETIME.fullmatch(text):
+            # Lenient: an unquoted date-time (meta.created gt 2015-10-10T14:38:21Z), as some
+            # clients write it; it can only mean the moment (docs/interop.md).
+            return text
         lowered = text.lower()
         if lowered in ("true", "false"):
             return lowered == "true"

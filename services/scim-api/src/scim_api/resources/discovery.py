@@ -27,6 +27,9 @@ from scim_api.resources.schemas import resource_type_documents, schema_documents
 MAX_RESULTS = 500
 """The most resources one list response holds (``count`` above it is lowered to it)."""
 DEFAULT_COUNT = 100
+MAX_SORTED_SEARCH = 1000
+"""How far into its results a sorted search across resource types (``POST /.search`` with
+``sortBy``) reaches: each type's first rows up to there are merged in memory."""
 MAX_BULK_OPERATIONS = 1000
 MAX_PAYLOAD = 1_048_576
 

@@ -32,8 +32,12 @@ def group_fields(resource: Resource) -> tuple[str, str | None, list[str] | None,
             if not is_id(value):
                 # What the user-store says of an unknown member, said before the value travels.
                 raise InvalidValue("every member value must be the id of a user of this tenant")
-            if member.get("type") not in (None, "User", "user"):
-                raise InvalidValue("only users can be group members")
+            kind = member.get("type")
+            if kind is not None and (
+                not isinstance(kind, str) or kind.lower() not in ("user", "group")
+            ):
+                raise InvalidValue("a member's type is User or Group")
+            # The id says which it is (users' and groups' ids never collide); type is a hint.
             members.append(value)
         members = list(dict.fromkeys(members))
     extra = {
@@ -44,18 +48,25 @@ def group_fields(resource: Resource) -> tuple[str, str | None, list[str] | None,
     return name, resource.get("externalId"), members, extra
 
 
-def group_resource(group: GroupSnapshot, base: str, *, members: bool = True) -> Resource:
-    """The SCIM Group of a snapshot."""
+def group_resource(
+    group: GroupSnapshot, base: str, *, members: bool = True, display: bool = False
+) -> Resource:
+    """The SCIM Group of a snapshot. ``members.display`` is ``returned: request``: the
+    member's own name (a user's userName, a group's displayName), shown only when asked for by
+    name, so that a client's members come back as it wrote them."""
     out: Resource = {"schemas": [GROUP_SCHEMA], "id": group.id}
     if group.external_id is not None:
         out["externalId"] = group.external_id
     out["displayName"] = group.display_name
     if members:
-        # No "display": Roster keeps memberships, not a label per membership, and a value
-        # derived from the user would not round-trip what the client wrote.
-        out["members"] = [
-            {"value": m.id, "$ref": f"{base}/Users/{m.id}", "type": "User"} for m in group.members
-        ]
+        refs = [("User", "Users", m) for m in group.members]
+        refs += [("Group", "Groups", g) for g in group.member_groups]
+        out["members"] = []
+        for kind, endpoint, ref in refs:
+            member = {"value": ref.id, "$ref": f"{base}/{endpoint}/{ref.id}", "type": kind}
+            if display and ref.display is not None:
+                member["display"] = ref.display
+            out["members"].append(member)
     out.update(copy.deepcopy(dict(group.extra)))
     out["meta"] = meta(
         "Group", group.created_at, group.updated_at, group.version, f"{base}/Groups/{group.id}"

@@ -33,8 +33,12 @@ def coerce(attr: AttrDef, value: Any, where: str, *, single: bool = True) -> Any
             if v is not None
         ]
     if attr.complex:
+        if isinstance(value, list) and len(value) == 1 and single:
+            value = value[0]  # Entra's "manager": [{"$ref": null, "value": "id"}]
         if not isinstance(value, dict):
             if "value" in attr.sub and single and isinstance(value, (str, int, float)):
+                if value == "":
+                    return None  # an empty id names no one: the attribute is cleared
                 value = {"value": value}  # Entra's "manager": "id"
             else:
                 raise InvalidValue(f"{where} must be an object")
@@ -120,6 +124,7 @@ def set_path(
     except InvalidValue:
         return False
     attr, sub = resolved.attr, resolved.sub
+    extension = resolved.extension  # also for an extension attribute named without its URN
     if not keep_read_only and (
         attr.mutability == "readOnly" or (sub is not None and sub.mutability == "readOnly")
     ):

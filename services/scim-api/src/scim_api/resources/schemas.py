@@ -19,13 +19,19 @@ from typing import Any
 from scim2_models import EnterpriseUser, Group, ResourceType, User
 
 from scim_api.errors import InvalidPath, ScimError
+from scim_api.resources import rfc7643
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 # Sub-attributes Roster does not keep: advertising them would promise a round trip we break.
-_DROPPED = {USER_SCHEMA: {"emails": {"display"}}, GROUP_SCHEMA: {"members": {"display"}}}
+_DROPPED = {USER_SCHEMA: {"emails": {"display"}}}
+_WORDS = {
+    USER_SCHEMA: rfc7643.USER,
+    ENTERPRISE_SCHEMA: rfc7643.ENTERPRISE_USER,
+    GROUP_SCHEMA: rfc7643.GROUP,
+}
 
 
 @dataclass
@@ -97,9 +103,13 @@ def schema_documents() -> dict[str, dict[str, Any]]:
                 if attribute["name"] == "members":
                     for sub in attribute["subAttributes"]:
                         if sub["name"] == "type":
-                            sub["canonicalValues"] = ["User"]
+                            sub["canonicalValues"] = ["User", "Group"]  # groups nest
                         if sub["name"] == "$ref":
-                            sub["referenceTypes"] = ["User"]
+                            sub["referenceTypes"] = ["User", "Group"]
+                        if sub["name"] == "display":
+                            sub["mutability"] = "readOnly"  # the member's own name
+                            sub["returned"] = "request"
+        rfc7643.describe(data, _WORDS[data["id"]])
         data["meta"] = {"resourceType": "Schema"}
         documents[data["id"]] = data
     return documents
@@ -228,6 +238,13 @@ def resolve(schema: ResourceSchema, path: str, error: type[ScimError] = InvalidP
     head, _, tail = rest.partition(".")
     attrs = schema.extensions[extension.lower()] if extension else schema.attrs
     attr = attrs.get(head.lower())
+    if attr is None and extension is None and ":" not in rest:
+        # Lenient: an extension's attribute named without its URN (Entra's bare "manager")
+        # when exactly one extension defines it and the core schema does not.
+        owners = [urn for urn, defs in schema.extensions.items() if head.lower() in defs]
+        if len(owners) == 1:
+            extension = schema.extension_urn(owners[0])
+            attr = schema.extensions[owners[0]][head.lower()]
     if attr is None:
         raise error(f"unknown attribute {path!r}")
     if not tail:

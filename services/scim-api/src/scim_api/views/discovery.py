@@ -26,9 +26,12 @@ def _one_or_all(
 ) -> web.Response:
     if wanted is None:
         return scim_json(everything(list(documents.values())))
-    if wanted not in documents:
+    # Ids match in any case, as endpoint names do: schema URNs are case-insensitive (RFC 8141)
+    # and "user" can only mean the User resource type.
+    found = {key.lower(): document for key, document in documents.items()}.get(wanted.lower())
+    if found is None:
         raise NotFound(f"no {what} {wanted}")
-    return scim_json(documents[wanted])
+    return scim_json(found)
 
 
 class SchemasView(ScimView):

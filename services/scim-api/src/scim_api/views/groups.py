@@ -7,29 +7,46 @@ from __future__ import annotations
 
 from aiohttp import web
 from roster_shared.events.people import GroupSnapshot
+from roster_shared.filters import ListQuery
 
 from scim_api.messages.list_response import list_response
-from scim_api.messages.projection import members_wanted, project, requested
+from scim_api.messages.projection import members_wanted, named, project, requested
 from scim_api.messages.search_request import ListRequest
-from scim_api.resources import etag, group_resource, normalise
-from scim_api.resources.schemas import group_schema
+from scim_api.resources import Resource, etag, group_resource, normalise
+from scim_api.resources.schemas import GROUP_SCHEMA, group_schema
 from scim_api.views.base import ScimView, scim_json
 
 
-async def _page(view: ScimView, listing: ListRequest) -> web.Response:
+def _display(attributes: list[str] | None) -> bool:
+    return named(attributes, "members.display", GROUP_SCHEMA)
+
+
+async def group_page(
+    view: ScimView, listing: ListRequest, query: ListQuery | None = None
+) -> tuple[int, list[Resource], str | None]:
+    """``(totalResults, the page's Groups as the request shapes them, next cursor)``;
+    ``query`` overrides the request's paging (a search across resource types pages for
+    itself)."""
     members = members_wanted(listing.attributes, listing.excluded)
-    page = await view.service.groups(view.call, listing.query, members=members)
+    page = await view.service.groups(view.call, query or listing.query, members=members)
     schema = group_schema()
     resources = [
         project(
             schema,
-            group_resource(g, view.call.base, members=members),
+            group_resource(
+                g, view.call.base, members=members, display=_display(listing.attributes)
+            ),
             listing.attributes,
             listing.excluded,
         )
         for g in page.items
     ]
-    return scim_json(list_response(listing, page.total, resources, page.next_cursor))
+    return page.total, resources, page.next_cursor
+
+
+async def _page(view: ScimView, listing: ListRequest) -> web.Response:
+    total, resources, cursor = await group_page(view, listing)
+    return scim_json(list_response(listing, total, resources, cursor))
 
 
 class GroupsView(ScimView):
@@ -73,7 +90,9 @@ class GroupView(ScimView):
 
     def _respond(self, snapshot: GroupSnapshot, members: bool) -> web.Response:
         attributes, excluded = requested(self.request.query)
-        resource = group_resource(snapshot, self.call.base, members=members)
+        resource = group_resource(
+            snapshot, self.call.base, members=members, display=_display(attributes)
+        )
         return scim_json(
             project(group_schema(), resource, attributes, excluded),
             headers={"ETag": etag(snapshot.version)},

@@ -6,18 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from scim_api.errors import NotFound, NotImplementedYet
-from scim_api.views.base import ScimView, authenticated
-
-
-class RootSearchView(ScimView):
-    """``/.search`` (RFC 7644 §3.4.3) across resource types: not served (501)."""
-
-    async def post(self) -> web.Response:
-        """Refuse it, naming the searches that are served."""
-        raise NotImplementedYet(
-            "searching Users and Groups at once is not supported: "
-            "POST /Users/.search or /Groups/.search"
-        )
+from scim_api.views.base import authenticated
 
 
 async def me(request: web.Request) -> web.Response:

@@ -4,23 +4,33 @@ from __future__ import annotations
 
 from aiohttp import web
 from roster_shared.events.people import UserSnapshot
+from roster_shared.filters import ListQuery
 
 from scim_api.messages.list_response import list_response
 from scim_api.messages.projection import project, requested
 from scim_api.messages.search_request import ListRequest
-from scim_api.resources import etag, normalise, user_attributes, user_resource
+from scim_api.resources import Resource, etag, normalise, user_attributes, user_resource
 from scim_api.resources.schemas import user_schema
 from scim_api.views.base import ScimView, scim_json
 
 
-async def _page(view: ScimView, listing: ListRequest) -> web.Response:
-    page = await view.service.users(view.call, listing.query)
+async def user_page(
+    view: ScimView, listing: ListRequest, query: ListQuery | None = None
+) -> tuple[int, list[Resource], str | None]:
+    """``(totalResults, the page's Users as the request shapes them, next cursor)``; ``query``
+    overrides the request's paging (a search across resource types pages for itself)."""
+    page = await view.service.users(view.call, query or listing.query)
     schema = user_schema()
     resources = [
         project(schema, user_resource(u, view.call.base), listing.attributes, listing.excluded)
         for u in page.items
     ]
-    return scim_json(list_response(listing, page.total, resources, page.next_cursor))
+    return page.total, resources, page.next_cursor
+
+
+async def _page(view: ScimView, listing: ListRequest) -> web.Response:
+    total, resources, cursor = await user_page(view, listing)
+    return scim_json(list_response(listing, total, resources, cursor))
 
 
 class UsersView(ScimView):

@@ -1,6 +1,10 @@
 """Groups and memberships: SCIM's groups (create, replace, PATCH of members, delete) and the
 login-made groups whose memberships follow a login's group claims. A login never changes SCIM's
 groups.
+
+A member is a user or a group (RFC 7643 §4.2): an id is looked up among the tenant's users,
+then its groups. A user's membership is a ``membership.*`` event; a group's nesting shows in the
+parent's ``group.updated`` (``changed`` names ``member_groups``). Groups never nest in a cycle.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from collections.abc import Sequence
 
 from roster_shared.events import ingest, lifecycle
 from roster_shared.events.envelope import EnvelopeBase, Source, new_id
-from sqlalchemy import delete
+from sqlalchemy import delete, or_
 from sqlmodel import col, select
 
 from user_store.apply.outcomes import Outcome, Outcomes
@@ -17,7 +21,10 @@ from user_store.apply.writes import check_version
 from user_store.errors import Invalid, NotFound, Refused, Uniqueness
 from user_store.identity import name_key
 from user_store.snapshots import load_group_snapshot
-from user_store.tables import GroupRow, MembershipRow, UserRow
+from user_store.tables import GroupNestingRow, GroupRow, MembershipRow, UserRow
+
+NESTED = "member_groups"
+"""What ``changed`` names when a group's nested groups changed."""
 
 
 class Groups(Outcomes):
@@ -32,15 +39,18 @@ class Groups(Outcomes):
             raise NotFound(f"no group {group_id}")
         return row
 
-    async def _members_exist(self, user_ids: Sequence[str]) -> dict[str, UserRow]:
-        if not user_ids:
-            return {}
+    async def _members_exist(
+        self, member_ids: Sequence[str]
+    ) -> tuple[dict[str, UserRow], dict[str, GroupRow]]:
+        """The users and the groups ``member_ids`` name; 400 when one names neither."""
+        if not member_ids:
+            return {}, {}
         rows = (
             (
                 await self.session.execute(
                     select(UserRow).where(
                         UserRow.tenant_id == self.tenant.id,
-                        col(UserRow.id).in_(list(user_ids)),
+                        col(UserRow.id).in_(list(member_ids)),
                         col(UserRow.deleted_at).is_(None),
                     )
                 )
@@ -48,11 +58,44 @@ class Groups(Outcomes):
             .scalars()
             .all()
         )
-        found = {row.id: row for row in rows}
-        missing = [uid for uid in user_ids if uid not in found]
+        users = {row.id: row for row in rows}
+        rest = [mid for mid in member_ids if mid not in users]
+        groups: dict[str, GroupRow] = {}
+        if rest:
+            found = await self.session.execute(
+                select(GroupRow).where(
+                    GroupRow.tenant_id == self.tenant.id, col(GroupRow.id).in_(rest)
+                )
+            )
+            groups = {row.id: row for row in found.scalars().all()}
+        missing = [mid for mid in rest if mid not in groups]
         if missing:
-            raise Invalid(f"no such user(s) to add as members: {', '.join(missing[:5])}")
-        return found
+            raise Invalid(
+                f"no such user(s) or group(s) to add as members: {', '.join(missing[:5])}"
+            )
+        return users, groups
+
+    async def _nested_ids(self, group_ids: Sequence[str]) -> set[str]:
+        """The groups that are members of any of ``group_ids``."""
+        rows = await self.session.execute(
+            select(GroupNestingRow.member_group_id).where(
+                col(GroupNestingRow.group_id).in_(list(group_ids))
+            )
+        )
+        return set(rows.scalars().all())
+
+    async def _refuse_cycle(self, parent: GroupRow, child: GroupRow) -> None:
+        """A group may not contain itself, directly or through the groups it contains."""
+        seen: set[str] = set()
+        frontier = {child.id}
+        while frontier:
+            if parent.id in frontier:
+                raise Invalid(
+                    f"group {child.id} cannot be a member of group {parent.id}: "
+                    "it would contain itself"
+                )
+            seen |= frontier
+            frontier = await self._nested_ids(list(frontier)) - seen
 
     async def _add_member(
         self, event: EnvelopeBase, group: GroupRow, user: UserRow
@@ -74,19 +117,35 @@ class Groups(Outcomes):
         return self._membership_event(event, group, user, lifecycle.MembershipRemoved)
 
     async def _member_ids(self, group: GroupRow) -> set[str]:
+        """The ids of the group's members: users and nested groups."""
         rows = await self.session.execute(
             select(MembershipRow.user_id).where(MembershipRow.group_id == group.id)
         )
-        return set(rows.scalars().all())
+        return set(rows.scalars().all()) | await self._nested_ids([group.id])
 
     async def _set_members(
         self, event: EnvelopeBase, group: GroupRow, add: Sequence[str], remove: Sequence[str]
-    ) -> list[EnvelopeBase]:
+    ) -> tuple[list[EnvelopeBase], bool]:
+        """Add and remove members; the users' membership events, and whether nested groups
+        changed."""
         current = await self._member_ids(group)
-        to_add = [uid for uid in dict.fromkeys(add) if uid not in current]
-        to_remove = [uid for uid in dict.fromkeys(remove) if uid in current]
-        users = await self._members_exist(to_add)
-        events = [await self._add_member(event, group, users[uid]) for uid in to_add]
+        to_add = [mid for mid in dict.fromkeys(add) if mid not in current]
+        to_remove = [mid for mid in dict.fromkeys(remove) if mid in current]
+        users, groups = await self._members_exist(to_add)
+        events = [
+            await self._add_member(event, group, users[mid]) for mid in to_add if mid in users
+        ]
+        nested = False
+        for mid in to_add:
+            if mid in groups:
+                await self._refuse_cycle(group, groups[mid])
+                self.session.add(
+                    GroupNestingRow(
+                        group_id=group.id, member_group_id=mid, tenant_id=self.tenant.id
+                    )
+                )
+                await self._flush()
+                nested = True
         if to_remove:
             removed = (
                 (await self.session.execute(select(UserRow).where(col(UserRow.id).in_(to_remove))))
@@ -94,7 +153,16 @@ class Groups(Outcomes):
                 .all()
             )
             events += [await self._remove_member(event, group, user) for user in removed]
-        return events
+            gone = [mid for mid in to_remove if mid not in {u.id for u in removed}]
+            if gone:
+                await self.session.execute(
+                    delete(GroupNestingRow).where(
+                        GroupNestingRow.group_id == group.id,  # type: ignore[arg-type]
+                        col(GroupNestingRow.member_group_id).in_(gone),
+                    )
+                )
+                nested = True
+        return events, nested
 
     async def _group_unique(
         self, group: GroupRow | None, name: str, external_id: str | None
@@ -162,12 +230,12 @@ class Groups(Outcomes):
             )
             self.session.add(group)
             await self._flush()
-            member_events = await self._set_members(event, group, data.member_ids or (), ())
+            member_events, nested = await self._set_members(event, group, data.member_ids or (), ())
             return await self._group_outcome(
                 event,
                 group,
                 lifecycle.GroupCreated,
-                ("display_name", "external_id", "members"),
+                ("display_name", "external_id", "members", *((NESTED,) if nested else ())),
                 member_events,
                 created=True,
             )
@@ -192,12 +260,14 @@ class Groups(Outcomes):
         member_events = []
         if data.member_ids is not None:
             current = await self._member_ids(group)
-            member_events = await self._set_members(
+            member_events, nested = await self._set_members(
                 event,
                 group,
                 data.member_ids,
                 [uid for uid in current if uid not in set(data.member_ids)],
             )
+            if nested:
+                changed.append(NESTED)
         touched = self._group_touched(group, changed, member_events)
         return (
             await self._group_outcome(
@@ -223,7 +293,9 @@ class Groups(Outcomes):
             group.display_name = data.display_name
             group.display_name_key = name_key(data.display_name)
             changed.append("display_name")
-        member_events = await self._set_members(event, group, data.add, data.remove)
+        member_events, nested = await self._set_members(event, group, data.add, data.remove)
+        if nested:
+            changed.append(NESTED)
         self._group_touched(group, changed, member_events)
         return await self._group_outcome(
             event, group, lifecycle.GroupUpdated if changed else None, changed, member_events
@@ -235,11 +307,44 @@ class Groups(Outcomes):
         group = await self._live_group(event.data.group_id)
         check_version(event.data.expected_version, group.version, f"group {group.id}")
         snapshot = await load_group_snapshot(self.session, group)
+        parents = await self._parents(group)
         await self.session.execute(delete(MembershipRow).where(MembershipRow.group_id == group.id))  # type: ignore[arg-type]
+        await self.session.execute(
+            delete(GroupNestingRow).where(
+                or_(
+                    col(GroupNestingRow.group_id) == group.id,
+                    col(GroupNestingRow.member_group_id) == group.id,
+                )
+            )
+        )
         await self.session.delete(group)
-        return await self._group_outcome(
+        outcome = await self._group_outcome(
             event, group, lifecycle.GroupDeleted, ("deleted",), (), snapshot=snapshot
         )
+        # The groups it was a member of lost a member: a new version, and their update.
+        for parent in parents:
+            self._group_touched(parent, [NESTED], ())
+            await self._flush()
+            outcome.events.append(
+                lifecycle.GroupUpdated(
+                    **self._envelope(event),
+                    data=lifecycle.GroupChange(
+                        group=await load_group_snapshot(self.session, parent),
+                        changed=(NESTED,),
+                        caused_by=event.event_id,
+                    ),
+                )
+            )
+        return outcome
+
+    async def _parents(self, group: GroupRow) -> list[GroupRow]:
+        """The groups ``group`` is a member of."""
+        rows = await self.session.execute(
+            select(GroupRow)
+            .join(GroupNestingRow, col(GroupNestingRow.group_id) == col(GroupRow.id))
+            .where(GroupNestingRow.member_group_id == group.id)
+        )
+        return list(rows.scalars().all())
 
     @staticmethod
     def _refuse_login_source(event: EnvelopeBase) -> None:
