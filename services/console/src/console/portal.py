@@ -134,8 +134,15 @@ async def connect_saml(request: web.Request) -> web.Response:
     async def action(tenant: Any, form: Any) -> tuple[str, None]:
         upload = form.get("metadata_file")
         xml = ""
-        if upload is not None and not isinstance(upload, str):
-            raw = upload.file.read(MAX_METADATA + 1)
+        # A file field without a chosen file arrives as bare bytes (no FileField).
+        raw = (
+            upload.file.read(MAX_METADATA + 1)
+            if isinstance(upload, web.FileField)
+            else bytes(upload)
+            if isinstance(upload, bytes | bytearray)
+            else b""
+        )
+        if raw:
             if len(raw) > MAX_METADATA:
                 raise FormError("That metadata file is too large (512 KiB at most).")
             try:
