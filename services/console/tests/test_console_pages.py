@@ -280,6 +280,12 @@ async def test_portal_guide_values_token_once_and_parts(env: tuple[Browser, Fake
         "POST", f"/setup/{LINK}/saml?idp=okta", data={"csrf": csrf.group(1), "metadata_xml": "<x/>"}
     )
     assert status == 400 and "not made for setting up SSO" in page
+    status, page, _ = await browser.request(
+        "POST",
+        f"/setup/{LINK}/directory",
+        data={"csrf": csrf.group(1), "kind": "graph", "token": "t"},
+    )
+    assert status == 400 and "not made for setting up DIRECTORY" in page
     assert fake.changes == []
     status, page, _ = await browser.request(
         "POST", f"/setup/{LINK}/scim-token?idp=okta", data={"csrf": csrf.group(1)}

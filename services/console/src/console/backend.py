@@ -240,6 +240,16 @@ class Backend:
         )
         return data
 
+    async def connect_directory(
+        self, ref: str, kind: str, url: str | None, token: str
+    ) -> dict[str, Any]:
+        path = _seg("reconciler", "tenants", ref, "directory")
+        body = {"kind": kind, "url": url, "token": token}
+        data: dict[str, Any] = await self._call(
+            "PUT", self.urls.reconciler, path, admin=True, json=body
+        )
+        return data
+
     async def runs(self, ref: str, limit: int = 10) -> list[dict[str, Any]]:
         path = _seg("reconciler", "tenants", ref, "runs") + f"?limit={limit}"
         return list((await self._call("GET", self.urls.reconciler, path, admin=True))["runs"])

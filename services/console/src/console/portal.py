@@ -186,3 +186,25 @@ async def scim_token(request: web.Request) -> web.Response:
         return "A SCIM token was minted.", {"token": issued}
 
     return await _act(request, "scim", action)
+
+
+DIRECTORIES = ("graph", "okta", "google", "scim")
+
+
+@routes.post("/{link}/directory")
+async def connect_directory(request: web.Request) -> web.Response:
+    """A read-only directory credential for the reconciler's cross-check (stored encrypted by
+    the reconciler; never shown again)."""
+
+    async def action(tenant: Any, form: Any) -> tuple[str, None]:
+        kind = str(form.get("kind", ""))
+        url = str(form.get("url", "")).strip() or None
+        token = str(form.get("token", "")).strip()
+        if kind not in DIRECTORIES:
+            raise FormError(f"Choose the directory: {', '.join(DIRECTORIES)}.")
+        if not token:
+            raise FormError("Paste the read-only API token for the directory.")
+        await request.app[BACKEND].connect_directory(tenant.slug, kind, url, token)
+        return "Your directory is connected: the reconciler will cross-check it.", None
+
+    return await _act(request, "directory", action)
