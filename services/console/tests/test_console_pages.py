@@ -92,6 +92,12 @@ class FakeBackend(Backend):
             },
         }
 
+    async def set_policy(self, ref: str, policy: dict[str, Any]) -> dict[str, Any]:
+        if policy["interval_minutes"] < 1:  # as the reconciler's model refuses it
+            raise BackendError(400, "invalid", "invalid policy: Input should be >= 1")
+        self.changes.append(("policy", ref, policy))
+        return policy
+
     async def runs(self, ref: str, limit: int = 10) -> list[dict[str, Any]]:
         raise BackendError(401, "unauthorized", "the reconciler's admin API is closed")
 
@@ -311,3 +317,47 @@ def test_the_console_will_not_start_without_its_secrets() -> None:
         create_app(ConsoleSettings(session_secret="s" * 32))
     with pytest.raises(ValueError, match="ROSTER_SESSION_SECRET"):
         create_app(ConsoleSettings(admin_token=ADMIN))
+
+
+async def test_policy_form_refusals_and_a_saved_policy(env: tuple[Browser, FakeBackend]) -> None:
+    browser, fake = env
+    csrf = await browser.sign_in()
+    form = {
+        "csrf": csrf,
+        "enabled": "on",
+        "interval_minutes": "60",
+        "inactivity_days": "off",
+        "consecutive_misses": "2",
+        "brake_share": "0.2",
+        "brake_count": "100",
+        "grace_days": "7",
+    }
+    status, page, _ = await browser.request(
+        "POST", "/console/tenants/acme/policy", data={**form, "grace_days": "a week"}
+    )
+    assert status == 400 and "grace days: enter a number" in page
+    status, page, _ = await browser.request(
+        "POST", "/console/tenants/acme/policy", data={**form, "interval_minutes": "0"}
+    )
+    assert status == 400 and "Input should be &gt;= 1" in page
+    assert fake.changes == []
+    status, _, headers = await browser.request("POST", "/console/tenants/acme/policy", data=form)
+    assert status == 303 and headers["Location"].endswith("?done=policy")
+    (change,) = fake.changes
+    assert change[2]["inactivity_days"] is None and change[2]["deactivate_unconfirmed"] is False
+
+
+async def test_a_tampered_or_foreign_session_cookie_is_no_session(
+    env: tuple[Browser, FakeBackend],
+) -> None:
+    browser, _ = env
+    await browser.sign_in()
+    good = browser.cookies["roster_console"]
+    for bad in (good[:-2] + ("AA" if not good.endswith("AA") else "BB"), "v1.xyz", ""):
+        browser.cookies["roster_console"] = bad
+        status, _, headers = await browser.request("GET", "/console/tenants")
+        assert status == 303 and headers["Location"] == "/console/signin"
+    # The form cookie, sealed for another purpose, does not open as a session either.
+    browser.cookies["roster_console"] = browser.cookies["roster_form"]
+    status, _, _ = await browser.request("GET", "/console/tenants")
+    assert status == 303

@@ -250,6 +250,13 @@ class Backend:
         )
         return data
 
+    async def set_policy(self, ref: str, policy: dict[str, Any]) -> dict[str, Any]:
+        path = _seg("reconciler", "tenants", ref, "policy")
+        data: dict[str, Any] = await self._call(
+            "PUT", self.urls.reconciler, path, admin=True, json=policy
+        )
+        return data
+
     async def runs(self, ref: str, limit: int = 10) -> list[dict[str, Any]]:
         path = _seg("reconciler", "tenants", ref, "runs") + f"?limit={limit}"
         return list((await self._call("GET", self.urls.reconciler, path, admin=True))["runs"])

@@ -25,6 +25,7 @@ routes = web.RouteTableDef()
 
 DONE = {
     "mode": "The provisioning mode was changed.",
+    "policy": "The reconciler policy was saved.",
     "token-revoked": "The SCIM token was revoked: requests with it are refused from now on.",
     "link-revoked": "The setup link was revoked: it no longer opens.",
     "approved": "The held run was approved and carried out.",
@@ -280,3 +281,36 @@ async def run_decide(request: web.Request) -> web.StreamResponse:
     except BackendError as exc:
         return await tenant_page(request, error=reraise(exc).message)
     raise _back(request, "approved" if decision == "approve" else "rejected")
+
+
+POLICY_NUMBERS = {
+    "interval_minutes": int,
+    "inactivity_days": int,
+    "consecutive_misses": int,
+    "brake_share": float,
+    "brake_count": int,
+    "grace_days": int,
+}
+POLICY_SWITCHES = ("enabled", "deactivate_unconfirmed", "reactivate")
+
+
+@routes.post("/tenants/{slug}/policy")
+async def policy_set(request: web.Request) -> web.StreamResponse:
+    """The reconciler's policy for the tenant; the reconciler validates each field and its
+    refusal (a number out of range) is shown beside the form, nothing changed."""
+    form = await _form(request)
+    policy: dict[str, Any] = {name: form.get(name) == "on" for name in POLICY_SWITCHES}
+    for name, kind in POLICY_NUMBERS.items():
+        text = form.get(name, "").strip()
+        if name == "inactivity_days" and text in ("", "off"):
+            policy[name] = None
+            continue
+        try:
+            policy[name] = kind(text)
+        except ValueError:
+            return await tenant_page(request, error=f"{name.replace('_', ' ')}: enter a number.")
+    try:
+        await backend(request).set_policy(request.match_info["slug"], policy)
+    except BackendError as exc:
+        return await tenant_page(request, error=reraise(exc).message)
+    raise _back(request, "policy")
