@@ -37,6 +37,7 @@ class FakeBackend(Backend):
         self.tenants_ = {"acme": tenant()}
         self.changes: list[tuple[Any, ...]] = []
         self.scim_log: list[dict[str, Any]] = []
+        self.runs_: list[dict[str, Any]] | None = None
 
     async def start(self) -> None:
         return None
@@ -99,7 +100,9 @@ class FakeBackend(Backend):
         return policy
 
     async def runs(self, ref: str, limit: int = 10) -> list[dict[str, Any]]:
-        raise BackendError(401, "unauthorized", "the reconciler's admin API is closed")
+        if self.runs_ is None:
+            raise BackendError(401, "unauthorized", "the reconciler's admin API is closed")
+        return self.runs_
 
     async def health(self, ref: str) -> dict[str, Any]:
         window = {"total": 20, "failed": 6}
@@ -278,6 +281,8 @@ async def test_portal_guide_values_token_once_and_parts(env: tuple[Browser, Fake
     assert status == 200
     assert "https://roster.example.com/scim/v2/acme/" in page
     assert "Waiting for the first request" in page
+    assert 'id="jit-unconfirmed">0<' in page  # the reconciler's runs are closed: no list
+    assert "Recent reconciler runs" not in page
     assert "Provisioning (SCIM) from Okta" in page
     assert "Single sign-on with" not in page  # the link was made for SCIM only
     csrf = re.search(r'name="csrf" value="([^"]+)"', page)
@@ -361,3 +366,33 @@ async def test_a_tampered_or_foreign_session_cookie_is_no_session(
     browser.cookies["roster_console"] = browser.cookies["roster_form"]
     status, _, _ = await browser.request("GET", "/console/tenants")
     assert status == 303
+
+
+async def test_held_run_shows_who_would_be_deactivated(env: tuple[Browser, FakeBackend]) -> None:
+    browser, fake = env
+    fake.runs_ = [
+        {
+            "id": "r" * 8,
+            "status": "held",
+            "dry_run": False,
+            "trigger": "schedule",
+            "started_at": "2026-12-01T10:00:00+00:00",
+            "checked": {"users": 40},
+            "published": 0,
+            "actions": [
+                {
+                    "user_name": "leaver@example.com",
+                    "action": "deactivate",
+                    "reason": "missing from the directory",
+                    "outcome": "held",
+                }
+            ],
+            "brake": {"reason": "25 of 40 users (more than 20%)"},
+        }
+    ]
+    await browser.sign_in()
+    _, page, _ = await browser.request("GET", "/console/tenants/acme")
+    assert "Would deactivate" in page and "leaver@example.com" in page
+    assert "25 of 40 users" in page and f"/runs/{'r' * 8}/approve" in page
+    _, page, _ = await browser.request("GET", f"/setup/{LINK}?idp=okta")
+    assert "Recent reconciler runs" in page and "held: 0 changes made, 1 decision" in page

@@ -63,11 +63,12 @@ async def portal_page(
     backend = request.app[BACKEND]
     idp = request.query.get("idp", "")
     guide = GUIDES.get(idp)
-    sso, health, scim_log, sso_log = await asyncio.gather(
+    sso, health, scim_log, sso_log, runs = await asyncio.gather(
         attempt(backend.sso(tenant.slug)),
         attempt(backend.health(tenant.slug)),
         attempt(backend.request_log(tenant.slug, "scim", 10)),
         attempt(backend.request_log(tenant.slug, "sso", 5)),
+        attempt(backend.runs(tenant.slug, 5)),
     )
     sp = sso.get("service_provider", {}) if isinstance(sso, dict) else {}
     settings = request.app[SETTINGS]
@@ -93,6 +94,7 @@ async def portal_page(
         "scim_health": source_health(health["scim"]) if isinstance(health, dict) else None,
         "scim_log": scim_log,
         "sso_log": sso_log,
+        "runs": runs if isinstance(runs, list) else [],
         "plain_status": plain_status,
         "mode_words": MODE_WORDS.get(tenant.mode.value, ""),
         "error": error,
