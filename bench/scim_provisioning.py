@@ -222,6 +222,9 @@ class Processes:
             "ROSTER_TOPIC_PREFIX": prefix,
             "ROSTER_INTERNAL_TOKEN": internal,
             "ROSTER_LOG_LEVEL": "WARNING",
+            # BENCH_REQUEST_LOG=false: the scim-api without the console's request log, to
+            # measure what recording costs (compare the ratios of one run with it and without).
+            "ROSTER_REQUEST_LOG": os.environ.get("BENCH_REQUEST_LOG", "true"),
         }
         self.url = url
         self.processes: list[subprocess.Popen[bytes]] = []

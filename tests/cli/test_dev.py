@@ -41,6 +41,7 @@ def test_first_start_prints_the_urls_and_a_scim_token_that_works(dev: DevServer)
     assert f"{base}/sso/demo/login" in banner
     assert f"{base}/sso/demo/saml/metadata" in banner
     assert f"{base}/admin/tenants" in banner
+    assert f"Console          {base}/console" in banner
     assert str(dev.data) in banner
     tokens = TOKEN.findall(banner)
     assert len(tokens) == 1, banner
@@ -56,7 +57,13 @@ def test_first_start_prints_the_urls_and_a_scim_token_that_works(dev: DevServer)
     ready = http(f"{base}/readyz")
     assert ready.status == 200
     # Readiness and metrics cover every service in the process, not only the user-store.
-    assert set(ready.json()["services"]) == {"user-store", "scim-api", "sso-login", "reconciler"}
+    assert set(ready.json()["services"]) == {
+        "user-store",
+        "scim-api",
+        "sso-login",
+        "reconciler",
+        "console",
+    }
     metrics = http(f"{base}/metrics").body.decode()
     for family in ("roster_user_store_up", "roster_scim_api_responses", "roster_reconciler_runs"):
         assert f"# TYPE {family}" in metrics, family

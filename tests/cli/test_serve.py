@@ -143,6 +143,23 @@ def test_each_service_runs_on_its_own_with_kafka_and_postgresql(
     assert b"AssertionConsumerService" in metadata.body
     assert http(f"{sso}/sso/nobody/saml/metadata").status == 404
 
+    # The console: its own process, acting through the others' APIs (no database, no Kafka).
+    fleet.start(
+        "console",
+        {
+            "ROSTER_USER_STORE_URL": store,
+            "ROSTER_SSO_LOGIN_URL": sso,
+            "ROSTER_RECONCILER_URL": fleet.url("reconciler"),
+            "ROSTER_INTERNAL_TOKEN": internal,
+            "ROSTER_ADMIN_TOKEN": "admin-secret",
+            "ROSTER_SESSION_SECRET": uuid.uuid4().hex * 2,
+        },
+    )
+    fleet.wait_ready("console")
+    assert "acme" in console_tenants(fleet.url("console"), "admin-secret")
+    assert http(f"{fleet.url('console')}/setup/rsl_not-a-link").status == 404
+    assert fleet.stop("console") == 0, fleet.log("console")
+
     for service in SERVICES:
         assert http(f"{fleet.url(service)}/healthz").json() == {"status": "ok"}
         assert http(f"{fleet.url(service)}/metrics").status == 200
@@ -154,6 +171,43 @@ def test_each_service_runs_on_its_own_with_kafka_and_postgresql(
         assert all("level" in json.loads(line) for line in lines)
 
 
+def console_tenants(base: str, admin: str) -> str:
+    """Sign in to the console as a browser does (form token, sealed cookies) and read the
+    tenants page. (urllib's cookie jar keeps no Secure cookie over http: carried by hand.)"""
+    import re
+    import urllib.parse
+    import urllib.request
+
+    cookies: dict[str, str] = {}
+
+    def call(path: str, form: dict[str, str] | None = None) -> tuple[int, str]:
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        request = urllib.request.Request(base + path, data=data)
+        request.add_header("Cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()))
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args: object, **kw: object) -> None:
+                return None
+
+        try:
+            response = urllib.request.build_opener(NoRedirect).open(request, timeout=10)
+        except urllib.error.HTTPError as error:
+            response = error
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            cookies[name] = rest.split(";", 1)[0]
+        return response.status, response.read().decode()
+
+    _, page = call("/console/signin")
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match, page
+    status, _ = call("/console/signin", {"csrf": match.group(1), "token": admin})
+    assert status == 303
+    status, page = call("/console/tenants")
+    assert status == 200, page
+    return page
+
+
 @pytest.mark.parametrize(
     ("service", "env", "message"),
     [
@@ -162,6 +216,8 @@ def test_each_service_runs_on_its_own_with_kafka_and_postgresql(
         ("sso-login", {}, "ROSTER_KAFKA_BOOTSTRAP is required"),
         ("sso-login", {"ROSTER_KAFKA_BOOTSTRAP": "localhost:1"}, "ROSTER_SESSION_SECRET"),
         ("reconciler", {}, "ROSTER_KAFKA_BOOTSTRAP is required"),
+        ("console", {}, "ROSTER_ADMIN_TOKEN"),
+        ("console", {"ROSTER_ADMIN_TOKEN": "a"}, "ROSTER_SESSION_SECRET"),
     ],
 )
 def test_missing_settings_are_clear_errors(

@@ -29,6 +29,9 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from console import app as console_app
+from console import keys as console_keys
+from console.settings import ConsoleSettings
 from prometheus_client import CollectorRegistry, generate_latest
 from reconciler import app as reconciler_app
 from reconciler import keys as reconciler_keys
@@ -48,7 +51,8 @@ from user_store.settings import UserStoreSettings
 SCIM_API = "scim-api"
 SSO_LOGIN = "sso-login"
 RECONCILER = "reconciler"
-MOUNTED = (SCIM_API, SSO_LOGIN, RECONCILER)
+CONSOLE = "console"
+MOUNTED = (SCIM_API, SSO_LOGIN, RECONCILER, CONSOLE)
 """The services mounted beside the user-store, in mount order."""
 
 
@@ -134,14 +138,41 @@ def service_api(
             }
         )
         return reconciler_app.create_api(settings, bus=bus, clock=clock)
+    if name == CONSOLE:
+        return console_apis(wiring).console
     raise ValueError(f"no service {name!r} to mount (one of {', '.join(MOUNTED)})")
 
 
+def console_apis(wiring: Wiring) -> console_app.Apps:
+    """The console and the setup portal (two applications: ``/console`` and ``/setup``).
+
+    Everything it acts through answers at ``wiring.self_url`` when composed: the user-store's
+    admin and internal APIs, sso-login's and the reconciler's admin APIs.
+    """
+    settings = ConsoleSettings(
+        **{
+            "user_store_url": wiring.self_url,
+            "sso_login_url": wiring.self_url,
+            "reconciler_url": wiring.self_url,
+            "public_url": wiring._public(),
+            "admin_token": wiring.admin_token,
+            "session_secret": wiring.session_secret,
+            **({"internal_token": wiring.internal_token} if wiring.internal_token else {}),
+            **wiring._extra(CONSOLE),
+        }
+    )
+    return console_app.create_apis(settings)
+
+
 def prefix(name: str) -> str:
-    """Where ``name``'s application is mounted (``/scim``, ``/sso``, ``/reconciler``)."""
-    return {SCIM_API: scim_app.MOUNT, SSO_LOGIN: sso_app.MOUNT, RECONCILER: reconciler_app.MOUNT}[
-        name
-    ]
+    """Where ``name``'s application is mounted (``/scim``, ``/sso``, ``/reconciler``,
+    ``/console`` — and the console's portal at ``/setup``)."""
+    return {
+        SCIM_API: scim_app.MOUNT,
+        SSO_LOGIN: sso_app.MOUNT,
+        RECONCILER: reconciler_app.MOUNT,
+        CONSOLE: console_app.CONSOLE,
+    }[name]
 
 
 @dataclass(frozen=True)
@@ -160,7 +191,12 @@ PROBES = web.AppKey("composed_probes", tuple)
 
 def probe(name: str, api: web.Application) -> Probe:
     """Readiness and metrics of a mounted service's application (its own app keys)."""
-    keys: Any = {SCIM_API: scim_keys, SSO_LOGIN: sso_keys, RECONCILER: reconciler_keys}[name]
+    keys: Any = {
+        SCIM_API: scim_keys,
+        SSO_LOGIN: sso_keys,
+        RECONCILER: reconciler_keys,
+        CONSOLE: console_keys,
+    }[name]
     state = api[keys.STATE]
     return Probe(name, api, api[keys.METRICS], lambda: bool(state.running))
 
@@ -182,6 +218,13 @@ def compose(
     root = user_store(wiring, bus=bus, engine=engine, consume=consume, clock=clock)
     probes = []
     for name in services:
+        if name == CONSOLE:
+            # Two applications, one service: the operator console and the setup portal.
+            apps = console_apis(wiring)
+            for mount, app in apps.mounts():
+                root.add_subapp(mount, app)
+            probes.append(probe(name, apps.console))
+            continue
         api = service_api(name, wiring, bus=bus, clock=clock)
         root.add_subapp(prefix(name), api)
         probes.append(probe(name, api))

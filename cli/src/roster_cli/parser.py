@@ -15,6 +15,7 @@ SERVICES = {
     "scim-api": "scim_api.__main__",
     "sso-login": "sso_login.__main__",
     "reconciler": "reconciler.__main__",
+    "console": "console.__main__",
 }
 MODES = [mode.value for mode in ProvisioningMode]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 import uuid
@@ -33,17 +34,49 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return redact(json.dumps(entry, default=str))
+
+
+TEXT_FIELDS = ("tenant", "status", "reason", "reference", "route", "path", "error")
+"""The ``extra`` fields a text line shows (the JSON lines carry every one)."""
+
+_SECRETS = re.compile(r"\b(rs[lt]_[A-Za-z0-9]{16}_)[A-Za-z0-9_-]{43}")
+"""A setup link or SCIM token (``user_store``'s formats): the id stays, the secret goes. The
+setup portal's URLs carry the link, and an access log line must not."""
+
+
+def redact(text: str) -> str:
+    """``text`` with the secret part of any setup link or SCIM token replaced by ``***``."""
+    return _SECRETS.sub(r"\1***", text)
+
+
+class TextFormatter(logging.Formatter):
+    """A line for people at a terminal: the message, then the :data:`TEXT_FIELDS` it has.
+
+    Without them, a refusal logged as "sign-in error page" with its reason and reference in
+    ``extra`` showed neither in ``roster dev``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = [
+            f"{key}={value if isinstance(value, int) else json.dumps(str(value))}"
+            for key in TEXT_FIELDS
+            if (value := record.__dict__.get(key)) is not None
+        ]
+        if extras:
+            head, newline, rest = line.partition("\n")  # a traceback stays below the first line
+            line = f"{head} {' '.join(extras)}{newline}{rest}"
+        return redact(line)
 
 
 def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     """Log to stderr, as JSON lines in production or plain text for people at a terminal."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter()
-        if json_lines
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 from roster_shared.bus.base import Bus
+from roster_shared.request_log import Recorder
 from roster_shared.service import (
     attach_bus,
     attach_requester,
@@ -23,6 +24,7 @@ from roster_shared.userstore_client import UserStoreClient
 
 from scim_api.errors import errors_middleware
 from scim_api.keys import PUBLIC_BASE, SERVICE
+from scim_api.request_log import recording_middleware
 from scim_api.routes import routes
 from scim_api.service import ScimService
 from scim_api.settings import ScimApiSettings
@@ -52,6 +54,11 @@ def create_api(
     requester = attach_requester(app, bus, topics.replies)
     app[SERVICE] = ScimService(user_store, requester, topics, timeout=settings.request_timeout)
     app[PUBLIC_BASE] = settings.public_url + MOUNT
+    if settings.request_log:
+        recorder = Recorder(settings.user_store_url, token=settings.internal_token_value())
+        # Outermost: it records the answer the IdP got, after the error middleware made it.
+        app.middlewares.insert(0, recording_middleware(recorder))
+        app.cleanup_ctx.append(recorder.context())
     attach_state(app)
     app.add_routes(routes)
     return app

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from roster_shared.bus.base import Bus
+from roster_shared.request_log import Recorder
 from roster_shared.service import (
     CleanupContext,
     attach_bus,
@@ -31,6 +32,7 @@ from sso_login.errors import errors_middleware
 from sso_login.keys import CONTEXT, Context
 from sso_login.oidc import OidcProviders
 from sso_login.oidc.routes import routes as oidc_routes
+from sso_login.request_log import RECORDER
 from sso_login.routes import routes
 from sso_login.saml import SpKeys
 from sso_login.saml.routes import routes as saml_routes
@@ -93,6 +95,12 @@ def create_api(
     app.cleanup_ctx.append(resource_context(providers.start, providers.close))
     app.cleanup_ctx.append(_revocations_context(bus, topics, sessions))
     app.cleanup_ctx.append(xml_workers.lifecycle)
+    app[RECORDER] = None
+    if settings.request_log:
+        recorder = app[RECORDER] = Recorder(
+            settings.user_store_url, token=settings.internal_token_value()
+        )
+        app.cleanup_ctx.append(recorder.context())
     attach_state(app)
     app.add_routes(admin_routes)
     app.add_routes(saml_routes)

@@ -11,6 +11,8 @@ from aiohttp import web
 from roster_shared.observability import reference_id
 from roster_shared.service import Catch, error_middleware
 
+from sso_login import request_log
+
 log = logging.getLogger(__name__)
 
 
@@ -98,6 +100,7 @@ def _login_error_page(request: web.Request, error: LoginError) -> web.Response:
             "reason": error.reason,
         },
     )
+    request_log.record(request, error.status, reason=error.reason, reference=reference)
     return error_page(error.status, error.title, error.detail, reference)
 
 

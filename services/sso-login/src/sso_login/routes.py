@@ -20,7 +20,7 @@ from roster_shared.ids import is_tenant_ref
 from roster_shared.tenants import TenantInfo
 from roster_shared.userstore_client import UserStoreClientError
 
-from sso_login import saml
+from sso_login import request_log, saml
 from sso_login.connections import OidcConnection, SamlConnection, SsoConfig
 from sso_login.errors import (
     LoginError,
@@ -179,6 +179,7 @@ async def finish_login(
             "correlation_id": correlation_id,
         },
     )
+    request_log.record(request, 303)
     response = redirect(target)
     set_cookie(response, SESSION_COOKIE, value, path="/", max_age=max_age, samesite="Lax")
     return response

@@ -16,7 +16,7 @@ from roster_shared.service import METRICS, READY, CleanupContext, attach_bus, se
 from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from user_store import reconciler_state, replay, sso_settings
+from user_store import reconciler_state, replay, request_log, setup_links, sso_settings
 from user_store.cursors import Cursors, derive_key
 from user_store.db import create_engine, migrate
 from user_store.keys import ADMIN_TOKEN, CURSORS, INTERNAL_TOKEN, SESSIONS
@@ -140,4 +140,6 @@ def create_app(
     app.add_routes(sso_settings.routes)
     app.add_routes(reconciler_state.routes)
     app.add_routes(admin)
+    app.add_routes(setup_links.routes)
+    app.add_routes(request_log.routes)
     return app

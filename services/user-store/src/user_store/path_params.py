@@ -35,6 +35,7 @@ FORMS: dict[str, tuple[Callable[[str], bool], Callable[[str], UserStoreError]]] 
     "group_id": (is_id, lambda _: NotFound("no group with that id: it is not an id")),
     "run_id": (is_id, lambda _: NotFound("no run with that id: it is not an id")),
     "token_id": (_matches(_TOKEN_ID), lambda _: NotFound("no token with that id")),
+    "link_id": (_matches(_TOKEN_ID), lambda _: NotFound("no setup link with that id")),
     "holder": (_matches(_HOLDER), lambda _: Invalid("a lease holder is 1-128 letters or digits")),
     "section": (_matches(_SECTION), lambda _: Invalid("no settings section of that name")),
 }

@@ -40,3 +40,9 @@ class UserStoreClientSettings(ServiceSettings):
     request_timeout: float = Field(
         default=20.0, gt=0, description="Seconds a request waits for the user-store's reply."
     )
+    request_log: bool = Field(
+        default=True,
+        description="scim-api and sso-login send each request's outcome (no secrets, no "
+        "bodies) to the user-store's request log in background batches, for the console's "
+        "health pages (``ROSTER_REQUEST_LOG=false``: they do not).",
+    )

@@ -13,12 +13,13 @@ from typing import Any
 from aiohttp import web
 from roster_shared.tenants import TenantInfo
 
+from sso_login import preview
 from sso_login.errors import Refused, Unavailable
 from sso_login.keys import Context
-from sso_login.mapping import MappingError, map_user, oidc_link_keys
+from sso_login.mapping import MappedUser, MappingError, map_user, oidc_link_keys
 from sso_login.oidc.authorization import authorization_url
 from sso_login.oidc.errors import OidcError
-from sso_login.relay import DEFAULT_LANDING
+from sso_login.relay import DEFAULT_LANDING, safe_target
 from sso_login.routes import (
     BAD_RESPONSE,
     OIDC_COOKIE,
@@ -48,7 +49,12 @@ async def oidc_login(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
     config = config_of(tenant)
     connection = oidc_connection(config)
-    target = return_target(request, config)
+    test = request.query.get("test") == "1"
+    if test:
+        # Test sign-in (sso_login.preview): "back" is only a link on the result page.
+        target = safe_target(request.query.get("return_to"), config.relay_state_allow) or ""
+    else:
+        target = return_target(request, config)
     ctx = context(request)
     try:
         metadata = await ctx.providers.metadata(connection.issuer)
@@ -76,6 +82,7 @@ async def oidc_login(request: web.Request) -> web.Response:
             "n": nonce,
             "cv": verifier,
             "rt": target,
+            **({"test": True} if test else {}),
         },
         max_age=ctx.settings.login_state_ttl,
     )
@@ -156,6 +163,10 @@ async def oidc_callback(request: web.Request) -> web.Response:
             if info.get("sub") == claims["sub"]:
                 mapping_source = {**info, **claims}
     except OidcError as exc:
+        if bound.get("test"):
+            return await _test_result(
+                request, tenant, bound, issuer=connection.issuer, refusal=f"OIDC: {exc}"
+            )
         raise Refused(BAD_RESPONSE, reason=f"OIDC: {exc}") from exc
     try:
         # Verified claims may come from userinfo (many providers keep email out of the ID
@@ -166,7 +177,20 @@ async def oidc_callback(request: web.Request) -> web.Response:
             mapping_source, subject=str(claims["sub"]), mapping=config.mapping, link_keys=keys
         )
     except MappingError as exc:
+        if bound.get("test"):
+            return await _test_result(
+                request,
+                tenant,
+                bound,
+                issuer=connection.issuer,
+                claims=mapping_source,
+                refusal=str(exc),
+            )
         raise Refused(BAD_RESPONSE, reason=str(exc)) from exc
+    if bound.get("test"):
+        return await _test_result(
+            request, tenant, bound, issuer=connection.issuer, claims=mapping_source, person=person
+        )
     response = await finish_login(
         request,
         tenant,
@@ -177,6 +201,38 @@ async def oidc_callback(request: web.Request) -> web.Response:
         protocol="oidc",
         target=str(bound.get("rt") or DEFAULT_LANDING),
         correlation_id=state[:32],
+    )
+    clear_cookie(response, OIDC_COOKIE, f"/sso/{tenant.slug}/oidc/", "Lax")
+    return response
+
+
+async def _test_result(
+    request: web.Request,
+    tenant: TenantInfo,
+    bound: dict[str, Any],
+    *,
+    issuer: str,
+    claims: dict[str, Any] | None = None,
+    person: MappedUser | None = None,
+    refusal: str | None = None,
+) -> web.Response:
+    """A Test sign-in's page (no provisioning, no session): what arrived and the verdict."""
+    claims = claims or {}
+    raw = {
+        name: [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        for name, value in claims.items()
+        if name not in ("sub", "iss", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash")
+    }
+    response = await preview.page(
+        request,
+        tenant,
+        back=str(bound.get("rt") or "") or "/",
+        subject=str(claims.get("sub", "")),
+        subject_format=None,
+        issuer=issuer,
+        raw=raw,
+        person=person,
+        refusal=None if refusal is None else f"Would be refused: {refusal}",
     )
     clear_cookie(response, OIDC_COOKIE, f"/sso/{tenant.slug}/oidc/", "Lax")
     return response

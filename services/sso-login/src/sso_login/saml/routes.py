@@ -13,6 +13,8 @@ from typing import Any
 from aiohttp import web
 from roster_shared.tenants import TenantInfo
 
+from sso_login import preview
+from sso_login.connections import SsoConfig
 from sso_login.errors import Refused, Unavailable
 from sso_login.mapping import MappingError, map_user, saml_link_keys
 from sso_login.relay import DEFAULT_LANDING, safe_target
@@ -62,12 +64,17 @@ async def saml_login(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
     config = config_of(tenant)
     connection = saml_connection(config)
-    target = return_target(request, config)
+    test = request.query.get("test") == "1"
+    if test:
+        # Test sign-in (sso_login.preview): "back" is only a link on the result page.
+        target = safe_target(request.query.get("return_to"), config.relay_state_allow) or ""
+    else:
+        target = return_target(request, config)
     ctx = context(request)
     authn = authn_request(_urls(request, tenant), connection, None, ctx.sp_keys)
     cookie = ctx.sealer.dumps(
         "saml-login",
-        {"tid": tenant.id, "rid": authn.id, "rt": target},
+        {"tid": tenant.id, "rid": authn.id, "rt": target, **({"test": True} if test else {})},
         max_age=ctx.settings.login_state_ttl,
     )
     response: web.Response
@@ -117,6 +124,8 @@ async def saml_acs(request: web.Request) -> web.Response:
         bound = None
     request_id = str(bound["rid"]) if bound else None
     urls = _urls(request, tenant)
+    if bound is not None and bound.get("test"):
+        return await _test_acs(request, tenant, config, encoded, urls, request_id, bound)
     try:
         # Off the event loop, bounded and within a time budget (sso_login.workers).
         assertion = await ctx.xml_workers.run(
@@ -179,5 +188,74 @@ async def saml_acs(request: web.Request) -> web.Response:
         target=target,
         correlation_id=assertion.assertion_id,
     )
+    clear_cookie(response, SAML_COOKIE, f"/sso/{tenant.slug}/saml/", "None")
+    return response
+
+
+async def _test_acs(
+    request: web.Request,
+    tenant: TenantInfo,
+    config: SsoConfig,
+    encoded: str,
+    urls: SpUrls,
+    request_id: str | None,
+    bound: dict[str, Any],
+) -> web.Response:
+    """The ACS of a Test sign-in: every check of a real one, then a page instead of a login."""
+    ctx = context(request)
+    settings = ctx.settings
+    back = str(bound.get("rt") or "")
+    shown: dict[str, Any] = {
+        "subject": "",
+        "subject_format": None,
+        "issuer": "",
+        "raw": {},
+        "person": None,
+        "refusal": None,
+    }
+    try:
+        assertion = await ctx.xml_workers.run(
+            validate_response,
+            encoded,
+            urls=urls,
+            connection=saml_connection(config),
+            request_id=request_id,
+            skew=timedelta(seconds=settings.clock_skew),
+            max_bytes=settings.max_saml_response_bytes,
+            keys=ctx.sp_keys,
+        )
+    except Busy as exc:
+        raise Unavailable(
+            "Sign-in is busy right now; please try again in a moment.", reason=f"SAML: {exc}"
+        ) from exc
+    except (SamlError, OverBudget) as exc:
+        shown["refusal"] = f"Would be refused: the SAML response failed a check: {exc}"
+    else:
+        shown.update(
+            subject=assertion.name_id,
+            subject_format=assertion.name_id_format,
+            issuer=assertion.issuer,
+            raw=assertion.attributes,
+        )
+        expires = assertion.not_on_or_after + timedelta(seconds=settings.clock_skew)
+        claim = f"saml:{assertion.issuer}:{assertion.assertion_id}"[:512]
+        try:
+            if not await claim_once(request, tenant, claim, expires):
+                raise MappingError(f"this assertion ({assertion.assertion_id}) was used before")
+            keys = saml_link_keys(
+                assertion.attributes,
+                name_id=assertion.name_id,
+                name_id_format=assertion.name_id_format,
+                mapping=config.mapping,
+            )
+            shown["person"] = map_user(
+                assertion.attributes,
+                subject=assertion.name_id,
+                mapping=config.mapping,
+                link_keys=keys,
+            )
+        except MappingError as exc:
+            shown["refusal"] = f"Would be refused: {exc}"
+    response = await preview.page(request, tenant, back=back or "/", **shown)
     clear_cookie(response, SAML_COOKIE, f"/sso/{tenant.slug}/saml/", "None")
     return response

@@ -1,0 +1,1 @@
+"""The operator console (``/console``) and the customer's setup portal (``/setup``)."""

@@ -1,0 +1,30 @@
+"""Typed application keys of the console's aiohttp apps (the shared ones re-exported)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from roster_shared.service.keys import METRICS, READY, STATE, State
+
+from console.backend import Backend
+from console.seal import Sealer
+from console.settings import ConsoleSettings
+
+__all__ = [
+    "BACKEND",
+    "CSRF",
+    "METRICS",
+    "OPERATOR",
+    "READY",
+    "SEALER",
+    "SETTINGS",
+    "STATE",
+    "State",
+]
+
+BACKEND = web.AppKey("backend", Backend)
+SEALER = web.AppKey("sealer", Sealer)
+SETTINGS = web.AppKey("settings", ConsoleSettings)
+CSRF = web.RequestKey("csrf", str)
+"""The form token of this browser, for the page being rendered."""
+OPERATOR = web.RequestKey("operator", str)
+"""Who is signed in to the console (operator pages only)."""

@@ -1,0 +1,105 @@
+"""A tenant's users and groups in the console: SCIM-filter search, a user's identity links,
+where each attribute comes from, and why the account is in the state it is in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+from roster_shared.filters import ListQuery
+
+from console.backend import BackendError
+from console.errors import NotFound, Unavailable
+from console.keys import BACKEND
+from console.pages import render
+from console.search import SearchError, parse
+
+routes = web.RouteTableDef()
+PAGE = 50
+
+
+async def _tenant(request: web.Request) -> Any:
+    try:
+        tenant, _ = await request.app[BACKEND].tenant(request.match_info["slug"])
+    except BackendError as exc:
+        if exc.status == 404:
+            raise NotFound(f"There is no tenant {request.match_info['slug']!r}.") from exc
+        raise Unavailable("The user-store did not answer.", reason=str(exc)) from exc
+    return tenant
+
+
+def _query(text: str, start: int, words_in: tuple[str, ...]) -> ListQuery:
+    return ListQuery(filter=parse(text, words_in=words_in), start_index=start, count=PAGE)
+
+
+def _start(request: web.Request) -> int:
+    text = request.query.get("start", "1")
+    return int(text) if text.isdigit() and 1 <= int(text) <= 100_000 else 1
+
+
+@routes.get("/tenants/{slug}/users")
+async def users(request: web.Request) -> web.Response:
+    tenant = await _tenant(request)
+    text = request.query.get("filter", "")
+    context: dict[str, Any] = {"tenant": tenant, "filter": text, "page": None, "error": None}
+    try:
+        context["page"] = await request.app[BACKEND].users(
+            tenant.id, _query(text, _start(request), ("userName", "displayName"))
+        )
+    except (SearchError, ValidationError) as exc:
+        context["error"] = str(exc)
+    except BackendError as exc:
+        if not exc.client_mistake:
+            raise Unavailable("The user-store did not answer.", reason=str(exc)) from exc
+        context["error"] = f"The filter was refused: {exc.detail}"
+    return render("users.html", request, context, status=400 if context["error"] else 200)
+
+
+def attribute_sources(user: Any) -> list[tuple[str, str, str]]:
+    """(attribute, value, where it comes from) — docs/design.md's rule 6: once SCIM manages an
+    account it owns the identity attributes; a login only fills in what SCIM left empty."""
+    owner = "SCIM (your IdP's provisioning)" if user.scim_managed else "sign-in (JIT)"
+    rows = [
+        ("userName", user.user_name, owner),
+        ("externalId", user.external_id or "—", "SCIM" if user.external_id else "not set"),
+        ("displayName", user.display_name or "—", owner),
+        ("name.givenName", user.given_name or "—", owner),
+        ("name.familyName", user.family_name or "—", owner),
+    ]
+    rows += [("emails", f"{e.value} ({e.type or 'no type'})", owner) for e in user.emails]
+    return rows
+
+
+@routes.get("/tenants/{slug}/users/{user_id}")
+async def user(request: web.Request) -> web.Response:
+    tenant = await _tenant(request)
+    try:
+        found = await request.app[BACKEND].user(tenant.id, request.match_info["user_id"])
+    except BackendError as exc:
+        if exc.status == 404:
+            raise NotFound("There is no such user in this tenant.") from exc
+        raise Unavailable("The user-store did not answer.", reason=str(exc)) from exc
+    return render(
+        "user.html",
+        request,
+        {"tenant": tenant, "user": found, "sources": attribute_sources(found)},
+    )
+
+
+@routes.get("/tenants/{slug}/groups")
+async def groups(request: web.Request) -> web.Response:
+    tenant = await _tenant(request)
+    text = request.query.get("filter", "")
+    context: dict[str, Any] = {"tenant": tenant, "filter": text, "page": None, "error": None}
+    try:
+        context["page"] = await request.app[BACKEND].groups(
+            tenant.id, _query(text, _start(request), ("displayName",))
+        )
+    except (SearchError, ValidationError) as exc:
+        context["error"] = str(exc)
+    except BackendError as exc:
+        if not exc.client_mistake:
+            raise Unavailable("The user-store did not answer.", reason=str(exc)) from exc
+        context["error"] = f"The filter was refused: {exc.detail}"
+    return render("groups.html", request, context, status=400 if context["error"] else 200)

@@ -1,0 +1,84 @@
+"""Each SCIM request of a tenant goes to the provisioning request log
+(:mod:`roster_shared.request_log`).
+
+The middleware sits outside the error middleware, so it sees the answer the IdP got, SCIM error
+JSON included. It records the route template (``POST /Users``: no ids, no values, no body), the
+status, for an error its ``detail`` with a reference id — the same reference goes to the log line
+and to the IdP in the ``X-Roster-Reference`` header — and the id part of the bearer token (public;
+never the secret) so the console can say when each token was last used. Recording appends to a
+buffer; the recorder sends batches in the background.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from roster_shared.observability import reference_id
+from roster_shared.request_log import Recorder
+
+log = logging.getLogger(__name__)
+
+REFERENCE_HEADER = "X-Roster-Reference"
+_TOKEN_ID = re.compile(r"^Bearer\s+rst_([A-Za-z0-9]{16})_", re.IGNORECASE)
+
+
+def _route(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    template = resource.canonical if resource is not None else ""
+    # The canonical path includes the mount prefix (``/scim/v2/{tenant}``): keep what follows.
+    template = template.partition("{tenant}")[2] or "/"
+    return f"{request.method} {template}"[:128]
+
+
+def _detail(response: web.StreamResponse) -> str | None:
+    if not isinstance(response, web.Response) or not isinstance(response.body, bytes):
+        return None
+    try:
+        detail = json.loads(response.body).get("detail")
+    except (ValueError, AttributeError):
+        return None
+    return str(detail) if detail else None
+
+
+def recording_middleware(recorder: Recorder) -> Middleware:
+    """Record each answered request of a tenant's SCIM endpoint."""
+
+    @web.middleware
+    async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        tenant = request.match_info.get("tenant")
+        if tenant is None:
+            return response
+        reason = reference = None
+        if response.status >= 400:
+            reason = _detail(response) or response.reason
+            reference = reference_id()
+            response.headers[REFERENCE_HEADER] = reference
+            log.info(
+                "scim error",
+                extra={
+                    "reference": reference,
+                    "tenant": tenant[:64],
+                    "status": response.status,
+                    "route": _route(request),
+                    "reason": reason,
+                },
+            )
+        match = _TOKEN_ID.match(request.headers.get("Authorization", ""))
+        recorder.record(
+            tenant=tenant,
+            source="scim",
+            method=request.method,
+            route=_route(request),
+            status=response.status,
+            reason=reason,
+            reference=reference,
+            token_id=match.group(1) if match and response.status != 401 else None,
+        )
+        return response
+
+    return record

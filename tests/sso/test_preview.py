@@ -1,0 +1,83 @@
+"""Test sign-in (``?test=1``): a real sign-in through the IdP whose result is a page — what
+arrived, what the mapping made of it, and the verdict — with nothing created and no session.
+SAML (pysaml2) and OIDC (node oidc-provider), on both pairings."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import sqlalchemy as sa
+from roster_shared.tenants import ProvisioningMode
+from sqlmodel import col
+from user_store.tables import UserRow
+
+from tests.sso.openid_provider import follow_to_callback
+from tests.sso.stack import SsoStack, saml_request_id
+from tests.sso.test_oidc_login import connect, op_factory  # noqa: F401 - a fixture
+from tests.sso.test_saml_login import ATTRS, _configure_saml
+
+
+async def users_of(stack: SsoStack, tenant_id: str) -> int:
+    async with stack.sessions() as session:
+        rows = await session.execute(
+            sa.select(sa.func.count())
+            .select_from(UserRow)
+            .where(col(UserRow.tenant_id) == tenant_id)
+        )
+        return int(rows.scalar_one())
+
+
+async def test_saml_test_sign_in_shows_the_verdict_and_creates_nothing(stack: SsoStack) -> None:
+    tenant = await stack.tenant("acme", ProvisioningMode.SCIM)
+    idp = await _configure_saml(stack, "acme")
+    browser = stack.browser()
+    start = await browser.get("/sso/acme/saml/login?test=1&return_to=/setup/back")
+    assert start.status == 303
+    request_id, acs = saml_request_id(idp, start.headers["Location"])
+    entity_id, _ = stack.sp("acme")
+    encoded = idp.response(
+        sp_entity_id=entity_id,
+        acs_url=acs,
+        name_id="ada@example.com",
+        in_response_to=request_id,
+        attributes={**ATTRS, "groups": ["eng"]},
+    )
+    page = await browser.post(acs, data={"SAMLResponse": encoded})
+    assert page.status == 200
+    text = await page.text()
+    assert "Would be refused: mode scim, and SCIM has not provisioned" in text
+    assert "ada@example.com" in text and "Lovelace" in text and "eng" in text
+    assert 'href="/setup/back"' in text
+    assert "roster_session" not in page.cookies
+    assert await users_of(stack, tenant.id) == 0  # nothing was created
+
+    # A response that fails a check is shown as the refusal it would be, again changing nothing.
+    start = await browser.get("/sso/acme/saml/login?test=1")
+    _, acs = saml_request_id(idp, start.headers["Location"])
+    forged = base64.b64encode(b"<samlp:Response xmlns:samlp='x'/>").decode()
+    page = await browser.post(acs, data={"SAMLResponse": forged})
+    assert page.status == 200
+    assert "Would be refused: the SAML response failed a check" in await page.text()
+    assert await users_of(stack, tenant.id) == 0
+
+
+async def test_oidc_test_sign_in_previews_a_jit_account(
+    stack: SsoStack,
+    op_factory: Any,  # noqa: F811 - the fixture imported above
+) -> None:
+    tenant = await stack.tenant("acme", ProvisioningMode.SCIM_JIT)
+    op = op_factory(stack, "acme")
+    await connect(stack, op, "acme")
+    op.account("u-ada", email="ada@example.com", email_verified=True, given_name="Ada")
+    browser = stack.browser()
+    start = await browser.get("/sso/acme/oidc/login?test=1")
+    assert start.status == 303, await start.text()
+    callback = await follow_to_callback(browser, start.headers["Location"], "u-ada")
+    page = await browser.get(callback)
+    assert page.status == 200, await page.text()
+    text = await page.text()
+    assert "Would sign in: a new account &#x27;ada@example.com&#x27;" in text
+    assert "u-ada" in text and "user_name=ada@example.com" in text
+    assert "roster_session" not in page.cookies
+    assert await users_of(stack, tenant.id) == 0
