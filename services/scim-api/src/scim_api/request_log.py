@@ -24,12 +24,21 @@ log = logging.getLogger(__name__)
 
 REFERENCE_HEADER = "X-Roster-Reference"
 _TOKEN_ID = re.compile(r"^Bearer\s+rst_([A-Za-z0-9]{16})_", re.IGNORECASE)
+# The routes match endpoint names in any case with an optional trailing slash (scim_api.routes):
+# the group ``(?P<_0>(?i:Users))`` reads as ``Users`` and ``{_slash}`` as nothing in the log.
+_ANY_CASE = re.compile(r"\(\?P<(_\w+)>\(\?i:((?:[^()\\]|\\.)*)\)\)")
 
 
 def _route(request: web.Request) -> str:
     resource = request.match_info.route.resource
-    template = resource.canonical if resource is not None else ""
-    # The canonical path includes the mount prefix (``/scim/v2/{tenant}``): keep what follows.
+    info = resource.get_info() if resource is not None else {}
+    template = str(info.get("formatter") or info.get("path") or "")
+    pattern = info.get("pattern")
+    if isinstance(pattern, re.Pattern):
+        for name, spelled in _ANY_CASE.findall(pattern.pattern):
+            template = template.replace(f"{{{name}}}", re.sub(r"\\(.)", r"\1", spelled))
+    template = template.replace("{_slash}", "")
+    # The template starts at the mount's ``/v2/{tenant}``: keep what follows.
     template = template.partition("{tenant}")[2] or "/"
     return f"{request.method} {template}"[:128]
 
