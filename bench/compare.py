@@ -47,6 +47,7 @@ from user_store.db import create_engine, migrate, session_factory
 from user_store.identity import name_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scim_provisioning
 from scim_provisioning import (
     Processes,
     free_port,
@@ -71,39 +72,77 @@ class Endpoint:
     def _failed(self, what: str) -> None:
         self.failures[what] = self.failures.get(what, 0) + 1
 
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
     async def create(self, body: dict[str, Any]) -> None:
-        async with self.http.post(f"{self.base}/Users", json=body, headers=self.headers) as r:
-            if r.status != 201:
-                self._failed(f"create {r.status}")
-                return
-            self.ids[body["userName"]] = str((await r.json(content_type=None))["id"])
+        try:
+            async with self.http.post(f"{self.base}/Users", json=body, headers=self.headers) as r:
+                if r.status != 201:
+                    self._failed(f"create {r.status}")
+                    return
+                self.ids[body["userName"]] = str((await r.json(content_type=None))["id"])
+        except aiohttp.ClientError as exc:
+            self._failed(f"create {type(exc).__name__}")
 
     async def lookup(self, user_name: str) -> None:
         params = {"filter": f'userName eq "{user_name}"'}
-        async with self.http.get(f"{self.base}/Users", params=params, headers=self.headers) as r:
-            if r.status != 200 or (await r.json(content_type=None))["totalResults"] != 1:
-                self._failed(f"lookup {r.status}")
+        try:
+            async with self.http.get(
+                f"{self.base}/Users", params=params, headers=self.headers
+            ) as r:
+                if r.status != 200 or (await r.json(content_type=None))["totalResults"] != 1:
+                    self._failed(f"lookup {r.status}")
+        except aiohttp.ClientError as exc:
+            self._failed(f"lookup {type(exc).__name__}")
 
     async def get(self, user_id: str) -> None:
-        async with self.http.get(f"{self.base}/Users/{user_id}", headers=self.headers) as r:
-            if r.status != 200:
-                self._failed(f"get {r.status}")
-            await r.read()
+        try:
+            async with self.http.get(f"{self.base}/Users/{user_id}", headers=self.headers) as r:
+                if r.status != 200:
+                    self._failed(f"get {r.status}")
+                await r.read()
+        except aiohttp.ClientError as exc:
+            self._failed(f"get {type(exc).__name__}")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes used so far (Linux ``/proc``).
+
+    On a shared machine wall-clock rates swing with everyone else's load; the CPU a request
+    costs the server processes does not, so the table reports it beside the rates."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def scim_round(
-    endpoint: Endpoint, prefix: str, users: int, concurrency: int
+    endpoint: Endpoint, prefix: str, users: int, concurrency: int, pids: list[int]
 ) -> dict[str, dict[str, float]]:
     bodies = [user_body(prefix, i) for i in range(users)]
     out: dict[str, dict[str, float]] = {}
-    latencies, elapsed = await run([partial(endpoint.create, b) for b in bodies], concurrency)
-    out["create"] = summary(latencies, elapsed)
+
+    async def measure(op: str, jobs: list[Callable[[], Awaitable[None]]]) -> None:
+        before = endpoint.failed
+        cpu = cpu_seconds(pids)
+        latencies, elapsed = await run(jobs, concurrency)
+        cpu = cpu_seconds(pids) - cpu
+        failed = endpoint.failed - before
+        # Throughput counts only what succeeded; a failed request is not a served one.
+        out[op] = {
+            **summary(latencies, elapsed),
+            "per_second": round((len(latencies) - failed) / elapsed, 1),
+            "failed": failed,
+            "cpu_ms_per_request": round(cpu * 1000 / max(len(latencies), 1), 2),
+        }
+
+    await measure("create", [partial(endpoint.create, b) for b in bodies])
     names = [b["userName"] for b in bodies if b["userName"] in endpoint.ids]
-    latencies, elapsed = await run([partial(endpoint.lookup, n) for n in names], concurrency)
-    out["lookup"] = summary(latencies, elapsed)
-    ids = [endpoint.ids[n] for n in names]
-    latencies, elapsed = await run([partial(endpoint.get, i) for i in ids], concurrency)
-    out["get"] = summary(latencies, elapsed)
+    await measure("lookup", [partial(endpoint.lookup, n) for n in names])
+    await measure("get", [partial(endpoint.get, endpoint.ids[n]) for n in names])
     return out
 
 
@@ -238,96 +277,164 @@ def _median(samples: list[dict[str, float]]) -> dict[str, float]:
     return {k: round(statistics.median(s[k] for s in samples), 2) for k in samples[0]}
 
 
+def _failed(cell: dict[str, float]) -> str:
+    return f" ({cell['failed']:.0f} failed)" if cell.get("failed") else ""
+
+
 def table(results: dict[str, Any], concurrencies: list[int]) -> str:
     """One markdown table: per scenario and concurrency, each system and the ratios."""
-    lines = [
-        "| scenario | conc | Roster /s | p50 ms | p99 ms | scim2-server /s | p50 ms | p99 ms "
-        "| raw asyncpg /s | p50 ms | Roster ÷ peer | Roster ÷ raw |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    before = "before" in results
+    head = ["scenario", "conc", "Roster /s", "p50 ms", "p99 ms", "CPU ms/req"]
+    if before:
+        head += ["before /s", "p50 ms", "CPU ms/req", "after ÷ before"]
+    head += ["scim2-server /s", "p50 ms", "p99 ms", "CPU ms/req", "raw asyncpg /s", "p50 ms"]
+    head += ["Roster ÷ peer", "Roster ÷ raw"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     labels = {"create": "create", "lookup": "`userName eq`", "get": "GET by id"}
+
+    def system(cell: dict[str, float]) -> list[str]:
+        return [
+            f"{cell['per_second']:.0f}{_failed(cell)}",
+            f"{cell['p50_ms']:.1f}",
+            f"{cell['p99_ms']:.1f}",
+            f"{cell['cpu_ms_per_request']:.2f}",
+        ]
+
     for op in OPS:
         for conc in concurrencies:
             r = results["roster"][str(conc)][op]
             p = results["peer"][str(conc)][op]
             d = results["raw_asyncpg"][str(conc)][op]
-            lines.append(
-                f"| {labels[op]} | {conc} | {r['per_second']:.0f} | {r['p50_ms']:.1f} "
-                f"| {r['p99_ms']:.1f} | {p['per_second']:.0f} | {p['p50_ms']:.1f} "
-                f"| {p['p99_ms']:.1f} | {d['per_second']:.0f} | {d['p50_ms']:.2f} "
-                f"| {r['per_second'] / p['per_second']:.2f} "
-                f"| {r['per_second'] / d['per_second']:.3f} |"
-            )
+            row = [labels[op], str(conc), *system(r)]
+            if before:
+                b = results["before"][str(conc)][op]
+                row += [*system(b)[:2], system(b)[3], f"{r['per_second'] / b['per_second']:.2f}"]
+            row += [*system(p), f"{d['per_second']:.0f}", f"{d['p50_ms']:.2f}"]
+            row += [f"{r['per_second'] / p['per_second']:.2f}"]
+            row += [f"{r['per_second'] / d['per_second']:.3f}"]
+            lines.append("| " + " | ".join(row) + " |")
     for conc in concurrencies:
         k = results["raw_aiokafka"][str(conc)]
-        lines.append(
-            f"| raw aiokafka request/reply (one hop) | {conc} | {k['per_second']:.0f} "
-            f"| {k['p50_ms']:.1f} | {k['p99_ms']:.1f} | | | | | | | |"
-        )
+        row = ["raw aiokafka request/reply (one hop)", str(conc), f"{k['per_second']:.0f}"]
+        row += [f"{k['p50_ms']:.1f}", f"{k['p99_ms']:.1f}"]
+        lines.append("| " + " | ".join(row + [""] * (len(head) - len(row))) + " |")
     return "\n".join(lines)
+
+
+async def _tenant(url: str) -> tuple[str, str]:
+    """A fresh database with one SCIM tenant; its id and a token."""
+    engine = create_engine(url)
+    await migrate(engine)
+    async with session_factory(engine)() as session, session.begin():
+        tenant = await tenants.create_tenant(session, "bench", ProvisioningMode.SCIM)
+        token = (await tenants.issue_token(session, tenant.id)).token
+    await engine.dispose()
+    return tenant.id, token
+
+
+async def _roster(kafka: str, pg: Any, roster: Path) -> tuple[Processes, str, str, str]:
+    """A Roster stack of ``roster serve`` processes from the ``roster`` executable given, on
+    its own database and topics. Returns the stack, its base URL, tenant id and token."""
+    url = pg.create_database(f"bench_{uuid.uuid4().hex[:8]}")
+    tenant_id, token = await _tenant(url)
+    stack = Processes(kafka, url, secrets.token_urlsafe(16), f"cmp{uuid.uuid4().hex[:6]}.")
+    # Processes starts the module's ROSTER executable; point it at this checkout's for the start.
+    saved, scim_provisioning.ROSTER = scim_provisioning.ROSTER, roster
+    try:
+        base = await stack.start()
+    finally:
+        scim_provisioning.ROSTER = saved
+    return stack, base, tenant_id, token
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     if len(args.users) != len(args.concurrency):
         raise SystemExit("--users needs one count per --concurrency")
+    names = [n for n in ("roster", "before", "peer") if n in args.systems]
+    if args.before is None and "before" in names:
+        names.remove("before")
     with kafka_service(quick_start=False) as kafka, postgres_service() as pg:
         print(f"broker: {kafka.description}\ndatabase: {pg.description}", flush=True)
-        url = pg.create_database(f"bench_{uuid.uuid4().hex[:8]}")
-        dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-        engine = create_engine(url)
-        await migrate(engine)
-        async with session_factory(engine)() as session, session.begin():
-            tenant = await tenants.create_tenant(session, "bench", ProvisioningMode.SCIM)
-            tenant_id = tenant.id
-            token = (await tenants.issue_token(session, tenant.id)).token
-        await engine.dispose()
-
-        internal = secrets.token_urlsafe(16)
-        stack = Processes(kafka.bootstrap, url, internal, f"cmp{uuid.uuid4().hex[:6]}.")
-        base = await stack.start()
-        peer_token = secrets.token_urlsafe(16)
-        peer, peer_base = await serve_peer(peer_token)
-        print(
-            f"roster pids: {[p.pid for p in stack.processes]} (user-store, scim-api); "
-            f"scim2-server pid: {peer.pid}",
-            flush=True,
-        )
-        samples: dict[str, dict[str, list[Any]]] = {
-            name: {str(c): [] for c in args.concurrency}
-            for name in ("roster", "peer", "raw_asyncpg", "raw_aiokafka")
-        }
-        failures: dict[str, dict[str, int]] = {"roster": {}, "peer": {}}
+        stacks: list[Processes] = []
+        targets: dict[str, tuple[str, str]] = {}
+        tenant_id = ""
         try:
+            if "roster" in names:
+                stack, base, tenant_id, token = await _roster(
+                    kafka.bootstrap, pg, scim_provisioning.ROSTER
+                )
+                stacks.append(stack)
+                targets["roster"] = (f"{base}/scim/v2/bench", token)
+            if "before" in names:
+                stack, base, _, token = await _roster(kafka.bootstrap, pg, args.before)
+                stacks.append(stack)
+                targets["before"] = (f"{base}/scim/v2/bench", token)
+            peer = None
+            if "peer" in names:
+                peer_token = secrets.token_urlsafe(16)
+                peer, peer_base = await serve_peer(peer_token)
+                targets["peer"] = (peer_base, peer_token)
+            if "raw" in args.systems:
+                url = pg.create_database(f"bench_{uuid.uuid4().hex[:8]}")
+                dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+                tenant_id = tenant_id or (await _tenant(url))[0]
+            print(
+                "pids: "
+                + "; ".join(
+                    f"{n} {[p.pid for p in s.processes]} (user-store, scim-api)"
+                    for n, s in zip([n for n in names if n != "peer"], stacks, strict=True)
+                )
+                + (f"; scim2-server {peer.pid}" if peer else ""),
+                flush=True,
+            )
+            pids = {
+                **{
+                    n: [p.pid for p in s.processes]
+                    for n, s in zip([n for n in names if n != "peer"], stacks, strict=True)
+                },
+                "peer": [peer.pid] if peer else [],
+            }
+            samples: dict[str, dict[str, list[Any]]] = {
+                name: {str(c): [] for c in args.concurrency}
+                for name in (*names, "raw_asyncpg", "raw_aiokafka")
+            }
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-                roster = Endpoint(http, f"{base}/scim/v2/bench", token)
-                other = Endpoint(http, peer_base, peer_token)
-                await roster.create(user_body("warmup", 0))
-                await other.create(user_body("warmup", 0))
+                endpoints = {n: Endpoint(http, *targets[n]) for n in names}
+                for endpoint in endpoints.values():
+                    await endpoint.create(user_body("warmup", 0))
                 for round_no in range(args.rounds):
                     for conc, users in zip(args.concurrency, args.users, strict=True):
                         tag = f"r{round_no}c{conc}"
-                        for name, endpoint in (("roster", roster), ("peer", other)):
-                            outcome = await scim_round(endpoint, f"{tag}{name}", users, conc)
+                        for name, endpoint in endpoints.items():
+                            outcome = await scim_round(
+                                endpoint, f"{tag}{name}", users, conc, pids[name]
+                            )
                             samples[name][str(conc)].append(outcome)
                             print(f"round {round_no} conc {conc} {name}: {outcome}", flush=True)
+                        if "raw" not in args.systems:
+                            continue
                         outcome = await raw_database(dsn, tenant_id, tag, users, conc)
                         samples["raw_asyncpg"][str(conc)].append(outcome)
                         print(f"round {round_no} conc {conc} raw asyncpg: {outcome}", flush=True)
                         hop = await raw_kafka(kafka.bootstrap, users, conc)
                         samples["raw_aiokafka"][str(conc)].append(hop)
                         print(f"round {round_no} conc {conc} raw aiokafka: {hop}", flush=True)
-                failures = {"roster": roster.failures, "peer": other.failures}
+                failures = {n: e.failures for n, e in endpoints.items()}
         finally:
-            peer.terminate()
-            peer.wait(10)
-            await stack.stop()
+            if peer is not None:
+                peer.terminate()
+                peer.wait(10)
+            for stack in stacks:
+                await stack.stop()
 
     results: dict[str, Any] = {
         "machine": f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the end",
         "rounds": args.rounds,
         "failures": failures,
     }
-    for name in ("roster", "peer", "raw_asyncpg"):
+    if not {"roster", "peer", "raw"} <= set(args.systems):
+        return {**results, "samples": samples, "table": "(a partial run: no table)"}
+    for name in (*names, "raw_asyncpg"):
         results[name] = {
             conc: {op: _median([s[op] for s in runs]) for op in OPS}
             for conc, runs in samples[name].items()
@@ -342,6 +449,19 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--users", type=int, nargs="+", default=[200, 1000, 2000])
     parser.add_argument("--rounds", type=int, default=1, help="repeat; each cell is the median")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="the `roster` executable of another checkout (e.g. main's .venv/bin/roster): "
+        "served beside this one on its own database, a before/after column in the same run",
+    )
+    parser.add_argument(
+        "--systems",
+        nargs="+",
+        choices=["roster", "before", "peer", "raw"],
+        default=["roster", "before", "peer", "raw"],
+        help="a subset, e.g. `--systems roster` to hold load on Roster while profiling it",
+    )
     arguments = parser.parse_args()
     outcome = asyncio.run(main(arguments))
     print(outcome["table"])
