@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from aiohttp import web
+from aiohttp.log import access_logger
 
 from roster_shared.observability import configure_logging
 from roster_shared.service.settings import ServiceSettings
@@ -23,4 +24,10 @@ def run_service(create_app: Callable[[S], web.Application], settings_cls: type[S
     """
     settings = settings_cls()
     configure_logging(settings.log_level, json_lines=settings.log_json)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=access_logger if settings.access_log else None,
+    )
