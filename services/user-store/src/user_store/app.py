@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from user_store import reconciler_state, replay, request_log, setup_links, sso_settings
 from user_store.cursors import Cursors, derive_key
-from user_store.db import create_engine, migrate
-from user_store.keys import ADMIN_TOKEN, CURSORS, INTERNAL_TOKEN, SESSIONS
+from user_store.db import create_engine, migrate, read_session_factory
+from user_store.keys import ADMIN_TOKEN, CURSORS, INTERNAL_TOKEN, READ_SESSIONS, SESSIONS
 from user_store.routes import admin, credentials_middleware, errors_middleware, internal
 from user_store.service import UserStoreService
 from user_store.settings import UserStoreSettings
@@ -113,6 +113,7 @@ def create_app(
     )
     app[SERVICE] = service
     app[SESSIONS] = service.sessions
+    app[READ_SESSIONS] = read_session_factory(engine)
     app[ADMIN_TOKEN] = settings.admin_token.get_secret_value()
     app[CURSORS] = Cursors(
         settings.cursor_key.get_secret_value().encode()

@@ -1,9 +1,10 @@
 """Consuming ``roster.ingest``: one database transaction per batch, one savepoint per event.
 
 Per event, in the same transaction: the canonical change, the ``processed_events`` row with the
-reply, and the outbox rows (lifecycle events, ``roster.users`` snapshots, the reply). The bus
-commits the offset only after this transaction, so a crash in between redelivers the batch and
-the ``processed_events`` rows make the redelivery change nothing but re-sending the replies.
+reply, and the outbox rows (lifecycle events, ``roster.users`` snapshots). The replies are sent
+right after the commit (:mod:`user_store.reply_path`; through the outbox when no sender is
+given). The bus commits the offset only after both, so a crash in between redelivers the batch
+and the ``processed_events`` rows make the redelivery change nothing but re-sending the replies.
 
 Bad input does not stall the partition: an event that fails validation, names an unknown tenant
 or trips a bug goes to ``roster.ingest.dlq`` with its reason. Only infrastructure failures
@@ -35,6 +36,7 @@ from user_store.apply import Applier, Outcome
 from user_store.errors import UnknownTenant, UserStoreError
 from user_store.lookups import UserLookups
 from user_store.outbox import OutboxRelay, dlq_value, outbox_values
+from user_store.reply_path import ReplySender
 from user_store.tables import OutboxRow, ProcessedEventRow, UserEmailRow
 from user_store.tenants import get_tenant
 
@@ -56,6 +58,7 @@ class _Batch:
         self.emails: list[dict[str, Any]] = []
         self.outbox: list[dict[str, Any]] = []
         self.replies: dict[str, str] = {}  # event id -> reply JSON, for in-batch redelivery
+        self.reply_records: list[Record] = []  # sent after the commit (reply_path)
 
     def publish(self, record: Record) -> None:
         self.outbox.append(outbox_values(record))
@@ -80,10 +83,12 @@ class IngestProcessor:
         *,
         clock: Callable[[], datetime] = utcnow,
         topics: Topics = Topics(),
+        replies: ReplySender | None = None,
     ) -> None:
         self._sessions = sessions
         self._topics = topics
         self._relay = relay
+        self._replies = replies
         self._clock = clock
         self.applied = 0
         self.redelivered = 0
@@ -101,10 +106,14 @@ class IngestProcessor:
                 exc,
             )
             batch = await self._run(messages, safe=True)
+        self._relay.kick()
+        if self._replies is not None:
+            # Committed: answer the waiters now. A failure raises, so the batch comes back and
+            # its stored replies are sent again (reply_path).
+            await self._replies.send(batch.reply_records)
         self.applied += batch.applied
         self.redelivered += batch.redelivered
         self.dead_lettered += batch.dead_lettered
-        self._relay.kick()
 
     async def _run(self, messages: Sequence[Message], *, safe: bool) -> _Batch:
         tenants: dict[str, TenantInfo | None] = {}
@@ -238,14 +247,16 @@ class IngestProcessor:
 
     def _reply(self, batch: _Batch, reply_json: str, request_id: str) -> None:
         batch.replies[request_id] = reply_json
-        batch.publish(
-            Record(
-                topic=self._topics.replies,
-                key=request_id,
-                value=reply_json.encode(),
-                headers=(CONTENT_TYPE,),
-            )
+        record = Record(
+            topic=self._topics.replies,
+            key=request_id,
+            value=reply_json.encode(),
+            headers=(CONTENT_TYPE,),
         )
+        if self._replies is not None:
+            batch.reply_records.append(record)
+        else:
+            batch.publish(record)
 
     def _dead_letter(self, batch: _Batch, message: Message, reason: str) -> None:
         log.warning(

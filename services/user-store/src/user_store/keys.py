@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from user_store.cursors import Cursors
 
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+READ_SESSIONS = web.AppKey("read_sessions", async_sessionmaker[AsyncSession])
+"""Autocommit sessions for the internal API's reads (``db.read_session_factory``)."""
 ADMIN_TOKEN = web.AppKey("admin_token", str)
 INTERNAL_TOKEN: web.AppKey[str | None] = web.AppKey("internal_token")
 CURSORS = web.AppKey("cursors", Cursors)

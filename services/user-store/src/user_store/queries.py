@@ -46,9 +46,6 @@ async def _page(
     if query.filter is not None:
         check_filter_size(query.filter)
         conditions.append(compiler.compile(query.filter))
-    total = (
-        await session.execute(select(func.count()).select_from(table).where(*conditions))
-    ).scalar_one()
     sort_key = (query.sort_by or "meta.created").lower()
     attr = compiler.attrs.get(strip_urn(sort_key, compiler.urn))
     if attr is None or not attr.sortable:
@@ -81,6 +78,14 @@ async def _page(
     if query.cursor is None and query.start_index > 1:
         statement = statement.offset(query.start_index - 1)
     rows = list((await session.execute(statement)).scalars().all())
+    if query.cursor is None and query.start_index == 1 and len(rows) < query.count:
+        # The whole result is on this first page: its size is the total, without a COUNT
+        # (an IdP's `userName eq` lookup is this case; one statement less per lookup).
+        total = len(rows)
+    else:
+        total = (
+            await session.execute(select(func.count()).select_from(table).where(*conditions))
+        ).scalar_one()
     next_cursor = None
     if rows and len(rows) == query.count:
         last = rows[-1]

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from user_store import path_params, queries, tenants
 from user_store.bodies import json_object
 from user_store.errors import Invalid, Unauthorized, UserStoreError
-from user_store.keys import ADMIN_TOKEN, CURSORS, INTERNAL_TOKEN, SESSIONS
+from user_store.keys import ADMIN_TOKEN, CURSORS, INTERNAL_TOKEN, READ_SESSIONS, SESSIONS
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,11 @@ def _sessions(request: web.Request) -> async_sessionmaker[AsyncSession]:
     return request.app[SESSIONS]
 
 
+def _reads(request: web.Request) -> async_sessionmaker[AsyncSession]:
+    """Autocommit sessions: a read costs its statements only (``db.read_session_factory``)."""
+    return request.app[READ_SESSIONS]
+
+
 # -- internal API: reads --------------------------------------------------------------------
 
 internal = web.RouteTableDef()
@@ -77,7 +82,7 @@ internal = web.RouteTableDef()
 @internal.get("/internal/tenants/{ref}")
 async def tenant_lookup(request: web.Request) -> web.Response:
     """A tenant by id or slug."""
-    async with _sessions(request)() as session:
+    async with _reads(request)() as session:
         return _json(await tenants.get_tenant(session, request.match_info["ref"]))
 
 
@@ -87,7 +92,7 @@ async def token_verify(request: web.Request) -> web.Response:
     token = (await _body(request)).get("token")
     if not isinstance(token, str):
         raise Invalid("token must be a string")
-    async with _sessions(request)() as session:
+    async with _reads(request)() as session:
         tenant = await tenants.verify_token(session, request.match_info["ref"], token)
     if tenant is None:
         raise Unauthorized("unknown, revoked or malformed token")
@@ -97,7 +102,7 @@ async def token_verify(request: web.Request) -> web.Response:
 @internal.get("/internal/tenants/{tenant_id}/users/{user_id}")
 async def user_get(request: web.Request) -> web.Response:
     """One user."""
-    async with _sessions(request)() as session:
+    async with _reads(request)() as session:
         return _json(
             await queries.get_user(
                 session, request.match_info["tenant_id"], request.match_info["user_id"]
@@ -116,7 +121,7 @@ def _query(data: dict[str, Any]) -> ListQuery:
 async def user_list(request: web.Request) -> web.Response:
     """A filtered, sorted page of users."""
     query = _query(await _body(request))
-    async with _sessions(request)() as session:
+    async with _reads(request)() as session:
         total, items, cursor = await queries.list_users(
             session, request.match_info["tenant_id"], query, cursors=request.app[CURSORS]
         )
@@ -129,7 +134,7 @@ async def user_list(request: web.Request) -> web.Response:
 async def group_get(request: web.Request) -> web.Response:
     """One group (``?members=false`` leaves its members out)."""
     members = request.query.get("members", "true").lower() != "false"
-    async with _sessions(request)() as session:
+    async with _reads(request)() as session:
         return _json(
             await queries.get_group(
                 session,
@@ -145,7 +150,7 @@ async def group_list(request: web.Request) -> web.Response:
     """A filtered, sorted page of groups (``?members=false`` leaves members out)."""
     query = _query(await _body(request))
     members = request.query.get("members", "true").lower() != "false"
-    async with _sessions(request)() as session:
+    async with _reads(request)() as session:
         total, items, cursor = await queries.list_groups(
             session,
             request.match_info["tenant_id"],

@@ -16,6 +16,7 @@ from user_store.consumer import IngestProcessor
 from user_store.db import migrate, session_factory
 from user_store.housekeeping import Housekeeper
 from user_store.outbox import OutboxRelay
+from user_store.reply_path import ReplySender
 
 
 class UserStoreService:
@@ -37,7 +38,10 @@ class UserStoreService:
         self.bus = bus
         self.sessions = session_factory(engine)
         self.relay = OutboxRelay(self.sessions, bus, interval=relay_interval)
-        self.processor = IngestProcessor(self.sessions, self.relay, clock=clock, topics=topics)
+        self.replies = ReplySender(bus)
+        self.processor = IngestProcessor(
+            self.sessions, self.relay, clock=clock, topics=topics, replies=self.replies
+        )
         self.topics = topics
         self.housekeeper = Housekeeper(self.sessions, clock=clock)
         self._group = group

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from roster_shared.events.envelope import new_id, utcnow
 from roster_shared.ids import is_slug
 from roster_shared.tenants import ProvisioningMode, TenantInfo, TenantPolicy
-from sqlalchemy import or_
+from sqlalchemy import bindparam, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -204,19 +204,26 @@ async def revoke_token(session: AsyncSession, ref: str, token_id: str) -> TokenI
     )
 
 
+# One statement, built once: the tenant and its token together. Every SCIM request asks this, so
+# each round trip and each statement compilation counts (issue 10). A token of another tenant
+# joins nothing.
+_VERIFY = (
+    select(TenantRow, ScimTokenRow)
+    .outerjoin(
+        ScimTokenRow,
+        (col(ScimTokenRow.tenant_id) == col(TenantRow.id))
+        & (col(ScimTokenRow.id) == bindparam("token_id")),
+    )
+    .where(or_(col(TenantRow.id) == bindparam("ref"), col(TenantRow.slug) == bindparam("ref")))
+)
+
+
 async def verify_token(session: AsyncSession, ref: str, token: str) -> TenantInfo | None:
     """The tenant if ``token`` is one of its live tokens, else None (never says what failed)."""
     match = TOKEN.match(token)
-    tenant = (
-        (
-            await session.execute(
-                select(TenantRow).where(or_(col(TenantRow.id) == ref, col(TenantRow.slug) == ref))
-            )
-        )
-        .scalars()
-        .first()
-    )
-    row = await session.get(ScimTokenRow, match.group(1)) if match else None
+    params = {"ref": ref, "token_id": match.group(1) if match else ""}
+    found = (await session.execute(_VERIFY, params)).first()
+    tenant, row = (found[0], found[1]) if found is not None else (None, None)
     # Compare even when something is missing, so timing does not tell which part was wrong.
     expected = row.secret_sha256 if row is not None else _digest("absent")
     given = _digest(match.group(2)) if match else _digest("malformed")

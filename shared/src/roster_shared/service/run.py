@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
 from aiohttp import web
+from aiohttp.log import access_logger
 
 from roster_shared.observability import configure_logging
 from roster_shared.service.settings import ServiceSettings
 
 S = TypeVar("S", bound=ServiceSettings)
+
+log = logging.getLogger("roster_shared.service")
 
 
 def run_service(create_app: Callable[[S], web.Application], settings_cls: type[S]) -> None:
@@ -23,4 +27,22 @@ def run_service(create_app: Callable[[S], web.Application], settings_cls: type[S
     """
     settings = settings_cls()
     configure_logging(settings.log_level, json_lines=settings.log_json)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    app = create_app(settings)
+    where = f"{settings.host}:{settings.port}"
+
+    # With the access log off by default, these two lines say in the log that the service ran.
+    async def started(_app: web.Application) -> None:
+        log.info("serving on %s (access log %s)", where, "on" if settings.access_log else "off")
+
+    async def stopping(_app: web.Application) -> None:
+        log.info("stopping (was serving on %s)", where)
+
+    app.on_startup.append(started)
+    app.on_shutdown.append(stopping)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=access_logger if settings.access_log else None,
+    )

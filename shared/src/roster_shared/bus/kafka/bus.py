@@ -47,7 +47,7 @@ class KafkaBus(Bus):
         replication: int = 1,
         send_timeout: float = 30.0,
         request_timeout_ms: int = 15_000,
-        linger_ms: int = 5,
+        linger_ms: int = 0,
         fetch_max_wait_ms: int = 20,
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 1_000,

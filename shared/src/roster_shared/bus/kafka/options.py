@@ -33,6 +33,11 @@ class KafkaOptions:
     subscription's ``start()`` waits to join its group (and topic creation waits for leaders).
     A handler that raises is retried after a backoff growing from ``retry_backoff[0]`` to
     ``retry_backoff[1]`` seconds.
+
+    ``linger_ms`` is 0: a lone record (a SCIM request's event, a reply) leaves at once instead
+    of waiting for company, and under load records still travel together, because the idempotent
+    producer has one request in flight per broker and batches whatever queued behind it
+    (measured with ``bench/compare.py``, issue 10).
     """
 
     bootstrap: str
@@ -40,7 +45,7 @@ class KafkaOptions:
     replication: int = 1
     send_timeout: float = 30.0
     request_timeout_ms: int = 15_000
-    linger_ms: int = 5
+    linger_ms: int = 0
     fetch_max_wait_ms: int = 20
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 1_000
