@@ -60,6 +60,7 @@ async def test_readyz_and_metrics_cover_every_service(composed: tuple[str, Any])
             "scim-api": "ready",
             "sso-login": "ready",
             "reconciler": "ready",
+            "webhooks": "ready",
         },
     }
     status, body = await get(f"{base}/metrics")
@@ -70,6 +71,7 @@ async def test_readyz_and_metrics_cover_every_service(composed: tuple[str, Any])
         "roster_scim_api_responses",
         "roster_sso_login_responses",
         "roster_reconciler_runs",
+        "roster_webhook_attempts",
     ):
         assert f"# TYPE {family}" in text, family
 

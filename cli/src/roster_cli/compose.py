@@ -29,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from cryptography.fernet import Fernet
 from prometheus_client import CollectorRegistry, generate_latest
 from reconciler import app as reconciler_app
 from reconciler import keys as reconciler_keys
@@ -44,11 +45,15 @@ from sso_login import keys as sso_keys
 from sso_login.settings import SsoLoginSettings
 from user_store import app as user_store_app
 from user_store.settings import UserStoreSettings
+from webhooks import app as webhooks_app
+from webhooks import keys as webhooks_keys
+from webhooks.settings import WebhooksSettings
 
 SCIM_API = "scim-api"
 SSO_LOGIN = "sso-login"
 RECONCILER = "reconciler"
-MOUNTED = (SCIM_API, SSO_LOGIN, RECONCILER)
+WEBHOOKS = "webhooks"
+MOUNTED = (SCIM_API, SSO_LOGIN, RECONCILER, WEBHOOKS)
 """The services mounted beside the user-store, in mount order."""
 
 
@@ -134,14 +139,32 @@ def service_api(
             }
         )
         return reconciler_app.create_api(settings, bus=bus, clock=clock)
+    if name == WEBHOOKS:
+        return _webhooks_api(wiring, common, bus=bus, clock=clock)
     raise ValueError(f"no service {name!r} to mount (one of {', '.join(MOUNTED)})")
 
 
+def _webhooks_api(
+    wiring: Wiring, common: dict[str, Any], *, bus: Bus, clock: Callable[[], datetime]
+) -> web.Application:
+    """The webhooks service. Its signing-secret key comes from ``overrides["webhooks"]``
+    (``roster dev`` keeps one in its data directory); without one a key for this process only
+    is made, so secrets registered now do not survive a restart (fine for tests and benches)."""
+    extra = wiring._extra(WEBHOOKS)
+    extra.setdefault("webhook_key", Fernet.generate_key().decode())
+    settings = WebhooksSettings(**{**common, "admin_token": wiring.admin_token, **extra})
+    return webhooks_app.create_api(settings, bus=bus, clock=clock)
+
+
 def prefix(name: str) -> str:
-    """Where ``name``'s application is mounted (``/scim``, ``/sso``, ``/reconciler``)."""
-    return {SCIM_API: scim_app.MOUNT, SSO_LOGIN: sso_app.MOUNT, RECONCILER: reconciler_app.MOUNT}[
-        name
-    ]
+    """Where ``name``'s application is mounted (``/scim``, ``/sso``, ``/reconciler``,
+    ``/webhooks``)."""
+    return {
+        SCIM_API: scim_app.MOUNT,
+        SSO_LOGIN: sso_app.MOUNT,
+        RECONCILER: reconciler_app.MOUNT,
+        WEBHOOKS: webhooks_app.MOUNT,
+    }[name]
 
 
 @dataclass(frozen=True)
@@ -160,7 +183,12 @@ PROBES = web.AppKey("composed_probes", tuple)
 
 def probe(name: str, api: web.Application) -> Probe:
     """Readiness and metrics of a mounted service's application (its own app keys)."""
-    keys: Any = {SCIM_API: scim_keys, SSO_LOGIN: sso_keys, RECONCILER: reconciler_keys}[name]
+    keys: Any = {
+        SCIM_API: scim_keys,
+        SSO_LOGIN: sso_keys,
+        RECONCILER: reconciler_keys,
+        WEBHOOKS: webhooks_keys,
+    }[name]
     state = api[keys.STATE]
     return Probe(name, api, api[keys.METRICS], lambda: bool(state.running))
 

@@ -33,6 +33,7 @@ from roster_cli import data as data_paths
 from roster_cli import events as event_commands
 from roster_cli import reconcile as reconcile_commands
 from roster_cli import tenants as tenant_commands
+from roster_cli import webhooks as webhook_commands
 from roster_cli.api import AdminApi
 from roster_cli.direct import DatabaseAdmin
 from roster_cli.failures import CommandFailed
@@ -63,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             outcome = _run(_connection_command(args, _admin(args), metadata))
         elif args.command == "events":
             outcome = _run(_events_command(args))
+        elif args.command == "webhook":
+            outcome = _run(webhook_commands.run(args, webhook_commands.admin_api(args)))
         elif args.command in ("directory", "reconcile"):
             outcome = _run(_reconcile_command(args))
         else:

@@ -9,12 +9,14 @@ from typing import Any
 from roster_shared.tenants import ProvisioningMode
 
 from roster_cli import connections as connection_commands
+from roster_cli import webhooks as webhook_commands
 
 SERVICES = {
     "user-store": "user_store.__main__",
     "scim-api": "scim_api.__main__",
     "sso-login": "sso_login.__main__",
     "reconciler": "reconciler.__main__",
+    "webhooks": "webhooks.__main__",
 }
 MODES = [mode.value for mode in ProvisioningMode]
 
@@ -145,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     token_revoke.add_argument("token_id", help="the token's id (see `roster tenant show`)")
     connection_commands.add_parser(commands, [_database_options(api=True), _json_option()])
     _add_events(commands)
+    webhook_commands.add_parser(
+        commands, [_database_options(api=True, url_flag=True), _json_option()]
+    )
     return parser
 
 
