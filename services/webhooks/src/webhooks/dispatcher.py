@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from roster_shared.events.envelope import utcnow
 
 from webhooks import signing
+from webhooks.errors import StoreError
 from webhooks.retry import RetryPolicy
 from webhooks.sender import Result, Sender
 from webhooks.store import WebhookStore
@@ -99,6 +100,8 @@ class Dispatcher:
                     claimed = await self._store.claim(
                         self._holder, min(free, self._batch), self._lease
                     )
+                except StoreError as error:
+                    log.warning("claiming deliveries failed (%s); trying again", error.detail)
                 except Exception:
                     log.exception("claiming deliveries failed; trying again")
             for delivery in claimed:
@@ -132,9 +135,9 @@ class Dispatcher:
                 await self._store.record_attempt(
                     delivery["id"], self._attempt(delivery, attempted_at, result)
                 )
-            except Exception:
+            except Exception as error:
                 # The lease runs out and the delivery is sent again: at-least-once.
-                log.exception("recording attempt of delivery %s failed", delivery["id"])
+                log.warning("recording attempt of delivery %s failed: %s", delivery["id"], error)
 
     def _attempt(
         self, delivery: dict[str, Any], attempted_at: datetime, result: Result

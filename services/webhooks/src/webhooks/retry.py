@@ -8,6 +8,8 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+RETRY_AFTER_LIMIT = 86_400.0
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -22,8 +24,9 @@ class RetryPolicy:
         wait: float = min(self.cap, self.base * 2.0 ** max(0, attempts - 1))
         wait *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
         if retry_after is not None:
-            # The receiver knows its own load: never sooner than it asked, never past the cap.
-            wait = max(wait, min(retry_after, self.cap))
+            # The receiver knows its own load: never sooner than it asked (up to a day: a
+            # receiver cannot park its deliveries for longer than that by asking).
+            wait = max(wait, min(retry_after, RETRY_AFTER_LIMIT))
         return wait
 
     def next_attempt(
