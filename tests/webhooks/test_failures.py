@@ -4,6 +4,7 @@ failing endpoint paused with its reason and nothing dropped, every attempt recor
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import datetime
 
 from roster_cli.main import main
@@ -39,7 +40,7 @@ async def test_a_receiver_failing_three_times_gets_the_event_on_the_fourth_attem
     assert all(a["latency_ms"] >= 0 and a["type"] == "user.created" for a in attempts)
     gaps = [
         (datetime.fromisoformat(b["attempted_at"]) - datetime.fromisoformat(a["attempted_at"]))
-        for a, b in zip(attempts, attempts[1:], strict=False)
+        for a, b in itertools.pairwise(attempts)
     ]
     # Backoff: 0.05 s doubling (jittered ±20 %), so each wait is at least 0.04 s.
     assert all(gap.total_seconds() >= 0.04 for gap in gaps), gaps
