@@ -10,11 +10,18 @@ from reconciler.settings import ReconcilerSettings
 from scim_api.settings import ScimApiSettings
 from sso_login.settings import SsoLoginSettings
 from user_store.settings import UserStoreSettings
+from webhooks.settings import WebhooksSettings
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 KNOWN = {
     f"ROSTER_{name.upper()}"
-    for settings in (UserStoreSettings, ScimApiSettings, SsoLoginSettings, ReconcilerSettings)
+    for settings in (
+        UserStoreSettings,
+        ScimApiSettings,
+        SsoLoginSettings,
+        ReconcilerSettings,
+        WebhooksSettings,
+    )
     for name in settings.model_fields
 }
 
@@ -39,7 +46,7 @@ def test_kubernetes_manifests_parse_and_name_real_settings() -> None:
     text = (DEPLOY / "kubernetes" / "roster.yaml").read_text()
     kinds = [(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(text)]
     assert ("Deployment", "roster-user-store") in kinds
-    assert len([k for k, _ in kinds if k == "Service"]) == 4
+    assert len([k for k, _ in kinds if k == "Service"]) == 5
     assert len(_variables(text)) >= 8
     assert _variables(text) - KNOWN == set()
 
@@ -54,7 +61,7 @@ def test_only_the_user_store_is_given_the_database() -> None:
     # The user-store is the only writer: no other service's settings name a database, and no
     # deployment file hands one its credentials.
     assert "database_url" in UserStoreSettings.model_fields
-    for settings in (ScimApiSettings, SsoLoginSettings, ReconcilerSettings):
+    for settings in (ScimApiSettings, SsoLoginSettings, ReconcilerSettings, WebhooksSettings):
         assert "database_url" not in settings.model_fields
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
     given = {

@@ -92,7 +92,7 @@ async def test_rotation_signs_with_both_secrets_until_the_old_one_expires(
 
 
 async def test_registration_refuses_urls_that_could_reach_inside(stack: HookStack) -> None:
-    acme = await stack.tenant("acme")
+    await stack.tenant("acme")
     for url, why in [
         ("https://10.0.0.5/hook", "private address (10.0.0.5)"),
         ("https://169.254.169.254/latest/meta-data", "link-local address"),
