@@ -65,7 +65,13 @@ def test_first_start_prints_the_urls_and_a_scim_token_that_works(dev: DevServer)
     ready = http(f"{base}/readyz")
     assert ready.status == 200
     # Readiness and metrics cover every service in the process, not only the user-store.
-    assert set(ready.json()["services"]) == {"user-store", "scim-api", "sso-login", "reconciler"}
+    assert set(ready.json()["services"]) == {
+        "user-store",
+        "scim-api",
+        "sso-login",
+        "reconciler",
+        "webhooks",
+    }
     metrics = http(f"{base}/metrics").body.decode()
     for family in ("roster_user_store_up", "roster_scim_api_responses", "roster_reconciler_runs"):
         assert f"# TYPE {family}" in metrics, family

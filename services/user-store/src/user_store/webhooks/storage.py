@@ -287,19 +287,24 @@ async def claim(
         .scalars()
         .all()
     )
-    taken: list[int] = []
-    for delivery_id in candidates:
-        # Conditional: another instance may have claimed it since we looked.
-        result = await session.execute(
-            sa.update(deliveries)
-            .where(
-                deliveries.c.id == delivery_id,
-                sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+    if not candidates:
+        return []
+    # One conditional UPDATE: another instance may have claimed some since we looked.
+    taken = list(
+        (
+            await session.execute(
+                sa.update(deliveries)
+                .where(
+                    deliveries.c.id.in_(candidates),
+                    sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+                )
+                .values(lease_holder=holder, lease_until=now + lease)
+                .returning(deliveries.c.id)
             )
-            .values(lease_holder=holder, lease_until=now + lease)
         )
-        if int(getattr(result, "rowcount", 0) or 0) == 1:
-            taken.append(delivery_id)
+        .scalars()
+        .all()
+    )
     if not taken:
         return []
     rows = (
