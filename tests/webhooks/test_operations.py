@@ -57,6 +57,9 @@ async def test_replay_of_a_time_range_and_a_test_event_by_the_cli(
         (endpoint, "active", 0)
     ]
     attempts = await roster(stack, capsys, "webhook", "attempts", "acme", endpoint)
+    while len(attempts["attempts"]) < 6:  # recorded once the receiver has answered
+        await asyncio.sleep(0.05)
+        attempts = await roster(stack, capsys, "webhook", "attempts", "acme", endpoint)
     assert len(attempts["attempts"]) == 6
     assert {a["origin"].split(":")[0] for a in attempts["attempts"]} == {"live", "replay", "test"}
 

@@ -23,11 +23,13 @@ from roster_shared.bus.memory import MemoryBus
 from roster_shared.observability import configure_logging
 from roster_shared.settings import RosterSettings
 from roster_shared.tenants import ProvisioningMode, TenantInfo
+from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 from user_store import tenants
 from user_store.db import create_engine, migrate, session_factory
 from user_store.tenants import IssuedToken
 
+from roster_cli import bus_events
 from roster_cli import reconcile as reconcile_commands
 from roster_cli import webhooks as webhook_commands
 from roster_cli.compose import Wiring, bind, compose
@@ -176,6 +178,7 @@ async def _serve(
             webhook_key=webhook_commands.webhook_key(data),
         )
         app = compose(wiring, bus=bus, engine=engine)
+        bus_events.add_routes(app, bus, Topics(wiring.topic_prefix), admin)
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout)
         try:
             await runner.setup()

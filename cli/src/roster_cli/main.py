@@ -35,6 +35,7 @@ from roster_cli import reconcile as reconcile_commands
 from roster_cli import tenants as tenant_commands
 from roster_cli import webhooks as webhook_commands
 from roster_cli.api import AdminApi
+from roster_cli.bus_events import DevEvents
 from roster_cli.direct import DatabaseAdmin
 from roster_cli.failures import CommandFailed
 from roster_cli.parser import SERVICES, build_parser
@@ -214,17 +215,18 @@ async def _connection_command(
     return await connection_commands.run(args, admin, metadata, base=base)
 
 
-def _kafka(args: argparse.Namespace) -> tuple[str, Topics]:
+def _kafka(args: argparse.Namespace) -> tuple[str | None, Topics]:
+    """Kafka's address (None: the events are on a running `roster dev`'s bus) and topics."""
     kafka = args.kafka or os.environ.get("ROSTER_KAFKA_BOOTSTRAP")
-    if not kafka:
-        raise CommandFailed(
-            "usage",
-            "roster events reads Kafka: pass --kafka HOST:PORT or set ROSTER_KAFKA_BOOTSTRAP",
-        )
     prefix = args.topic_prefix
     return kafka, Topics(
         prefix if prefix is not None else os.environ.get("ROSTER_TOPIC_PREFIX", "")
     )
+
+
+def _dev_events(args: argparse.Namespace) -> DevEvents:
+    api = webhook_commands.admin_api(args)
+    return DevEvents(api.base, api.token)
 
 
 async def _tenant_id(args: argparse.Namespace) -> str | None:
@@ -237,6 +239,12 @@ async def _tenant_id(args: argparse.Namespace) -> str | None:
 
 async def _events_command(args: argparse.Namespace) -> Outcome:
     kafka, topics = _kafka(args)
+    if kafka is None:
+        dev = _dev_events(args)
+        if args.events_command == "show":
+            return await dev.show(args.event_id)
+        event_commands.parse_start(args.start)  # the same check as on Kafka
+        return await dev.replay(args.group, args.start)
     tenant_id = await _tenant_id(args)
     if args.events_command == "show":
         return await event_commands.show(kafka, topics.lifecycle, args.event_id, tenant_id)
@@ -251,6 +259,15 @@ def _events_tail(args: argparse.Namespace) -> int:
     async def work() -> Outcome:
         tenant_id = await _tenant_id(args)
         assert tenant_id is not None  # --tenant is required
+        if kafka is None:
+            shown = await _dev_events(args).tail(
+                tenant_id,
+                start=start,
+                as_json=args.json,
+                limit=args.limit,
+                follow=not args.no_follow,
+            )
+            return Outcome({"shown": shown}, "")
         shown = await event_commands.tail(
             kafka,
             topics.lifecycle,

@@ -158,7 +158,8 @@ def _add_events(commands: Any) -> None:
         "events",
         help="look at roster.lifecycle; replay it for a consumer group",
         description="Follow a tenant's lifecycle events, find one by id, or set a consumer "
-        "group back so its consumers read events again. Reads Kafka directly.",
+        "group back so its consumers read events again. Reads Kafka directly (--kafka), or "
+        "asks a running `roster dev` for its in-process bus (--admin-url, admin token).",
     )
     actions = events.add_subparsers(dest="events_command", required=True, metavar="ACTION")
     kafka = argparse.ArgumentParser(add_help=False)
