@@ -22,7 +22,6 @@ from user_store.errors import Invalid, NotFound, UnknownTenant, UserStoreError
 _TOKEN_ID = re.compile(r"[A-Za-z0-9]{16}")  # the id part of tenants.TOKEN
 _HOLDER = re.compile(r"[A-Za-z0-9._:@-]{1,128}")  # a reconciler instance name
 _SECTION = re.compile(r"[a-z_]{1,32}")  # the handler checks which sections exist
-_DELIVERY = re.compile(r"[0-9]{1,18}")  # a webhook delivery's sequence number
 
 
 def _matches(pattern: re.Pattern[str]) -> Callable[[str], bool]:
@@ -40,7 +39,6 @@ FORMS: dict[str, tuple[Callable[[str], bool], Callable[[str], UserStoreError]]] 
     "section": (_matches(_SECTION), lambda _: Invalid("no settings section of that name")),
     # The webhooks service's storage (user_store.webhooks).
     "endpoint": (is_id, lambda _: NotFound("no webhook endpoint with that id: it is not an id")),
-    "delivery": (_matches(_DELIVERY), lambda _: NotFound("no delivery with that id")),
 }
 
 

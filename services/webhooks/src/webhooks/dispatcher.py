@@ -61,6 +61,11 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        # Attempts wait here and are recorded in batches (one request, one transaction): a
+        # delivery's successor for the same user becomes due only once it is recorded.
+        self._results: list[dict[str, Any]] = []
+        self._results_ready = asyncio.Event()
+        self._recorder: asyncio.Task[None] | None = None
         registry = registry or CollectorRegistry()
         self._attempts = Counter(
             "roster_webhook_attempts",
@@ -79,6 +84,7 @@ class Dispatcher:
     async def start(self) -> None:
         """Run the loop in the background."""
         self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
+        self._recorder = asyncio.create_task(self._record_loop(), name="webhook-recorder")
 
     async def stop(self) -> None:
         """Stop claiming; let the attempts in flight finish and be recorded."""
@@ -89,6 +95,12 @@ class Dispatcher:
             self._task = None
         if self._inflight:
             await asyncio.wait(self._inflight, timeout=self._sender.timeout + 5)
+        if self._recorder is not None:
+            self._recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recorder
+            self._recorder = None
+        await self._flush()  # what finished last is recorded too
 
     async def _run(self) -> None:
         while True:
@@ -114,7 +126,24 @@ class Dispatcher:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
-        self.wake()  # a slot is free, and the delivery's successor may be due
+
+    async def _record_loop(self) -> None:
+        while True:
+            await self._results_ready.wait()
+            await asyncio.sleep(0.005)  # let the attempts finishing together share a request
+            await self._flush()
+
+    async def _flush(self) -> None:
+        self._results_ready.clear()
+        batch, self._results = self._results, []
+        if not batch:
+            return
+        try:
+            await self._store.record_attempts(self._holder, batch)
+        except Exception as error:
+            # The leases run out and the deliveries are sent again: at-least-once.
+            log.warning("recording %d attempts failed: %s", len(batch), error)
+        self.wake()  # slots are free, and the deliveries' successors may be due
 
     async def _deliver(self, delivery: dict[str, Any]) -> None:
         async with self._slots:
@@ -131,19 +160,15 @@ class Dispatcher:
             self._attempts.labels(
                 "delivered" if result.delivered else "refused" if result.refused else "failed"
             ).inc()
-            try:
-                await self._store.record_attempt(
-                    delivery["id"], self._attempt(delivery, attempted_at, result)
-                )
-            except Exception as error:
-                # The lease runs out and the delivery is sent again: at-least-once.
-                log.warning("recording attempt of delivery %s failed: %s", delivery["id"], error)
+            self._results.append(
+                {"delivery_id": delivery["id"], **self._attempt(delivery, attempted_at, result)}
+            )
+            self._results_ready.set()
 
     def _attempt(
         self, delivery: dict[str, Any], attempted_at: datetime, result: Result
     ) -> dict[str, Any]:
         attempt: dict[str, Any] = {
-            "holder": self._holder,
             "attempted_at": attempted_at.isoformat(),
             "delivered": result.delivered,
             "latency_ms": result.latency_ms,

@@ -137,8 +137,10 @@ class WebhookStore:
         )["deliveries"]
         return found
 
-    async def record_attempt(self, delivery: int, attempt: dict[str, Any]) -> None:
-        """One attempt and what follows from it."""
+    async def record_attempts(self, holder: str, attempts: list[dict[str, Any]]) -> None:
+        """Attempts (each with its ``delivery_id``) and what follows from them, in one go."""
         await self._call(
-            "POST", ("internal", "webhooks", "deliveries", str(delivery), "attempts"), json=attempt
+            "POST",
+            ("internal", "webhooks", "attempts"),
+            json={"holder": holder, "attempts": attempts},
         )

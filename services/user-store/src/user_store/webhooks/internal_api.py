@@ -236,33 +236,44 @@ async def deliveries_claim(request: web.Request) -> web.Response:
     return web.json_response({"deliveries": found})
 
 
-@routes.post("/internal/webhooks/deliveries/{delivery}/attempts")
-async def attempt_record(request: web.Request) -> web.Response:
-    """``{"holder", "attempted_at", "delivered", "latency_ms", "status_code"?, "error"?,
-    "response"?, "next_attempt_at"?, "pause_reason"?}``."""
-    data = await _json(request)
-    try:
-        delivery_id = int(request.match_info["delivery"])
-    except ValueError as exc:
-        raise web.HTTPNotFound() from exc
-    holder = _text(data, "holder", 128) or ""
+def _attempt(data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(data.get("delivered"), bool):
         raise Invalid("delivered must be true or false")
     if not isinstance(data.get("latency_ms"), int):
         raise Invalid("latency_ms must be a number")
+    status = data.get("status_code")
     attempt = {
         "attempted_at": _when(data, "attempted_at").isoformat(),
         "delivered": data["delivered"],
         "latency_ms": data["latency_ms"],
-        "status_code": data.get("status_code")
-        if isinstance(data.get("status_code"), int)
-        else None,
+        "status_code": status if isinstance(status, int) else None,
         "error": _text(data, "error", 1024, required=False),
         "response": _text(data, "response", 2048, required=False),
         "pause_reason": _text(data, "pause_reason", 1024, required=False),
     }
     if not data["delivered"]:
         attempt["next_attempt_at"] = _when(data, "next_attempt_at").isoformat()
+    return attempt
+
+
+@routes.post("/internal/webhooks/attempts")
+async def attempts_record(request: web.Request) -> web.Response:
+    """``{"holder", "attempts": [{"delivery_id", "attempted_at", "delivered", "latency_ms",
+    "status_code"?, "error"?, "response"?, "next_attempt_at"?, "pause_reason"?}]}``: attempts
+    of several deliveries, recorded in one transaction."""
+    data = await _json(request)
+    holder = _text(data, "holder", 128) or ""
+    batch = data.get("attempts")
+    if not isinstance(batch, list) or not 1 <= len(batch) <= 1000:
+        raise Invalid("attempts must be a list of 1 to 1000 attempts")
+    checked = []
+    for item in batch:
+        if not isinstance(item, dict) or not isinstance(item.get("delivery_id"), int):
+            raise Invalid("each attempt must be an object with its delivery_id")
+        checked.append((item["delivery_id"], _attempt(item)))
     async with request.app[SESSIONS]() as session, session.begin():
-        result = await storage.record_attempt(session, delivery_id, holder, attempt)
-    return web.json_response(result)
+        results = [
+            await storage.record_attempt(session, delivery_id, holder, attempt)
+            for delivery_id, attempt in checked
+        ]
+    return web.json_response({"deliveries": results})
