@@ -9,25 +9,13 @@ from roster_shared.bus import Bus, BusError, KafkaBus, Record
 from roster_shared.topics import TopicSpec
 
 from tests.contracts.bus_contract import BusContract, BusFactory, unique
+from tests.contracts.buses import contract_kafka_bus
 
 
 class TestKafkaBus(BusContract):
-    settle = 0.5
-
     @pytest.fixture
     def bus_factory(self, kafka_bootstrap: str) -> BusFactory:
-        return lambda: KafkaBus(
-            kafka_bootstrap,
-            client_id="roster-contract",
-            send_timeout=20.0,
-            # The broker's minimum session timeout is 6 s; heartbeats this often make a
-            # rebalance (a member joining) reach the others quickly.
-            session_timeout_ms=6_000,
-            heartbeat_interval_ms=200,
-            max_poll_interval_ms=60_000,
-            start_timeout=30.0,
-            retry_backoff=(0.05, 1.0),
-        )
+        return lambda: contract_kafka_bus(kafka_bootstrap, "roster-contract")
 
     async def topic_info(self, bus: Bus, name: str) -> tuple[int, dict[str, str]] | None:
         assert isinstance(bus, KafkaBus)
