@@ -4,22 +4,13 @@ asked over HTTP with the admin token (the Kafka case is tests/cli/test_events_co
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.cli.devserver import DevServer, free_port, roster
+from tests.cli.devserver import DevServer, roster
 from tests.cli.test_dev_scim import TOKEN, curl
 
-
-@pytest.fixture
-def dev(tmp_path: Path) -> Iterator[DevServer]:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    server = DevServer(data=tmp_path / "data", port=free_port(), logs=logs)
-    yield server
-    server.kill()
+pytestmark = pytest.mark.slow
 
 
 def test_tail_show_and_replay_on_the_dev_bus(dev: DevServer) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from roster_events import reset_group
 from roster_shared.bus.kafka import KafkaBus
 
@@ -24,6 +25,8 @@ from tests.downstream.mirror import (
 from tests.scim.stack import ScimStack, Tenant, scim_stack
 
 
+# Three app processes, a kill, two replays on a broker shared by several test runs: minutes.
+@pytest.mark.timeout(300)
 async def test_the_example_app_keeps_the_user_store_s_users(
     kafka_bootstrap: str, fresh_database_url: str, tmp_path: Path
 ) -> None:

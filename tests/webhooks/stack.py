@@ -149,6 +149,7 @@ async def webhook_stack(
                 database_url=database_url,
                 admin_token=admin,
                 internal_token=internal,
+                wiring=wiring,
             )
     finally:
         await server.close()
