@@ -112,8 +112,9 @@ def _consumer_context(
 
     async def context(_app: web.Application) -> AsyncIterator[None]:
         # The user-store creates the topics (with the install's partition count).
+        # Under the install's topic prefix: installs sharing a cluster do not share a group.
         subscription = bus.subscribe(
-            settings.consumer_group,
+            topics.prefix + settings.consumer_group,
             [topics.lifecycle],
             batch_handler(store, dispatcher.wake),
         )

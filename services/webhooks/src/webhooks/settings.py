@@ -22,7 +22,8 @@ class WebhooksSettings(UserStoreClientSettings):
         "admin API is closed.",
     )
     consumer_group: str = Field(
-        default="roster-webhooks", description="Consumer group on ``roster.lifecycle``."
+        default="roster-webhooks",
+        description="Consumer group on ``roster.lifecycle`` (after ``ROSTER_TOPIC_PREFIX``).",
     )
     instance_id: str | None = Field(
         default=None, description="This instance's name in delivery leases (default: random)."
