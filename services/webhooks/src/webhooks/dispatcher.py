@@ -28,6 +28,9 @@ from webhooks.vault import Vault, VaultError
 
 log = logging.getLogger(__name__)
 
+CLAIM_COALESCE = 0.01
+"""Seconds a woken dispatcher waits before claiming, so that a burst shares one claim."""
+
 
 class Dispatcher:
     """The claim-send-record loop of one instance."""
@@ -123,6 +126,8 @@ class Dispatcher:
             if not claimed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll)
+                    # Woken: let the events and attempts arriving together share one claim.
+                    await asyncio.sleep(CLAIM_COALESCE)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
