@@ -61,6 +61,7 @@ async def test_readyz_and_metrics_cover_every_service(composed: tuple[str, Any])
             "sso-login": "ready",
             "reconciler": "ready",
             "console": "ready",
+            "webhooks": "ready",
         },
     }
     status, body = await get(f"{base}/metrics")
@@ -72,6 +73,7 @@ async def test_readyz_and_metrics_cover_every_service(composed: tuple[str, Any])
         "roster_sso_login_responses",
         "roster_reconciler_runs",
         "roster_console_responses",
+        "roster_webhook_attempts",
     ):
         assert f"# TYPE {family}" in text, family
 

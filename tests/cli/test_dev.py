@@ -63,6 +63,7 @@ def test_first_start_prints_the_urls_and_a_scim_token_that_works(dev: DevServer)
         "sso-login",
         "reconciler",
         "console",
+        "webhooks",
     }
     metrics = http(f"{base}/metrics").body.decode()
     for family in ("roster_user_store_up", "roster_scim_api_responses", "roster_reconciler_runs"):

@@ -11,6 +11,7 @@ from reconciler.settings import ReconcilerSettings
 from scim_api.settings import ScimApiSettings
 from sso_login.settings import SsoLoginSettings
 from user_store.settings import UserStoreSettings
+from webhooks.settings import WebhooksSettings
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 KNOWN = {
@@ -21,6 +22,7 @@ KNOWN = {
         SsoLoginSettings,
         ReconcilerSettings,
         ConsoleSettings,
+        WebhooksSettings,
     )
     for name in settings.model_fields
 }
@@ -68,7 +70,13 @@ def test_only_the_user_store_is_given_the_database() -> None:
     # The user-store is the only writer: no other service's settings name a database, and no
     # deployment file hands one its credentials.
     assert "database_url" in UserStoreSettings.model_fields
-    for settings in (ScimApiSettings, SsoLoginSettings, ReconcilerSettings, ConsoleSettings):
+    for settings in (
+        ScimApiSettings,
+        SsoLoginSettings,
+        ReconcilerSettings,
+        ConsoleSettings,
+        WebhooksSettings,
+    ):
         assert "database_url" not in settings.model_fields
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
     given = {

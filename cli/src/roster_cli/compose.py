@@ -32,6 +32,7 @@ from aiohttp.typedefs import Handler
 from console import app as console_app
 from console import keys as console_keys
 from console.settings import ConsoleSettings
+from cryptography.fernet import Fernet
 from prometheus_client import CollectorRegistry, generate_latest
 from reconciler import app as reconciler_app
 from reconciler import keys as reconciler_keys
@@ -47,12 +48,16 @@ from sso_login import keys as sso_keys
 from sso_login.settings import SsoLoginSettings
 from user_store import app as user_store_app
 from user_store.settings import UserStoreSettings
+from webhooks import app as webhooks_app
+from webhooks import keys as webhooks_keys
+from webhooks.settings import WebhooksSettings
 
 SCIM_API = "scim-api"
 SSO_LOGIN = "sso-login"
 RECONCILER = "reconciler"
 CONSOLE = "console"
-MOUNTED = (SCIM_API, SSO_LOGIN, RECONCILER, CONSOLE)
+WEBHOOKS = "webhooks"
+MOUNTED = (SCIM_API, SSO_LOGIN, RECONCILER, CONSOLE, WEBHOOKS)
 """The services mounted beside the user-store, in mount order."""
 
 
@@ -140,6 +145,8 @@ def service_api(
         return reconciler_app.create_api(settings, bus=bus, clock=clock)
     if name == CONSOLE:
         return console_apis(wiring).console
+    if name == WEBHOOKS:
+        return _webhooks_api(wiring, common, bus=bus, clock=clock)
     raise ValueError(f"no service {name!r} to mount (one of {', '.join(MOUNTED)})")
 
 
@@ -164,14 +171,27 @@ def console_apis(wiring: Wiring) -> console_app.Apps:
     return console_app.create_apis(settings)
 
 
+def _webhooks_api(
+    wiring: Wiring, common: dict[str, Any], *, bus: Bus, clock: Callable[[], datetime]
+) -> web.Application:
+    """The webhooks service. Its signing-secret key comes from ``overrides["webhooks"]``
+    (``roster dev`` keeps one in its data directory); without one a key for this process only
+    is made, so secrets registered now do not survive a restart (fine for tests and benches)."""
+    extra = wiring._extra(WEBHOOKS)
+    extra.setdefault("webhook_key", Fernet.generate_key().decode())
+    settings = WebhooksSettings(**{**common, "admin_token": wiring.admin_token, **extra})
+    return webhooks_app.create_api(settings, bus=bus, clock=clock)
+
+
 def prefix(name: str) -> str:
     """Where ``name``'s application is mounted (``/scim``, ``/sso``, ``/reconciler``,
-    ``/console`` — and the console's portal at ``/setup``)."""
+    ``/console`` — and the console's portal at ``/setup`` —, ``/webhooks``)."""
     return {
         SCIM_API: scim_app.MOUNT,
         SSO_LOGIN: sso_app.MOUNT,
         RECONCILER: reconciler_app.MOUNT,
         CONSOLE: console_app.CONSOLE,
+        WEBHOOKS: webhooks_app.MOUNT,
     }[name]
 
 
@@ -196,6 +216,7 @@ def probe(name: str, api: web.Application) -> Probe:
         SSO_LOGIN: sso_keys,
         RECONCILER: reconciler_keys,
         CONSOLE: console_keys,
+        WEBHOOKS: webhooks_keys,
     }[name]
     state = api[keys.STATE]
     return Probe(name, api, api[keys.METRICS], lambda: bool(state.running))

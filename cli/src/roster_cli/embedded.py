@@ -23,12 +23,15 @@ from roster_shared.bus.memory import MemoryBus
 from roster_shared.observability import configure_logging
 from roster_shared.settings import RosterSettings
 from roster_shared.tenants import ProvisioningMode, TenantInfo
+from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 from user_store import tenants
 from user_store.db import create_engine, migrate, session_factory
 from user_store.tenants import IssuedToken
 
+from roster_cli import bus_events
 from roster_cli import reconcile as reconcile_commands
+from roster_cli import webhooks as webhook_commands
 from roster_cli.compose import Wiring, bind, compose
 from roster_cli.compose import url_host as _url_host
 from roster_cli.data import (
@@ -44,10 +47,18 @@ LOCK_FILE = "dev.lock"
 
 
 def dev_wiring(
-    *, database_url: str, admin_token: str, self_url: str, directory_key: str | None
+    *,
+    database_url: str,
+    admin_token: str,
+    self_url: str,
+    directory_key: str | None,
+    webhook_key: str | None = None,
 ) -> Wiring:
-    """What ``roster dev`` gives the services: fresh per-run internal and session secrets."""
+    """What ``roster dev`` gives the services: fresh per-run internal and session secrets;
+    webhooks may go to loopback (a receiver on this machine) under the kept signing-secret key."""
+    webhooks = {"allow_loopback": True, **({"webhook_key": webhook_key} if webhook_key else {})}
     return Wiring(
+        overrides={"webhooks": webhooks},
         database_url=database_url,
         self_url=self_url,
         admin_token=admin_token,
@@ -166,8 +177,10 @@ async def _serve(
             admin_token=admin,
             self_url=base,
             directory_key=reconcile_commands.directory_key(data),
+            webhook_key=webhook_commands.webhook_key(data),
         )
         app = compose(wiring, bus=bus, engine=engine)
+        bus_events.add_routes(app, bus, Topics(wiring.topic_prefix), admin)
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout)
         try:
             await runner.setup()

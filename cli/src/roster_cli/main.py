@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import os
@@ -21,15 +22,20 @@ from typing import Any
 
 from alembic.util import CommandError
 from pydantic import ValidationError
+from roster_shared.ids import is_id
 from roster_shared.tenants import ProvisioningMode
+from roster_shared.topics import Topics
 from sqlalchemy.exc import SQLAlchemyError
 from user_store.errors import UserStoreError
 
 from roster_cli import connections as connection_commands
 from roster_cli import data as data_paths
+from roster_cli import events as event_commands
 from roster_cli import reconcile as reconcile_commands
 from roster_cli import tenants as tenant_commands
+from roster_cli import webhooks as webhook_commands
 from roster_cli.api import AdminApi
+from roster_cli.bus_events import DevEvents
 from roster_cli.direct import DatabaseAdmin
 from roster_cli.failures import CommandFailed
 from roster_cli.parser import SERVICES, build_parser
@@ -52,9 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args.service)
         if args.command == "migrate":
             return _migrate(args)
+        if args.command == "events" and args.events_command == "tail":
+            return _events_tail(args)
         if args.command == "connection":
             metadata = _metadata(args)
             outcome = _run(_connection_command(args, _admin(args), metadata))
+        elif args.command == "events":
+            outcome = _run(_events_command(args))
+        elif args.command == "webhook":
+            outcome = _run(webhook_commands.run(args, webhook_commands.admin_api(args)))
         elif args.command in ("directory", "reconcile"):
             outcome = _run(_reconcile_command(args))
         else:
@@ -201,6 +213,75 @@ async def _connection_command(
 ) -> Outcome:
     base = admin.base if isinstance(admin, AdminApi) else None
     return await connection_commands.run(args, admin, metadata, base=base)
+
+
+def _kafka(args: argparse.Namespace) -> tuple[str | None, Topics]:
+    """Kafka's address (None: the events are on a running `roster dev`'s bus) and topics."""
+    kafka = args.kafka or os.environ.get("ROSTER_KAFKA_BOOTSTRAP")
+    prefix = args.topic_prefix
+    return kafka, Topics(
+        prefix if prefix is not None else os.environ.get("ROSTER_TOPIC_PREFIX", "")
+    )
+
+
+def _dev_events(args: argparse.Namespace) -> DevEvents:
+    api = webhook_commands.admin_api(args)
+    return DevEvents(api.base, api.token)
+
+
+async def _tenant_id(args: argparse.Namespace) -> str | None:
+    ref: str | None = args.tenant
+    if ref is None or is_id(ref):
+        return ref
+    tenant, _ = await tenant_commands.admin_of(_admin(args)).show(ref)
+    return tenant.id
+
+
+async def _events_command(args: argparse.Namespace) -> Outcome:
+    kafka, topics = _kafka(args)
+    if kafka is None:
+        dev = _dev_events(args)
+        if args.events_command == "show":
+            return await dev.show(args.event_id)
+        event_commands.parse_start(args.start)  # the same check as on Kafka
+        return await dev.replay(args.group, args.start)
+    tenant_id = await _tenant_id(args)
+    if args.events_command == "show":
+        return await event_commands.show(kafka, topics.lifecycle, args.event_id, tenant_id)
+    start = event_commands.parse_start(args.start)
+    return await event_commands.replay(kafka, topics.lifecycle, args.group, start, tenant_id)
+
+
+def _events_tail(args: argparse.Namespace) -> int:
+    kafka, topics = _kafka(args)
+    start = event_commands.parse_start(args.start) if args.start else event_commands.Start()
+
+    async def work() -> Outcome:
+        tenant_id = await _tenant_id(args)
+        assert tenant_id is not None  # --tenant is required
+        if kafka is None:
+            shown = await _dev_events(args).tail(
+                tenant_id,
+                start=start,
+                as_json=args.json,
+                limit=args.limit,
+                follow=not args.no_follow,
+            )
+            return Outcome({"shown": shown}, "")
+        shown = await event_commands.tail(
+            kafka,
+            topics.lifecycle,
+            tenant_id,
+            start=start,
+            as_json=args.json,
+            limit=args.limit,
+            follow=not args.no_follow,
+        )
+        return Outcome({"shown": shown}, "")
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(work())
+    return 0
 
 
 def _dev(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 from roster_shared.tenants import ProvisioningMode
 
 from roster_cli import connections as connection_commands
+from roster_cli import webhooks as webhook_commands
 
 SERVICES = {
     "user-store": "user_store.__main__",
@@ -16,6 +17,7 @@ SERVICES = {
     "sso-login": "sso_login.__main__",
     "reconciler": "reconciler.__main__",
     "console": "console.__main__",
+    "webhooks": "webhooks.__main__",
 }
 MODES = [mode.value for mode in ProvisioningMode]
 
@@ -145,7 +147,49 @@ def build_parser() -> argparse.ArgumentParser:
     token_revoke.add_argument("slug")
     token_revoke.add_argument("token_id", help="the token's id (see `roster tenant show`)")
     connection_commands.add_parser(commands, [_database_options(api=True), _json_option()])
+    _add_events(commands)
+    webhook_commands.add_parser(
+        commands, [_database_options(api=True, url_flag=True), _json_option()]
+    )
     return parser
+
+
+def _add_events(commands: Any) -> None:
+    events = commands.add_parser(
+        "events",
+        help="look at roster.lifecycle; replay it for a consumer group",
+        description="Follow a tenant's lifecycle events, find one by id, or set a consumer "
+        "group back so its consumers read events again. Reads Kafka directly (--kafka), or "
+        "asks a running `roster dev` for its in-process bus (--admin-url, admin token).",
+    )
+    actions = events.add_subparsers(dest="events_command", required=True, metavar="ACTION")
+    kafka = argparse.ArgumentParser(add_help=False)
+    kafka.add_argument(
+        "--kafka", metavar="HOST:PORT", help="Kafka bootstrap servers ($ROSTER_KAFKA_BOOTSTRAP)"
+    )
+    kafka.add_argument("--topic-prefix", help="the install's topic prefix ($ROSTER_TOPIC_PREFIX)")
+    tenant_help = "tenant id, or slug (looked up with --admin-url/--data/--database-url)"
+    parents = [kafka, _database_options(api=True, url_flag=False), _json_option()]
+    tail = actions.add_parser(
+        "tail", parents=parents, help="follow one tenant's events (from now on by default)"
+    )
+    tail.add_argument("--tenant", required=True, help=tenant_help)
+    tail.add_argument("--from", dest="start", metavar="TIME|OFFSET", help="start there instead")
+    tail.add_argument("--limit", type=int, help="stop after that many events")
+    tail.add_argument(
+        "--no-follow", action="store_true", help="stop at the end instead of waiting for more"
+    )
+    show = actions.add_parser("show", parents=parents, help="print one event by its id")
+    show.add_argument("event_id")
+    show.add_argument("--tenant", help=tenant_help + "; searches only its partition")
+    replay = actions.add_parser(
+        "replay",
+        parents=parents,
+        help="set a consumer group back to a time or offset (stop its consumers first)",
+    )
+    replay.add_argument("--group", required=True, help="the consumer group")
+    replay.add_argument("--from", dest="start", required=True, metavar="TIME|OFFSET")
+    replay.add_argument("--tenant", help=tenant_help + "; moves only its partition")
 
 
 def _add_reconcile(commands: Any, common: list[argparse.ArgumentParser]) -> None:

@@ -17,6 +17,7 @@ from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from user_store import reconciler_state, replay, request_log, setup_links, sso_settings
+from user_store import webhooks as webhook_state
 from user_store.cursors import Cursors, derive_key
 from user_store.db import create_engine, migrate, read_session_factory
 from user_store.keys import ADMIN_TOKEN, CURSORS, INTERNAL_TOKEN, READ_SESSIONS, SESSIONS
@@ -140,6 +141,7 @@ def create_app(
     app.add_routes(replay.routes)
     app.add_routes(sso_settings.routes)
     app.add_routes(reconciler_state.routes)
+    app.add_routes(webhook_state.routes)  # the webhooks service's storage
     app.add_routes(admin)
     app.add_routes(setup_links.routes)
     app.add_routes(request_log.routes)

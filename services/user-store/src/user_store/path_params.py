@@ -38,6 +38,8 @@ FORMS: dict[str, tuple[Callable[[str], bool], Callable[[str], UserStoreError]]] 
     "link_id": (_matches(_TOKEN_ID), lambda _: NotFound("no setup link with that id")),
     "holder": (_matches(_HOLDER), lambda _: Invalid("a lease holder is 1-128 letters or digits")),
     "section": (_matches(_SECTION), lambda _: Invalid("no settings section of that name")),
+    # The webhooks service's storage (user_store.webhooks).
+    "endpoint": (is_id, lambda _: NotFound("no webhook endpoint with that id: it is not an id")),
 }
 
 

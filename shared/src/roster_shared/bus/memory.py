@@ -147,6 +147,31 @@ class MemoryBus(Bus):
         self._subscriptions.append(subscription)
         return subscription
 
+    # -- looking at the log (``roster events`` on ``roster dev``) ---------------------------
+
+    def partitions(self, topic: str) -> list[Sequence[Message]]:
+        """Every partition's log of ``topic``, oldest first (empty if it does not exist)."""
+        found = self._topics.get(topic)
+        return [tuple(entries) for entries in found.logs] if found is not None else []
+
+    def partition_of(self, topic: str, key: str) -> int:
+        """The partition ``key``'s records go to on ``topic``."""
+        return partition_for(key, len(self._topic(topic).logs))
+
+    def committed(self, group: str, topic: str) -> dict[int, int]:
+        """The group's committed offsets on ``topic`` (partitions it never committed: 0)."""
+        offsets = self._groups.get(group, _Group()).committed
+        return {p: offsets.get((topic, p), 0) for p in range(len(self._topic(topic).logs))}
+
+    async def move_group(self, group: str, topic: str, positions: dict[int, int]) -> None:
+        """Set the group's committed offsets (a replay): its members read from there next,
+        each partition moved between two batches, never under one."""
+        found = self._groups.setdefault(group, _Group())
+        for partition, offset in positions.items():
+            async with found.lock(topic, partition):
+                found.committed[(topic, partition)] = offset
+        found._rebalanced()
+
     def _forget(self, subscription: Subscription) -> None:
         with contextlib.suppress(ValueError):
             self._subscriptions.remove(subscription)
