@@ -14,6 +14,7 @@ The bus composes the pieces of this package, each configured by one frozen
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
@@ -72,6 +73,8 @@ class KafkaBus(Bus):
         self._producer: Producer | None = None
         self._admin: TopicAdmin | None = None
         self._subscriptions: list[KafkaSubscription] = []
+        self._reachable = False
+        self._reachable_at = 0.0
 
     @property
     def bootstrap(self) -> str:
@@ -118,6 +121,18 @@ class KafkaBus(Bus):
     async def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
         """Create missing topics; returns once every topic's partitions have leaders."""
         await self._require(self._admin).ensure(specs)
+
+    async def reachable(self) -> bool:
+        """True when the broker answers a metadata request now (bounded by 2 s; readiness
+        probes call this, so an answer is reused for a second)."""
+        admin = self._admin
+        if admin is None:
+            return False
+        now = time.monotonic()
+        if now - self._reachable_at > 1.0:
+            self._reachable = await admin.reachable(2.0)
+            self._reachable_at = time.monotonic()
+        return self._reachable
 
     async def _partitions(self, topic: str) -> list[int]:
         """The partition ids of ``topic``, empty if it does not exist (never auto-creates it)."""
