@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from roster_shared.bus.base import Bus
 from roster_shared.service import (
+    CHECKS,
+    FATAL,
     CleanupContext,
     attach_bus,
     attach_requester,
@@ -104,8 +106,16 @@ def create_api(
 def _revocations_context(bus: Bus, topics: Topics, sessions: Sessions) -> CleanupContext:
     """Lifecycle events revoke sessions (a deactivated user is signed out on every instance)."""
 
-    async def context(_app: web.Application) -> AsyncIterator[None]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
         revocations = bus.listen(topics.lifecycle, sessions.on_lifecycle)
+        # Without it a deactivated user would stay signed in: readiness depends on it, and
+        # its loop ending on its own is fatal (the process restarts).
+        revocations.on_death = app[FATAL]
+
+        async def listening() -> bool:
+            return revocations.alive
+
+        app[CHECKS].append(listening)
         try:
             await revocations.start()
             sessions.listening_since = time.time()

@@ -5,20 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
-import sqlalchemy as sa
 from aiohttp import web
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from roster_shared.bus.base import Bus
 from roster_shared.events.envelope import utcnow
-from roster_shared.observability import health_routes
-from roster_shared.service import METRICS, READY, CleanupContext, attach_bus, service_app
+from roster_shared.observability import Check, health_routes
+from roster_shared.service import FATAL, METRICS, READY, CleanupContext, attach_bus, service_app
 from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from user_store import reconciler_state, replay, sso_settings
 from user_store.cursors import Cursors, derive_key
 from user_store.db import create_engine, migrate
+from user_store.health import ConsumerCollector, Readiness
 from user_store.keys import ADMIN_TOKEN, CURSORS, INTERNAL_TOKEN, SESSIONS
 from user_store.routes import admin, credentials_middleware, errors_middleware, internal
 from user_store.service import UserStoreService
@@ -110,6 +110,7 @@ def create_app(
         migrate_on_start=settings.migrate_on_start,
         clock=clock,
         topics=Topics(settings.topic_prefix),
+        on_death=app[FATAL],
     )
     app[SERVICE] = service
     app[SESSIONS] = service.sessions
@@ -122,16 +123,11 @@ def create_app(
     app[INTERNAL_TOKEN] = settings.internal_token_value()
     registry = app[METRICS]
     registry.register(_ServiceCollector(service))
+    registry.register(ConsumerCollector(service))
     Counter("roster_user_store_up", "Always 1 while the process runs", registry=registry).inc()
-
-    async def ready() -> bool:
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(sa.text("SELECT 1"))
-        except Exception:
-            return False
-        return service.running or not consume
-
+    ready: Check = Readiness(
+        service, engine, app[FATAL], consume=consume, stall_after=settings.stall_after
+    )
     app[READY] = ready
     app.cleanup_ctx.append(_service_context(service, settings, consume=consume))
     app.add_routes(health_routes(registry, ready))

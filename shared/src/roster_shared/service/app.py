@@ -7,7 +7,7 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry
 
 from roster_shared.observability import count_responses
-from roster_shared.service.keys import METRICS
+from roster_shared.service.keys import CHECKS, FATAL, METRICS, Fatal
 
 
 def service_app(
@@ -25,4 +25,6 @@ def service_app(
     counting = [] if responses is None else [count_responses(registry, *responses)]
     app = web.Application(middlewares=[*counting, errors, *inner], client_max_size=client_max_size)
     app[METRICS] = registry
+    app[FATAL] = Fatal()
+    app[CHECKS] = []
     return app

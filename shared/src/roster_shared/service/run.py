@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable
 from typing import TypeVar
 
 from aiohttp import web
 
 from roster_shared.observability import configure_logging
+from roster_shared.service.keys import FATAL
 from roster_shared.service.settings import ServiceSettings
+
+EXIT_FATAL = 70
+"""The exit status after a fatal failure (EX_SOFTWARE): the orchestrator restarts the process."""
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -17,10 +23,20 @@ def run_service(create_app: Callable[[S], web.Application], settings_cls: type[S
     """Read ``settings_cls`` from ``ROSTER_*`` variables, configure logging, and serve
     ``create_app(settings)`` on the settings' host and port until SIGINT or SIGTERM.
 
+    A fatal failure (``FATAL``: a consumer that stopped on its own) stops the server and
+    exits with status 70, so that an orchestrator restarts the process.
+
     Invalid settings (a missing secret) raise pydantic's ``ValidationError`` and a service that
     cannot be built from them a ``ValueError``, both before anything listens or is written;
     ``roster serve`` turns them into one clear line.
     """
     settings = settings_cls()
     configure_logging(settings.log_level, json_lines=settings.log_json)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    app = create_app(settings)
+    fatal = app.get(FATAL)
+    if fatal is not None:
+        # A fatal failure (a consumer loop that ended) stops the server as SIGTERM would.
+        fatal.handlers.append(lambda _reason: os.kill(os.getpid(), signal.SIGTERM))
+    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    if fatal is not None and fatal.reason is not None:
+        raise SystemExit(EXIT_FATAL)
