@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from roster_shared.bus.base import Bus, Record
 from roster_shared.bus.memory import MemoryBus
@@ -55,19 +56,26 @@ class World:
     """A user-store application served over HTTP on a real bus and database."""
 
     def __init__(
-        self, kind: str, bus: Bus, engine: AsyncEngine, topics: Topics, client: TestClient
+        self,
+        kind: str,
+        bus: Bus,
+        engine: AsyncEngine,
+        topics: Topics,
+        client: TestClient,
+        app: web.Application,
     ) -> None:
         self.kind = kind
         self.bus = bus
         self.engine = engine
         self.topics = topics
         self.client = client
+        self.app = app
         self.sessions = session_factory(engine)
         self.requester = Requester(bus, topic=topics.replies)
 
     @property
     def service(self) -> UserStoreService:
-        return self.client.server.app[SERVICE]
+        return self.app[SERVICE]
 
     async def tenant(self) -> TenantInfo:
         async with self.sessions() as session, session.begin():
@@ -122,7 +130,7 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     app = create_app(settings, bus=bus, engine=engine)
     client = TestClient(TestServer(app))
     await client.start_server()
-    world = World(kind, bus, engine, Topics(prefix), client)
+    world = World(kind, bus, engine, Topics(prefix), client, app)
     await world.requester.start()
     try:
         yield world
@@ -275,7 +283,7 @@ async def test_readiness_follows_the_consumer(world: World) -> None:
     # The loop dying (a bug) is fatal: not ready at once, and for good.
     subscription = world.service._subscription
     assert subscription is not None
-    fatal = world.client.server.app[FATAL]
+    fatal = world.app[FATAL]
     told: list[str] = []
     fatal.handlers.append(told.append)
     subscription._task.cancel()  # type: ignore[attr-defined]
