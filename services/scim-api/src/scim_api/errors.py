@@ -76,6 +76,24 @@ class Unavailable(ScimError):
         return {"Retry-After": "5"}
 
 
+class Overloaded(ScimError):
+    """Refused by load shedding (roster_shared.service.admission): this tenant has too many
+    requests in flight (429), or the service has (503). Either way: retry after a while."""
+
+    def __init__(self, scope: str, retry_after: int) -> None:
+        tenant = scope == "tenant"
+        super().__init__(
+            "too many requests of this tenant in flight; retry later"
+            if tenant
+            else "the service is at capacity; retry later"
+        )
+        self.status = 429 if tenant else 503  # type: ignore[misc]
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class UpstreamFailed(ScimError):
     """The user-store failed on this request (its 500). Not a 503: that tells an IdP to retry
     the same request, and what fails the same way each time would be retried for ever."""

@@ -73,14 +73,18 @@ class Requester:
         *,
         timeout: float,  # noqa: ASYNC109 - part of the API
     ) -> Reply:
-        """Send ``record`` and return the reply whose key is ``request_id``."""
+        """Send ``record`` and return the reply whose key is ``request_id``; sending and waiting
+        take at most ``timeout`` seconds together."""
         if self._subscription is None:
             raise BusError("requester not started")
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            await self._bus.send(record)
-            return await asyncio.wait_for(future, timeout)
+            # One bound for the send and the wait: a send slowed by the broker leaves less
+            # time to wait, never more time in all.
+            async with asyncio.timeout(timeout):
+                await self._bus.send(record)
+                return await future
         except TimeoutError as exc:
             raise RequestTimeout(f"no reply to {request_id} within {timeout:g}s") from exc
         finally:

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from roster_shared.bus.base import Bus
 from roster_shared.bus.requests import Requester
 from roster_shared.observability import Check
+from roster_shared.service.admission import Admission
 from roster_shared.userstore_client import UserStoreClient
 
 
@@ -55,6 +56,8 @@ REQUESTER = web.AppKey("requester", Requester)
 METRICS = web.AppKey("metrics", CollectorRegistry)
 STATE = web.AppKey("state", State)
 FATAL = web.AppKey("fatal", Fatal)
+ADMISSION = web.AppKey("admission", Admission)
+"""The service's load-shedding bounds and counts (``roster_shared.service.admission``)."""
 CHECKS: web.AppKey[list[Check]] = web.AppKey("readiness_checks")
 """What readiness asks besides ``STATE.running``: each resource attached adds its own (the bus
 answers, the reply listener lives)."""
