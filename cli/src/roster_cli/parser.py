@@ -9,6 +9,7 @@ from typing import Any
 from roster_shared.tenants import ProvisioningMode
 
 from roster_cli import connections as connection_commands
+from roster_cli import dlq as dlq_commands
 
 SERVICES = {
     "user-store": "user_store.__main__",
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     token_revoke.add_argument("slug")
     token_revoke.add_argument("token_id", help="the token's id (see `roster tenant show`)")
     connection_commands.add_parser(commands, [_database_options(api=True), _json_option()])
+    dlq_commands.add_parser(commands, _json_option())
     return parser
 
 

@@ -15,9 +15,10 @@ from roster_shared.service import FATAL, METRICS, READY, CleanupContext, attach_
 from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from user_store import reconciler_state, replay, sso_settings
+from user_store import dlq_admin, reconciler_state, replay, sso_settings
 from user_store.cursors import Cursors, derive_key
 from user_store.db import create_engine, migrate
+from user_store.dlq_admin import DEAD_LETTERS, DeadLetters
 from user_store.health import ConsumerCollector, Readiness
 from user_store.keys import ADMIN_TOKEN, CURSORS, INTERNAL_TOKEN, SESSIONS
 from user_store.routes import admin, credentials_middleware, errors_middleware, internal
@@ -135,5 +136,7 @@ def create_app(
     app.add_routes(replay.routes)
     app.add_routes(sso_settings.routes)
     app.add_routes(reconciler_state.routes)
+    app[DEAD_LETTERS] = DeadLetters(bus, service.topics)
+    app.add_routes(dlq_admin.routes)
     app.add_routes(admin)
     return app

@@ -256,8 +256,9 @@ class IngestProcessor:
         error: Exception,
         fault: Fault,
     ) -> None:
-        """Dead-letter a record that failed, with an error reply and its ``processed_events``
-        row when it is an event (so a redelivery is not dead-lettered twice)."""
+        """Dead-letter a record that failed, with an error reply to its waiter. It is not
+        recorded in ``processed_events``: replayed from the DLQ after a fix, it is applied
+        (a redelivery before that may dead-letter it twice, which an operator sees as such)."""
         kind = {Fault.CONFLICT: "conflict"}.get(fault, "error")
         orig = getattr(error, "orig", None)
         if orig is not None:
@@ -272,14 +273,14 @@ class IngestProcessor:
             async with session.begin_nested():
                 self._dead_letter(batch, message, reason, kind)
                 if not isinstance(event, Undecodable):
-                    failed = UserStoreError("could not be applied")
-                    self._finish(batch, event, Outcome(reply=_error_reply(event, failed)))
+                    failed = _error_reply(event, UserStoreError("could not be applied"))
+                    self._reply(batch, failed.model_dump_json(), event.event_id)
                 await batch.write(session)
         except Exception as exc:
             batch.discard(counts)
             if classify(exc) is Fault.INFRASTRUCTURE:
                 raise
-            # Even its id could not be recorded: the dead letter alone, which always fits.
+            # Not even its reply could be stored: the dead letter alone, which always fits.
             async with session.begin_nested():
                 self._dead_letter(batch, message, reason, kind)
                 await batch.write(session)
@@ -328,7 +329,8 @@ class IngestProcessor:
         if tenant is None or tenant.id != event.tenant_id:
             error = UnknownTenant(f"no tenant with id {event.tenant_id!r}")
             self._dead_letter(batch, message, error.detail, "unknown_tenant")
-            self._finish(batch, event, Outcome(reply=_error_reply(event, error)))
+            # Not recorded as processed: a replay from the DLQ must be applied after a fix.
+            self._reply(batch, _error_reply(event, error).model_dump_json(), event.event_id)
             return
 
         applier = Applier(

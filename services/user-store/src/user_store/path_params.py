@@ -22,6 +22,7 @@ from user_store.errors import Invalid, NotFound, UnknownTenant, UserStoreError
 _TOKEN_ID = re.compile(r"[A-Za-z0-9]{16}")  # the id part of tenants.TOKEN
 _HOLDER = re.compile(r"[A-Za-z0-9._:@-]{1,128}")  # a reconciler instance name
 _SECTION = re.compile(r"[a-z_]{1,32}")  # the handler checks which sections exist
+_LETTER = re.compile(r"\d{1,9}:\d{1,19}")  # a dead letter: <partition>:<offset>
 
 
 def _matches(pattern: re.Pattern[str]) -> Callable[[str], bool]:
@@ -37,6 +38,7 @@ FORMS: dict[str, tuple[Callable[[str], bool], Callable[[str], UserStoreError]]] 
     "token_id": (_matches(_TOKEN_ID), lambda _: NotFound("no token with that id")),
     "holder": (_matches(_HOLDER), lambda _: Invalid("a lease holder is 1-128 letters or digits")),
     "section": (_matches(_SECTION), lambda _: Invalid("no settings section of that name")),
+    "letter": (_matches(_LETTER), lambda _: NotFound("a dead letter id is <partition>:<offset>")),
 }
 
 

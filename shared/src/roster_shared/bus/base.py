@@ -191,6 +191,11 @@ class Bus(abc.ABC):
         """True when the broker answers now (readiness); the in-process bus always does."""
         return True
 
+    async def read(self, topic: str, *, limit: int = 10_000) -> list[Message]:
+        """Every message of ``topic`` from its beginning to its end as of now, at most
+        ``limit`` (operators' tools: ``roster dlq``). Not for the hot path."""
+        raise BusError(f"{type(self).__name__} cannot read a topic from its beginning")
+
     async def send(self, record: Record) -> None:
         """Send one record and wait until it is durably accepted."""
         await self.send_batch((record,))

@@ -129,6 +129,13 @@ class MemoryBus(Bus):
             self._topics[name] = topic
         return topic
 
+    async def read(self, topic: str, *, limit: int = 10_000) -> list[Message]:
+        """Every message of ``topic`` so far, partition by partition, at most ``limit``."""
+        found = self._topics.get(topic)
+        if found is None:
+            return []
+        return [message for log_ in found.logs for message in log_][:limit]
+
     async def send_batch(self, records: Sequence[Record]) -> None:
         """Append records (readers of the topics touched wake up)."""
         for record in records:

@@ -13,19 +13,21 @@ The bus composes the pieces of this package, each configured by one frozen
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from roster_shared.bus.base import BatchHandler, Bus, BusError, Record, Subscription
+from roster_shared.bus.base import BatchHandler, Bus, BusError, Message, Record, Subscription
 from roster_shared.bus.kafka.group import GroupMember
 from roster_shared.bus.kafka.listener import Listener
 from roster_shared.bus.kafka.options import KafkaOptions
 from roster_shared.bus.kafka.producer import Producer
-from roster_shared.bus.kafka.subscription import KafkaSubscription
+from roster_shared.bus.kafka.subscription import KafkaSubscription, to_message
 from roster_shared.bus.kafka.topics import TopicAdmin
 from roster_shared.settings import RosterSettings
 from roster_shared.topics import TopicSpec
@@ -143,6 +145,32 @@ class KafkaBus(Bus):
     async def send_batch(self, records: Sequence[Record]) -> None:
         """Send all records, then wait until the broker acknowledged every one (``acks=all``)."""
         await self._require(self._producer).send_batch(records)
+
+    async def read(self, topic: str, *, limit: int = 10_000) -> list[Message]:
+        """Every record of ``topic`` from its beginning to its end as of now, at most
+        ``limit``: a groupless consumer that commits nothing (bounded by ``start_timeout``)."""
+        partitions = await self._partitions(topic)
+        if not partitions:
+            return []
+        consumer = self.options.consumer(None, max_batch=1000)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(topic, p) for p in partitions]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            out: list[Message] = []
+            async with asyncio.timeout(self.options.start_timeout):
+                while len(out) < limit:
+                    positions = {tp: await consumer.position(tp) for tp in tps}
+                    if all(positions[tp] >= ends[tp] for tp in tps):
+                        break
+                    fetched = await consumer.getmany(timeout_ms=500, max_records=1000)
+                    for tp, records in fetched.items():
+                        out.extend(to_message(r) for r in records if r.offset < ends[tp])
+            return out[:limit]
+        finally:
+            await consumer.stop()
 
     # -- consuming ---------------------------------------------------------------------------
 
