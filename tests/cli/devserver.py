@@ -1,4 +1,8 @@
-"""Run ``roster`` as a user does: the console script in a subprocess, talked to over HTTP."""
+"""Run ``roster`` as a user does: the console script in a subprocess, talked to over HTTP.
+
+Also a pytest plugin (named in ``tests/conftest.py``): the ``dev`` fixture, a :class:`DevServer`
+on its own data directory and port, killed after the test if it still runs.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 ROSTER = Path(sys.executable).with_name("roster")
 READY_LINE = "Press Ctrl-C to stop."
@@ -148,3 +155,13 @@ class DevServer:
             file.close()
         self._files = []
         self.process = None
+
+
+@pytest.fixture
+def dev(tmp_path: Path) -> Iterator[DevServer]:
+    """A ``roster dev`` ready to start, on a data directory and a port of its own."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    server = DevServer(data=tmp_path / "data", port=free_port(), logs=logs)
+    yield server
+    server.kill()

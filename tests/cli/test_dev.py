@@ -8,7 +8,6 @@ import signal
 import socket
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,6 @@ from tests.cli.devserver import ROSTER, DevServer, clean_env, free_port, http, r
 
 TOKEN = re.compile(r"\brst_[A-Za-z0-9]{16}_[A-Za-z0-9_-]{43}\b")
 SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-
-
-@pytest.fixture
-def dev(tmp_path: Path) -> Iterator[DevServer]:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    server = DevServer(data=tmp_path / "data", port=free_port(), logs=logs)
-    yield server
-    server.kill()
 
 
 def _admin_token(banner: str) -> str:
@@ -42,6 +32,7 @@ def test_the_console_script_is_installed() -> None:
     assert ROSTER.is_file(), f"no roster console script beside {ROSTER.parent}"
 
 
+@pytest.mark.slow  # a `roster dev` process
 def test_first_start_prints_the_urls_and_a_scim_token_that_works(dev: DevServer) -> None:
     banner = dev.start()
     base = dev.base
@@ -107,6 +98,7 @@ def test_first_start_prints_the_urls_and_a_scim_token_that_works(dev: DevServer)
     assert "Stopped." in dev.output
 
 
+@pytest.mark.slow  # a `roster dev` process
 def test_a_tenant_created_while_dev_runs_survives_a_restart(dev: DevServer) -> None:
     first = dev.start()
     demo_token = TOKEN.findall(first)[0]
@@ -157,6 +149,7 @@ def test_a_tenant_created_while_dev_runs_survives_a_restart(dev: DevServer) -> N
     assert code == 0
 
 
+@pytest.mark.slow  # a `roster dev` process
 def test_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -176,6 +169,7 @@ def test_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # a `roster dev` process
 def test_a_second_dev_on_the_same_data_refuses_to_start(dev: DevServer) -> None:
     dev.start()
     second = subprocess.run(

@@ -9,25 +9,17 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cli.devserver import DevServer, free_port, roster
+from tests.cli.devserver import DevServer, roster
+
+# Each test starts `roster dev` in a process of its own: out of the fast loop.
+pytestmark = pytest.mark.slow
 
 TOKEN = re.compile(r"\brst_[A-Za-z0-9]{16}_[A-Za-z0-9_-]{43}\b")
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-
-
-@pytest.fixture
-def dev(tmp_path: Path) -> Iterator[DevServer]:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    server = DevServer(data=tmp_path / "data", port=free_port(), logs=logs)
-    yield server
-    server.kill()
 
 
 def curl(

@@ -15,6 +15,9 @@ import pytest
 
 from tests.cli.devserver import ROSTER, clean_env, free_port, http, roster
 
+# Each test starts `roster serve` processes: out of the fast loop.
+pytestmark = pytest.mark.slow
+
 SERVICES = ("user-store", "scim-api", "sso-login", "reconciler")
 
 

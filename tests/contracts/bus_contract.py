@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 import pytest
 from roster_shared.bus import Bus, Message, Record, Requester, RequestTimeout
@@ -35,18 +35,32 @@ def text(message: Message) -> str:
     return message.value.decode()
 
 
+MARKER = "marker:"
+"""Values of the markers a test sends after what must not happen (see :meth:`BusContract.drain`)."""
+
+
+def is_marker(message: Message) -> bool:
+    return message.value is not None and message.value.startswith(MARKER.encode())
+
+
 class Inbox:
-    """A handler that keeps every batch it was given."""
+    """A handler that keeps every batch it was given.
+
+    ``batches`` is what the bus delivered, markers included; ``messages`` and ``values()`` leave
+    the markers out, and ``markers`` is the set of those seen.
+    """
 
     def __init__(self) -> None:
         self.batches: list[list[Message]] = []
+        self.markers: set[str] = set()
 
     async def __call__(self, batch: Sequence[Message]) -> None:
         self.batches.append(list(batch))
+        self.markers.update(text(m) for m in batch if is_marker(m))
 
     @property
     def messages(self) -> list[Message]:
-        return [m for batch in self.batches for m in batch]
+        return [m for batch in self.batches for m in batch if not is_marker(m)]
 
     def values(self) -> list[str]:
         return [text(m) for m in self.messages]
@@ -68,8 +82,6 @@ class BusContract:
 
     #: How long a test waits for something that should happen.
     wait_timeout = 30.0
-    #: How long a test waits to be confident that something does NOT happen (a redelivery).
-    settle = 0.5
 
     # -- what a concrete suite provides -----------------------------------------------------
 
@@ -112,6 +124,28 @@ class BusContract:
                 raise AssertionError(f"timed out after {self.wait_timeout:g}s waiting for {what}")
             await asyncio.sleep(0.01)
 
+    async def drain(
+        self, bus: Bus, topic: str, keys: Iterable[str | None], *inboxes: Inbox
+    ) -> set[str]:
+        """Send a marker on every key in ``keys`` and wait until ``inboxes`` have them all.
+
+        What a test asserts did *not* happen (a redelivery, a duplicate, an old record read) would
+        come on one of these keys, and a key's records are handled in offset order, each batch
+        committed before the next of its partition: once a key's marker is handled, nothing sent
+        on that key before it can still arrive. So the test asserts after the markers, not after
+        a sleep. Returns the markers sent.
+        """
+        markers = {
+            key: f"{MARKER}{key}:{uuid.uuid4().hex[:8]}" for key in sorted({k for k in keys if k})
+        }
+        await bus.send_batch([rec(topic, key, marker) for key, marker in markers.items()])
+        wanted = set(markers.values())
+        await self.eventually(
+            lambda: wanted <= set().union(*(inbox.markers for inbox in inboxes)),
+            f"the markers on {sorted(markers)}",
+        )
+        return wanted
+
     # -- ordering ----------------------------------------------------------------------------
 
     async def test_per_key_order_in_one_batch(self, bus: Bus) -> None:
@@ -124,7 +158,7 @@ class BusContract:
         sub = bus.subscribe(unique("g"), [topic], inbox, max_batch=25)
         await sub.start()
         await self.eventually(lambda: len(inbox.messages) >= len(records), "every record")
-        await asyncio.sleep(self.settle)
+        await self.drain(bus, topic, keys, inbox)
         await sub.stop()
 
         assert len(inbox.messages) == len(records)
@@ -153,7 +187,7 @@ class BusContract:
         sent += 1
 
         await self.eventually(lambda: len(inbox.messages) >= sent, "every record")
-        await asyncio.sleep(self.settle)
+        await self.drain(bus, topic, keys, inbox)
         await sub.stop()
 
         expected = {k: [f"{k}:{n}" for n in range(60)] for k in keys}
@@ -175,7 +209,7 @@ class BusContract:
         await bus.send_batch([rec(topic, "a", "after-1"), rec(topic, "c", "after-2")])
 
         await self.eventually(lambda: len(inbox.messages) >= 4, "four records")
-        await asyncio.sleep(self.settle)
+        await self.drain(bus, topic, ["a", "b", "c"], inbox)
         await sub.stop()
         assert sorted(inbox.values()) == ["after-1", "after-2", "before-1", "before-2"]
         assert by_key(inbox.messages)["a"] == ["before-1", "after-1"]
@@ -194,7 +228,7 @@ class BusContract:
         await self.eventually(
             lambda: len(first.messages) + len(second.messages) >= len(records), "every record"
         )
-        await asyncio.sleep(self.settle)
+        await self.drain(bus, topic, (r.key for r in records), first, second)
         await sub1.stop()
         await sub2.stop()
 
@@ -243,7 +277,7 @@ class BusContract:
             lambda: len({text(m) for m in first.messages + second.messages}) >= len(records),
             "every record",
         )
-        await asyncio.sleep(self.settle)
+        await self.drain(bus, topic, (r.key for r in records), first, second)
         await sub1.stop()
         await sub2.stop()
         everything = first.messages + second.messages
@@ -276,7 +310,7 @@ class BusContract:
 
         await bus.send_batch([rec(topic, "tenant", f"m{n}") for n in range(5, 8)])
         await self.eventually(lambda: len(handled.messages) >= 8, "the later records")
-        await asyncio.sleep(self.settle)
+        await self.drain(bus, topic, ["tenant"], handled)
         await sub.stop()
         assert handled.values() == [f"m{n}" for n in range(8)], "once each after the retry"
 
@@ -297,7 +331,7 @@ class BusContract:
         sub2 = bus.subscribe(group, [topic], second)
         await sub2.start()
         await self.eventually(lambda: "m10" in second.values(), "the new record")
-        await asyncio.sleep(self.settle)
+        await self.drain(bus, topic, ["tenant"], second)
         await sub2.stop()
         assert second.values() == ["m10"], "committed records were delivered again"
 
@@ -305,7 +339,7 @@ class BusContract:
         sub3 = bus.subscribe(unique("other"), [topic], other)
         await sub3.start()
         await self.eventually(lambda: len(other.messages) >= 11, "everything, in another group")
-        await asyncio.sleep(self.settle)
+        await self.drain(bus, topic, ["tenant"], other)
         await sub3.stop()
         assert other.values() == [f"m{n}" for n in range(11)]
 
@@ -342,7 +376,7 @@ class BusContract:
         sub2 = bus.subscribe(group, [topic], second)
         await sub2.start()
         await self.eventually(lambda: "m5" in second.values(), "the redelivery")
-        await asyncio.sleep(self.settle)
+        await self.drain(bus, topic, ["tenant"], second)
         await sub2.stop()
         assert effects[:3] == ["m0", "m1", "m2"]
         assert crashed_batch[0].offset == second.messages[0].offset
@@ -363,9 +397,10 @@ class BusContract:
             # and the old records on the same partitions must not show up before them.
             await bus.send_batch([rec(topic, f"k{n}", f"new-{attempt}-{n}") for n in range(8)])
             await self.eventually(lambda: len(inbox.messages) >= 8, "the new records")  # noqa: B023
-            await asyncio.sleep(self.settle / 2)
+            markers = await self.drain(bus, topic, [f"k{n}" for n in range(8)], inbox)
             await listener.stop()
             assert sorted(inbox.values()) == sorted(f"new-{attempt}-{n}" for n in range(8))
+            assert inbox.markers == markers, "an earlier attempt's markers were read"
 
     async def test_listener_skips_what_its_handler_failed_on(self, bus: Bus) -> None:
         """Listening is best effort (whoever waits for a reply times out): a handler error

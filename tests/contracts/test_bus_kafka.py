@@ -11,35 +11,20 @@ from roster_shared.bus import Bus, BusError, KafkaBus, Record
 from roster_shared.topics import TopicSpec
 
 from tests.contracts.bus_contract import BusContract, BusFactory, Inbox, unique
+from tests.contracts.buses import contract_kafka_bus
 
 
 class TestKafkaBus(BusContract):
-    settle = 0.5
-
     @pytest.fixture(autouse=True)
     def _bootstrap(self, kafka_bootstrap: str) -> None:
         self.bootstrap = kafka_bootstrap
 
-    def _bus(self, retry_backoff: tuple[float, float]) -> KafkaBus:
-        return KafkaBus(
-            self.bootstrap,
-            client_id="roster-contract",
-            send_timeout=20.0,
-            # The broker's minimum session timeout is 6 s; heartbeats this often make a
-            # rebalance (a member joining) reach the others quickly.
-            session_timeout_ms=6_000,
-            heartbeat_interval_ms=200,
-            max_poll_interval_ms=60_000,
-            start_timeout=30.0,
-            retry_backoff=retry_backoff,
-        )
-
     @pytest.fixture
     def bus_factory(self) -> BusFactory:
-        return lambda: self._bus((0.05, 1.0))
+        return lambda: contract_kafka_bus(self.bootstrap, "roster-contract")
 
     def bus_with_backoff(self, seconds: float) -> Bus:
-        return self._bus((seconds, seconds))
+        return contract_kafka_bus(self.bootstrap, "roster-contract", (seconds, seconds))
 
     def partition_of(self, key: str, partitions: int) -> int:
         return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions

@@ -7,14 +7,13 @@ from roster_shared.bus import Bus, MemoryBus
 from roster_shared.bus.memory import partition_for
 
 from tests.contracts.bus_contract import BusContract, BusFactory
+from tests.contracts.buses import contract_memory_bus
 
 
 class TestMemoryBus(BusContract):
-    settle = 0.2
-
     @pytest.fixture
     def bus_factory(self) -> BusFactory:
-        return lambda: MemoryBus(retry_backoff=0.05)
+        return contract_memory_bus
 
     async def topic_info(self, bus: Bus, name: str) -> tuple[int, dict[str, str]] | None:
         assert isinstance(bus, MemoryBus)

@@ -14,13 +14,15 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import pytest
-from roster_shared.bus import Bus, BusError, KafkaBus, MemoryBus, Message, Record, Requester
+from roster_shared.bus import Bus, BusError, Message, Record, Requester
 from roster_shared.bus.ingest import IngestClient, IngestTimeout, IngestUnavailable
 from roster_shared.bus.requests import RequestTimeout
 from roster_shared.events import ingest
 from roster_shared.events.envelope import EnvelopeBase, Source
 from roster_shared.events.replies import REPLY_ADAPTER, ErrorCode, Reply, ReplyError
 from roster_shared.topics import TopicSpec
+
+from tests.contracts.buses import contract_kafka_bus, contract_memory_bus
 
 BusFactory = Callable[[], Bus]
 OnEvent = Callable[[dict[str, object]], Awaitable[None]]
@@ -177,22 +179,13 @@ class IngestClientContract:
 class TestIngestClientMemory(IngestClientContract):
     @pytest.fixture
     def bus_factory(self) -> BusFactory:
-        return lambda: MemoryBus(retry_backoff=0.05)
+        return contract_memory_bus
 
 
 class TestIngestClientKafka(IngestClientContract):
     @pytest.fixture
     def bus_factory(self, kafka_bootstrap: str) -> BusFactory:
-        return lambda: KafkaBus(
-            kafka_bootstrap,
-            client_id="roster-contract-ingest",
-            send_timeout=20.0,
-            session_timeout_ms=6_000,
-            heartbeat_interval_ms=200,
-            max_poll_interval_ms=60_000,
-            start_timeout=30.0,
-            retry_backoff=(0.05, 1.0),
-        )
+        return lambda: contract_kafka_bus(kafka_bootstrap, "roster-contract-ingest")
 
     async def test_a_refused_send_is_ingest_unavailable(
         self, bus: Bus, topics: tuple[str, str], requester: Requester

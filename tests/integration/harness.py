@@ -15,11 +15,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+from roster_cli import compose
 from roster_shared.bus.base import Bus, Message, Record, Subscription
+from roster_shared.bus.ingest import IngestClient
 from roster_shared.bus.memory import MemoryBus
 from roster_shared.bus.requests import Requester
 from roster_shared.events import ingest
-from roster_shared.events.codec import event_record
 from roster_shared.events.envelope import EnvelopeBase, Source, utcnow
 from roster_shared.events.replies import Reply
 from roster_shared.tenants import ProvisioningMode, TenantInfo, TenantPolicy
@@ -125,9 +127,30 @@ class Stack:
             return await tenants.create_tenant(session, slug, mode, policy=policy)
 
     async def send(self, event: EnvelopeBase, timeout: float = 30) -> Reply:
-        """Publish an ingestion event and wait for the user-store's reply."""
-        record = event_record(self.topics.ingest, event)
-        return await self.requester.request(record, event.event_id, timeout=timeout)
+        """Publish an ingestion event and wait for the user-store's reply, as the services do."""
+        return await IngestClient(self.requester, self.topics.ingest, timeout).submit(event)
+
+    async def marker(self, tenant: TenantInfo, lifecycle: Collector) -> str:
+        """Apply one more event of ``tenant`` (a new user) and wait until ``lifecycle`` has its
+        ``user.created``; returns the new user's id.
+
+        The user-store applies a tenant's events in order, and the lifecycle events they cause are
+        keyed by tenant and published in commit order: once the marker's ``user.created`` is
+        collected, whatever the tenant's earlier events published has been collected too. A test
+        that asserts something was *not* published asserts after this, not after a sleep.
+        """
+        name = f"marker-{uuid.uuid4().hex[:8]}@example.com"
+        if tenant.mode is ProvisioningMode.SCIM:
+            event = scim_user(tenant, name, name)
+        else:  # a login creates a user in jit and scim+jit modes (a SCIM create, not in jit)
+            event = login(tenant, name, name)
+        reply = await self.send(event)
+        assert reply.ok and reply.user is not None, reply.error
+        user_id = reply.user.id
+        await lifecycle.wait_for(
+            lambda c: any(e["data"]["user"]["id"] == user_id for e in c.events("user.created"))
+        )
+        return user_id
 
     async def send_raw(self, key: str, value: bytes) -> None:
         await self.bus.send(Record(topic=self.topics.ingest, key=key, value=value))
@@ -191,10 +214,7 @@ async def pairing_stack(
 ) -> AsyncIterator[Stack]:
     """A started :class:`Stack` on ``bus_kind`` ("memory" | "kafka") and ``db_kind``
     ("sqlite" | "postgres"), stopped on exit: what the contract suites subclass over."""
-    if db_kind == "postgres":
-        engine = create_engine(request.getfixturevalue("fresh_database_url"))
-    else:
-        engine = sqlite_engine(tmp_path)
+    engine = create_engine(database_url(db_kind, request, tmp_path))
     bus: Bus
     if bus_kind == "kafka":
         from roster_shared.bus.kafka import KafkaBus
@@ -210,9 +230,43 @@ async def pairing_stack(
         await stack.stop()
 
 
+@contextlib.asynccontextmanager
+async def internal_api(
+    db_kind: str,
+    request: Any,
+    tmp_path: Path,
+    *,
+    internal_token: str | None = None,
+    with_tenants: Sequence[tuple[str, ProvisioningMode]] = (),
+) -> AsyncIterator[web.Application]:
+    """The user-store's application serving its internal and admin APIs (admin token
+    ``admin``) and nothing else: a fresh, migrated database of ``db_kind`` with the tenants
+    ``with_tenants`` (slug, mode), no consumer, and an in-process bus nobody reads. Composed as
+    ``roster dev`` composes the user-store; the caller serves it (and so closes it)."""
+    url = database_url(db_kind, request, tmp_path)
+    engine = create_engine(url)
+    await migrate(engine)
+    async with session_factory(engine)() as session, session.begin():
+        for slug, mode in with_tenants:
+            await tenants.create_tenant(session, slug, mode)
+    bus = memory_bus()
+    await bus.start()
+    wiring = compose.Wiring(
+        database_url=url, self_url="", admin_token="admin", internal_token=internal_token
+    )
+    try:
+        yield compose.user_store(wiring, bus=bus, engine=engine, consume=False)
+    finally:
+        await bus.stop()
+
+
+def database_url(db_kind: str, request: Any, tmp_path: Path) -> str:
+    """A new, empty database: on the test PostgreSQL for ``postgres`` / ``postgresql``,
+    else a SQLite file in ``tmp_path``."""
+    if db_kind in ("postgres", "postgresql"):
+        return str(request.getfixturevalue("fresh_database_url"))
+    return f"sqlite+aiosqlite:///{tmp_path / 'roster.db'}"
+
+
 def memory_bus() -> MemoryBus:
     return MemoryBus(retry_backoff=0.05)
-
-
-def sqlite_engine(directory: Path) -> AsyncEngine:
-    return create_engine(f"sqlite+aiosqlite:///{directory / 'roster.db'}")

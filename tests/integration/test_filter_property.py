@@ -28,6 +28,9 @@ from user_store.db import create_engine, migrate, session_factory
 from user_store.identity import name_key
 from user_store.tables import UserEmailRow, UserRow
 
+# 300 populations and filters through the database per run: out of the fast loop.
+pytestmark = pytest.mark.slow
+
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 CURSORS = Cursors(b"filter property tests' key")
 

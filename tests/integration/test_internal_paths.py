@@ -19,10 +19,11 @@ from roster_shared.events.envelope import new_id
 from roster_shared.tenants import ProvisioningMode
 from user_store import path_params, tenants
 from user_store.app import create_app
-from user_store.db import create_engine, migrate
 from user_store.keys import SESSIONS
 from user_store.settings import UserStoreSettings
 from yarl import URL
+
+from tests.integration.harness import internal_api
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 ADMIN = {"Authorization": "Bearer admin"}
@@ -33,16 +34,8 @@ INTERNAL = {"Authorization": "Bearer internal"}
 async def client(
     request: pytest.FixtureRequest, tmp_path: Path, aiohttp_client: ClientFactory
 ) -> AsyncIterator[TestClient]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'roster.db'}"
-    else:
-        url = request.getfixturevalue("fresh_database_url")
-    engine = create_engine(url)
-    await migrate(engine)
-    bus = MemoryBus()
-    settings = UserStoreSettings(admin_token="admin", internal_token="internal", database_url=url)
-    yield await aiohttp_client(create_app(settings, bus=bus, engine=engine, consume=False))
-    await bus.stop()
+    async with internal_api(request.param, request, tmp_path, internal_token="internal") as app:
+        yield await aiohttp_client(app)
 
 
 async def _tenant(client: TestClient, slug: str) -> str:

@@ -26,6 +26,9 @@ from user_store.tables import UserRow
 
 from tests.integration.harness import Stack, login, pairing_stack, scim_user
 
+# Hundreds of logins through the bus and the consumer per run: out of the fast loop.
+pytestmark = pytest.mark.slow
+
 ISSUER = "https://idp.example.com"
 VICTIM = "victim.person@example.com"
 VICTIM_EXTERNAL = "00uVICTIM"

@@ -47,7 +47,7 @@ from user_store.db import create_engine, session_factory
 from user_store.service import UserStoreService
 from user_store.settings import UserStoreSettings
 
-from tests.integration.harness import Collector, scim_user, sqlite_engine
+from tests.integration.harness import Collector, scim_user
 
 PAIRINGS = ["kafka-postgres", "memory-sqlite"]
 
@@ -116,7 +116,7 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         )
     else:
         database = f"sqlite+aiosqlite:///{tmp_path / 'roster.db'}"
-        engine = sqlite_engine(tmp_path)
+        engine = create_engine(database)
         bus = MemoryBus(retry_backoff=0.1)
     prefix = f"p{uuid.uuid4().hex[:10]}."
     settings = UserStoreSettings(

@@ -62,7 +62,7 @@ async def test_a_failure_on_page_2_changes_nothing(world: World) -> None:
     assert record.status == "failed"
     assert "HTTP 500" in (record.error or "")
     assert record.published == 0
-    await asyncio.sleep(1)
+    await world.stack.marker(tenant, world.lifecycle)
     assert deactivated(world, tenant) == []
     assert all((await world.active(tenant)).values())
 
@@ -82,7 +82,7 @@ async def test_a_snapshot_missing_60_percent_trips_the_brake_until_approved(
     assert held.brake is not None and held.brake["tripped"] and held.brake["share"] == 0.6
     assert {a.user_id for a in held.actions} == set(ids[:6])
     assert all(a.outcome == "held" for a in held.actions)
-    await asyncio.sleep(1)
+    await world.stack.marker(tenant, world.lifecycle)
     assert deactivated(world, tenant) == []
     # the held run waits in the records, for an admin
     store = await world.state_store()
@@ -115,7 +115,7 @@ async def test_a_dry_run_changes_nothing_and_reports_correctly(world: World) -> 
     assert reasons[ids[1]] == "directory (google): suspended (ADMIN)"
     assert reasons[ids[2]] == "directory (google): deleted in Google Workspace"
     assert record.published == 0
-    await asyncio.sleep(1)
+    await world.stack.marker(tenant, world.lifecycle)
     assert deactivated(world, tenant) == []
     assert all((await world.active(tenant)).values())
 

@@ -11,13 +11,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
-from roster_shared.bus.memory import MemoryBus
 from roster_shared.events.envelope import new_id
 from roster_shared.tenants import ProvisioningMode
-from user_store import tenants
-from user_store.app import create_app
-from user_store.db import create_engine, migrate, session_factory
-from user_store.settings import UserStoreSettings
+
+from tests.integration.harness import internal_api
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 
@@ -26,18 +23,9 @@ ClientFactory = Callable[..., Awaitable[TestClient]]
 async def client(
     request: pytest.FixtureRequest, tmp_path: Path, aiohttp_client: ClientFactory
 ) -> AsyncIterator[TestClient]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'roster.db'}"
-    else:
-        url = request.getfixturevalue("fresh_database_url")
-    engine = create_engine(url)
-    await migrate(engine)
-    async with session_factory(engine)() as session, session.begin():
-        await tenants.create_tenant(session, "acme", ProvisioningMode.JIT)
-    bus = MemoryBus()
-    settings = UserStoreSettings(admin_token="admin", database_url=url)
-    yield await aiohttp_client(create_app(settings, bus=bus, engine=engine, consume=False))
-    await bus.stop()
+    acme = ("acme", ProvisioningMode.JIT)
+    async with internal_api(request.param, request, tmp_path, with_tenants=[acme]) as app:
+        yield await aiohttp_client(app)
 
 
 async def test_one_lease_holder_at_a_time(client: TestClient) -> None:
@@ -58,8 +46,13 @@ async def test_one_lease_holder_at_a_time(client: TestClient) -> None:
     released = await client.delete(f"{path}/{holder}")
     assert (await released.json()) == {"released": True}
     assert (await take("other", ttl=1))["acquired"]
-    await asyncio.sleep(1.2)
-    assert (await take("third"))["acquired"]  # the expired lease is taken over
+    # The lease stays with "other" until it expires, then "third" takes the expired lease over.
+    deadline = asyncio.get_running_loop().time() + 20
+    while not (attempt := await take("third"))["acquired"]:
+        assert attempt["holder"] == "other", attempt
+        assert asyncio.get_running_loop().time() < deadline, "the expired lease was never taken"
+        await asyncio.sleep(0.1)
+    assert attempt["holder"] == "third"
 
 
 async def test_runs_state_and_settings(client: TestClient) -> None:

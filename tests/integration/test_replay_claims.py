@@ -13,41 +13,29 @@ from aiohttp.test_utils import TestServer
 from roster_shared.events.envelope import utcnow
 from roster_shared.tenants import ProvisioningMode
 from roster_shared.userstore_client import UserStoreClient, UserStoreClientError
-from user_store import tenants
-from user_store.app import create_app
-from user_store.db import create_engine, migrate, session_factory
-from user_store.settings import UserStoreSettings
 
-from tests.integration.harness import memory_bus
+from tests.integration.harness import internal_api
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def client(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[UserStoreClient]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'roster.db'}"
-    else:
-        url = request.getfixturevalue("fresh_database_url")
-    engine = create_engine(url)
-    await migrate(engine)
-    async with session_factory(engine)() as session, session.begin():
-        await tenants.create_tenant(session, "acme", ProvisioningMode.JIT)
-        await tenants.create_tenant(session, "globex", ProvisioningMode.JIT)
-    bus = memory_bus()
-    await bus.start()
-    app = create_app(
-        UserStoreSettings(admin_token="a", internal_token="i", database_url=url),
-        bus=bus,
-        engine=engine,
-        consume=False,
-    )
-    server = TestServer(app)
-    await server.start_server()
-    user_store = UserStoreClient(str(server.make_url("")), token="i")
-    await user_store.start()
-    yield user_store
-    await user_store.close()
-    await server.close()
-    await bus.stop()
+    jit = ProvisioningMode.JIT
+    async with internal_api(
+        request.param,
+        request,
+        tmp_path,
+        internal_token="i",
+        with_tenants=[("acme", jit), ("globex", jit)],
+    ) as app:
+        server = TestServer(app)
+        await server.start_server()
+        user_store = UserStoreClient(str(server.make_url("")), token="i")
+        await user_store.start()
+        try:
+            yield user_store
+        finally:
+            await user_store.close()
+            await server.close()
 
 
 async def test_first_claim_wins_per_tenant(client: UserStoreClient) -> None:

@@ -8,6 +8,7 @@ PostgreSQL for the interop and conformance tests.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import socket
 import uuid
@@ -20,10 +21,11 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 from roster_cli import compose
 from roster_shared.bus.base import Bus
+from roster_shared.bus.ingest import IngestClient
 from roster_shared.bus.requests import Requester
-from roster_shared.events.codec import event_record
 from roster_shared.events.envelope import EnvelopeBase
 from roster_shared.events.replies import Reply
+from roster_shared.service import standalone_root
 from roster_shared.tenants import ProvisioningMode, TenantInfo
 from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -75,6 +77,7 @@ class ScimStack:
         database_url: str,
         admin_token: str,
         internal_token: str,
+        wiring: compose.Wiring,
     ) -> None:
         self.engine = engine
         self.url = url
@@ -84,17 +87,35 @@ class ScimStack:
         self.database_url = database_url
         self.admin_token = admin_token
         self.internal_token = internal_token
+        self.wiring = wiring
         self.sessions = session_factory(engine)
 
     async def login(self, event: EnvelopeBase) -> Reply:
-        """Publish an ingestion event as sso-login would, and wait for the reply."""
+        """Submit an ingestion event as sso-login would, and wait for the reply."""
         requester = Requester(self.bus, topic=self.topics.replies)
         await requester.start()
         try:
-            record = event_record(self.topics.ingest, event)
-            return await requester.request(record, event.event_id, timeout=30)
+            return await IngestClient(requester, self.topics.ingest, timeout=30).submit(event)
         finally:
             await requester.stop()
+
+    @asynccontextmanager
+    async def another_instance(self) -> AsyncIterator[str]:
+        """A second scim-api on its own port, on the same user-store and bus: what a second
+        instance behind a load balancer is. Composed from this stack's wiring (its own public
+        URL), standalone as ``python -m scim_api`` serves it; yields its base URL."""
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        wiring = dataclasses.replace(self.wiring, public_url=url)
+        api = compose.service_api(compose.SCIM_API, wiring, bus=self.bus)
+        server = TestServer(
+            standalone_root(api, compose.prefix(compose.SCIM_API)), host="127.0.0.1", port=port
+        )
+        await server.start_server()
+        try:
+            yield url
+        finally:
+            await server.close()
 
     async def tenant(
         self, slug: str | None = None, mode: ProvisioningMode = ProvisioningMode.SCIM_JIT
@@ -147,6 +168,7 @@ async def scim_stack(
                 database_url=database_url,
                 admin_token=admin,
                 internal_token=internal,
+                wiring=wiring,
             )
     finally:
         await server.close()

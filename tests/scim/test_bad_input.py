@@ -10,16 +10,11 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-from aiohttp.test_utils import TestServer
 from roster_cli import tenants as tenant_commands
-from scim_api import app as scim_app
-from scim_api.settings import ScimApiSettings
 
-from tests.scim.stack import ERROR, ScimStack, Tenant, free_port
+from tests.scim.stack import ERROR, ScimStack, Tenant
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -45,25 +40,6 @@ def token_id(token: str) -> str:
     return token.split("_")[1]
 
 
-@asynccontextmanager
-async def another_instance(stack: ScimStack) -> AsyncIterator[str]:
-    """A second scim-api process' worth of application on its own port, same user-store and bus:
-    what a second instance behind a load balancer would be."""
-    port = free_port()
-    settings = ScimApiSettings(
-        user_store_url=stack.url,
-        internal_token=stack.internal_token,
-        topic_prefix=stack.topics.prefix,
-        public_url=f"http://127.0.0.1:{port}",
-    )
-    server = TestServer(scim_app.create_app(settings, bus=stack.bus), host="127.0.0.1", port=port)
-    await server.start_server()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await server.close()
-
-
 # -- tokens: a revocation counts on the next request, on every instance ----------------------
 
 
@@ -85,7 +61,7 @@ async def _refused_everywhere(acme: Tenant, second: str) -> None:
 async def test_a_token_revoked_by_the_admin_api_stops_at_the_next_request(
     stack: ScimStack, acme: Tenant
 ) -> None:
-    async with another_instance(stack) as second:
+    async with stack.another_instance() as second:
         await _used_everywhere(acme, second)
         async with stack.http.delete(
             f"{stack.url}/admin/tenants/{acme.info.slug}/tokens/{token_id(acme.token)}",
@@ -98,7 +74,7 @@ async def test_a_token_revoked_by_the_admin_api_stops_at_the_next_request(
 async def test_a_token_revoked_by_the_cli_stops_at_the_next_request(
     stack: ScimStack, acme: Tenant
 ) -> None:
-    async with another_instance(stack) as second:
+    async with stack.another_instance() as second:
         await _used_everywhere(acme, second)
         # `roster tenant token revoke` writes the database directly; no service hears of it.
         outcome = await tenant_commands.token_revoke(

@@ -8,10 +8,14 @@ database.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.scim.stack import ERROR, Tenant
+
+# 300 filters through the whole stack (HTTP, bus, database) per run: out of the fast loop.
+pytestmark = pytest.mark.slow
 
 TOKENS = st.sampled_from(
     [

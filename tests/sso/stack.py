@@ -21,8 +21,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 from roster_cli import compose
 from roster_shared.bus.base import Bus
+from roster_shared.bus.ingest import IngestClient
 from roster_shared.bus.requests import Requester
-from roster_shared.events.codec import event_record
 from roster_shared.events.envelope import EnvelopeBase
 from roster_shared.events.people import UserSnapshot
 from roster_shared.events.replies import Reply
@@ -79,6 +79,7 @@ class SsoStack:
         self.topics = Topics(f"sso{uuid.uuid4().hex[:8]}.")
         self.sessions = session_factory(engine)
         self.requester = Requester(bus, topic=self.topics.replies)
+        self.ingest = IngestClient(self.requester, self.topics.ingest, timeout=30)
         self.port = unused_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._servers: list[TestServer] = []
@@ -171,8 +172,8 @@ class SsoStack:
             return await queries.get_user(session, tenant_id, user_id)
 
     async def send(self, event: EnvelopeBase) -> Reply:
-        record = event_record(self.topics.ingest, event)
-        return await self.requester.request(record, event.event_id, timeout=30)
+        """Submit an ingestion event (as scim-api would) and wait for the user-store's reply."""
+        return await self.ingest.submit(event)
 
     async def collect_lifecycle(self) -> Collector:
         collector = Collector()

@@ -4,24 +4,17 @@ the README tells a new user to do; and the command's errors."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.cli.devserver import DevServer, free_port, http, roster
+from tests.cli.devserver import DevServer, http, roster
 from tests.sso.saml_idp import SamlIdP
 from tests.sso.stack import Browser, saml_request_id
 
-
-@pytest.fixture
-def dev(tmp_path: Path) -> Iterator[DevServer]:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    server = DevServer(data=tmp_path / "data", port=free_port(), logs=logs)
-    yield server
-    server.kill()
+# Each test runs `roster` processes (one a `roster dev`): out of the fast loop.
+pytestmark = pytest.mark.slow
 
 
 async def test_connect_saml_while_roster_dev_runs_and_log_in(

@@ -284,6 +284,7 @@ async def unguarded(
     await opened.stop()
 
 
+@pytest.mark.slow  # seconds of xmlsec work on purpose
 async def test_without_the_allow_list_the_bomb_runs_off_the_loop_within_a_budget(
     unguarded: SsoStack,
 ) -> None:

@@ -18,6 +18,9 @@ from tests.cli.devserver import ROSTER, clean_env, free_port, http, roster
 from tests.sso.saml_idp import SamlIdP
 from tests.sso.stack import Browser, saml_request_id
 
+# Three `roster serve` processes: out of the fast loop (and it takes Kafka and PostgreSQL).
+pytestmark = pytest.mark.slow
+
 
 class Processes:
     def __init__(self, logs: Path) -> None:

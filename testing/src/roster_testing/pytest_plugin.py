@@ -17,10 +17,11 @@ nothing; they stop at the end of the session. Where they come from is decided by
 both when they start and in the terminal summary.
 
 Every test that takes a server is marked ``integration`` at collection (see
-:func:`needs_servers`), so ``pytest -m "not integration"`` is the fast loop: no broker, no
-database. A run that selected no integration test refuses to start a server, so a test that
-reaches one without being recognised fails loudly instead of slowing the loop down; mark such a
-test ``@pytest.mark.integration`` by hand.
+:func:`needs_servers`), so ``pytest -m "not integration"`` runs with no broker and no database;
+the fast loop, ``-m "not integration and not slow"``, also leaves out the tests marked ``slow``
+by hand (processes, long properties). A run that selected no integration test refuses to start a
+server, so a test that reaches one without being recognised fails loudly instead of slowing the
+loop down; mark such a test ``@pytest.mark.integration`` by hand.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{INTEGRATION}: takes a Kafka broker or a PostgreSQL server (set by roster_testing for "
-        "the tests that ask for one); deselect with -m 'not integration' for the fast loop",
+        "the tests that ask for one); deselect with -m 'not integration' to run without servers",
     )
     config.stash[_STARTED] = []
     config.stash[_SERVERS_ALLOWED] = True
