@@ -34,6 +34,9 @@ from roster_shared.topics import TopicSpec
 
 _T = TypeVar("_T")
 
+REACHABLE_GRACE = 10.0
+"""Seconds since the broker last answered for which :meth:`KafkaBus.reachable` still says so."""
+
 
 class KafkaBus(Bus):
     """A :class:`Bus` on Apache Kafka.
@@ -75,8 +78,8 @@ class KafkaBus(Bus):
         self._producer: Producer | None = None
         self._admin: TopicAdmin | None = None
         self._subscriptions: list[KafkaSubscription] = []
-        self._reachable = False
-        self._reachable_at = 0.0
+        self._asked_at = 0.0
+        self._answered_at = -REACHABLE_GRACE  # never, until start() connects
 
     @property
     def bootstrap(self) -> str:
@@ -100,6 +103,7 @@ class KafkaBus(Bus):
             raise BusError(f"cannot connect to Kafka at {self.bootstrap}: {exc}") from exc
         self._producer = producer
         self._admin = admin
+        self._answered_at = time.monotonic()  # it just answered
 
     async def stop(self) -> None:
         """Stop every subscription made from this bus, then flush and close the producer."""
@@ -125,16 +129,20 @@ class KafkaBus(Bus):
         await self._require(self._admin).ensure(specs)
 
     async def reachable(self) -> bool:
-        """True when the broker answers a metadata request now (bounded by 2 s; readiness
-        probes call this, so an answer is reused for a second)."""
+        """True when the broker answered a metadata request within the last
+        ``REACHABLE_GRACE`` seconds (each ask bounded by 2 s; readiness probes call this, so an
+        answer is reused for a second). The grace keeps one slow answer on a busy broker from
+        taking every instance out of service at once; a broker that is gone is noticed within
+        it."""
         admin = self._admin
         if admin is None:
             return False
         now = time.monotonic()
-        if now - self._reachable_at > 1.0:
-            self._reachable = await admin.reachable(2.0)
-            self._reachable_at = time.monotonic()
-        return self._reachable
+        if now - self._asked_at > 1.0:
+            self._asked_at = now
+            if await admin.reachable(2.0):
+                self._answered_at = time.monotonic()
+        return time.monotonic() - self._answered_at < REACHABLE_GRACE
 
     async def _partitions(self, topic: str) -> list[int]:
         """The partition ids of ``topic``, empty if it does not exist (never auto-creates it)."""
