@@ -82,7 +82,7 @@ async def test_readyz_and_metrics_cover_every_service(composed: tuple[str, Any])
     from sso_login.keys import STATE
 
     state = sso.api[STATE]
-    assert sso.ready()
+    assert await sso.ready()
     state.running = False
     try:
         status, body = await get(f"{base}/readyz")

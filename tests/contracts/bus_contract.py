@@ -93,6 +93,14 @@ class BusContract:
         """(partition count, configuration) of an existing topic, None if there is none."""
         raise NotImplementedError
 
+    def bus_with_backoff(self, seconds: float) -> Bus:
+        """A fresh, unstarted bus whose retry backoff is ``seconds``, first to last."""
+        raise NotImplementedError
+
+    def partition_of(self, key: str, partitions: int) -> int:
+        """The partition the bus puts ``key`` in."""
+        raise NotImplementedError
+
     # -- helpers -----------------------------------------------------------------------------
 
     @pytest.fixture
@@ -550,3 +558,82 @@ class BusContract:
         users = await self.topic_info(bus, prefix + USERS)
         assert users is not None
         assert users[1]["cleanup.policy"] == "compact"
+
+    # -- poison and liveness (issue 12) ------------------------------------------------------
+
+    async def test_a_failing_partition_does_not_delay_the_others(self) -> None:
+        # A backoff far longer than the test: had the failure held up the whole loop, not one
+        # of the other partitions' records would be handled in time.
+        bus = self.bus_with_backoff(120.0)
+        await bus.start()
+        try:
+            topic = await self.topic(bus, partitions=4)
+            bad = self.partition_of("bad", 4)
+            good = [k for k in (f"good{n}" for n in range(40)) if self.partition_of(k, 4) != bad]
+            attempts: list[int] = []
+            handled = Inbox()
+
+            async def handler(batch: Sequence[Message]) -> None:
+                if batch[0].partition == bad:
+                    attempts.append(batch[0].offset)
+                    raise RuntimeError("poison")
+                await handled(batch)
+
+            sub = bus.subscribe(unique("g"), [topic], handler)
+            await sub.start()
+            await bus.send(rec(topic, "bad", "poison"))
+            await self.eventually(lambda: bool(attempts), "the failing attempt")
+            await bus.send_batch([rec(topic, key, key) for key in good])
+            await self.eventually(lambda: len(handled.messages) == len(good), "the others")
+            assert sorted(handled.values()) == sorted(good)
+            assert attempts == [0], "the failing partition waits out its own backoff"
+            assert sub.alive, "a handler's exception never ends the subscription"
+            waiting = [p for p in sub.progress() if p.partition == bad and p.topic == topic]
+            assert waiting and waiting[0].lag == 1, sub.progress()
+            await sub.stop()
+            assert not sub.alive
+        finally:
+            await bus.stop()
+
+    async def test_progress_reports_lag_and_stalls(self, bus: Bus) -> None:
+        topic = await self.topic(bus, partitions=2)
+        release = asyncio.Event()
+        stuck = self.partition_of("stuck", 2)
+
+        async def handler(batch: Sequence[Message]) -> None:
+            if batch[0].partition == stuck and not release.is_set():
+                raise RuntimeError("not yet")
+
+        sub = bus.subscribe(unique("g"), [topic], handler)
+        await sub.start()
+        await bus.send_batch([rec(topic, "stuck", f"s{n}") for n in range(3)])
+
+        def stalled() -> bool:
+            return any(
+                p.partition == stuck and p.lag == 3 and p.stalled_for > 0.3 for p in sub.progress()
+            )
+
+        await self.eventually(stalled, "the stuck partition to report its stall")
+        release.set()
+        await self.eventually(
+            lambda: (
+                all(p.lag == 0 and p.stalled_for == 0 for p in sub.progress())
+                and any(p.partition == stuck and p.position == 3 for p in sub.progress())
+            ),
+            "the partition to catch up",
+        )
+        await sub.stop()
+
+    async def test_a_loop_that_dies_is_reported(self, bus: Bus) -> None:
+        topic = await self.topic(bus)
+        deaths: list[str] = []
+        sub = bus.subscribe(unique("g"), [topic], Inbox())
+        sub.on_death = deaths.append
+        await sub.start()
+        assert sub.alive
+        task = sub._task  # type: ignore[attr-defined]
+        task.cancel()  # stands in for a bug that ends the loop
+        await self.eventually(lambda: bool(deaths), "the death to be reported")
+        assert not sub.alive and sub.death == deaths[0]
+        await sub.stop()
+        assert len(deaths) == 1

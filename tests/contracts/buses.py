@@ -5,7 +5,9 @@ from __future__ import annotations
 from roster_shared.bus import KafkaBus, MemoryBus
 
 
-def contract_kafka_bus(bootstrap: str, client_id: str) -> KafkaBus:
+def contract_kafka_bus(
+    bootstrap: str, client_id: str, retry_backoff: tuple[float, float] = (0.05, 1.0)
+) -> KafkaBus:
     """A Kafka bus tuned for tests that watch members join and leave."""
     return KafkaBus(
         bootstrap,
@@ -17,7 +19,7 @@ def contract_kafka_bus(bootstrap: str, client_id: str) -> KafkaBus:
         heartbeat_interval_ms=200,
         max_poll_interval_ms=60_000,
         start_timeout=30.0,
-        retry_backoff=(0.05, 1.0),
+        retry_backoff=retry_backoff,
     )
 
 

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.partitioner import murmur2
 from roster_shared.bus import Bus, BusError, KafkaBus, Record
 from roster_shared.topics import TopicSpec
 
-from tests.contracts.bus_contract import BusContract, BusFactory, unique
+from tests.contracts.bus_contract import BusContract, BusFactory, Inbox, unique
 from tests.contracts.buses import contract_kafka_bus
 
 
 class TestKafkaBus(BusContract):
+    @pytest.fixture(autouse=True)
+    def _bootstrap(self, kafka_bootstrap: str) -> None:
+        self.bootstrap = kafka_bootstrap
+
     @pytest.fixture
-    def bus_factory(self, kafka_bootstrap: str) -> BusFactory:
-        return lambda: contract_kafka_bus(kafka_bootstrap, "roster-contract")
+    def bus_factory(self) -> BusFactory:
+        return lambda: contract_kafka_bus(self.bootstrap, "roster-contract")
+
+    def bus_with_backoff(self, seconds: float) -> Bus:
+        return contract_kafka_bus(self.bootstrap, "roster-contract", (seconds, seconds))
+
+    def partition_of(self, key: str, partitions: int) -> int:
+        return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
     async def topic_info(self, bus: Bus, name: str) -> tuple[int, dict[str, str]] | None:
         assert isinstance(bus, KafkaBus)
@@ -62,3 +74,29 @@ class TestKafkaBus(BusContract):
                 await impatient.send(Record(topic, "k", b"v"))
         finally:
             await impatient.stop()
+
+    async def test_a_key_that_is_not_utf8_is_handed_over_not_fatal(
+        self, kafka_bootstrap: str, bus: Bus
+    ) -> None:
+        topic = await self.topic(bus, partitions=1)
+        inbox = Inbox()
+        sub = bus.subscribe(unique("g"), [topic], inbox)
+        await sub.start()
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, b"after", key=b"\xff\xfe")
+            await producer.send_and_wait(topic, b"fine", key=b"tenant")
+        finally:
+            await producer.stop()
+        await self.eventually(lambda: len(inbox.messages) == 2, "both records")
+        odd, fine = inbox.messages
+        assert odd.key is None and odd.raw_key == b"\xff\xfe" and odd.undecodable_key
+        assert fine.key == "tenant" and not fine.undecodable_key
+        assert sub.alive
+        await sub.stop()
+
+    async def test_reachable(self, bus: Bus) -> None:
+        assert await bus.reachable()
+        unstarted = KafkaBus("127.0.0.1:9")
+        assert not await unstarted.reachable()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from roster_shared.bus import Bus, MemoryBus
+from roster_shared.bus.memory import partition_for
 
 from tests.contracts.bus_contract import BusContract, BusFactory
 from tests.contracts.buses import contract_memory_bus
@@ -18,3 +19,9 @@ class TestMemoryBus(BusContract):
         assert isinstance(bus, MemoryBus)
         topic = bus._topics.get(name)
         return None if topic is None else (len(topic.logs), dict(topic.config))
+
+    def bus_with_backoff(self, seconds: float) -> Bus:
+        return MemoryBus(retry_backoff=seconds)
+
+    def partition_of(self, key: str, partitions: int) -> int:
+        return partition_for(key, partitions)

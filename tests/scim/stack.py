@@ -129,7 +129,12 @@ class ScimStack:
 
 @asynccontextmanager
 async def scim_stack(
-    bus: Bus, database_url: str, *, topic_prefix: str = "", request_timeout: float = 30
+    bus: Bus,
+    database_url: str,
+    *,
+    topic_prefix: str = "",
+    request_timeout: float = 30,
+    scim_settings: dict[str, Any] | None = None,
 ) -> AsyncIterator[ScimStack]:
     """Start the pair; the bus is started and stopped here."""
     port = free_port()
@@ -146,7 +151,7 @@ async def scim_stack(
         topic_prefix=topic_prefix,
         overrides={
             "user-store": {"topic_partitions": 2},
-            compose.SCIM_API: {"request_timeout": request_timeout},
+            compose.SCIM_API: {"request_timeout": request_timeout, **(scim_settings or {})},
         },
     )
     root = compose.compose(wiring, bus=bus, engine=engine, services=[compose.SCIM_API])

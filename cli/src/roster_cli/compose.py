@@ -39,6 +39,8 @@ from reconciler import keys as reconciler_keys
 from reconciler.settings import ReconcilerSettings
 from roster_shared.bus.base import Bus
 from roster_shared.events.envelope import utcnow
+from roster_shared.observability import Check
+from roster_shared.service import FATAL, READY
 from scim_api import app as scim_app
 from scim_api import keys as scim_keys
 from scim_api.settings import ScimApiSettings
@@ -202,7 +204,7 @@ class Probe:
     name: str
     api: web.Application
     registry: CollectorRegistry
-    ready: Callable[[], bool]
+    ready: Check
 
 
 PROBES = web.AppKey("composed_probes", tuple)
@@ -218,8 +220,7 @@ def probe(name: str, api: web.Application) -> Probe:
         CONSOLE: console_keys,
         WEBHOOKS: webhooks_keys,
     }[name]
-    state = api[keys.STATE]
-    return Probe(name, api, api[keys.METRICS], lambda: bool(state.running))
+    return Probe(name, api, api[keys.METRICS], api[READY])
 
 
 def compose(
@@ -249,6 +250,9 @@ def compose(
         api = service_api(name, wiring, bus=bus, clock=clock)
         root.add_subapp(prefix(name), api)
         probes.append(probe(name, api))
+        # One process: a mounted service's fatal failure (its reply listener died) is the
+        # whole process's, reported where `roster dev` looks.
+        api[FATAL].handlers.append(root[FATAL])
     root[PROBES] = tuple(probes)
     # The user-store's own /readyz and /metrics answer for it alone; this innermost middleware
     # asks them and then adds the mounted services (a root route cannot be registered twice).
@@ -271,7 +275,7 @@ def _composed_health(probes: tuple[Probe, ...]) -> Callable[..., Awaitable[web.S
             response = web.Response(body=body, status=own.status)
             response.content_type = own.content_type
             return response
-        states = {"user-store": own.status == 200, **{p.name: p.ready() for p in probes}}
+        states = {"user-store": own.status == 200, **{p.name: await p.ready() for p in probes}}
         ok = all(states.values())
         return web.json_response(
             {

@@ -21,6 +21,8 @@ from pathlib import Path
 from aiohttp import web
 from roster_shared.bus.memory import MemoryBus
 from roster_shared.observability import configure_logging
+from roster_shared.service import FATAL
+from roster_shared.service.run import EXIT_FATAL
 from roster_shared.settings import RosterSettings
 from roster_shared.tenants import ProvisioningMode, TenantInfo
 from roster_shared.topics import Topics
@@ -147,14 +149,15 @@ def banner(base: str, data: Path, welcome: Welcome, admin: str, admin_new: bool)
     return "\n".join(lines)
 
 
-async def serve(sock: socket.socket, data: Path, *, shutdown_timeout: float = 5.0) -> None:
-    """Run everything on ``sock`` until SIGINT or SIGTERM, then stop cleanly."""
+async def serve(sock: socket.socket, data: Path, *, shutdown_timeout: float = 5.0) -> str | None:
+    """Run everything on ``sock`` until SIGINT or SIGTERM (or a fatal failure), then stop
+    cleanly; returns the fatal failure's reason, if that was what stopped it."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, _stopper(loop, stop))
     try:
-        await _serve(sock, data, stop, shutdown_timeout)
+        return await _serve(sock, data, stop, shutdown_timeout)
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
@@ -162,7 +165,7 @@ async def serve(sock: socket.socket, data: Path, *, shutdown_timeout: float = 5.
 
 async def _serve(
     sock: socket.socket, data: Path, stop: asyncio.Event, shutdown_timeout: float
-) -> None:
+) -> str | None:
     host, port = sock.getsockname()[:2]
     base = f"http://{_url_host(host)}:{port}"
     admin, admin_new = admin_token(data)
@@ -181,6 +184,8 @@ async def _serve(
         )
         app = compose(wiring, bus=bus, engine=engine)
         bus_events.add_routes(app, bus, Topics(wiring.topic_prefix), admin)
+        # A consumer loop that ended on its own: stop, and exit non-zero (run() reads it).
+        app[FATAL].handlers.append(lambda _reason: stop.set())
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout)
         try:
             await runner.setup()
@@ -195,6 +200,7 @@ async def _serve(
         await bus.stop()
         await engine.dispose()  # the user-store disposes it too; twice is harmless
     print("Stopped.", flush=True)
+    return app[FATAL].reason
 
 
 def _stopper(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Callable[[], None]:
@@ -208,7 +214,7 @@ def _stopper(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Callable[[
 
 def run(host: str, port: int, data: Path) -> int:
     """``roster dev``: 0 after a clean stop (SIGINT or SIGTERM), 130 when a second Ctrl-C
-    cut the shutdown short."""
+    cut the shutdown short, 70 when a consumer loop ended on its own (restart it)."""
     configure_logging(RosterSettings().log_level, json_lines=False)
     prepare_data_dir(data)
     with contextlib.ExitStack() as stack:
@@ -219,9 +225,12 @@ def run(host: str, port: int, data: Path) -> int:
             raise DevError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
         stack.enter_context(contextlib.closing(sock))
         try:
-            asyncio.run(serve(sock, data))
+            fatal = asyncio.run(serve(sock, data))
         except KeyboardInterrupt:
             return 130
+    if fatal is not None:
+        print(f"Stopped by a fatal failure: {fatal}", flush=True)
+        return EXIT_FATAL
     return 0
 
 

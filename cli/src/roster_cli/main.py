@@ -31,6 +31,7 @@ from user_store.errors import UserStoreError
 from roster_cli import connections as connection_commands
 from roster_cli import data as data_paths
 from roster_cli import events as event_commands
+from roster_cli import dlq as dlq_commands
 from roster_cli import reconcile as reconcile_commands
 from roster_cli import tenants as tenant_commands
 from roster_cli import webhooks as webhook_commands
@@ -69,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             outcome = _run(webhook_commands.run(args, webhook_commands.admin_api(args)))
         elif args.command in ("directory", "reconcile"):
             outcome = _run(_reconcile_command(args))
+        elif args.command == "dlq":
+            outcome = _run(dlq_commands.run(args))
         else:
             outcome = _run(_tenant_command(args))
     except CommandFailed as failure:

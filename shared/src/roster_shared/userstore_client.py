@@ -9,18 +9,27 @@ ingestion events (``roster_shared.bus.requests.Requester``).
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, TypeVar
 
 import aiohttp
 from pydantic import BaseModel
 
+from roster_shared.deadline import remaining
 from roster_shared.events.people import GroupSnapshot, UserSnapshot
 from roster_shared.filters import GroupPage, ListQuery, UserPage
 from roster_shared.ids import UnsafeSegment, internal_path, internal_url
 from roster_shared.tenants import TenantInfo
 
 M = TypeVar("M", bound=BaseModel)
+
+INVALID_TOKEN = "invalid_token"  # noqa: S105 - an error code, not a secret
+"""The user-store's error code for a SCIM token it does not know (``tokens/verify``); any other
+401 is a refusal of our internal credential."""
+
+
+log = logging.getLogger(__name__)
 
 
 class UserStoreClientError(Exception):
@@ -31,6 +40,15 @@ class UserStoreClientError(Exception):
         self.status = status
         self.code = code
         self.detail = detail
+
+
+class InternalCredentialRefused(UserStoreClientError):
+    """The user-store refused this service's internal credential (``ROSTER_INTERNAL_TOKEN``
+    differs between them): a misconfiguration of ours, never the client's fault. Its status is
+    503, so every caller that maps user-store failures answers "unavailable, retry later"."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(503, "internal_credential_refused", detail)
 
 
 class UserStoreClient:
@@ -77,18 +95,29 @@ class UserStoreClient:
         if self._session is None:
             raise RuntimeError("UserStoreClient.start() was not called")
         url = internal_url(self._base, path)
-        async with self._session.request(method, url, json=json, params=params) as response:
+        # Within what is left of the request's deadline (roster_shared.deadline), if any.
+        budget = remaining(self._timeout.total)
+        if budget <= 0:
+            raise TimeoutError("the request's deadline passed before the user-store was asked")
+        async with self._session.request(
+            method, url, json=json, params=params, timeout=aiohttp.ClientTimeout(total=budget)
+        ) as response:
             body = await response.read()
             if response.status >= 400:
                 try:
                     data = await response.json(content_type=None)
                 except ValueError:
                     data = {}
-                raise UserStoreClientError(
-                    response.status,
-                    str(data.get("error", "error")),
-                    str(data.get("detail", body[:200])),
-                )
+                code = str(data.get("error", "error")) if isinstance(data, dict) else "error"
+                detail = str(data.get("detail", body[:200])) if isinstance(data, dict) else ""
+                if response.status == 401 and code != INVALID_TOKEN:
+                    log.critical(
+                        "the user-store refused our internal credential: ROSTER_INTERNAL_TOKEN "
+                        "must be the same on every service",
+                        extra={"path": path, "status": response.status, "code": code},
+                    )
+                    raise InternalCredentialRefused(detail)
+                raise UserStoreClientError(response.status, code, detail)
             return model.model_validate_json(body)
 
     async def tenant(self, ref: str) -> TenantInfo:
@@ -101,7 +130,11 @@ class UserStoreClient:
             return await self._call(
                 "POST", self._path(ref, "tokens", "verify"), TenantInfo, json={"token": token}
             )
+        except InternalCredentialRefused:
+            raise
         except UserStoreClientError as error:
+            # 401 invalid_token: not a live token of the tenant; 404: no such tenant. Either
+            # way the same answer, so a client cannot probe which tenants exist.
             if error.status in (401, 404):
                 return None
             raise

@@ -8,6 +8,7 @@ import logging
 from typing import ClassVar
 
 from aiohttp import web
+from pydantic import ValidationError
 from roster_shared.observability import reference_id
 from roster_shared.service import Catch, error_middleware
 from scim2_models import Error
@@ -75,6 +76,24 @@ class Unavailable(ScimError):
         return {"Retry-After": "5"}
 
 
+class Overloaded(ScimError):
+    """Refused by load shedding (roster_shared.service.admission): this tenant has too many
+    requests in flight (429), or the service has (503). Either way: retry after a while."""
+
+    def __init__(self, scope: str, retry_after: int) -> None:
+        tenant = scope == "tenant"
+        super().__init__(
+            "too many requests of this tenant in flight; retry later"
+            if tenant
+            else "the service is at capacity; retry later"
+        )
+        self.status = 429 if tenant else 503  # type: ignore[misc]
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class UpstreamFailed(ScimError):
     """The user-store failed on this request (its 500). Not a 503: that tells an IdP to retry
     the same request, and what fails the same way each time would be retried for ever."""
@@ -118,6 +137,37 @@ class InvalidValue(ScimError):
     """A value is missing, of the wrong type, or not acceptable."""
 
     scim_type = "invalidValue"
+
+
+# The contract's field names as the SCIM attributes a client wrote (RFC 7643 §4.1, §4.2).
+_SCIM_NAMES = {
+    "user_name": "userName",
+    "external_id": "externalId",
+    "display_name": "displayName",
+    "given_name": "name.givenName",
+    "family_name": "name.familyName",
+    "member_ids": "members",
+    "add": "members",
+    "remove": "members",
+    "correlation_id": "X-Request-Id",
+}
+_CONTAINERS = {"data", "attributes", "extra"}
+
+
+def from_contract(error: ValidationError) -> InvalidValue:
+    """A value the shared contract refuses (roster_shared.events.text: NUL, control
+    characters, lengths the database cannot hold, ids of the wrong form), as a SCIM 400
+    ``invalidValue`` naming the attribute in the client's terms."""
+    first = error.errors()[0]
+    parts: list[str] = []
+    for part in first["loc"]:
+        if isinstance(part, int):
+            parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
+        elif part not in _CONTAINERS:
+            parts.append(_SCIM_NAMES.get(str(part), str(part)))
+    where = ".".join(parts) or "the resource"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return InvalidValue(f"{where}: {message}")
 
 
 class NoTarget(ScimError):

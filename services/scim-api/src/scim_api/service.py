@@ -9,10 +9,13 @@ version with ``If-Match`` (then the client is told: 412).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import aiohttp
+from pydantic import ValidationError
 from roster_shared.bus.ingest import IngestClient, IngestUnavailable
 from roster_shared.bus.requests import Requester
 from roster_shared.events import ingest
@@ -35,6 +38,7 @@ from scim_api.errors import (
     ScimError,
     Unavailable,
     Uniqueness,
+    from_contract,
     from_user_store,
 )
 from scim_api.messages import patch
@@ -48,6 +52,23 @@ from scim_api.resources import (
 from scim_api.resources.schemas import group_schema, user_schema
 
 PATCH_ATTEMPTS = 8
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def client_values(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """A write whose event the shared contract refuses is the client's 400 ``invalidValue``,
+    raised before anything is published (the event is built from the client's values)."""
+
+    @functools.wraps(method)
+    async def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except ValidationError as exc:
+            raise from_contract(exc) from exc
+
+    return checked
 
 
 def addressable(what: str, resource_id: str) -> str:
@@ -149,6 +170,7 @@ class ScimService:
         page: UserPage = await self._read("users", self.user_store.users(call.tenant.id, query))
         return page
 
+    @client_values
     async def upsert_user(
         self,
         call: Call,
@@ -168,6 +190,7 @@ class ScimService:
         )
         return await self._send(event)
 
+    @client_values
     async def patch_user(
         self, call: Call, user_id: str, body: Any, if_match: int | None
     ) -> UserSnapshot:
@@ -197,6 +220,7 @@ class ScimService:
             return reply.user
         raise PreconditionFailed(f"user {user_id} kept changing")  # pragma: no cover
 
+    @client_values
     async def delete_user(self, call: Call, user_id: str, if_match: int | None) -> None:
         """DELETE: the user is gone for SCIM (kept, deleted, so a login cannot revive it)."""
         addressable("user", user_id)
@@ -226,6 +250,7 @@ class ScimService:
         )
         return page
 
+    @client_values
     async def upsert_group(
         self,
         call: Call,
@@ -254,6 +279,7 @@ class ScimService:
         )
         return await self._send(event)
 
+    @client_values
     async def patch_group(
         self, call: Call, group_id: str, body: Any, if_match: int | None
     ) -> GroupSnapshot:
@@ -315,6 +341,7 @@ class ScimService:
             return reply.group
         raise PreconditionFailed(f"group {group_id} kept changing")  # pragma: no cover
 
+    @client_values
     async def delete_group(self, call: Call, group_id: str, if_match: int | None) -> None:
         """DELETE a group and its memberships."""
         addressable("group", group_id)

@@ -12,9 +12,13 @@ import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 from roster_shared.bus.base import Bus
 from roster_shared.request_log import Recorder
+from roster_shared.deadline import deadline_middleware
 from roster_shared.service import (
+    CHECKS,
+    FATAL,
     CleanupContext,
     attach_bus,
     attach_requester,
@@ -24,11 +28,13 @@ from roster_shared.service import (
     service_app,
     standalone_root,
 )
+from roster_shared.service.admission import Admission, admission_middleware
+from roster_shared.service.keys import ADMISSION
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
 from sso_login.admin import routes as admin_routes
-from sso_login.errors import errors_middleware
+from sso_login.errors import Overloaded, Unavailable, errors_middleware
 from sso_login.keys import CONTEXT, Context
 from sso_login.oidc import OidcProviders
 from sso_login.oidc.routes import routes as oidc_routes
@@ -56,10 +62,30 @@ def create_api(
     The bus and the user-store client are the application's own unless passed in, as in
     ``roster dev``, whose one in-process bus every service shares.
     """
+    admission = Admission(settings.max_in_flight, settings.max_in_flight_per_tenant)
+    registry = CollectorRegistry()
     app = service_app(
         errors_middleware,
+        # Inside the error middleware, so that their refusals are sign-in pages: first shed
+        # (at once, before any work), then the request's one deadline.
+        admission_middleware(
+            admission,
+            Overloaded,
+            registry=registry,
+            prefix="roster_sso_login",
+            retry_after=settings.shed_retry_after,
+        ),
+        deadline_middleware(
+            settings.request_deadline,
+            lambda: Unavailable(
+                "Sign-in took too long; please try again.",
+                reason=f"request deadline ({settings.request_deadline:g}s) passed",
+            ),
+        ),
         responses=("roster_sso_login_responses", "SSO responses by HTTP status"),
+        registry=registry,
     )
+    app[ADMISSION] = admission
     bus = attach_bus(app, settings, "sso-login", bus)
     if settings.session_secret is None:
         raise ValueError(
@@ -112,8 +138,16 @@ def create_api(
 def _revocations_context(bus: Bus, topics: Topics, sessions: Sessions) -> CleanupContext:
     """Lifecycle events revoke sessions (a deactivated user is signed out on every instance)."""
 
-    async def context(_app: web.Application) -> AsyncIterator[None]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
         revocations = bus.listen(topics.lifecycle, sessions.on_lifecycle)
+        # Without it a deactivated user would stay signed in: readiness depends on it, and
+        # its loop ending on its own is fatal (the process restarts).
+        revocations.on_death = app[FATAL]
+
+        async def listening() -> bool:
+            return revocations.alive
+
+        app[CHECKS].append(listening)
         try:
             await revocations.start()
             sessions.listening_since = time.time()

@@ -28,6 +28,10 @@ class LoginError(Exception):
         self.reason = reason or detail
         """What went wrong in technical terms: logged with the reference, never shown."""
 
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (``Retry-After`` on the temporary refusals)."""
+        return {}
+
 
 class UnknownTenant(LoginError):
     """No organisation with that name."""
@@ -77,8 +81,35 @@ class Unavailable(LoginError):
     status = 503
     title = "Sign-in is unavailable"
 
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}
 
-def error_page(status: int, title: str, detail: str, reference: str) -> web.Response:
+
+class Overloaded(LoginError):
+    """Refused by load shedding (roster_shared.service.admission): too many sign-ins of this
+    organisation (429) or in all (503) are in flight."""
+
+    title = "Sign-in is busy"
+
+    def __init__(self, scope: str, retry_after: int) -> None:
+        super().__init__(
+            "Too many people are signing in right now; please try again in a moment.",
+            reason=f"load shed ({scope})",
+        )
+        self.status = 429 if scope == "tenant" else 503  # type: ignore[misc]
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+def error_page(
+    status: int,
+    title: str,
+    detail: str,
+    reference: str,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     """A minimal HTML error page that quotes the reference id."""
     body = (
         "<!doctype html><html><head><meta charset='utf-8'>"
@@ -86,7 +117,7 @@ def error_page(status: int, title: str, detail: str, reference: str) -> web.Resp
         f"<h1>{html.escape(title)}</h1><p>{html.escape(detail)}</p>"
         f"<p>Reference: <code>{reference}</code></p></body></html>"
     )
-    return web.Response(status=status, text=body, content_type="text/html")
+    return web.Response(status=status, text=body, content_type="text/html", headers=headers)
 
 
 def _login_error_page(request: web.Request, error: LoginError) -> web.Response:
@@ -101,7 +132,7 @@ def _login_error_page(request: web.Request, error: LoginError) -> web.Response:
         },
     )
     request_log.record(request, error.status, reason=error.reason, reference=reference)
-    return error_page(error.status, error.title, error.detail, reference)
+    return error_page(error.status, error.title, error.detail, reference, error.headers())
 
 
 errors_middleware = error_middleware(

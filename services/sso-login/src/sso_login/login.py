@@ -8,6 +8,7 @@ provisioned, deactivated).
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from roster_shared.bus.ingest import IngestClient, IngestUnavailable
 from roster_shared.bus.requests import Requester
 from roster_shared.events import ingest
@@ -28,24 +29,31 @@ async def provision(
     *,
     issuer: str,
     subject_format: str | None,
-    correlation_id: str,
+    correlation_id: str | None,
     timeout: float,  # noqa: ASYNC109 - passed to the requester
 ) -> UserSnapshot:
     """The canonical user the login may proceed as, or a :class:`LoginError`."""
-    event = ingest.UserUpserted(
-        tenant_id=tenant.id,
-        source=Source.JIT,
-        correlation_id=correlation_id,
-        data=ingest.UserUpsertedData(
-            attributes=person.attributes,
-            identity_link=IdentityLink(
-                issuer=issuer, subject=person.subject, subject_format=subject_format
+    try:
+        event = ingest.UserUpserted(
+            tenant_id=tenant.id,
+            source=Source.JIT,
+            correlation_id=correlation_id,
+            data=ingest.UserUpsertedData(
+                attributes=person.attributes,
+                identity_link=IdentityLink(
+                    issuer=issuer, subject=person.subject, subject_format=subject_format
+                ),
+                link_keys=person.link_keys,
+                groups=person.groups,
+                login_at=utcnow(),
             ),
-            link_keys=person.link_keys,
-            groups=person.groups,
-            login_at=utcnow(),
-        ),
-    )
+        )
+    except ValidationError as exc:
+        # The shared contract's rules: nothing the user-store could not store is published.
+        raise LoginError(
+            "Your organisation's identity provider sent details we could not accept.",
+            reason=f"refused before publishing: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}",
+        ) from exc
     try:
         reply = await IngestClient(requester, ingest_topic, timeout).submit(event)
     except IngestUnavailable as exc:

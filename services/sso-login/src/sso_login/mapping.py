@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
 from roster_shared.events.people import Email, LinkKey, UserAttributes
 
 SAML_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
@@ -320,13 +321,22 @@ def map_user(
     if not user_name:
         raise MappingError("the identity provider sent no user name")
     groups = _values(claims, fields["groups"])
-    attributes = UserAttributes(
-        user_name=user_name,
-        given_name=_first(claims, fields["given_name"]),
-        family_name=_first(claims, fields["family_name"]),
-        display_name=_first(claims, fields["display_name"]),
-        emails=(Email(value=email, type="work", primary=True),) if email else (),
-    )
+    try:
+        attributes = UserAttributes(
+            user_name=user_name,
+            given_name=_first(claims, fields["given_name"]),
+            family_name=_first(claims, fields["family_name"]),
+            display_name=_first(claims, fields["display_name"]),
+            emails=(Email(value=email, type="work", primary=True),) if email else (),
+        )
+    except ValidationError as exc:
+        # The shared contract's rules (roster_shared.events.text): a value the user-store
+        # could not store is refused here, before anything is published.
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise MappingError(
+            f"the identity provider sent an unusable {where}: {first['msg']}"
+        ) from exc
     return MappedUser(
         subject=subject,
         attributes=attributes,

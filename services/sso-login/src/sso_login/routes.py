@@ -146,7 +146,7 @@ async def finish_login(
     subject_format: str | None,
     protocol: str,
     target: str,
-    correlation_id: str,
+    correlation_id: str | None,
 ) -> web.Response:
     """JIT through the user-store, then the session and the redirect."""
     ctx = context(request)

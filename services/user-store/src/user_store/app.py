@@ -5,21 +5,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
-import sqlalchemy as sa
 from aiohttp import web
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from roster_shared.bus.base import Bus
 from roster_shared.events.envelope import utcnow
-from roster_shared.observability import health_routes
-from roster_shared.service import METRICS, READY, CleanupContext, attach_bus, service_app
+from roster_shared.observability import Check, health_routes
+from roster_shared.service import FATAL, METRICS, READY, CleanupContext, attach_bus, service_app
 from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from user_store import reconciler_state, replay, request_log, setup_links, sso_settings
+from user_store import dlq_admin, reconciler_state, replay, request_log, setup_links, sso_settings
 from user_store import webhooks as webhook_state
 from user_store.cursors import Cursors, derive_key
 from user_store.db import create_engine, migrate, read_session_factory
+from user_store.dlq_admin import DEAD_LETTERS, DeadLetters
+from user_store.health import ConsumerCollector, Readiness
 from user_store.keys import ADMIN_TOKEN, CURSORS, INTERNAL_TOKEN, READ_SESSIONS, SESSIONS
 from user_store.routes import admin, credentials_middleware, errors_middleware, internal
 from user_store.service import UserStoreService
@@ -111,6 +112,7 @@ def create_app(
         migrate_on_start=settings.migrate_on_start,
         clock=clock,
         topics=Topics(settings.topic_prefix),
+        on_death=app[FATAL],
     )
     app[SERVICE] = service
     app[SESSIONS] = service.sessions
@@ -124,16 +126,11 @@ def create_app(
     app[INTERNAL_TOKEN] = settings.internal_token_value()
     registry = app[METRICS]
     registry.register(_ServiceCollector(service))
+    registry.register(ConsumerCollector(service))
     Counter("roster_user_store_up", "Always 1 while the process runs", registry=registry).inc()
-
-    async def ready() -> bool:
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(sa.text("SELECT 1"))
-        except Exception:
-            return False
-        return service.running or not consume
-
+    ready: Check = Readiness(
+        service, engine, app[FATAL], consume=consume, stall_after=settings.stall_after
+    )
     app[READY] = ready
     app.cleanup_ctx.append(_service_context(service, settings, consume=consume))
     app.add_routes(health_routes(registry, ready))
@@ -142,6 +139,8 @@ def create_app(
     app.add_routes(sso_settings.routes)
     app.add_routes(reconciler_state.routes)
     app.add_routes(webhook_state.routes)  # the webhooks service's storage
+    app[DEAD_LETTERS] = DeadLetters(bus, service.topics)
+    app.add_routes(dlq_admin.routes)
     app.add_routes(admin)
     app.add_routes(setup_links.routes)
     app.add_routes(request_log.routes)

@@ -6,16 +6,24 @@ right after the commit (:mod:`user_store.reply_path`; through the outbox when no
 given). The bus commits the offset only after both, so a crash in between redelivers the batch
 and the ``processed_events`` rows make the redelivery change nothing but re-sending the replies.
 
-Bad input does not stall the partition: an event that fails validation, names an unknown tenant
-or trips a bug goes to ``roster.ingest.dlq`` with its reason. Only infrastructure failures
-(the database unreachable) make the whole batch fail and come back.
+Nothing about a single record stalls its partition: a record whose key is not UTF-8, whose value
+does not decode against the contract, that names an unknown tenant, that the database refuses for
+its data or that trips a bug goes to ``roster.ingest.dlq`` with its reason, partition and offset
+(:mod:`user_store.dead_letters`), and the batch goes on. Errors are told apart by type, not text
+(:mod:`user_store.faults`): only infrastructure faults (the database unreachable, a timeout) make
+the batch fail, and the bus retries that partition alone after a backoff. A conflict with another
+writer is retried the same way a few times, then dead-lettered.
+
+In the safe pass everything one event writes — the batch-wide look-ups, its canonical change, its
+``processed_events`` row and its outbox rows — happens inside savepoints, so one event's failure
+never takes the others' work with it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,19 +36,37 @@ from roster_shared.events.replies import ErrorCode, Reply, ReplyError
 from roster_shared.tenants import TenantInfo
 from roster_shared.topics import Topics
 from sqlalchemy import insert
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from user_store.apply import Applier, Outcome
+from user_store.dead_letters import dead_letter, printable, raw_event_id
 from user_store.errors import UnknownTenant, UserStoreError
+from user_store.faults import Fault, classify
 from user_store.lookups import UserLookups
-from user_store.outbox import OutboxRelay, dlq_value, outbox_values
+from user_store.outbox import OutboxRelay, outbox_values
 from user_store.reply_path import ReplySender
 from user_store.tables import OutboxRow, ProcessedEventRow, UserEmailRow
 from user_store.tenants import get_tenant
 
 log = logging.getLogger(__name__)
+
+CONFLICT_ATTEMPTS = 5
+"""Deliveries of a batch a record may fail by conflicting with another writer before it is
+dead-lettered: a real conflict resolves on the next try; one that never does is a record's."""
+
+
+class RetryLater(Exception):
+    """The batch must come again (the bus backs off this partition): an infrastructure fault,
+    or a conflict that may resolve."""
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """A record that is no ingestion event: why, for the dead letter."""
+
+    reason: str
+    kind: str
 
 
 class _Batch:
@@ -54,16 +80,20 @@ class _Batch:
         self.applied = 0
         self.redelivered = 0
         self.dead_lettered = 0
+        self.kinds: list[str] = []  # of each dead letter, in order
         self.processed: list[dict[str, Any]] = []
         self.emails: list[dict[str, Any]] = []
         self.outbox: list[dict[str, Any]] = []
         self.replies: dict[str, str] = {}  # event id -> reply JSON, for in-batch redelivery
         self.reply_records: list[Record] = []  # sent after the commit (reply_path)
+        # Safe pass: the batch-wide look-ups failed, so each event checks its own id.
+        self.check_each = False
 
     def publish(self, record: Record) -> None:
         self.outbox.append(outbox_values(record))
 
     async def write(self, session: AsyncSession) -> None:
+        """Insert what is pending (then nothing is: the safe pass writes after each event)."""
         await session.flush()  # the accounts first: their e-mail rows refer to them
         if self.emails:
             await session.execute(insert(UserEmailRow), self.emails)
@@ -71,6 +101,19 @@ class _Batch:
             await session.execute(insert(ProcessedEventRow), self.processed)
         if self.outbox:
             await session.execute(insert(OutboxRow), self.outbox)
+        self.discard()
+
+    def counts(self) -> tuple[int, int, int]:
+        return self.applied, self.redelivered, self.dead_lettered
+
+    def discard(self, counts: tuple[int, int, int] | None = None) -> None:
+        """Forget what is pending (and, after a rollback, what was counted for it)."""
+        self.processed.clear()
+        self.emails.clear()
+        self.outbox.clear()
+        if counts is not None:
+            self.applied, self.redelivered, self.dead_lettered = counts
+            del self.kinds[self.dead_lettered :]
 
 
 class IngestProcessor:
@@ -93,19 +136,32 @@ class IngestProcessor:
         self.applied = 0
         self.redelivered = 0
         self.dead_lettered = 0
+        self.dead_letter_kinds: dict[str, int] = {}
+        # (topic, partition, offset) -> deliveries that failed on a conflict (CONFLICT_ATTEMPTS).
+        self._conflicts: dict[tuple[str, int, int], int] = {}
 
     async def __call__(self, messages: Sequence[Message]) -> None:
-        """Apply a batch: first fast (no savepoints), and if anything at all goes wrong, the
-        whole batch again with a savepoint per event, so one bad event changes nothing."""
+        """Apply a batch: first fast (no savepoints); if that fails for anything but the
+        infrastructure, the whole batch again with savepoints per event, so one bad event
+        changes nothing and goes to the DLQ. Raises only when the batch must come again."""
         try:
             batch = await self._run(messages, safe=False)
         except Exception as exc:
+            if classify(exc) is Fault.INFRASTRUCTURE:
+                raise RetryLater(f"infrastructure: {type(exc).__name__}: {exc}") from exc
             log.info(
                 "fast path aborted (%s: %s); applying the batch event by event",
                 type(exc).__name__,
-                exc,
+                printable(str(exc), 300),
             )
-            batch = await self._run(messages, safe=True)
+            try:
+                batch = await self._run(messages, safe=True)
+            except RetryLater:
+                raise
+            except Exception as exc:
+                # Whatever escaped the per-event handling is not a record's (those are caught
+                # there): the database, retried after a backoff of this partition.
+                raise RetryLater(f"safe pass failed: {type(exc).__name__}: {exc}") from exc
         self._relay.kick()
         if self._replies is not None:
             # Committed: answer the waiters now. A failure raises, so the batch comes back and
@@ -114,47 +170,145 @@ class IngestProcessor:
         self.applied += batch.applied
         self.redelivered += batch.redelivered
         self.dead_lettered += batch.dead_lettered
+        for kind in batch.kinds:
+            self.dead_letter_kinds[kind] = self.dead_letter_kinds.get(kind, 0) + 1
 
     async def _run(self, messages: Sequence[Message], *, safe: bool) -> _Batch:
         tenants: dict[str, TenantInfo | None] = {}
         batch = _Batch(self._clock, safe=safe)
         decoded = [(message, _decode(message)) for message in messages]
         async with self._sessions() as session, session.begin():
-            batch.replies = await _already_processed(session, decoded)
-            await batch.lookups.prefetch(
-                session,
-                (
-                    (
-                        event.tenant_id,
-                        event.data.attributes.external_id,
-                        event.data.attributes.user_name,
-                    )
-                    for _, event in decoded
-                    if isinstance(event, ingest.UserUpserted)
-                    and event.event_id not in batch.replies
-                ),
-            )
+            if safe:
+                await self._batch_reads_safely(session, decoded, batch)
+            else:
+                await _batch_reads(session, decoded, batch)
             for message, event in decoded:
-                await self._one(session, message, event, tenants, batch)
+                if safe:
+                    await self._one_safely(session, message, event, tenants, batch)
+                else:
+                    await self._one(session, message, event, tenants, batch)
             await batch.write(session)
         return batch
+
+    # -- the safe pass: savepoints around everything one record writes --------------------
+
+    async def _batch_reads_safely(
+        self,
+        session: AsyncSession,
+        decoded: Sequence[tuple[Message, ingest.IngestEvent | Undecodable]],
+        batch: _Batch,
+    ) -> None:
+        """The batch-wide look-ups in a savepoint; when a record's data breaks them, each
+        event looks itself up instead (inside its own savepoint)."""
+        try:
+            async with session.begin_nested():
+                await _batch_reads(session, decoded, batch)
+        except Exception as exc:
+            if classify(exc) is Fault.INFRASTRUCTURE:
+                raise
+            log.warning(
+                "batch look-ups failed (%s); looking events up one by one", type(exc).__name__
+            )
+            batch.replies.clear()
+            batch.lookups.clear()
+            batch.check_each = True
+
+    async def _one_safely(
+        self,
+        session: AsyncSession,
+        message: Message,
+        event: ingest.IngestEvent | Undecodable,
+        tenants: dict[str, TenantInfo | None],
+        batch: _Batch,
+    ) -> None:
+        """One record in a savepoint with everything it writes; a failure that is the record's
+        sends it to the DLQ, one that is the infrastructure's (or a conflict) fails the batch."""
+        counts = batch.counts()
+        try:
+            async with session.begin_nested():
+                await self._one(session, message, event, tenants, batch)
+                await batch.write(session)
+        except Exception as exc:
+            batch.discard(counts)
+            batch.lookups.clear()
+            fault = classify(exc)
+            if fault is Fault.INFRASTRUCTURE:
+                raise
+            if fault is Fault.CONFLICT and self._retry_conflict(message):
+                raise RetryLater(f"conflict at offset {message.offset}: {exc}") from exc
+            log.warning(
+                "event at %s[%d]@%d could not be applied",
+                message.topic,
+                message.partition,
+                message.offset,
+                exc_info=True,
+            )
+            await self._refuse(session, message, event, batch, exc, fault)
+        else:
+            self._conflicts.pop((message.topic, message.partition, message.offset), None)
+
+    def _retry_conflict(self, message: Message) -> bool:
+        """True while a record's conflicts may still resolve by delivering the batch again."""
+        where = (message.topic, message.partition, message.offset)
+        attempts = self._conflicts[where] = self._conflicts.get(where, 0) + 1
+        if attempts < CONFLICT_ATTEMPTS:
+            return True
+        del self._conflicts[where]
+        return False
+
+    async def _refuse(
+        self,
+        session: AsyncSession,
+        message: Message,
+        event: ingest.IngestEvent | Undecodable,
+        batch: _Batch,
+        error: Exception,
+        fault: Fault,
+    ) -> None:
+        """Dead-letter a record that failed, with an error reply to its waiter. It is not
+        recorded in ``processed_events``: replayed from the DLQ after a fix, it is applied
+        (a redelivery before that may dead-letter it twice, which an operator sees as such)."""
+        kind = {Fault.CONFLICT: "conflict"}.get(fault, "error")
+        orig = getattr(error, "orig", None)
+        if orig is not None:
+            kind = "database" if fault is Fault.RECORD else kind
+            reason = f"database refused the event: {type(orig).__name__}: {orig}"
+        else:
+            reason = f"{type(error).__name__}: {error}"
+        if fault is Fault.CONFLICT:
+            reason = f"conflicted {CONFLICT_ATTEMPTS} times: {reason}"
+        counts = batch.counts()
+        try:
+            async with session.begin_nested():
+                self._dead_letter(batch, message, reason, kind)
+                if not isinstance(event, Undecodable):
+                    failed = _error_reply(event, UserStoreError("could not be applied"))
+                    self._reply(batch, failed.model_dump_json(), event.event_id)
+                await batch.write(session)
+        except Exception as exc:
+            batch.discard(counts)
+            if classify(exc) is Fault.INFRASTRUCTURE:
+                raise
+            # Not even its reply could be stored: the dead letter alone, which always fits.
+            async with session.begin_nested():
+                self._dead_letter(batch, message, reason, kind)
+                await batch.write(session)
+
+    # -- one record, either pass ---------------------------------------------------------
 
     async def _one(
         self,
         session: AsyncSession,
         message: Message,
-        event: ingest.IngestEvent | ValidationError,
+        event: ingest.IngestEvent | Undecodable,
         tenants: dict[str, TenantInfo | None],
         batch: _Batch,
     ) -> None:
-        if isinstance(event, ValidationError):
-            reason = "invalid event: " + "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-                for err in event.errors()[:5]
-            )
-            self._dead_letter(batch, message, reason)
-            request_id = _raw_event_id(message.value)
-            if request_id:
+        if isinstance(event, Undecodable):
+            reason = event.reason
+            self._dead_letter(batch, message, reason, event.kind)
+            request_id = raw_event_id(message.value)
+            if request_id and not message.undecodable_key:
                 self._reply(
                     batch,
                     Reply(
@@ -167,6 +321,8 @@ class IngestProcessor:
             return
 
         done = batch.replies.get(event.event_id)
+        if done is None and batch.check_each:
+            done = (await _already_processed(session, [event])).get(event.event_id)
         if done is not None:
             # Redelivered: the effect is already stored; the waiter may still want its reply.
             batch.redelivered += 1
@@ -181,8 +337,9 @@ class IngestProcessor:
         tenant = tenants[event.tenant_id]
         if tenant is None or tenant.id != event.tenant_id:
             error = UnknownTenant(f"no tenant with id {event.tenant_id!r}")
-            self._dead_letter(batch, message, error.detail)
-            self._finish(batch, event, Outcome(reply=_error_reply(event, error)))
+            self._dead_letter(batch, message, error.detail, "unknown_tenant")
+            # Not recorded as processed: a replay from the DLQ must be applied after a fix.
+            self._reply(batch, _error_reply(event, error).model_dump_json(), event.event_id)
             return
 
         applier = Applier(
@@ -201,20 +358,10 @@ class IngestProcessor:
             async with session.begin_nested():
                 outcome = await _dispatch(applier, event)
         except UserStoreError as error:
+            # A typed refusal (uniqueness, not found...): the reply says so. Anything else
+            # propagates to _one_safely, which decides by its type.
             batch.lookups.clear()
             outcome = Outcome(reply=_error_reply(event, error))
-        except (OperationalError, DBAPIError) as exc:
-            batch.lookups.clear()
-            if _is_connection_problem(exc):
-                raise
-            log.exception("event %s failed in the database", event.event_id)
-            self._dead_letter(batch, message, f"database refused the event: {exc.orig}")
-            outcome = Outcome(reply=_error_reply(event, UserStoreError("could not be applied")))
-        except Exception as exc:
-            batch.lookups.clear()
-            log.exception("event %s could not be applied", event.event_id)
-            self._dead_letter(batch, message, f"{type(exc).__name__}: {exc}")
-            outcome = Outcome(reply=_error_reply(event, UserStoreError("could not be applied")))
         self._finish(batch, event, outcome)
 
     def _finish(self, batch: _Batch, event: ingest.IngestEvent, outcome: Outcome) -> None:
@@ -258,40 +405,58 @@ class IngestProcessor:
         else:
             batch.publish(record)
 
-    def _dead_letter(self, batch: _Batch, message: Message, reason: str) -> None:
+    def _dead_letter(self, batch: _Batch, message: Message, reason: str, kind: str) -> None:
         log.warning(
-            "dead-lettered %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason
+            "dead-lettered %s[%d]@%d (%s): %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            kind,
+            printable(reason, 300),
         )
-        batch.publish(
-            Record(
-                topic=self._topics.dlq,
-                key=message.key or "",
-                value=dlq_value(
-                    reason,
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    message.key,
-                    message.value,
-                ).encode(),
-                headers=(CONTENT_TYPE, ("reason", reason[:500].encode())),
-            )
-        )
+        batch.publish(dead_letter(self._topics.dlq, message, reason, kind))
         batch.dead_lettered += 1
+        batch.kinds.append(kind)
 
 
-def _decode(message: Message) -> ingest.IngestEvent | ValidationError:
+def _decode(message: Message) -> ingest.IngestEvent | Undecodable:
+    """The event a record holds, or why it holds none; never raises."""
+    if message.undecodable_key:
+        return Undecodable(
+            "the record's key is not UTF-8 text (keys are tenant ids)", "undecodable_key"
+        )
     try:
         return ingest.INGEST_ADAPTER.validate_json(message.value or b"")
     except ValidationError as exc:
-        return exc
+        reason = "invalid event: " + "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
+        )
+        return Undecodable(reason, "invalid")
+
+
+async def _batch_reads(
+    session: AsyncSession,
+    decoded: Sequence[tuple[Message, ingest.IngestEvent | Undecodable]],
+    batch: _Batch,
+) -> None:
+    """What the batch already applied, and the accounts its events may resolve to."""
+    events = [event for _, event in decoded if not isinstance(event, Undecodable)]
+    batch.replies = await _already_processed(session, events)
+    await batch.lookups.prefetch(
+        session,
+        (
+            (event.tenant_id, event.data.attributes.external_id, event.data.attributes.user_name)
+            for event in events
+            if isinstance(event, ingest.UserUpserted) and event.event_id not in batch.replies
+        ),
+    )
 
 
 async def _already_processed(
-    session: AsyncSession, decoded: Sequence[tuple[Message, ingest.IngestEvent | ValidationError]]
+    session: AsyncSession, events: Sequence[ingest.IngestEvent]
 ) -> dict[str, str]:
-    """Replies of the events in this batch that an earlier delivery already applied."""
-    ids = [event.event_id for _, event in decoded if not isinstance(event, ValidationError)]
+    """Replies of these events that an earlier delivery already applied."""
+    ids = [event.event_id for event in events]
     if not ids:
         return {}
     rows = await session.execute(
@@ -320,19 +485,3 @@ async def _dispatch(applier: Applier, event: ingest.IngestEvent) -> Outcome:
 
 def _error_reply(event: ingest.IngestEvent, error: UserStoreError) -> Reply:
     return Reply(request_id=event.event_id, tenant_id=event.tenant_id, error=error.to_reply_error())
-
-
-def _raw_event_id(value: bytes | None) -> str | None:
-    try:
-        data = json.loads(value or b"")
-    except ValueError:
-        return None
-    event_id = data.get("event_id") if isinstance(data, dict) else None
-    return event_id if isinstance(event_id, str) and 0 < len(event_id) <= 64 else None
-
-
-def _is_connection_problem(exc: DBAPIError) -> bool:
-    return bool(exc.connection_invalidated) or (
-        isinstance(exc, OperationalError)
-        and ("connect" in str(exc).lower() or "closed" in str(exc).lower())
-    )

@@ -108,3 +108,10 @@ class Unauthorized(UserStoreError):
 
     code = ErrorCode.UNAUTHORIZED
     status = 401
+
+
+class TokenRefused(Unauthorized):
+    """A SCIM token that is not a live token of the tenant (``tokens/verify``): the answer to
+    the caller's question, not a refusal of the caller, so it has its own error code."""
+
+    http_error = "invalid_token"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
@@ -139,20 +138,3 @@ class OutboxRelay:
             await self._bus.send_batch([_record(row) for row in rows])
             await session.execute(sa.delete(table).where(table.c.id.in_([row.id for row in rows])))
             return len(rows)
-
-
-def dlq_value(
-    reason: str, topic: str, partition: int, offset: int, key: str | None, value: bytes | None
-) -> str:
-    """The dead-letter payload: the reason and the original message, readable by an operator."""
-    return json.dumps(
-        {
-            "reason": reason,
-            "topic": topic,
-            "partition": partition,
-            "offset": offset,
-            "key": key,
-            "value": value.decode("utf-8", errors="replace") if value is not None else None,
-            "dead_lettered_at": utcnow().isoformat(),
-        }
-    )

@@ -22,6 +22,7 @@ from user_store.errors import Invalid, NotFound, UnknownTenant, UserStoreError
 _TOKEN_ID = re.compile(r"[A-Za-z0-9]{16}")  # the id part of tenants.TOKEN
 _HOLDER = re.compile(r"[A-Za-z0-9._:@-]{1,128}")  # a reconciler instance name
 _SECTION = re.compile(r"[a-z_]{1,32}")  # the handler checks which sections exist
+_LETTER = re.compile(r"\d{1,9}:\d{1,19}")  # a dead letter: <partition>:<offset>
 
 
 def _matches(pattern: re.Pattern[str]) -> Callable[[str], bool]:
@@ -40,6 +41,7 @@ FORMS: dict[str, tuple[Callable[[str], bool], Callable[[str], UserStoreError]]] 
     "section": (_matches(_SECTION), lambda _: Invalid("no settings section of that name")),
     # The webhooks service's storage (user_store.webhooks).
     "endpoint": (is_id, lambda _: NotFound("no webhook endpoint with that id: it is not an id")),
+    "letter": (_matches(_LETTER), lambda _: NotFound("a dead letter id is <partition>:<offset>")),
 }
 
 

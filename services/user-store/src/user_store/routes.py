@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from user_store import path_params, queries, tenants
 from user_store.bodies import json_object
-from user_store.errors import Invalid, Unauthorized, UserStoreError
+from user_store.errors import Invalid, TokenRefused, Unauthorized, UserStoreError
 from user_store.keys import ADMIN_TOKEN, CURSORS, INTERNAL_TOKEN, READ_SESSIONS, SESSIONS
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ async def token_verify(request: web.Request) -> web.Response:
     async with _reads(request)() as session:
         tenant = await tenants.verify_token(session, request.match_info["ref"], token)
     if tenant is None:
-        raise Unauthorized("unknown, revoked or malformed token")
+        raise TokenRefused("unknown, revoked or malformed token")
     return _json(tenant)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from roster_shared.bus.base import Bus, Subscription
+from roster_shared.bus.base import Bus, PartitionProgress, Subscription
 from roster_shared.events.envelope import utcnow
 from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,6 +33,7 @@ class UserStoreService:
         clock: Callable[[], datetime] = utcnow,
         relay_interval: float = 1.0,
         topics: Topics = Topics(),
+        on_death: Callable[[str], None] | None = None,
     ) -> None:
         self.engine = engine
         self.bus = bus
@@ -48,6 +49,7 @@ class UserStoreService:
         self._max_batch = max_batch
         self._migrate = migrate_on_start
         self._subscription: Subscription | None = None
+        self._on_death = on_death
 
     async def start(self) -> None:
         """Migrate, publish leftovers, then join the consumer group."""
@@ -58,6 +60,7 @@ class UserStoreService:
         self._subscription = self.bus.subscribe(
             self._group, [self.topics.ingest], self.processor, max_batch=self._max_batch
         )
+        self._subscription.on_death = self._on_death
         await self._subscription.start()
 
     async def stop(self) -> None:
@@ -70,5 +73,9 @@ class UserStoreService:
 
     @property
     def running(self) -> bool:
-        """True while consuming."""
-        return self._subscription is not None
+        """True while consuming: started, not stopped, and the consumer loop alive."""
+        return self._subscription is not None and self._subscription.alive
+
+    def progress(self) -> list[PartitionProgress]:
+        """How far the consumer has come in each partition of ``roster.ingest`` it owns."""
+        return self._subscription.progress() if self._subscription is not None else []

@@ -30,6 +30,13 @@ class UserStoreSettings(ServiceSettings):
     port: int = Field(default=8100, description="Port to listen on.")
     consumer_group: str = "roster-user-store"
     max_batch: int = Field(default=500, ge=1, description="Events applied per transaction.")
+    stall_after: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a partition of roster.ingest may hold waiting records without its "
+        "position moving before /readyz reports the user-store not ready "
+        "(``ROSTER_STALL_AFTER``).",
+    )
     migrate_on_start: bool = Field(
         default=True,
         description="Run Alembic migrations at start (several instances wait on one another).",

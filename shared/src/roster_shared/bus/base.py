@@ -7,7 +7,12 @@ Both implementations keep the same contract, and one test suite checks both:
 * ``subscribe`` joins a consumer group. The handler gets batches of messages from one partition,
   in offset order; the offset after the batch is committed only after the handler returns, so a
   crash redelivers the batch (at-least-once). A handler that raises is retried with backoff from
-  the first message of the failed batch; poison messages are the handler's to dead-letter.
+  the first message of the failed batch, after a backoff that holds up that partition only
+  (the others go on); poison messages are the handler's to dead-letter. Nothing a handler
+  raises stops the subscription.
+* A subscription reports whether it is :attr:`~Subscription.alive` and how far each partition
+  it owns has come (:meth:`~Subscription.progress`); a loop that ends on its own (a bug) calls
+  :attr:`~Subscription.on_death` once, so the service can report not ready and exit.
 * ``listen`` reads a topic from its end without a group, for every instance to see every message
   (request/reply). ``ready`` is set once reading has started, so nothing sent after it is missed.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -36,7 +42,12 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A message as delivered to a consumer."""
+    """A message as delivered to a consumer.
+
+    ``key`` is the key as text, None when there is none or it is not UTF-8; ``raw_key`` holds
+    the bytes when the bus has them (Kafka), so a handler can tell the two apart and dead-letter
+    a record whose key no producer of ours could have written.
+    """
 
     topic: str
     partition: int
@@ -45,6 +56,12 @@ class Message:
     value: bytes | None
     headers: Headers = ()
     timestamp_ms: int = 0
+    raw_key: bytes | None = None
+
+    @property
+    def undecodable_key(self) -> bool:
+        """True when the record has a key that is not UTF-8 text."""
+        return self.key is None and self.raw_key is not None
 
     def header(self, name: str) -> bytes | None:
         """The first header of that name, if any."""
@@ -61,11 +78,90 @@ class BusError(Exception):
     """The bus could not do what was asked (broker unreachable, send timed out)."""
 
 
+@dataclass(frozen=True, slots=True)
+class PartitionProgress:
+    """How far a subscription has come in one partition it owns.
+
+    ``position`` is the next offset to hand over (everything before it is handled and
+    committed), ``end`` the partition's end as last seen (None before it is known), and
+    ``stalled_for`` how many seconds records have been waiting without ``position`` moving
+    (0 while it keeps up).
+    """
+
+    topic: str
+    partition: int
+    position: int
+    end: int | None
+    stalled_for: float
+
+    @property
+    def lag(self) -> int:
+        """Records waiting (0 when the end is not known yet)."""
+        return max(0, (self.end or 0) - self.position)
+
+
+class ProgressTracker:
+    """Per-partition positions, ends and the time each last moved, for :meth:`progress`."""
+
+    def __init__(self) -> None:
+        self._state: dict[tuple[str, int], tuple[int, int | None, float]] = {}
+
+    def seen(self, topic: str, partition: int, position: int, end: int | None) -> None:
+        """Record the position and end of a partition; the clock restarts when the position
+        moves, or when nothing was waiting."""
+        now = time.monotonic()
+        old = self._state.get((topic, partition))
+        if old is None or position != old[0] or old[1] is None or old[1] <= old[0]:
+            since = now
+        else:
+            since = old[2]
+        self._state[(topic, partition)] = (position, end, since)
+
+    def forget(self, keep: Iterable[tuple[str, int]]) -> None:
+        """Drop the partitions no longer owned."""
+        keep = set(keep)
+        for key in list(self._state):
+            if key not in keep:
+                del self._state[key]
+
+    def snapshot(self) -> list[PartitionProgress]:
+        """Every partition known, with how long its waiting records have been waiting."""
+        now = time.monotonic()
+        out = []
+        for (topic, partition), (position, end, since) in sorted(self._state.items()):
+            waiting = end is not None and end > position
+            out.append(
+                PartitionProgress(topic, partition, position, end, now - since if waiting else 0)
+            )
+        return out
+
+
 class Subscription(abc.ABC):
     """A running consumer; stop it to leave the group cleanly."""
 
     def __init__(self) -> None:
         self.ready = asyncio.Event()
+        self.on_death: Callable[[str], None] | None = None
+        """Called once, with a reason, if the subscription's loop ends without ``stop()``."""
+        self.death: str | None = None
+        self._stopped = False
+        self._tracker = ProgressTracker()
+
+    @property
+    def alive(self) -> bool:
+        """True from ``start()`` until ``stop()``, unless the loop died in between."""
+        return self.ready.is_set() and not self._stopped and self.death is None
+
+    def progress(self) -> list[PartitionProgress]:
+        """How far each owned partition has come (group members; empty for listeners)."""
+        return self._tracker.snapshot()
+
+    def _died(self, reason: str) -> None:
+        if self.death is not None:
+            return
+        self.death = reason
+        if self.on_death is not None:
+            self.on_death(reason)
 
     @abc.abstractmethod
     async def start(self) -> None:
@@ -90,6 +186,15 @@ class Bus(abc.ABC):
     @abc.abstractmethod
     async def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
         """Create the topics that do not exist yet, with their configuration."""
+
+    async def reachable(self) -> bool:
+        """True when the broker answers now (readiness); the in-process bus always does."""
+        return True
+
+    async def read(self, topic: str, *, limit: int = 10_000) -> list[Message]:
+        """Every message of ``topic`` from its beginning to its end as of now, at most
+        ``limit`` (operators' tools: ``roster dlq``). Not for the hot path."""
+        raise BusError(f"{type(self).__name__} cannot read a topic from its beginning")
 
     async def send(self, record: Record) -> None:
         """Send one record and wait until it is durably accepted."""

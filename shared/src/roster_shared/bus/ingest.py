@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from roster_shared.bus.base import BusError
 from roster_shared.bus.requests import Requester, RequestTimeout
+from roster_shared.deadline import remaining
 from roster_shared.events.codec import event_record
 from roster_shared.events.envelope import EnvelopeBase
 from roster_shared.events.replies import Reply
@@ -39,7 +40,9 @@ class IngestTimeout(IngestUnavailable, RequestTimeout):
 
 
 class IngestClient:
-    """Submits ingestion events to ``topic`` and waits up to ``timeout`` seconds for each reply.
+    """Submits ingestion events to ``topic``; the send and the reply wait together take at most
+    ``timeout`` seconds, and at most what is left of the request's deadline
+    (:mod:`roster_shared.deadline`).
 
     ``requester`` must be started (it reads the replies topic); the client neither starts nor
     stops it, so one requester serves every client of a process.
@@ -57,8 +60,12 @@ class IngestClient:
         :class:`IngestUnavailable` when the bus could not send the event.
         """
         record = event_record(self.topic, event)
+        # The send and the wait share what is left of the request's deadline, if any.
+        budget = remaining(self.timeout)
+        if budget <= 0:
+            raise IngestTimeout("the request's deadline passed before the event was sent")
         try:
-            return await self.requester.request(record, event.event_id, timeout=self.timeout)
+            return await self.requester.request(record, event.event_id, timeout=budget)
         except RequestTimeout as exc:
             raise IngestTimeout(str(exc)) from exc
         except BusError as exc:

@@ -2,8 +2,9 @@
 
 Records are appended to per-topic partitions chosen by a stable hash of the key, so one key's
 records stay in order. Consumer groups keep committed offsets; a handler that raises sees the
-same batch again after a backoff. The log lives as long as the process: the embedded mode's
-durable state is its database, and the outbox there re-sends what was not yet published.
+same batch again after a backoff of that partition alone (the others go on). The log lives as
+long as the process: the embedded mode's durable state is its database, and the outbox there
+re-sends what was not yet published.
 """
 
 from __future__ import annotations
@@ -128,6 +129,13 @@ class MemoryBus(Bus):
             self._topics[name] = topic
         return topic
 
+    async def read(self, topic: str, *, limit: int = 10_000) -> list[Message]:
+        """Every message of ``topic`` so far, partition by partition, at most ``limit``."""
+        found = self._topics.get(topic)
+        if found is None:
+            return []
+        return [message for log_ in found.logs for message in log_][:limit]
+
     async def send_batch(self, records: Sequence[Record]) -> None:
         """Append records (readers of the topics touched wake up)."""
         for record in records:
@@ -191,6 +199,10 @@ class _Poller(Subscription):
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._wake = asyncio.Event()
+        self._news: set[asyncio.Event] = set()
+        # Per (topic, partition): failures in a row, and when the next attempt may be made.
+        self._failures: dict[tuple[str, int], int] = {}
+        self._retry_at: dict[tuple[str, int], float] = {}
 
     async def start(self) -> None:
         self._join()
@@ -204,11 +216,13 @@ class _Poller(Subscription):
         # Cancelled from outside (or a bug): leave the group so a live member takes over from
         # the last committed offset, as a dead Kafka consumer's partitions would move.
         error = None if task.cancelled() else task.exception()
-        log.error("subscription loop ended unexpectedly; leaving", exc_info=error)
+        log.critical("subscription loop ended unexpectedly; leaving", exc_info=error)
         self._leave()
+        self._died(f"loop ended: {'cancelled' if error is None else repr(error)}")
 
     async def stop(self) -> None:
         self._stopping = True
+        self._stopped = True
         self._wake.set()
         task, self._task = self._task, None
         if task is not None:
@@ -238,39 +252,67 @@ class _Poller(Subscription):
     async def _run(self) -> None:
         self.ready.set()
         while not self._stopping:
-            self._wake.clear()
-            owned = self._owned()
-            news = {topic.news for topic, _ in owned}
-            busy = failed = False
-            for topic, partition in owned:
-                if self._stopping:
-                    return
-                async with self._claim(topic, partition) as position:
-                    if position is None:
-                        continue
-                    batch = topic.logs[partition][position : position + self._max_batch]
-                    if not batch:
-                        continue
-                    busy = True
-                    try:
-                        await self._handler(batch)
-                    except Exception:
-                        extra = {"topic": topic.name, "partition": partition, "offset": position}
-                        if self._redeliver_failed:
-                            log.exception("handler failed; batch will be redelivered", extra=extra)
-                            failed = True
-                            continue
-                        log.exception("listener failed; messages skipped", extra=extra)
-                    self._advance(topic.name, partition, batch[-1].offset + 1)
-            if failed:
+            try:
+                busy = await self._round()
+            except Exception:  # a bug in the loop itself: logged, and the loop goes on
+                log.exception("subscription round failed; retrying")
                 await asyncio.sleep(self._bus.retry_backoff)
-            elif not busy:
-                await self._wait_for_news(news)
+                continue
+            if not busy and not self._stopping:
+                await self._wait_for_news(self._news, self._next_retry())
 
-    async def _wait_for_news(self, news: set[asyncio.Event]) -> None:
+    async def _round(self) -> bool:
+        """Hand one batch of each owned partition over; True when any was handed over. A
+        partition whose handler failed waits out its own backoff; the others go on."""
+        self._wake.clear()
+        owned = self._owned()
+        self._news = {topic.news for topic, _ in owned}
+        busy = False
+        now = time.monotonic()
+        for topic, partition in owned:
+            if self._stopping:
+                return busy
+            key = (topic.name, partition)
+            if self._retry_at.get(key, 0.0) > now:
+                continue
+            async with self._claim(topic, partition) as position:
+                if position is None:
+                    continue
+                self._tracker.seen(topic.name, partition, position, len(topic.logs[partition]))
+                batch = topic.logs[partition][position : position + self._max_batch]
+                if not batch:
+                    continue
+                busy = True
+                try:
+                    await self._handler(batch)
+                except Exception:
+                    extra = {"topic": topic.name, "partition": partition, "offset": position}
+                    if self._redeliver_failed:
+                        log.exception("handler failed; batch will be redelivered", extra=extra)
+                        failures = self._failures[key] = self._failures.get(key, 0) + 1
+                        delay = min(5.0, self._bus.retry_backoff * 2 ** (failures - 1))
+                        self._retry_at[key] = time.monotonic() + delay
+                        continue
+                    log.exception("listener failed; messages skipped", extra=extra)
+                self._failures.pop(key, None)
+                self._retry_at.pop(key, None)
+                self._advance(topic.name, partition, batch[-1].offset + 1)
+                self._tracker.seen(
+                    topic.name, partition, batch[-1].offset + 1, len(topic.logs[partition])
+                )
+        self._tracker.forget((topic.name, partition) for topic, partition in owned)
+        return busy
+
+    def _next_retry(self) -> float:
+        """Seconds until the soonest partition backoff ends (0.5 when none is pending)."""
+        if not self._retry_at:
+            return 0.5
+        return max(0.0, min(0.5, min(self._retry_at.values()) - time.monotonic()))
+
+    async def _wait_for_news(self, news: set[asyncio.Event], timeout: float) -> None:  # noqa: ASYNC109
         waiters = [asyncio.create_task(event.wait()) for event in (*news, self._wake)]
-        # A short timeout also picks up topics created after we started.
-        await asyncio.wait(waiters, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+        # A short timeout also picks up topics created after we started, and backoffs ending.
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
         await asyncio.gather(*waiters, return_exceptions=True)

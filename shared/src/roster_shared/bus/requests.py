@@ -8,11 +8,16 @@ requests are ignored, which is cheap: a reply is small and the topic is short-li
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
 
 from roster_shared.bus.base import Bus, BusError, Message, Record, Subscription
 from roster_shared.events.replies import REPLY_ADAPTER, Reply
 from roster_shared.topics import REPLIES
+
+log = logging.getLogger(__name__)
 
 
 class RequestTimeout(BusError):
@@ -22,16 +27,34 @@ class RequestTimeout(BusError):
 class Requester:
     """Sends records and awaits the replies keyed by their request id."""
 
-    def __init__(self, bus: Bus, *, topic: str = REPLIES) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        topic: str = REPLIES,
+        on_death: Callable[[str], None] | None = None,
+    ) -> None:
         self._bus = bus
         self._topic = topic
         self._pending: dict[str, asyncio.Future[Reply]] = {}
         self._subscription: Subscription | None = None
+        self._on_death = on_death
 
     async def start(self) -> None:
         """Begin reading replies; returns once nothing sent afterwards can be missed."""
         self._subscription = self._bus.listen(self._topic, self._on_replies)
+        self._subscription.on_death = self._on_death
         await self._subscription.start()
+
+    @property
+    def alive(self) -> bool:
+        """True while replies are being read (readiness: no reply could arrive otherwise)."""
+        return self._subscription is not None and self._subscription.alive
+
+    @property
+    def in_flight(self) -> int:
+        """Requests waiting for their reply now."""
+        return len(self._pending)
 
     async def stop(self) -> None:
         """Stop reading; pending requests fail with ``RequestTimeout``."""
@@ -50,14 +73,18 @@ class Requester:
         *,
         timeout: float,  # noqa: ASYNC109 - part of the API
     ) -> Reply:
-        """Send ``record`` and return the reply whose key is ``request_id``."""
+        """Send ``record`` and return the reply whose key is ``request_id``; sending and waiting
+        take at most ``timeout`` seconds together."""
         if self._subscription is None:
             raise BusError("requester not started")
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            await self._bus.send(record)
-            return await asyncio.wait_for(future, timeout)
+            # One bound for the send and the wait: a send slowed by the broker leaves less
+            # time to wait, never more time in all.
+            async with asyncio.timeout(timeout):
+                await self._bus.send(record)
+                return await future
         except TimeoutError as exc:
             raise RequestTimeout(f"no reply to {request_id} within {timeout:g}s") from exc
         finally:
@@ -70,4 +97,10 @@ class Requester:
             future = self._pending.get(message.key)
             if future is None or future.done():
                 continue
-            future.set_result(REPLY_ADAPTER.validate_json(message.value))
+            try:
+                future.set_result(REPLY_ADAPTER.validate_json(message.value))
+            except ValidationError as exc:
+                # Not a reply we can read: the waiter fails now instead of at its timeout, and
+                # the replies after it in the batch are still delivered.
+                log.error("unreadable reply to %s", message.key, exc_info=True)
+                future.set_exception(BusError(f"unreadable reply: {exc.error_count()} errors"))

@@ -15,6 +15,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from roster_shared.events.text import Token
+
 
 def new_id() -> str:
     """A fresh random identifier (UUID4, canonical text form)."""
@@ -48,20 +50,21 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-TenantId = Annotated[str, Field(min_length=1, max_length=64, description="Tenant id (UUID).")]
+TenantId = Annotated[Token, Field(description="Tenant id (UUID).")]
 
 
 class EnvelopeBase(Frozen):
     """Fields shared by every event; subclasses fix ``type`` and ``data``."""
 
-    event_id: str = Field(
+    event_id: Token = Field(
         default_factory=new_id,
-        description="Unique per event; consumers record it to make redelivery harmless.",
+        description="Unique per event; consumers record it to make redelivery harmless. "
+        "Roster mints UUID4s; any id of the Token form (1-64 characters) is accepted.",
     )
     schema_version: int = Field(default=1, ge=1, description="Version of this type's payload.")
     occurred_at: datetime = Field(default_factory=utcnow, description="When the source saw it.")
     tenant_id: TenantId
     source: Source
-    correlation_id: str | None = Field(
+    correlation_id: Token | None = Field(
         default=None, description="The SCIM request, login or reconciler run that caused it."
     )

@@ -15,13 +15,14 @@ from pydantic import Field, TypeAdapter
 
 from roster_shared.events.envelope import EnvelopeBase, Frozen
 from roster_shared.events.people import IdentityLink, LinkKey, UserAttributes
+from roster_shared.events.text import JsonObject, Line, Text, Token
 
 
 class UserUpsertedData(Frozen):
     """A person as a source sees them now."""
 
     attributes: UserAttributes
-    target_id: str | None = Field(
+    target_id: Token | None = Field(
         default=None,
         description="SCIM PUT/PATCH: the user id being replaced. None for "
         "SCIM POST (create or adopt) and for logins (resolve by identity).",
@@ -40,8 +41,10 @@ class UserUpsertedData(Frozen):
         description="Logins: the verified values a login with no identity link yet may be "
         "matched to an existing account on, in order. Empty: it may only create an account.",
     )
-    groups: tuple[str, ...] | None = Field(
-        default=None, description="Logins: group names from the assertion; None = not sent."
+    groups: tuple[Annotated[Line, Field(max_length=512)], ...] | None = Field(
+        default=None,
+        max_length=1000,
+        description="Logins: group names from the assertion; None = not sent.",
     )
     login_at: datetime | None = Field(default=None, description="Logins: when it happened.")
 
@@ -56,8 +59,8 @@ class UserUpserted(EnvelopeBase):
 class UserRef(Frozen):
     """Which user an event is about, and why."""
 
-    user_id: str
-    reason: str | None = Field(default=None, max_length=1024)
+    user_id: Token
+    reason: Text | None = Field(default=None, max_length=1024)
     expected_version: int | None = None
 
 
@@ -78,12 +81,12 @@ class UserDeleted(EnvelopeBase):
 class GroupUpsertedData(Frozen):
     """A group as a source sees it; ``member_ids`` None leaves members as they are."""
 
-    display_name: str = Field(min_length=1, max_length=512)
-    external_id: str | None = Field(default=None, max_length=512)
-    target_id: str | None = None
+    display_name: Line = Field(min_length=1, max_length=512)
+    external_id: Line | None = Field(default=None, max_length=512)
+    target_id: Token | None = None
     expected_version: int | None = None
-    member_ids: tuple[str, ...] | None = None
-    extra: dict[str, object] = Field(default_factory=dict)
+    member_ids: tuple[Token, ...] | None = None
+    extra: JsonObject = Field(default_factory=dict)
 
 
 class GroupUpserted(EnvelopeBase):
@@ -96,10 +99,12 @@ class GroupUpserted(EnvelopeBase):
 class GroupMembersChangedData(Frozen):
     """Members added to and removed from one group, by user id."""
 
-    group_id: str
-    add: tuple[str, ...] = ()
-    remove: tuple[str, ...] = ()
-    display_name: str | None = Field(default=None, description="A rename in the same PATCH.")
+    group_id: Token
+    add: tuple[Token, ...] = ()
+    remove: tuple[Token, ...] = ()
+    display_name: Line | None = Field(
+        default=None, min_length=1, max_length=512, description="A rename in the same PATCH."
+    )
     expected_version: int | None = None
 
 
@@ -113,7 +118,7 @@ class GroupMembersChanged(EnvelopeBase):
 class GroupRef(Frozen):
     """Which group an event is about."""
 
-    group_id: str
+    group_id: Token
     expected_version: int | None = None
 
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from roster_shared.events.envelope import Frozen
+from roster_shared.events.text import JsonObject, Line
 
 Origin = Literal["scim", "jit", "admin"]
 
@@ -15,17 +16,17 @@ Origin = Literal["scim", "jit", "admin"]
 class Email(Frozen):
     """One e-mail address (RFC 7643 §4.1.2 ``emails``)."""
 
-    value: str = Field(min_length=1, max_length=320)
-    type: str | None = Field(default=None, max_length=64)
+    value: Line = Field(min_length=1, max_length=320)
+    type: Line | None = Field(default=None, max_length=64)
     primary: bool = False
 
 
 class IdentityLink(Frozen):
     """How a login identifies the person: SAML issuer + NameID, or OIDC ``iss`` + ``sub``."""
 
-    issuer: str = Field(min_length=1, max_length=1024)
-    subject: str = Field(min_length=1, max_length=1024)
-    subject_format: str | None = Field(
+    issuer: Line = Field(min_length=1, max_length=1024)
+    subject: Line = Field(min_length=1, max_length=1024)
+    subject_format: Line | None = Field(
         default=None, max_length=256, description="SAML NameID Format; None for OIDC."
     )
 
@@ -41,7 +42,7 @@ class LinkKey(Frozen):
     often change them, and linking on them is the "nOAuth" account takeover.
     """
 
-    value: str = Field(min_length=1, max_length=512)
+    value: Line = Field(min_length=1, max_length=512)
     match: Literal["user_name", "external_id"] = Field(
         default="user_name",
         description="The account attribute the value is compared with: userName "
@@ -52,7 +53,7 @@ class LinkKey(Frozen):
         description="The IdP vouches that the value is the person's verified e-mail address; "
         "with the tenant's allow_email_linking it may also match an account's e-mails.",
     )
-    basis: str = Field(
+    basis: Line = Field(
         min_length=1,
         max_length=128,
         description="Why sso-login trusts the value, for logs and admins "
@@ -68,18 +69,18 @@ class UserAttributes(Frozen):
     every attribute of RFC 7643.
     """
 
-    user_name: str = Field(
+    user_name: Line = Field(
         min_length=1,
         max_length=512,
         description="SCIM userName; case-insensitive per RFC 7643 §4.1.1.",
     )
-    external_id: str | None = Field(default=None, max_length=512)
+    external_id: Line | None = Field(default=None, max_length=512)
     active: bool | None = Field(default=None, description="None: the source did not say.")
-    display_name: str | None = Field(default=None, max_length=512)
-    given_name: str | None = Field(default=None, max_length=256)
-    family_name: str | None = Field(default=None, max_length=256)
-    emails: tuple[Email, ...] = ()
-    extra: dict[str, Any] = Field(default_factory=dict)
+    display_name: Line | None = Field(default=None, max_length=512)
+    given_name: Line | None = Field(default=None, max_length=256)
+    family_name: Line | None = Field(default=None, max_length=256)
+    emails: tuple[Email, ...] = Field(default=(), max_length=100)
+    extra: JsonObject = Field(default_factory=dict)
 
 
 class MemberRef(Frozen):

@@ -4,7 +4,8 @@
   credential) and ``UserStoreClientSettings`` (how to reach the user-store);
 - :mod:`~roster_shared.service.app` — ``service_app``: the application, its registry and
   middlewares;
-- :mod:`~roster_shared.service.keys` — the typed application keys several services share;
+- :mod:`~roster_shared.service.keys` — the typed application keys several services share, and
+  ``Fatal`` (a failure that ends the process: ``run_service`` exits 70, ``/readyz`` fails);
 - :mod:`~roster_shared.service.resources` — one cleanup context per shared resource (bus,
   user-store client, requester, readiness state), the ``attach_*`` functions that register
   them, and the readiness check;
@@ -15,7 +16,18 @@
 
 from roster_shared.service.app import service_app
 from roster_shared.service.errors import Catch, error_middleware, internal_error_json
-from roster_shared.service.keys import BUS, METRICS, READY, REQUESTER, STATE, USER_STORE, State
+from roster_shared.service.keys import (
+    BUS,
+    CHECKS,
+    FATAL,
+    METRICS,
+    READY,
+    REQUESTER,
+    STATE,
+    USER_STORE,
+    Fatal,
+    State,
+)
 from roster_shared.service.resources import (
     CleanupContext,
     attach_bus,
@@ -35,6 +47,8 @@ from roster_shared.service.settings import ServiceSettings, UserStoreClientSetti
 
 __all__ = [
     "BUS",
+    "CHECKS",
+    "FATAL",
     "METRICS",
     "READY",
     "REQUESTER",
@@ -42,6 +56,7 @@ __all__ = [
     "USER_STORE",
     "Catch",
     "CleanupContext",
+    "Fatal",
     "ServiceSettings",
     "State",
     "UserStoreClientSettings",

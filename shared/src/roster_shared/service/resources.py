@@ -19,12 +19,36 @@ from roster_shared.bus.base import Bus
 from roster_shared.bus.kafka import kafka_bus_for
 from roster_shared.bus.requests import Requester
 from roster_shared.observability import Check
-from roster_shared.service.keys import BUS, READY, REQUESTER, STATE, USER_STORE, State
+from roster_shared.service.keys import (
+    BUS,
+    CHECKS,
+    FATAL,
+    READY,
+    REQUESTER,
+    STATE,
+    USER_STORE,
+    Fatal,
+    State,
+)
 from roster_shared.service.settings import ServiceSettings, UserStoreClientSettings
 from roster_shared.userstore_client import UserStoreClient
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 """What ``app.cleanup_ctx`` takes: an async generator that yields once everything is started."""
+
+
+def checks_of(app: web.Application) -> list[Check]:
+    """The application's readiness checks (``CHECKS``), made empty on first use."""
+    if CHECKS not in app:
+        app[CHECKS] = []
+    return app[CHECKS]
+
+
+def fatal_of(app: web.Application) -> Fatal:
+    """The application's fatal-failure record (``FATAL``), made on first use."""
+    if FATAL not in app:
+        app[FATAL] = Fatal()
+    return app[FATAL]
 
 
 async def _passed_in(_app: web.Application) -> AsyncIterator[None]:
@@ -98,6 +122,7 @@ def attach_bus(
     bus = bus if bus is not None else kafka_bus_for(settings, service)
     app[BUS] = bus
     app.cleanup_ctx.append(bus_context(bus, owned=owned))
+    checks_of(app).append(bus.reachable)
     return bus
 
 
@@ -120,17 +145,30 @@ def attach_user_store(
 
 def attach_requester(app: web.Application, bus: Bus, replies: str) -> Requester:
     """A requester awaiting the user-store's replies on topic ``replies`` of ``bus``."""
-    requester = Requester(bus, topic=replies)
+    requester = Requester(bus, topic=replies, on_death=fatal_of(app))
     app[REQUESTER] = requester
     app.cleanup_ctx.append(requester_context(requester))
+
+    async def listening() -> bool:
+        return requester.alive
+
+    checks_of(app).append(listening)
     return requester
 
 
-def ready_when_running(state: State) -> Check:
-    """A readiness check: ready while the application's resources run."""
+def ready_when_running(
+    state: State, checks: list[Check] | None = None, fatal: Fatal | None = None
+) -> Check:
+    """A readiness check: ready while the application's resources run, nothing fatal happened,
+    and every one of ``checks`` holds (asked in order, stopping at the first that fails)."""
 
     async def ready() -> bool:
-        return state.running
+        if not state.running or (fatal is not None and fatal.reason is not None):
+            return False
+        for check in checks or ():
+            if not await check():
+                return False
+        return True
 
     return ready
 
@@ -142,6 +180,6 @@ def attach_state(app: web.Application) -> State:
     Call it after the service has registered its own resources.
     """
     state = app[STATE] = State()
-    app[READY] = ready_when_running(state)
+    app[READY] = ready_when_running(state, checks_of(app), fatal_of(app))
     app.cleanup_ctx.append(running_context(state))
     return state

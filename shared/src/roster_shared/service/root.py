@@ -11,7 +11,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from roster_shared.observability import Check, health_routes
-from roster_shared.service.keys import METRICS, READY
+from roster_shared.service.keys import FATAL, METRICS, READY
 
 
 def mount_with_health(
@@ -26,5 +26,8 @@ def mount_with_health(
 
 def standalone_root(api: web.Application, mount: str) -> web.Application:
     """:func:`mount_with_health` for an application built with the shared keys: its metrics
-    registry (``METRICS``) and its readiness check (``READY``)."""
-    return mount_with_health(api, mount, api[METRICS], api[READY])
+    registry (``METRICS``), its readiness check (``READY``) and its fatal failures (``FATAL``,
+    shared with the root so that ``run_service`` sees them)."""
+    root = mount_with_health(api, mount, api[METRICS], api[READY])
+    root[FATAL] = api[FATAL]
+    return root

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -10,7 +12,11 @@ from aiohttp import web
 from aiohttp.log import access_logger
 
 from roster_shared.observability import configure_logging
+from roster_shared.service.keys import FATAL
 from roster_shared.service.settings import ServiceSettings
+
+EXIT_FATAL = 70
+"""The exit status after a fatal failure (EX_SOFTWARE): the orchestrator restarts the process."""
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -20,6 +26,9 @@ log = logging.getLogger("roster_shared.service")
 def run_service(create_app: Callable[[S], web.Application], settings_cls: type[S]) -> None:
     """Read ``settings_cls`` from ``ROSTER_*`` variables, configure logging, and serve
     ``create_app(settings)`` on the settings' host and port until SIGINT or SIGTERM.
+
+    A fatal failure (``FATAL``: a consumer that stopped on its own) stops the server and
+    exits with status 70, so that an orchestrator restarts the process.
 
     Invalid settings (a missing secret) raise pydantic's ``ValidationError`` and a service that
     cannot be built from them a ``ValueError``, both before anything listens or is written;
@@ -39,6 +48,10 @@ def run_service(create_app: Callable[[S], web.Application], settings_cls: type[S
 
     app.on_startup.append(started)
     app.on_shutdown.append(stopping)
+    fatal = app.get(FATAL)
+    if fatal is not None:
+        # A fatal failure (a consumer loop that ended) stops the server as SIGTERM would.
+        fatal.handlers.append(lambda _reason: os.kill(os.getpid(), signal.SIGTERM))
     web.run_app(
         app,
         host=settings.host,
@@ -46,3 +59,5 @@ def run_service(create_app: Callable[[S], web.Application], settings_cls: type[S
         print=None,
         access_log=access_logger if settings.access_log else None,
     )
+    if fatal is not None and fatal.reason is not None:
+        raise SystemExit(EXIT_FATAL)

@@ -44,7 +44,35 @@ class UserStoreClientSettings(ServiceSettings):
         description="Base URL of the user-store's internal API (tenants, tokens, users).",
     )
     request_timeout: float = Field(
-        default=20.0, gt=0, description="Seconds a request waits for the user-store's reply."
+        default=20.0,
+        gt=0,
+        description="Seconds one step of a request may take at most: a call to the user-store's "
+        "internal API, or sending an ingestion event and waiting for its reply.",
+    )
+    request_deadline: float = Field(
+        default=25.0,
+        gt=0,
+        description="Seconds a whole SCIM request or sign-in step may take, authentication, "
+        "send and reply wait together (``ROSTER_REQUEST_DEADLINE``); each step gets what is "
+        "left. Well under Entra ID's 60 s, after which it gives up and retries; past it the "
+        "answer is 503 with Retry-After.",
+    )
+    max_in_flight: int = Field(
+        default=256,
+        ge=1,
+        description="Requests scim-api / sso-login serve at once (``ROSTER_MAX_IN_FLIGHT``); "
+        "beyond, 503 with Retry-After at once.",
+    )
+    max_in_flight_per_tenant: int = Field(
+        default=64,
+        ge=1,
+        description="Requests of one tenant served at once "
+        "(``ROSTER_MAX_IN_FLIGHT_PER_TENANT``); beyond, 429 with Retry-After at once.",
+    )
+    shed_retry_after: int = Field(
+        default=1,
+        ge=0,
+        description="The Retry-After (seconds) of a request refused by load shedding.",
     )
     request_log: bool = Field(
         default=True,

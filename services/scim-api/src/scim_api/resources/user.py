@@ -9,7 +9,7 @@ import copy
 from pydantic import ValidationError
 from roster_shared.events.people import Email, MemberRef, UserAttributes, UserSnapshot
 
-from scim_api.errors import InvalidValue
+from scim_api.errors import InvalidValue, from_contract
 from scim_api.resources.meta import meta
 from scim_api.resources.normalise import Resource
 from scim_api.resources.schemas import ENTERPRISE_SCHEMA, USER_SCHEMA
@@ -55,13 +55,7 @@ def user_attributes(resource: Resource) -> UserAttributes:
             extra=extra,
         )
     except ValidationError as exc:
-        raise InvalidValue(_validation_detail(exc)) from exc
-
-
-def _validation_detail(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    return f"{where}: {first['msg']}"
+        raise from_contract(exc) from exc
 
 
 def user_resource(user: UserSnapshot, base: str) -> Resource:

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 from roster_shared import bounded_json
+from roster_shared.events.text import correlation
 from roster_shared.ids import is_tenant_ref
 
 from scim_api.auth import authenticate
@@ -51,7 +52,10 @@ async def authenticated(request: web.Request) -> Call:
     # From settings, never from Host or X-Forwarded-*: a client must not choose the URLs that
     # IdPs and logs will follow. The tenant ref is one the token was just verified for.
     base = f"{request.app[PUBLIC_BASE]}/v2/{tenant}"
-    return Call(info, base, request.headers.get("X-Request-Id") or str(uuid.uuid4()))
+    # A client's X-Request-Id becomes the events' correlation id only if it has the id form;
+    # any other value would make the event invalid, so it is replaced, not refused.
+    correlation_id = correlation(request.headers.get("X-Request-Id")) or str(uuid.uuid4())
+    return Call(info, base, correlation_id)
 
 
 class ScimView(web.View):

@@ -11,6 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
+from roster_shared.events.text import correlation
 from roster_shared.tenants import TenantInfo
 
 from sso_login import preview
@@ -175,7 +177,8 @@ async def saml_acs(request: web.Request) -> web.Response:
             mapping=config.mapping,
             link_keys=keys,
         )
-    except MappingError as exc:
+    except (MappingError, ValidationError) as exc:
+        # ValidationError: a link key the shared contract refuses (a NUL in the NameID...).
         raise Refused(BAD_RESPONSE, reason=str(exc)) from exc
     response = await finish_login(
         request,
@@ -186,7 +189,7 @@ async def saml_acs(request: web.Request) -> web.Response:
         subject_format=assertion.name_id_format,
         protocol="saml",
         target=target,
-        correlation_id=assertion.assertion_id,
+        correlation_id=correlation(assertion.assertion_id),
     )
     clear_cookie(response, SAML_COOKIE, f"/sso/{tenant.slug}/saml/", "None")
     return response

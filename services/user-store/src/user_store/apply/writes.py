@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from user_store.apply.context import ApplyContext
 from user_store.errors import PreconditionFailed, Uniqueness
+from user_store.faults import Fault, classify
 from user_store.identity import name_key
 from user_store.tables import UserEmailRow, UserRow
 
@@ -84,8 +85,12 @@ class RowWrites(ApplyContext):
         return changed
 
     async def _flush(self) -> None:
-        """Flush, turning a race on a unique index into the typed error it means."""
+        """Flush, turning a race on a unique index into the typed error it means. Any other
+        integrity error (a check or foreign key) is the record's: it propagates, and the
+        consumer dead-letters it (``user_store.faults`` decides by SQLSTATE, not by text)."""
         try:
             await self.session.flush()
         except IntegrityError as exc:
+            if classify(exc) is not Fault.CONFLICT:
+                raise
             raise Uniqueness(f"a unique attribute is already taken ({exc.orig})") from exc

@@ -13,23 +13,29 @@ The bus composes the pieces of this package, each configured by one frozen
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from roster_shared.bus.base import BatchHandler, Bus, BusError, Record, Subscription
+from roster_shared.bus.base import BatchHandler, Bus, BusError, Message, Record, Subscription
 from roster_shared.bus.kafka.group import GroupMember
 from roster_shared.bus.kafka.listener import Listener
 from roster_shared.bus.kafka.options import KafkaOptions
 from roster_shared.bus.kafka.producer import Producer
-from roster_shared.bus.kafka.subscription import KafkaSubscription
+from roster_shared.bus.kafka.subscription import KafkaSubscription, to_message
 from roster_shared.bus.kafka.topics import TopicAdmin
 from roster_shared.settings import RosterSettings
 from roster_shared.topics import TopicSpec
 
 _T = TypeVar("_T")
+
+REACHABLE_GRACE = 10.0
+"""Seconds since the broker last answered for which :meth:`KafkaBus.reachable` still says so."""
 
 
 class KafkaBus(Bus):
@@ -72,6 +78,8 @@ class KafkaBus(Bus):
         self._producer: Producer | None = None
         self._admin: TopicAdmin | None = None
         self._subscriptions: list[KafkaSubscription] = []
+        self._asked_at = 0.0
+        self._answered_at = -REACHABLE_GRACE  # never, until start() connects
 
     @property
     def bootstrap(self) -> str:
@@ -95,6 +103,7 @@ class KafkaBus(Bus):
             raise BusError(f"cannot connect to Kafka at {self.bootstrap}: {exc}") from exc
         self._producer = producer
         self._admin = admin
+        self._answered_at = time.monotonic()  # it just answered
 
     async def stop(self) -> None:
         """Stop every subscription made from this bus, then flush and close the producer."""
@@ -119,6 +128,22 @@ class KafkaBus(Bus):
         """Create missing topics; returns once every topic's partitions have leaders."""
         await self._require(self._admin).ensure(specs)
 
+    async def reachable(self) -> bool:
+        """True when the broker answered a metadata request within the last
+        ``REACHABLE_GRACE`` seconds (each ask bounded by 2 s; readiness probes call this, so an
+        answer is reused for a second). The grace keeps one slow answer on a busy broker from
+        taking every instance out of service at once; a broker that is gone is noticed within
+        it."""
+        admin = self._admin
+        if admin is None:
+            return False
+        now = time.monotonic()
+        if now - self._asked_at > 1.0:
+            self._asked_at = now
+            if await admin.reachable(2.0):
+                self._answered_at = time.monotonic()
+        return time.monotonic() - self._answered_at < REACHABLE_GRACE
+
     async def _partitions(self, topic: str) -> list[int]:
         """The partition ids of ``topic``, empty if it does not exist (never auto-creates it)."""
         return await self._require(self._admin).partitions(topic)
@@ -128,6 +153,32 @@ class KafkaBus(Bus):
     async def send_batch(self, records: Sequence[Record]) -> None:
         """Send all records, then wait until the broker acknowledged every one (``acks=all``)."""
         await self._require(self._producer).send_batch(records)
+
+    async def read(self, topic: str, *, limit: int = 10_000) -> list[Message]:
+        """Every record of ``topic`` from its beginning to its end as of now, at most
+        ``limit``: a groupless consumer that commits nothing (bounded by ``start_timeout``)."""
+        partitions = await self._partitions(topic)
+        if not partitions:
+            return []
+        consumer = self.options.consumer(None, max_batch=1000)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(topic, p) for p in partitions]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            out: list[Message] = []
+            async with asyncio.timeout(self.options.start_timeout):
+                while len(out) < limit:
+                    positions = {tp: await consumer.position(tp) for tp in tps}
+                    if all(positions[tp] >= ends[tp] for tp in tps):
+                        break
+                    fetched = await consumer.getmany(timeout_ms=500, max_records=1000)
+                    for tp, records in fetched.items():
+                        out.extend(to_message(r) for r in records if r.offset < ends[tp])
+            return out[:limit]
+        finally:
+            await consumer.stop()
 
     # -- consuming ---------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """A Kafka consumer-group member: hands each partition's records to the handler, then commits.
 
-A handler that raises gets the same records again after a backoff. On a rebalance, the
-revocation waits for the batch in hand, so its commit lands while the partitions are still
-ours; records fetched before a revocation are not handed over (their new owner reads them from
-the committed offset).
+A handler that raises gets the same records again after a backoff of their partition alone: the
+partition is paused (``consumer.pause``) until its backoff ends, while the others go on. On a
+rebalance, the revocation waits for the batch in hand, so its commit lands while the partitions
+are still ours; records fetched before a revocation are not handed over (their new owner reads
+them from the committed offset).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -54,6 +56,10 @@ class GroupMember(KafkaSubscription):
         self.max_batch = max_batch
         # Bumped when partitions are revoked: a fetched result from before is stale.
         self._generation = 0
+        # Per partition: failures in a row, paused until (monotonic), next offset to handle.
+        self._failures: dict[TopicPartition, int] = {}
+        self._paused: dict[TopicPartition, float] = {}
+        self._positions: dict[TopicPartition, int] = {}
 
     def _make_consumer(self) -> AIOKafkaConsumer:
         return self._options.consumer(self.group, max_batch=self.max_batch)
@@ -66,6 +72,11 @@ class GroupMember(KafkaSubscription):
             self._generation += 1
         # Let the batch in hand finish and commit while the partitions are still ours.
         async with self._batch_lock:
+            for tp in revoked:
+                # Its next owner (maybe us again) starts afresh from the committed offset.
+                self._failures.pop(tp, None)
+                self._paused.pop(tp, None)
+                self._positions.pop(tp, None)
             log.info(
                 "partitions revoked",
                 extra={"group": self.group, "partitions": _names(revoked)},
@@ -76,49 +87,92 @@ class GroupMember(KafkaSubscription):
         self.ready.set()
 
     async def _run(self, consumer: AIOKafkaConsumer) -> None:
+        # Nothing a round raises ends the loop: a fetch that fails, or anything unforeseen,
+        # is logged and tried again after a backoff. Only stop() (or a cancellation) ends it.
         low, high = self._options.retry_backoff
         backoff = low
         while not self._stopping:
-            generation = self._generation
             try:
-                fetched = await consumer.getmany(
-                    timeout_ms=POLL_TIMEOUT_MS, max_records=self.max_batch
-                )
+                await self._round(consumer)
             except ConsumerStoppedError:
                 return
-            except KafkaError:
-                log.exception("fetch failed", extra={"group": self.group})
+            except Exception:
+                log.exception("consumer round failed; retrying", extra={"group": self.group})
                 await asyncio.sleep(backoff)
                 backoff = min(high, backoff * 2)
-                continue
-            pending = [(tp, records) for tp, records in fetched.items() if records]
-            failed = False
-            async with self._batch_lock:
-                while pending:
-                    if self._stopping or generation != self._generation:
-                        # Stopping, or partitions were revoked since the fetch: hand nothing
-                        # more over. Whoever owns these partitions now (maybe us again) reads
-                        # them from the committed offset.
-                        break
-                    tp, records = pending.pop(0)
-                    if not await self._handle(consumer, tp, records):
-                        failed = True
-                        continue
-                    if not await self._commit(consumer, tp, records[-1].offset + 1):
-                        break
-                # Records fetched but not handed over are read again from their first offset
-                # (the consumer's position already moved past them).
-                for tp, records in pending:
-                    with contextlib.suppress(IllegalStateError):
-                        consumer.seek(tp, records[0].offset)
-            if failed:
-                await asyncio.sleep(backoff)
-                backoff = min(high, backoff * 2)
-            elif fetched:
+            else:
                 backoff = low
 
+    async def _round(self, consumer: AIOKafkaConsumer) -> None:
+        """Fetch once and hand each partition's records over; a partition whose handler failed
+        is paused for its own backoff while the others go on."""
+        self._resume_due(consumer)
+        generation = self._generation
+        fetched = await consumer.getmany(timeout_ms=self._poll_ms(), max_records=self.max_batch)
+        pending = [(tp, records) for tp, records in fetched.items() if records]
+        async with self._batch_lock:
+            while pending:
+                if self._stopping or generation != self._generation:
+                    # Stopping, or partitions were revoked since the fetch: hand nothing
+                    # more over. Whoever owns these partitions now (maybe us again) reads
+                    # them from the committed offset.
+                    break
+                tp, records = pending.pop(0)
+                self._positions.setdefault(tp, records[0].offset)
+                if not await self._handle(consumer, tp, records):
+                    self._back_off(consumer, tp)
+                    continue
+                self._failures.pop(tp, None)
+                if not await self._commit(consumer, tp, records[-1].offset + 1):
+                    break
+                self._positions[tp] = records[-1].offset + 1
+            # Records fetched but not handed over are read again from their first offset
+            # (the consumer's position already moved past them).
+            for tp, records in pending:
+                with contextlib.suppress(IllegalStateError):
+                    consumer.seek(tp, records[0].offset)
+        self._track(consumer)
+
+    # -- per-partition backoff -------------------------------------------------------------
+
+    def _back_off(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
+        """Pause ``tp`` for a backoff that doubles with each failure in a row (its own)."""
+        low, high = self._options.retry_backoff
+        failures = self._failures[tp] = self._failures.get(tp, 0) + 1
+        delay = min(high, low * 2 ** (failures - 1))
+        self._paused[tp] = time.monotonic() + delay
+        with contextlib.suppress(IllegalStateError):
+            consumer.pause(tp)
+
+    def _resume_due(self, consumer: AIOKafkaConsumer) -> None:
+        now = time.monotonic()
+        for tp, until in list(self._paused.items()):
+            if until <= now:
+                del self._paused[tp]
+                with contextlib.suppress(IllegalStateError):
+                    consumer.resume(tp)
+
+    def _poll_ms(self) -> int:
+        """How long a fetch may wait: the poll timeout, or less when a pause ends sooner."""
+        if not self._paused:
+            return POLL_TIMEOUT_MS
+        soonest = min(self._paused.values()) - time.monotonic()
+        return max(0, min(POLL_TIMEOUT_MS, int(soonest * 1000) + 1))
+
+    # -- progress --------------------------------------------------------------------------
+
+    def _track(self, consumer: AIOKafkaConsumer) -> None:
+        assigned = consumer.assignment()
+        owned = []
+        for tp in assigned:
+            end = consumer.highwater(tp)
+            position = self._positions.get(tp, end if end is not None else 0)
+            self._tracker.seen(tp.topic, tp.partition, position, end)
+            owned.append((tp.topic, tp.partition))
+        self._tracker.forget(owned)
+
     async def _handle(self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: Any) -> bool:
-        messages = [to_message(record) for record in records]
+        messages = [to_message(record) for record in records]  # never raises on content
         try:
             await self._handler(messages)
         except Exception:

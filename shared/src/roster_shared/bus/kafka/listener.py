@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import ConsumerStoppedError, KafkaError
+from aiokafka.errors import ConsumerStoppedError
 
 from roster_shared.bus.base import BatchHandler, BusError
 from roster_shared.bus.kafka.options import KafkaOptions
@@ -65,7 +65,8 @@ class Listener(KafkaSubscription):
                 batches = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
             except ConsumerStoppedError:
                 return
-            except KafkaError:
+            except Exception:
+                # A fetch that failed (KafkaError) or anything unforeseen: the loop goes on.
                 log.exception("fetch failed", extra={"topic": self.topic})
                 await asyncio.sleep(self._options.retry_backoff[0])
                 continue

@@ -29,17 +29,31 @@ POLL_TIMEOUT_MS = 500
 
 
 def to_message(record: Any) -> Message:
-    """An aiokafka ``ConsumerRecord`` as a bus :class:`Message`."""
-    key: bytes | None = record.key
-    headers: Headers = tuple((str(name), bytes(value)) for name, value in record.headers or ())
+    """An aiokafka ``ConsumerRecord`` as a bus :class:`Message`; never raises on its content.
+
+    Anyone who can produce to a topic chooses a record's bytes: a key that is not UTF-8 is
+    handed over as ``key=None`` with its ``raw_key`` (for the handler to dead-letter), and
+    headers as bytes under text names, whatever they hold.
+    """
+    raw_key: bytes | None = record.key
+    key: str | None = None
+    if raw_key is not None:
+        try:
+            key = raw_key.decode("utf-8")
+        except UnicodeDecodeError:
+            key = None
+    headers: Headers = tuple(
+        (str(name), bytes(value or b"")) for name, value in record.headers or ()
+    )
     return Message(
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
-        key=key.decode("utf-8") if key is not None else None,
+        key=key,
         value=record.value,
         headers=headers,
         timestamp_ms=record.timestamp if record.timestamp is not None else 0,
+        raw_key=raw_key,
     )
 
 
@@ -97,6 +111,7 @@ class KafkaSubscription(Subscription):
     async def stop(self) -> None:
         """Finish and commit the batch in hand, then close the consumer (leaving the group)."""
         self._stopping = True
+        self._stopped = True
         async with self._batch_lock:
             # Between batches: the loop is fetching or idle, safe to cancel.
             if self._task is not None:
@@ -109,8 +124,9 @@ class KafkaSubscription(Subscription):
         # The loop died (cancelled from outside, or a bug): leave the group without committing
         # anything more, so the partitions go to a live member instead of stalling here.
         error = None if task.cancelled() else task.exception()
-        log.error("%s loop ended unexpectedly; leaving", self._name, exc_info=error)
+        log.critical("%s loop ended unexpectedly; leaving", self._name, exc_info=error)
         self._abandoned = asyncio.ensure_future(self._close_consumer())
+        self._died(f"{self._name} loop ended: {'cancelled' if error is None else repr(error)}")
 
     async def _shutdown(self) -> None:
         self._stopping = True

@@ -88,3 +88,12 @@ class TopicAdmin:
             if described["topic"] == topic and described["error_code"] == 0:
                 return sorted(p["partition"] for p in described["partitions"])
         return []
+
+    async def reachable(self, timeout: float) -> bool:  # noqa: ASYNC109 - a probe's own bound
+        """True when the cluster answers a metadata request within ``timeout`` seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._admin.describe_cluster()
+        except Exception:  # unreachable, timed out, or not connected: all mean "not now"
+            return False
+        return True

@@ -1,0 +1,150 @@
+"""Load shedding and deadlines at the SCIM edge (issue 12), on Kafka + PostgreSQL.
+
+Overload is made deterministic, not timed: tiny bounds (2 requests per tenant, 3 in all) and a
+user-store held back by a lock on a table its consumer needs, so the admitted requests stay in
+flight for as long as the test wants. Beyond the bounds the answer is immediate — while the
+admitted ones are still held — 429 (the tenant's share) or 503 (the service's), both with
+``Retry-After`` and a SCIM error body; once the lock goes, every admitted request is applied,
+nothing refused was published, and retrying the refused ones works.
+
+Then the deadline: with no reply ever coming, a write is answered 503 at the request's deadline,
+long before the per-step timeout. And a user-store that refuses scim-api's internal credential is
+a 503 for the SCIM client and a loud log line, never a 401 "bearer token is not valid".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from roster_shared.bus.kafka import KafkaBus
+from sqlmodel import col, select
+from user_store.tables import UserRow
+
+from tests.scim.stack import ScimStack, Tenant, scim_stack
+from tests.scim.test_bad_input import USER, assert_scim_error
+
+DEADLINE = 20.0
+
+
+@pytest.fixture
+def servers(kafka_bootstrap: str, fresh_database_url: str) -> tuple[str, str]:
+    return kafka_bootstrap, fresh_database_url
+
+
+@contextlib.asynccontextmanager
+async def _stack(servers: tuple[str, str], **scim_settings: Any) -> AsyncIterator[ScimStack]:
+    bootstrap, database = servers
+    bus = KafkaBus(bootstrap, client_id="scim-overload")
+    async with scim_stack(
+        bus,
+        database,
+        topic_prefix=f"o{uuid.uuid4().hex[:10]}.",
+        scim_settings=scim_settings,
+    ) as stack:
+        yield stack
+
+
+@contextlib.asynccontextmanager
+async def _consumer_held(stack: ScimStack) -> AsyncIterator[None]:
+    """The user-store's consumer blocks on its first statement until the block ends."""
+    async with stack.engine.connect() as connection:
+        transaction = await connection.begin()
+        await connection.execute(sa.text("LOCK TABLE processed_events IN ACCESS EXCLUSIVE MODE"))
+        try:
+            yield
+        finally:
+            await transaction.rollback()
+
+
+async def _in_flight(stack: ScimStack) -> float:
+    async with stack.http.get(f"{stack.url}/metrics") as response:
+        text = await response.text()
+    found = re.search(r"^roster_scim_api_in_flight (\S+)$", text, re.MULTILINE)
+    assert found, "no in-flight gauge"
+    return float(found.group(1))
+
+
+async def _post(tenant: Tenant, user_name: str) -> tuple[int, Any, Any, float]:
+    started = time.monotonic()
+    status, body, headers = await tenant.request(
+        "POST", "/Users", json={"schemas": [USER], "userName": user_name}
+    )
+    return status, body, headers, time.monotonic() - started
+
+
+async def _names(stack: ScimStack) -> set[str]:
+    async with stack.sessions() as session:
+        rows = await session.execute(select(col(UserRow.user_name)))
+        return set(rows.scalars().all())
+
+
+async def test_beyond_the_bounds_is_429_or_503_at_once_and_nothing_is_lost(
+    servers: tuple[str, str],
+) -> None:
+    async with _stack(
+        servers, max_in_flight=3, max_in_flight_per_tenant=2, request_deadline=DEADLINE
+    ) as stack:
+        a, b, c = [await stack.tenant() for _ in range(3)]
+        async with _consumer_held(stack):
+            held = [
+                asyncio.ensure_future(_post(a, "a1@example.com")),
+                asyncio.ensure_future(_post(a, "a2@example.com")),
+                asyncio.ensure_future(_post(b, "b1@example.com")),
+            ]
+            async with asyncio.timeout(30):
+                while await _in_flight(stack) < 3:
+                    await asyncio.sleep(0.05)
+            # The tenant's share is taken: 429 for it, while its requests are still held.
+            status, body, headers, _ = await _post(a, "a3@example.com")
+            assert_scim_error(status, body, 429, None, "too many requests of this tenant")
+            assert headers["Retry-After"] == "1"
+            # The service is full: 503 for anyone.
+            status, body, headers, _ = await _post(c, "c1@example.com")
+            assert_scim_error(status, body, 503, None, "at capacity")
+            assert headers["Retry-After"] == "1"
+            assert not any(task.done() for task in held), "the admitted ones were still held"
+        results = await asyncio.gather(*held)
+        for status, body, _, elapsed in results:
+            assert status == 201, body
+            assert elapsed < DEADLINE, elapsed
+        # Nothing admitted was lost; nothing refused was published.
+        assert await _names(stack) == {"a1@example.com", "a2@example.com", "b1@example.com"}
+        for tenant, name in ((a, "a3@example.com"), (c, "c1@example.com")):
+            status, body, _, _ = await _post(tenant, name)
+            assert status == 201, body
+        metrics = await (await stack.http.get(f"{stack.url}/metrics")).text()
+        assert 'roster_scim_api_shed_total{scope="tenant"} 1.0' in metrics
+        assert 'roster_scim_api_shed_total{scope="total"} 1.0' in metrics
+
+
+async def test_a_write_is_answered_at_the_deadline(servers: tuple[str, str]) -> None:
+    async with _stack(servers, request_deadline=2.0) as stack:
+        tenant = await stack.tenant()
+        async with _consumer_held(stack):
+            status, body, headers, elapsed = await _post(tenant, "late@example.com")
+        assert_scim_error(status, body, 503, None, "may still apply")
+        assert "Retry-After" in headers
+        # The deadline (2 s) answered, not the per-step timeout (30 s).
+        assert elapsed < 10, elapsed
+
+
+async def test_a_refused_internal_credential_is_503_and_loud(
+    servers: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    async with _stack(servers, internal_token="not-the-user-stores") as stack:
+        tenant = await stack.tenant()
+        status, body, headers = await tenant.request("GET", "/Users")
+    assert_scim_error(status, body, 503, None)
+    assert "bearer token" not in body["detail"]
+    assert "Retry-After" in headers
+    loud = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert any("internal credential" in r.getMessage() for r in loud), caplog.records
