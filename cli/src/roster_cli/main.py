@@ -30,8 +30,8 @@ from user_store.errors import UserStoreError
 
 from roster_cli import connections as connection_commands
 from roster_cli import data as data_paths
-from roster_cli import events as event_commands
 from roster_cli import dlq as dlq_commands
+from roster_cli import events as event_commands
 from roster_cli import reconcile as reconcile_commands
 from roster_cli import tenants as tenant_commands
 from roster_cli import webhooks as webhook_commands

@@ -9,8 +9,8 @@ from typing import Any
 from roster_shared.tenants import ProvisioningMode
 
 from roster_cli import connections as connection_commands
-from roster_cli import webhooks as webhook_commands
 from roster_cli import dlq as dlq_commands
+from roster_cli import webhooks as webhook_commands
 
 SERVICES = {
     "user-store": "user_store.__main__",

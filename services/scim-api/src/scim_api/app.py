@@ -11,8 +11,8 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from roster_shared.bus.base import Bus
-from roster_shared.request_log import Recorder
 from roster_shared.deadline import deadline_middleware
+from roster_shared.request_log import Recorder
 from roster_shared.service import (
     attach_bus,
     attach_requester,

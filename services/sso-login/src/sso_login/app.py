@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from roster_shared.bus.base import Bus
-from roster_shared.request_log import Recorder
 from roster_shared.deadline import deadline_middleware
+from roster_shared.request_log import Recorder
 from roster_shared.service import (
     CHECKS,
     FATAL,

@@ -57,8 +57,13 @@ class UserStoreService:
             await migrate(self.engine)
         await self.relay.start()
         await self.housekeeper.start()
+        # The group carries the topic prefix as the topics do: installations (and test stacks)
+        # sharing a cluster must not join one group and rebalance each other's consumers.
         self._subscription = self.bus.subscribe(
-            self._group, [self.topics.ingest], self.processor, max_batch=self._max_batch
+            self.topics.prefix + self._group,
+            [self.topics.ingest],
+            self.processor,
+            max_batch=self._max_batch,
         )
         self._subscription.on_death = self._on_death
         await self._subscription.start()

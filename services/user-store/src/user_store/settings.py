@@ -28,7 +28,11 @@ class UserStoreSettings(ServiceSettings):
         "changing either invalidates the cursors handed out so far (a client starts again).",
     )
     port: int = Field(default=8100, description="Port to listen on.")
-    consumer_group: str = "roster-user-store"
+    consumer_group: str = Field(
+        default="roster-user-store",
+        description="Consumer group on roster.ingest, under the topic prefix like the topics "
+        "(``ROSTER_TOPIC_PREFIX``): installations sharing a cluster never rebalance each other.",
+    )
     max_batch: int = Field(default=500, ge=1, description="Events applied per transaction.")
     stall_after: float = Field(
         default=30.0,
