@@ -47,25 +47,31 @@ class Housekeeper:
         self._interval = interval
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     async def start(self) -> None:
         """Prune now and then every ``interval`` seconds."""
+        self._stop.clear()
         self._task = asyncio.create_task(self._loop(), name="user-store-housekeeping")
 
-    async def stop(self) -> None:
-        """Stop pruning."""
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop pruning; a prune in progress finishes first (see ``OutboxRelay.stop``)."""
         if self._task is not None:
+            self._stop.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 pruned = await prune_processed(self._sessions, self._clock() - self._retention)
                 if pruned:
                     log.info("pruned %d processed-event records", pruned)
             except Exception:
                 log.exception("housekeeping failed; will retry")
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._interval)

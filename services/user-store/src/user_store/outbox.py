@@ -61,6 +61,7 @@ class OutboxRelay:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
         self.published = 0
 
     async def start(self) -> None:
@@ -68,23 +69,34 @@ class OutboxRelay:
         await self.publish_pending()
         self._task = asyncio.create_task(self._loop(), name="outbox-relay")
 
-    async def stop(self) -> None:
-        """Stop polling (what is left is published by the next start)."""
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop polling (what is left is published by the next start).
+
+        A cycle in progress finishes first: cancelled inside its transaction, an SQLite
+        connection could keep the database's write lock for whoever comes next. Only a cycle
+        that outlasts ``grace`` is cancelled."""
         if self._task is not None:
+            self._stopping = True
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            self._stopping = False
 
     def kick(self) -> None:
         """Publish soon, in the background (the consumer goes on with its next batch)."""
         self._wake.set()
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 await self.publish_pending()
             except Exception:
