@@ -55,7 +55,8 @@ def test_kubernetes_manifests_parse_and_name_real_settings() -> None:
     kinds = [(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(text)]
     assert ("Deployment", "roster-user-store") in kinds
     assert ("Deployment", "roster-console") in kinds
-    assert len([k for k, _ in kinds if k == "Service"]) == 5
+    assert ("Deployment", "roster-webhooks") in kinds
+    assert len([k for k, _ in kinds if k == "Service"]) == 6
     assert len(_variables(text)) >= 8
     assert _variables(text) - KNOWN == set()
 
