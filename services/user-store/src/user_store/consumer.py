@@ -103,17 +103,28 @@ class _Batch:
             await session.execute(insert(OutboxRow), self.outbox)
         self.discard()
 
-    def counts(self) -> tuple[int, int, int]:
-        return self.applied, self.redelivered, self.dead_lettered
+    def counts(self) -> tuple[int, int, int, int, int]:
+        """Where the batch stands, for :meth:`discard` after a savepoint rolls back."""
+        return (
+            self.applied,
+            self.redelivered,
+            self.dead_lettered,
+            len(self.reply_records),
+            len(self.replies),
+        )
 
-    def discard(self, counts: tuple[int, int, int] | None = None) -> None:
-        """Forget what is pending (and, after a rollback, what was counted for it)."""
+    def discard(self, counts: tuple[int, int, int, int, int] | None = None) -> None:
+        """Forget what is pending (and, after a rollback, what was counted for it — the
+        replies included: a reply must never announce a change its savepoint rolled back)."""
         self.processed.clear()
         self.emails.clear()
         self.outbox.clear()
         if counts is not None:
-            self.applied, self.redelivered, self.dead_lettered = counts
+            self.applied, self.redelivered, self.dead_lettered, records, replies = counts
             del self.kinds[self.dead_lettered :]
+            del self.reply_records[records:]
+            for request_id in list(self.replies)[replies:]:
+                del self.replies[request_id]
 
 
 class IngestProcessor:
