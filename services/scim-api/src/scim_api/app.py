@@ -9,20 +9,16 @@ other services on one port. Either way its absolute paths are ``/scim/v2/{tenant
 from __future__ import annotations
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 from roster_shared.bus.base import Bus
-from roster_shared.deadline import deadline_middleware
 from roster_shared.request_log import Recorder
 from roster_shared.service import (
     attach_bus,
     attach_requester,
     attach_state,
     attach_user_store,
-    service_app,
     standalone_root,
 )
-from roster_shared.service.admission import Admission, admission_middleware
-from roster_shared.service.keys import ADMISSION
+from roster_shared.service.front_door import front_door_app
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
@@ -48,30 +44,17 @@ def create_api(
     ``bus`` and ``user_store`` may be passed in (``roster dev`` shares one in-process bus) and
     belong to whoever passed them; otherwise the application builds and owns them.
     """
-    admission = Admission(settings.max_in_flight, settings.max_in_flight_per_tenant)
-    registry = CollectorRegistry()
-    app = service_app(
+    app = front_door_app(
         errors_middleware,
-        # Inside the error middleware, so that their refusals are SCIM errors: first shed
-        # (at once, before any work), then the request's one deadline.
-        admission_middleware(
-            admission,
-            Overloaded,
-            registry=registry,
-            prefix="roster_scim_api",
-            retry_after=settings.shed_retry_after,
-        ),
-        deadline_middleware(
-            settings.request_deadline,
-            lambda: Unavailable(
-                f"the request did not complete within {settings.request_deadline:g}s; "
-                "it may still apply. Read the resource before retrying"
-            ),
-        ),
+        settings,
+        metrics_prefix="roster_scim_api",
         responses=("roster_scim_api_responses", "SCIM responses by HTTP status"),
-        registry=registry,
+        overloaded=Overloaded,
+        expired=lambda: Unavailable(
+            f"the request did not complete within {settings.request_deadline:g}s; "
+            "it may still apply. Read the resource before retrying"
+        ),
     )
-    app[ADMISSION] = admission
     topics = Topics(settings.topic_prefix)
     bus = attach_bus(app, settings, "scim-api", bus)
     user_store = attach_user_store(app, settings, user_store)

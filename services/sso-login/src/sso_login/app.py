@@ -12,9 +12,7 @@ import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 from roster_shared.bus.base import Bus
-from roster_shared.deadline import deadline_middleware
 from roster_shared.request_log import Recorder
 from roster_shared.service import (
     CHECKS,
@@ -25,11 +23,9 @@ from roster_shared.service import (
     attach_state,
     attach_user_store,
     resource_context,
-    service_app,
     standalone_root,
 )
-from roster_shared.service.admission import Admission, admission_middleware
-from roster_shared.service.keys import ADMISSION
+from roster_shared.service.front_door import front_door_app
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
@@ -62,30 +58,17 @@ def create_api(
     The bus and the user-store client are the application's own unless passed in, as in
     ``roster dev``, whose one in-process bus every service shares.
     """
-    admission = Admission(settings.max_in_flight, settings.max_in_flight_per_tenant)
-    registry = CollectorRegistry()
-    app = service_app(
+    app = front_door_app(
         errors_middleware,
-        # Inside the error middleware, so that their refusals are sign-in pages: first shed
-        # (at once, before any work), then the request's one deadline.
-        admission_middleware(
-            admission,
-            Overloaded,
-            registry=registry,
-            prefix="roster_sso_login",
-            retry_after=settings.shed_retry_after,
-        ),
-        deadline_middleware(
-            settings.request_deadline,
-            lambda: Unavailable(
-                "Sign-in took too long; please try again.",
-                reason=f"request deadline ({settings.request_deadline:g}s) passed",
-            ),
-        ),
+        settings,
+        metrics_prefix="roster_sso_login",
         responses=("roster_sso_login_responses", "SSO responses by HTTP status"),
-        registry=registry,
+        overloaded=Overloaded,
+        expired=lambda: Unavailable(
+            "Sign-in took too long; please try again.",
+            reason=f"request deadline ({settings.request_deadline:g}s) passed",
+        ),
     )
-    app[ADMISSION] = admission
     bus = attach_bus(app, settings, "sso-login", bus)
     if settings.session_secret is None:
         raise ValueError(

@@ -1,0 +1,49 @@
+"""The application of a service that faces clients (scim-api, sso-login): the skeleton's
+:func:`~roster_shared.service.app.service_app` with load shedding and one request deadline inside
+the service's own error middleware, so that their refusals come out in its protocol's format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from prometheus_client import CollectorRegistry
+
+from roster_shared.deadline import deadline_middleware
+from roster_shared.service.admission import Admission, admission_middleware
+from roster_shared.service.app import service_app
+from roster_shared.service.keys import ADMISSION
+from roster_shared.service.settings import UserStoreClientSettings
+
+
+def front_door_app(
+    errors: Middleware,
+    settings: UserStoreClientSettings,
+    *,
+    metrics_prefix: str,
+    responses: tuple[str, str],
+    overloaded: Callable[[str, int], Exception],
+    expired: Callable[[], Exception],
+) -> web.Application:
+    """An application whose requests are first admitted within the in-flight bounds
+    (``overloaded(scope, retry_after)`` beyond them: 429 for a tenant, 503 in all), then given
+    ``settings.request_deadline`` in all (``expired()`` past it); ``errors`` answers both."""
+    admission = Admission(settings.max_in_flight, settings.max_in_flight_per_tenant)
+    registry = CollectorRegistry()
+    app = service_app(
+        errors,
+        # First shed (at once, before any work), then the request's one deadline.
+        admission_middleware(
+            admission,
+            overloaded,
+            registry=registry,
+            prefix=metrics_prefix,
+            retry_after=settings.shed_retry_after,
+        ),
+        deadline_middleware(settings.request_deadline, expired),
+        responses=responses,
+        registry=registry,
+    )
+    app[ADMISSION] = admission
+    return app
