@@ -81,6 +81,29 @@ async def test_mismatched_state(embedded: SsoStack, op: RogueOp) -> None:
     )
 
 
+async def test_a_state_that_is_no_correlation_id_still_signs_in(
+    embedded: SsoStack, op: RogueOp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # secrets.token_urlsafe starts with '-' once in 64: the contracts refuse such an id, and
+    # the state's prefix, used as the login's correlation id, made 1 login in 64 a 400.
+    import secrets
+    import types
+
+    import sso_login.oidc.routes as oidc_routes
+
+    dashed = types.SimpleNamespace(
+        token_urlsafe=lambda n=32: "-" + secrets.token_urlsafe(n),
+        compare_digest=secrets.compare_digest,
+    )
+    monkeypatch.setattr(oidc_routes, "secrets", dashed)
+    browser = embedded.browser()
+    start = await browser.get("/sso/acme/oidc/login")
+    at_op = await browser.get(start.headers["Location"])
+    callback = at_op.headers["Location"]
+    assert "state=-" in callback
+    assert (await browser.get(callback)).status == 303
+
+
 async def test_replayed_state(embedded: SsoStack, op: RogueOp) -> None:
     browser = embedded.browser()
     start = await browser.get("/sso/acme/oidc/login")

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
+from roster_shared.events.text import correlation
 from roster_shared.tenants import TenantInfo
 
 from sso_login import preview
@@ -202,7 +203,8 @@ async def oidc_callback(request: web.Request) -> web.Response:
         subject_format=None,
         protocol="oidc",
         target=str(bound.get("rt") or DEFAULT_LANDING),
-        correlation_id=state[:32],
+        # A random state may not have an id's form (1 in 64 starts with '-'): then none.
+        correlation_id=correlation(state[:32]),
     )
     clear_cookie(response, OIDC_COOKIE, f"/sso/{tenant.slug}/oidc/", "Lax")
     return response
