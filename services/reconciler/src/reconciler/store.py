@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 from roster_shared.ids import UnsafeSegment, internal_path, internal_url
+from roster_shared.internal_http import InternalHttpClient
 from roster_shared.tenants import TenantInfo
 
 from reconciler.errors import NotFound, ReconcilerError
@@ -22,33 +23,16 @@ class StoreError(ReconcilerError):
     status = 502
 
 
-class StateStore:
+class StateStore(InternalHttpClient):
     """HTTP client of ``/internal/.../reconciler``."""
 
-    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0) -> None:
-        self._base = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    async def start(self) -> None:
-        """Open the connection pool."""
-        self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
-
-    async def close(self) -> None:
-        """Close the connection pool."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
     async def _call(self, method: str, path: str, *, json: Any = None, params: Any = None) -> Any:
-        if self._session is None:
-            raise RuntimeError("StateStore.start() was not called")
+        session = self.session()
         # A run record can take megabytes: stream it rather than hand aiohttp one large bytes.
         body = None if json is None else io.BytesIO(jsonlib.dumps(json).encode())
         headers = {"Content-Type": "application/json"} if body is not None else None
         try:
-            async with self._session.request(
+            async with session.request(
                 method,
                 internal_url(self._base, path),
                 data=body,

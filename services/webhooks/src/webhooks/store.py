@@ -8,40 +8,27 @@ from typing import Any
 
 import aiohttp
 from roster_shared.ids import UnsafeSegment, internal_path, internal_url
+from roster_shared.internal_http import InternalHttpClient
 
 from webhooks.errors import Invalid, NotFound, StoreError
 
 
-class WebhookStore:
+class WebhookStore(InternalHttpClient):
     """HTTP client of ``/internal/webhooks`` and ``/internal/tenants/{ref}/webhooks``."""
 
     def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 20.0) -> None:
-        self._base = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    async def start(self) -> None:
-        """Open the connection pool."""
-        self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
-
-    async def close(self) -> None:
-        """Close the connection pool."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        super().__init__(base_url, token=token, timeout=timeout)
 
     async def _call(
         self, method: str, segments: tuple[str, ...], *, json: Any = None, params: Any = None
     ) -> Any:
-        if self._session is None:
-            raise RuntimeError("WebhookStore.start() was not called")
+        session = self.session()
         try:
             path = internal_path(*segments)
         except UnsafeSegment as exc:
             raise NotFound(str(exc)) from exc
         try:
-            async with self._session.request(
+            async with session.request(
                 method, internal_url(self._base, path), json=json, params=params
             ) as response:
                 raw = await response.read()
