@@ -1,5 +1,6 @@
 """The connection pool of a service's HTTP client of another service's internal API (the
-reconciler's and the webhooks service's stores of their state in the user-store): opened by
+shared user-store client, and the reconciler's and the webhooks service's stores of their state
+in the user-store): opened by
 ``start``, closed by ``close``, with the bearer credential and one timeout on every call."""
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from roster_shared.deadline import remaining
 from roster_shared.events.people import GroupSnapshot, UserSnapshot
 from roster_shared.filters import GroupPage, ListQuery, UserPage
 from roster_shared.ids import UnsafeSegment, internal_path, internal_url
+from roster_shared.internal_http import InternalHttpClient
 from roster_shared.tenants import TenantInfo
 
 M = TypeVar("M", bound=BaseModel)
@@ -51,25 +52,8 @@ class InternalCredentialRefused(UserStoreClientError):
         super().__init__(503, "internal_credential_refused", detail)
 
 
-class UserStoreClient:
+class UserStoreClient(InternalHttpClient):
     """Reads tenants, users and groups from the user-store over HTTP."""
-
-    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0) -> None:
-        self._base = base_url.rstrip("/")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._session: aiohttp.ClientSession | None = None
-        self._headers = headers
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-
-    async def start(self) -> None:
-        """Open the connection pool."""
-        self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
-
-    async def close(self) -> None:
-        """Close the connection pool."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     @staticmethod
     def _path(*segments: str) -> str:
@@ -92,14 +76,13 @@ class UserStoreClient:
         json: Any = None,
         params: dict[str, str] | None = None,
     ) -> M:
-        if self._session is None:
-            raise RuntimeError("UserStoreClient.start() was not called")
+        session = self.session()
         url = internal_url(self._base, path)
         # Within what is left of the request's deadline (roster_shared.deadline), if any.
         budget = remaining(self._timeout.total)
         if budget <= 0:
             raise TimeoutError("the request's deadline passed before the user-store was asked")
-        async with self._session.request(
+        async with session.request(
             method, url, json=json, params=params, timeout=aiohttp.ClientTimeout(total=budget)
         ) as response:
             body = await response.read()
