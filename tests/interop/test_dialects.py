@@ -26,24 +26,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from roster_shared.bus.base import Bus
-from roster_shared.bus.memory import MemoryBus
 
 from tests.interop.idp import ENTERPRISE, LIST, USER, failed, ok, patch_body
-from tests.scim.stack import ScimStack, Tenant, memory_database, scim_stack
+from tests.scim.stack import PAIRINGS, ScimStack, Tenant, pairing, scim_stack
 
 
-@pytest.fixture(params=["memory-sqlite", "kafka-postgres"])
+@pytest.fixture(params=PAIRINGS)
 async def stack(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[ScimStack]:
-    bus: Bus
-    if request.param == "kafka-postgres":
-        from roster_shared.bus.kafka import KafkaBus
-
-        bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"), client_id="dialects")
-        database = request.getfixturevalue("fresh_database_url")
-    else:
-        bus = MemoryBus(retry_backoff=0.05)
-        database = memory_database(tmp_path)
+    bus, database = pairing(request, tmp_path, "dialects")
     async with scim_stack(bus, database, topic_prefix=f"d{uuid.uuid4().hex[:10]}.") as running:
         yield running
 

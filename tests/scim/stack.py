@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestServer
 from roster_cli import compose
 from roster_shared.bus.base import Bus
 from roster_shared.bus.ingest import IngestClient
+from roster_shared.bus.memory import MemoryBus
 from roster_shared.bus.requests import Requester
 from roster_shared.events.envelope import EnvelopeBase
 from roster_shared.events.replies import Reply
@@ -177,6 +178,22 @@ async def scim_stack(
 
 def memory_database(tmp_path: Any) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'roster.db'}"
+
+
+PAIRINGS = ["memory-sqlite", "kafka-postgres"]
+"""The two pairings every stack fixture runs on: embedded, and the production path."""
+
+
+def pairing(request: Any, tmp_path: Any, client_id: str) -> tuple[Bus, str]:
+    """The bus and database URL of the pairing ``request.param`` names (one of ``PAIRINGS``):
+    the session's Kafka broker and a fresh PostgreSQL database, or an in-process bus and a
+    SQLite file under ``tmp_path``."""
+    if request.param == "kafka-postgres":
+        from roster_shared.bus.kafka import KafkaBus
+
+        kafka = KafkaBus(request.getfixturevalue("kafka_bootstrap"), client_id=client_id)
+        return kafka, request.getfixturevalue("fresh_database_url")
+    return MemoryBus(retry_backoff=0.05), memory_database(tmp_path)
 
 
 def engine_for(url: str) -> AsyncEngine:
