@@ -451,7 +451,14 @@ async def list_attempts(
     await _row(session, tenant_id, endpoint_id)
     rows = (
         await session.execute(
-            sa.select(attempts, events.c.event_id, events.c.type, deliveries.c.origin)
+            sa.select(
+                attempts,
+                events.c.event_id,
+                events.c.type,
+                deliveries.c.origin,
+                deliveries.c.status.label("delivery_status"),
+                deliveries.c.next_attempt_at,
+            )
             .join(deliveries, deliveries.c.id == attempts.c.delivery_id)
             .join(events, events.c.seq == deliveries.c.event_seq)
             .where(attempts.c.endpoint_id == endpoint_id)
@@ -471,6 +478,11 @@ async def list_attempts(
             "error": row.error,
             "latency_ms": row.latency_ms,
             "response": row.response,
+            # Where the delivery stands now: for a pending one, when it is tried next.
+            "delivery_status": row.delivery_status,
+            "next_attempt_at": (
+                _iso(row.next_attempt_at) if row.delivery_status == PENDING else None
+            ),
         }
         for row in rows
     ]
