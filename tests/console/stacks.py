@@ -73,6 +73,7 @@ async def separate_stack(bus: Bus, database_url: str) -> AsyncIterator[Stack]:
         overrides={
             "user-store": {"consumer_group": f"us-{uuid.uuid4().hex[:8]}"},
             compose.RECONCILER: {"schedule": False},
+            compose.WEBHOOKS: {"allow_loopback": True},  # the test's receiver is local
         },
     )
     servers: list[TestServer] = []
@@ -83,7 +84,7 @@ async def separate_stack(bus: Bus, database_url: str) -> AsyncIterator[Stack]:
         servers.append(store)
         wiring = dataclasses.replace(wiring, self_url=str(store.make_url("")).rstrip("/"))
         root = web.Application()
-        for name in (compose.SCIM_API, compose.SSO_LOGIN, compose.RECONCILER):
+        for name in (compose.SCIM_API, compose.SSO_LOGIN, compose.RECONCILER, compose.WEBHOOKS):
             root.add_subapp(compose.prefix(name), compose.service_api(name, wiring, bus=bus))
         services = TestServer(root, port=public_port)
         await services.start_server()
@@ -92,6 +93,7 @@ async def separate_stack(bus: Bus, database_url: str) -> AsyncIterator[Stack]:
             user_store_url=wiring.self_url,
             sso_login_url=public,
             reconciler_url=public,
+            webhooks_url=public,
             public_url=public,
             admin_token=ADMIN,
             internal_token=INTERNAL,

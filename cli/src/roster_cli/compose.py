@@ -156,13 +156,14 @@ def console_apis(wiring: Wiring) -> console_app.Apps:
     """The console and the setup portal (two applications: ``/console`` and ``/setup``).
 
     Everything it acts through answers at ``wiring.self_url`` when composed: the user-store's
-    admin and internal APIs, sso-login's and the reconciler's admin APIs.
+    admin and internal APIs, sso-login's, the reconciler's and the webhooks service's admin APIs.
     """
     settings = ConsoleSettings(
         **{
             "user_store_url": wiring.self_url,
             "sso_login_url": wiring.self_url,
             "reconciler_url": wiring.self_url,
+            "webhooks_url": wiring.self_url,
             "public_url": wiring._public(),
             "admin_token": wiring.admin_token,
             "session_secret": wiring.session_secret,

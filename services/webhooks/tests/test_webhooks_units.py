@@ -8,12 +8,15 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.fernet import Fernet
+from pydantic import ValidationError
 from roster_shared.bus.base import Message
 from standardwebhooks import Webhook, WebhookVerificationError
 from webhooks import signing
 from webhooks.consumer import ordering_key, to_record
 from webhooks.retry import RetryPolicy
 from webhooks.sender import retry_after
+from webhooks.settings import WebhooksSettings
 from webhooks.ssrf import Guard, Refused, Resolve
 
 
@@ -136,3 +139,13 @@ def test_a_message_that_is_no_event_is_skipped() -> None:
     }
     record = to_record(message(json.dumps(event).encode()))
     assert record is not None and record["ordering_key"] == "user:u"
+
+
+def test_retentions_must_outlast_the_retry_window() -> None:
+    key = Fernet.generate_key().decode()
+    settings = WebhooksSettings(webhook_key=key)
+    assert settings.delivery_retention > settings.retry_for  # 14 days > 3 days
+    with pytest.raises(ValidationError, match="delivery_retention must exceed retry_for"):
+        WebhooksSettings(webhook_key=key, delivery_retention=86_400.0)
+    with pytest.raises(ValidationError, match="event_retention must be at least"):
+        WebhooksSettings(webhook_key=key, event_retention=5 * 86_400.0)

@@ -1,11 +1,14 @@
 """Decoding ``roster.lifecycle`` and ``roster.users`` records into the shared contract models.
 
-Roster's contract models refuse what they do not know (``roster_shared.events.envelope.Frozen``):
-there are no tolerated minor versions. A consumer meets three kinds of record it cannot take:
+Roster's contract models refuse what they do not know (``roster_shared.events.envelope.Frozen``)
+— on the producer side. This package reads tolerantly (``tolerant``): within a
+``schema_version`` it supports, fields its models do not know (an additive field of a newer
+minor release, at any level) are set aside, counted and logged once, and the rest is decoded.
+A consumer meets three kinds of record it cannot take:
 
 * a ``type`` it does not know (a newer Roster added one);
 * a ``schema_version`` above the one this package knows for that type;
-* a payload that does not validate (a field added without a version bump would be a Roster bug).
+* a payload that does not validate even so (a known field missing or of the wrong type).
 
 Each is an :class:`UnsupportedEvent` naming why. The consumer stops on it by default, before
 committing, so nothing is skipped silently: upgrade ``roster-events`` and start again. A consumer
@@ -21,18 +24,20 @@ from pydantic import ValidationError
 from roster_shared.events import lifecycle
 from roster_shared.events.people import UserSnapshot
 
+from roster_events.tolerant import IgnoredFields, known_only
+
 LifecycleEvent = lifecycle.LifecycleEvent
 
 
-def _known_types() -> dict[str, int]:
-    union = get_args(lifecycle.LifecycleEvent)[0]
-    found: dict[str, int] = {}
-    for model in get_args(union):
-        found[model.model_fields["type"].default] = model.model_fields["schema_version"].default
-    return found
+MODELS: dict[str, type[Any]] = {
+    model.model_fields["type"].default: model
+    for model in get_args(get_args(lifecycle.LifecycleEvent)[0])
+}
+"""Each lifecycle event type's model."""
 
-
-SUPPORTED_VERSIONS: dict[str, int] = _known_types()
+SUPPORTED_VERSIONS: dict[str, int] = {
+    type_: model.model_fields["schema_version"].default for type_, model in MODELS.items()
+}
 """Every lifecycle event type this package decodes, with the newest schema version it knows."""
 
 
@@ -45,8 +50,13 @@ class UnsupportedEvent(Exception):
         self.raw = raw
 
 
-def decode_event(value: bytes | None) -> LifecycleEvent:
-    """A ``roster.lifecycle`` record's value as its event model, or :class:`UnsupportedEvent`."""
+IGNORED = IgnoredFields()
+"""Unknown fields set aside by decoders not given their own :class:`IgnoredFields`."""
+
+
+def decode_event(value: bytes | None, ignored: IgnoredFields = IGNORED) -> LifecycleEvent:
+    """A ``roster.lifecycle`` record's value as its event model, or :class:`UnsupportedEvent`.
+    Unknown fields (within a supported version) are set aside and noted in ``ignored``."""
     raw = _json(value)
     type_ = raw.get("type")
     if not isinstance(type_, str) or type_ not in SUPPORTED_VERSIONS:
@@ -62,20 +72,27 @@ def decode_event(value: bytes | None) -> LifecycleEvent:
             "upgrade roster-events",
             value,
         )
+    known, dropped = known_only(MODELS[type_], raw)
     try:
-        return lifecycle.LIFECYCLE_ADAPTER.validate_python(raw)
+        event = lifecycle.LIFECYCLE_ADAPTER.validate_python(known)
     except ValidationError as error:
         raise UnsupportedEvent(f"{type_} does not match its contract: {error}", value) from error
+    ignored.note(type_, dropped)
+    return event
 
 
-def decode_snapshot(value: bytes) -> UserSnapshot:
-    """A ``roster.users`` value as a :class:`UserSnapshot`, or :class:`UnsupportedEvent`."""
+def decode_snapshot(value: bytes, ignored: IgnoredFields = IGNORED) -> UserSnapshot:
+    """A ``roster.users`` value as a :class:`UserSnapshot`, or :class:`UnsupportedEvent`
+    (unknown fields set aside as in :func:`decode_event`)."""
+    known, dropped = known_only(UserSnapshot, _json(value))
     try:
-        return UserSnapshot.model_validate(_json(value))
+        user = UserSnapshot.model_validate(known)
     except ValidationError as error:
         raise UnsupportedEvent(
             f"user snapshot does not match its contract: {error}", value
         ) from error
+    ignored.note("user snapshot", dropped)
+    return user
 
 
 def _json(value: bytes | None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from roster_shared.events.people import UserSnapshot
 
 from roster_events.decoding import LifecycleEvent, UnsupportedEvent, decode_event, decode_snapshot
 from roster_events.handler import Deduplicator, Handler, MemoryDeduplicator
+from roster_events.tolerant import IgnoredFields
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class Stats:
     other_tenants: int = 0
     unsupported: int = 0
     handler_failures: int = 0
+    ignored_fields: int = 0
+    """Unknown fields set aside (tolerant reader); which ones: ``Dispatcher.ignored.counts``."""
 
 
 class Dispatcher:
@@ -57,6 +60,7 @@ class Dispatcher:
         self.dedup: Deduplicator = dedup or MemoryDeduplicator()
         self.skip_unsupported = skip_unsupported
         self.stats = Stats()
+        self.ignored = IgnoredFields()
         # After a bootstrap, the version each user had in the snapshot (None: deleted). The
         # first lifecycle records read after it may be older than the snapshot; they are not
         # handed over, so the application never goes back in time.
@@ -79,10 +83,12 @@ class Dispatcher:
             self.stats.gone += 1
             return
         try:
-            user: UserSnapshot = decode_snapshot(value)
+            user: UserSnapshot = decode_snapshot(value, self.ignored)
         except UnsupportedEvent as problem:
             await self._unsupported(problem)
             return
+        finally:
+            self.stats.ignored_fields = self.ignored.total
         self._snapshot[user.id] = user.version
         await self.handler.on_snapshot(user)
         self.stats.snapshots += 1
@@ -93,10 +99,12 @@ class Dispatcher:
             self.stats.other_tenants += 1
             return
         try:
-            event = decode_event(value)
+            event = decode_event(value, self.ignored)
         except UnsupportedEvent as problem:
             await self._unsupported(problem)
             return
+        finally:
+            self.stats.ignored_fields = self.ignored.total
         if await self.dedup.seen(event.event_id):
             self.stats.duplicates += 1
             return

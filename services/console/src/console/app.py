@@ -20,7 +20,7 @@ from roster_shared.observability import health_routes
 from roster_shared.service import attach_state, resource_context, service_app
 from roster_shared.service.keys import METRICS, READY
 
-from console import guard, operator, people, portal
+from console import guard, operator, people, portal, webhooks
 from console.backend import Backend, Urls
 from console.errors import errors_middleware
 from console.keys import BACKEND, SEALER, SETTINGS
@@ -82,7 +82,12 @@ def create_apis(settings: ConsoleSettings, *, backend: Backend | None = None) ->
     sealer = Sealer(settings.session_secret.get_secret_value().encode())
     owned = backend is None
     backend = backend or Backend(
-        Urls(settings.user_store_url, settings.sso_login_url, settings.reconciler_url),
+        Urls(
+            settings.user_store_url,
+            settings.sso_login_url,
+            settings.reconciler_url,
+            settings.webhooks_url,
+        ),
         admin_token=settings.admin_token.get_secret_value(),
         internal_token=settings.internal_token_value(),
         timeout=settings.request_timeout,
@@ -109,6 +114,7 @@ def create_apis(settings: ConsoleSettings, *, backend: Backend | None = None) ->
     console_app.router.add_static("/static", STATIC)
     console_app.add_routes(operator.routes)
     console_app.add_routes(people.routes)
+    console_app.add_routes(webhooks.routes)
     portal_app.add_routes(portal.routes)
     return Apps(console_app, portal_app)
 

@@ -40,6 +40,7 @@ class Urls:
     user_store: str
     sso_login: str
     reconciler: str
+    webhooks: str = "http://127.0.0.1:8105"
 
 
 def _seg(*segments: str) -> str:
@@ -68,6 +69,12 @@ class Backend:
         if self._http is not None:
             await self._http.close()
             self._http = None
+
+    async def call(
+        self, method: str, base: str, path: str, *, admin: bool, json: Any = None
+    ) -> Any:
+        """One API request; its JSON answer, or :class:`BackendError`."""
+        return await self._call(method, base, path, admin=admin, json=json)
 
     async def _call(
         self, method: str, base: str, path: str, *, admin: bool, json: Any = None

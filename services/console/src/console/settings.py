@@ -28,6 +28,10 @@ class ConsoleSettings(UserStoreClientSettings):
         default="http://127.0.0.1:8103",
         description="Base URL of the reconciler's API (``/reconciler/...``).",
     )
+    webhooks_url: str = Field(
+        default="http://127.0.0.1:8105",
+        description="Base URL of the webhooks service's admin API (``/webhooks/admin/...``).",
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8000",
         description="The public base URL of SCIM and SSO (``ROSTER_PUBLIC_URL``): the SCIM base "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aiohttp import web
 from roster_shared.bus.base import Bus
@@ -30,7 +30,16 @@ from roster_shared.topics import Topics
 from webhooks.consumer import batch_handler
 from webhooks.dispatcher import Dispatcher
 from webhooks.errors import errors_middleware
-from webhooks.keys import ADMIN_TOKEN, DISPATCHER, GUARD, SECRET_OVERLAP, STORE, VAULT
+from webhooks.housekeeping import Housekeeper
+from webhooks.keys import (
+    ADMIN_TOKEN,
+    DISPATCHER,
+    GUARD,
+    HOUSEKEEPER,
+    SECRET_OVERLAP,
+    STORE,
+    VAULT,
+)
 from webhooks.retry import RetryPolicy
 from webhooks.routes import routes
 from webhooks.sender import Sender
@@ -85,7 +94,15 @@ def create_api(
         registry=app[METRICS],
         clock=clock,
     )
+    housekeeper = Housekeeper(
+        store,
+        delivery_retention=timedelta(seconds=settings.delivery_retention),
+        event_retention=timedelta(seconds=settings.event_retention),
+        interval=settings.housekeeping_interval,
+        clock=clock,
+    )
     app[STORE] = store
+    app[HOUSEKEEPER] = housekeeper
     app[GUARD] = guard
     app[VAULT] = vault
     app[DISPATCHER] = dispatcher
@@ -94,6 +111,7 @@ def create_api(
     app.cleanup_ctx.append(resource_context(store.start, store.close))
     app.cleanup_ctx.append(resource_context(sender.start, sender.close))
     app.cleanup_ctx.append(resource_context(dispatcher.start, dispatcher.stop))
+    app.cleanup_ctx.append(resource_context(housekeeper.start, housekeeper.stop))
     app.cleanup_ctx.append(
         _consumer_context(bus, settings, Topics(settings.topic_prefix), store, dispatcher)
     )

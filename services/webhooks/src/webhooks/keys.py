@@ -6,6 +6,7 @@ from aiohttp import web
 from roster_shared.service.keys import BUS, METRICS, STATE, State
 
 from webhooks.dispatcher import Dispatcher
+from webhooks.housekeeping import Housekeeper
 from webhooks.ssrf import Guard
 from webhooks.store import WebhookStore
 from webhooks.vault import Vault
@@ -15,6 +16,7 @@ __all__ = [
     "BUS",
     "DISPATCHER",
     "GUARD",
+    "HOUSEKEEPER",
     "METRICS",
     "SECRET_OVERLAP",
     "STATE",
@@ -25,6 +27,7 @@ __all__ = [
 
 STORE = web.AppKey("webhook_store", WebhookStore)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+HOUSEKEEPER = web.AppKey("housekeeper", Housekeeper)
 GUARD = web.AppKey("guard", Guard)
 VAULT = web.AppKey("vault", Vault)
 ADMIN_TOKEN: web.AppKey[str | None] = web.AppKey("admin_token")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from roster_shared.service.settings import UserStoreClientSettings
 
 
@@ -62,8 +62,34 @@ class WebhooksSettings(UserStoreClientSettings):
         description="Seconds a delivery keeps being retried before its endpoint is paused "
         "(with the reason; nothing is dropped: resuming sends it again).",
     )
+    delivery_retention: float = Field(
+        default=14 * 86_400.0,
+        gt=0,
+        description="Seconds a delivered delivery and its attempts are kept (viewable) before "
+        "housekeeping removes them. Must exceed retry_for; a pending delivery is never removed.",
+    )
+    event_retention: float = Field(
+        default=30 * 86_400.0,
+        gt=0,
+        description="Seconds a consumed event is kept (and can be replayed) once no pending "
+        "delivery needs it. At least delivery_retention.",
+    )
+    housekeeping_interval: float = Field(
+        default=3600.0, gt=0, description="Seconds between housekeeping passes."
+    )
     secret_overlap: float = Field(
         default=86_400.0,
         ge=0,
         description="Seconds a rotated-out secret keeps signing beside the new one.",
     )
+
+    @model_validator(mode="after")
+    def _retentions(self) -> WebhooksSettings:
+        if self.delivery_retention <= self.retry_for:
+            raise ValueError(
+                "delivery_retention must exceed retry_for: attempts are kept at least as long "
+                "as a delivery can still be retried"
+            )
+        if self.event_retention < self.delivery_retention:
+            raise ValueError("event_retention must be at least delivery_retention")
+        return self

@@ -4,6 +4,7 @@ endpoints per tenant, consumed events, claims of due deliveries, attempts."""
 from __future__ import annotations
 
 import json as jsonlib
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -131,3 +132,18 @@ class WebhookStore(InternalHttpClient):
             ("internal", "webhooks", "attempts"),
             json={"holder": holder, "attempts": attempts},
         )
+
+    async def prune(
+        self, delivered_before: datetime, events_before: datetime, limit: int
+    ) -> dict[str, int]:
+        """Housekeeping at the user-store: how many deliveries, attempts, events went."""
+        found: dict[str, int] = await self._call(
+            "POST",
+            ("internal", "webhooks", "housekeeping"),
+            json={
+                "delivered_before": delivered_before.isoformat(),
+                "events_before": events_before.isoformat(),
+                "limit": limit,
+            },
+        )
+        return found

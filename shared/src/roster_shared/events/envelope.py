@@ -41,10 +41,14 @@ class Frozen(BaseModel):
     """Base of every contract model: immutable, unknown fields refused.
 
     Refusing unknown fields makes a producer typo fail at the edge instead of being silently
-    dropped. The price: a consumer does not parse an event that carries a field its models do
-    not know, whatever the ``schema_version`` says; the user-store sends such an ingestion event
-    to the dead-letter topic. There are no tolerated minor versions, so a new field means
-    upgrading the consumers before the producers that send it.
+    dropped: Roster's own services parse with these models, so inside Roster a new field means
+    upgrading the consumers before the producers that send it (the user-store sends an
+    ingestion event it cannot parse to the dead-letter topic). Downstream apps read the
+    lifecycle topics through ``roster_events``, which is a tolerant reader: within a
+    ``schema_version`` it supports it sets unknown fields aside (counted, logged once) before
+    validating against these models, so an additive field in a minor release breaks no app; a
+    higher ``schema_version`` or an unknown ``type`` is still refused there
+    (docs/consuming-events.md, "Schema versions").
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

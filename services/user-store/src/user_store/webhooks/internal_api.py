@@ -277,3 +277,18 @@ async def attempts_record(request: web.Request) -> web.Response:
             for delivery_id, attempt in checked
         ]
     return web.json_response({"deliveries": results})
+
+
+@routes.post("/internal/webhooks/housekeeping")
+async def housekeeping(request: web.Request) -> web.Response:
+    """``{"delivered_before", "events_before", "limit"}`` → how many deliveries, attempts and
+    events were removed (see :func:`storage.prune`; the caller repeats while any were)."""
+    data = await _json(request)
+    limit = data.get("limit")
+    if not isinstance(limit, int) or not 1 <= limit <= 10_000:
+        raise Invalid("limit must be between 1 and 10000")
+    delivered_before = _when(data, "delivered_before")
+    events_before = _when(data, "events_before")
+    async with request.app[SESSIONS]() as session, session.begin():
+        pruned = await storage.prune(session, delivered_before, events_before, limit)
+    return web.json_response(pruned)

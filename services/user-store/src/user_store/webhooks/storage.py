@@ -451,7 +451,14 @@ async def list_attempts(
     await _row(session, tenant_id, endpoint_id)
     rows = (
         await session.execute(
-            sa.select(attempts, events.c.event_id, events.c.type, deliveries.c.origin)
+            sa.select(
+                attempts,
+                events.c.event_id,
+                events.c.type,
+                deliveries.c.origin,
+                deliveries.c.status.label("delivery_status"),
+                deliveries.c.next_attempt_at,
+            )
             .join(deliveries, deliveries.c.id == attempts.c.delivery_id)
             .join(events, events.c.seq == deliveries.c.event_seq)
             .where(attempts.c.endpoint_id == endpoint_id)
@@ -471,6 +478,55 @@ async def list_attempts(
             "error": row.error,
             "latency_ms": row.latency_ms,
             "response": row.response,
+            # Where the delivery stands now: for a pending one, when it is tried next.
+            "delivery_status": row.delivery_status,
+            "next_attempt_at": (
+                _iso(row.next_attempt_at) if row.delivery_status == PENDING else None
+            ),
         }
         for row in rows
     ]
+
+
+async def prune(
+    session: AsyncSession, delivered_before: datetime, events_before: datetime, limit: int
+) -> dict[str, int]:
+    """Housekeeping: up to ``limit`` deliveries delivered before ``delivered_before`` go, with
+    their attempts; then up to ``limit`` events that occurred before ``events_before`` and that
+    no delivery refers to any more. A pending delivery (due, retrying, or waiting behind a paused
+    endpoint) is never touched, nor its attempts, nor its event."""
+    done = (
+        (
+            await session.execute(
+                sa.select(deliveries.c.id)
+                .where(
+                    deliveries.c.status == DELIVERED, deliveries.c.delivered_at < delivered_before
+                )
+                .order_by(deliveries.c.id)
+                .limit(limit)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    pruned_attempts = 0
+    if done:
+        result = await session.execute(sa.delete(attempts).where(attempts.c.delivery_id.in_(done)))
+        pruned_attempts = int(getattr(result, "rowcount", 0) or 0)
+        await session.execute(sa.delete(deliveries).where(deliveries.c.id.in_(done)))
+    referred = sa.select(deliveries.c.id).where(deliveries.c.event_seq == events.c.seq).exists()
+    old = (
+        (
+            await session.execute(
+                sa.select(events.c.seq)
+                .where(events.c.occurred_at < events_before, ~referred)
+                .order_by(events.c.seq)
+                .limit(limit)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if old:
+        await session.execute(sa.delete(events).where(events.c.seq.in_(old)))
+    return {"deliveries": len(done), "attempts": pruned_attempts, "events": len(old)}
