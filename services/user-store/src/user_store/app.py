@@ -15,7 +15,15 @@ from roster_shared.service import FATAL, METRICS, READY, CleanupContext, attach_
 from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from user_store import dlq_admin, reconciler_state, replay, request_log, setup_links, sso_settings
+from user_store import (
+    dlq_admin,
+    reconciler_state,
+    replay,
+    request_log,
+    setup_links,
+    sso_settings,
+    token_reads,
+)
 from user_store import webhooks as webhook_state
 from user_store.cursors import Cursors, derive_key
 from user_store.db import create_engine, migrate, read_session_factory
@@ -135,6 +143,7 @@ def create_app(
     app.cleanup_ctx.append(_service_context(service, settings, consume=consume))
     app.add_routes(health_routes(registry, ready))
     app.add_routes(internal)
+    app.add_routes(token_reads.routes)  # the scim-api's reads, token checked in the same hop
     app.add_routes(replay.routes)
     app.add_routes(sso_settings.routes)
     app.add_routes(reconciler_state.routes)
