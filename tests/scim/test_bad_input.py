@@ -109,9 +109,7 @@ async def test_a_revoked_token_is_refused_on_the_very_next_read_by_id_and_lookup
             assert status == 200 and body["totalResults"] == 1, body
             status, body, _ = await acme.request("GET", base + paths[2])
             assert_scim_error(status, body, 404, None, "not found")
-        outcome = await tenant_commands.token_revoke(
-            stack.database_url, slug, token_id(acme.token)
-        )
+        outcome = await tenant_commands.token_revoke(stack.database_url, slug, token_id(acme.token))
         assert outcome.data["revoked_at"]
         for base in (acme.base, f"{second}/scim/v2/{slug}"):
             for path in paths:

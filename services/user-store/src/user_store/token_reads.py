@@ -20,10 +20,10 @@ from roster_shared.tenants import TenantInfo
 from roster_shared.token_reads import TokenUser, TokenUserRead, TokenUsers, TokenUsersRead
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from user_store import queries, tenants
+from user_store import hot_reads, queries, tenants
 from user_store.bodies import json_object
 from user_store.errors import Invalid, NotFound, TokenRefused
-from user_store.keys import CURSORS, READ_SESSIONS
+from user_store.keys import CURSORS, HOT_READS, READ_SESSIONS
 
 routes = web.RouteTableDef()
 
@@ -57,10 +57,21 @@ def _json(model: BaseModel) -> web.Response:
 async def token_user(request: web.Request) -> web.Response:
     """One user of the tenant whose live token the body carries."""
     message = await _message(request, TokenUserRead)
+    if not is_id(message.user_id):  # never reaches a query (user_store.path_params)
+        async with request.app[READ_SESSIONS]() as session:
+            await _verified(session, request, message.token)
+        raise NotFound("no user with that id: it is not an id")
     async with request.app[READ_SESSIONS]() as session:
+        if request.app[HOT_READS]:
+            found, user = await hot_reads.token_user(
+                session, request.match_info["ref"], message.token, message.user_id
+            )
+            if found is None:
+                raise TokenRefused("unknown, revoked or malformed token")
+            if user is None:
+                raise NotFound(f"no user {message.user_id}")
+            return _json(TokenUser(tenant=found, user=user))
         tenant = await _verified(session, request, message.token)
-        if not is_id(message.user_id):  # never reaches a query (user_store.path_params)
-            raise NotFound("no user with that id: it is not an id")
         user = await queries.get_user(session, tenant.id, message.user_id)
     return _json(TokenUser(tenant=tenant, user=user))
 
@@ -71,6 +82,14 @@ async def token_users(request: web.Request) -> web.Response:
     message = await _message(request, TokenUsersRead)
     query = message.query
     async with request.app[READ_SESSIONS]() as session:
+        if request.app[HOT_READS] and hot_reads.is_user_name_lookup(query):
+            found, users = await hot_reads.token_user_name(
+                session, request.match_info["ref"], message.token, query
+            )
+            if found is None:
+                raise TokenRefused("unknown, revoked or malformed token")
+            page = UserPage(total=len(users), start_index=1, items=tuple(users))
+            return _json(TokenUsers(tenant=found, page=page))
         tenant = await _verified(session, request, message.token)
         total, items, cursor = await queries.list_users(
             session, tenant.id, query, cursors=request.app[CURSORS]
