@@ -8,6 +8,7 @@ check cannot hide behind another refusal (a 500, or a 503 that tells the IdP to 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import uuid
 from typing import Any
@@ -82,6 +83,72 @@ async def test_a_token_revoked_by_the_cli_stops_at_the_next_request(
         )
         assert outcome.data["revoked_at"]
         await _refused_everywhere(acme, second)
+
+
+async def test_a_revoked_token_is_refused_on_the_very_next_read_by_id_and_lookup(
+    stack: ScimStack, acme: Tenant
+) -> None:
+    """GET by id and ``userName eq`` check the token in the same internal request as their
+    read (roster_shared.token_reads): a revocation still counts on the very next one, on every
+    instance, and the refusal comes before the read (no 404 for an unknown id)."""
+    status, created, _ = await acme.request(
+        "POST", "/Users", json={"schemas": [USER], "userName": "reader@example.com"}
+    )
+    assert status == 201, created
+    slug = acme.info.slug
+    paths = (
+        f"/Users/{created['id']}",
+        "/Users?filter=userName%20eq%20%22reader%40example.com%22",
+        f"/Users/{uuid.uuid4()}",
+    )
+    async with stack.another_instance() as second:
+        for base in (acme.base, f"{second}/scim/v2/{slug}"):
+            status, body, _ = await acme.request("GET", base + paths[0])
+            assert status == 200 and body["userName"] == "reader@example.com", body
+            status, body, _ = await acme.request("GET", base + paths[1])
+            assert status == 200 and body["totalResults"] == 1, body
+            status, body, _ = await acme.request("GET", base + paths[2])
+            assert_scim_error(status, body, 404, None, "not found")
+        outcome = await tenant_commands.token_revoke(stack.database_url, slug, token_id(acme.token))
+        assert outcome.data["revoked_at"]
+        for base in (acme.base, f"{second}/scim/v2/{slug}"):
+            for path in paths:
+                status, body, headers = await acme.request("GET", base + path)
+                assert_scim_error(status, body, 401, None, "not valid for this tenant")
+                assert headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_a_read_without_a_live_token_learns_nothing_of_the_request(
+    stack: ScimStack, acme: Tenant
+) -> None:
+    """Authentication comes before everything a read checks of its own: a bad filter, an id
+    that cannot be one, another tenant's user - each is a 401 without a live token."""
+    status, created, _ = await acme.request(
+        "POST", "/Users", json={"schemas": [USER], "userName": "secret@example.com"}
+    )
+    assert status == 201, created
+    other = await stack.tenant()
+    wrong = dataclasses.replace(acme, token=acme.token[:-4] + "AAAA")
+    foreign = dataclasses.replace(acme, token=other.token)
+    for caller in (wrong, foreign):
+        for path in (
+            "/Users?filter=nosuch%20eq%20%22x%22",
+            "/Users?filter=userName%20eq",
+            "/Users?count=nope",
+            "/Users/not-an-id",
+            f"/Users/{created['id']}",
+            f"/Users/{created['id']}?attributes=nosuch..attr",
+        ):
+            status, body, _ = await caller.request("GET", path)
+            assert_scim_error(status, body, 401, None, "not valid for this tenant")
+    # The same requests with the live token get the answers about themselves.
+    status, body, _ = await acme.request("GET", "/Users?filter=userName%20eq")
+    assert_scim_error(status, body, 400, "invalidFilter")
+    status, body, _ = await acme.request("GET", "/Users/not-an-id")
+    assert_scim_error(status, body, 404, None, "not found")
+    # The other tenant's own token reads nothing of acme's: its users are not acme's.
+    status, body, _ = await other.request("GET", f"/Users/{created['id']}")
+    assert_scim_error(status, body, 404, None, "not found")
 
 
 # -- public URLs come from settings, never from Host ------------------------------------------

@@ -22,6 +22,7 @@ from roster_shared.filters import GroupPage, ListQuery, UserPage
 from roster_shared.ids import UnsafeSegment, internal_path, internal_url
 from roster_shared.internal_http import InternalHttpClient
 from roster_shared.tenants import TenantInfo
+from roster_shared.token_reads import TokenUser, TokenUserRead, TokenUsers, TokenUsersRead
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -119,6 +120,39 @@ class UserStoreClient(InternalHttpClient):
             # 401 invalid_token: not a live token of the tenant; 404: no such tenant. Either
             # way the same answer, so a client cannot probe which tenants exist.
             if error.status in (401, 404):
+                return None
+            raise
+
+    async def token_user(self, ref: str, token: str, user_id: str) -> TokenUser | None:
+        """One user of the tenant, read as the holder of ``token`` in one request; None when
+        the token is not live for the tenant (``roster_shared.token_reads``)."""
+        return await self._token_read(
+            "user", TokenUser, TokenUserRead(token=token, user_id=user_id), ref
+        )
+
+    async def token_users(self, ref: str, token: str, query: ListQuery) -> TokenUsers | None:
+        """A page of the tenant's users, read as the holder of ``token`` in one request; None
+        when the token is not live for the tenant."""
+        return await self._token_read(
+            "users", TokenUsers, TokenUsersRead(token=token, query=query), ref
+        )
+
+    async def _token_read(
+        self, what: str, model: type[M], message: BaseModel, ref: str
+    ) -> M | None:
+        try:
+            return await self._call(
+                "POST",
+                self._path(ref, "token-reads", what),
+                model,
+                json=message.model_dump(mode="json"),
+            )
+        except InternalCredentialRefused:
+            raise
+        except UserStoreClientError as error:
+            # The token is checked before anything is read: a 401 is the token's (as in
+            # verify_token); a 404 after it is the user's.
+            if error.status == 401:
                 return None
             raise
 

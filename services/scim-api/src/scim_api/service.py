@@ -25,9 +25,11 @@ from roster_shared.events.replies import ErrorCode, Reply
 from roster_shared.filters import Compare, GroupPage, ListQuery, UserPage
 from roster_shared.ids import is_id
 from roster_shared.tenants import TenantInfo
+from roster_shared.token_reads import TokenUser, TokenUsers
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient, UserStoreClientError
 
+from scim_api.auth import refused
 from scim_api.errors import (
     Forbidden,
     InvalidCursor,
@@ -164,6 +166,26 @@ class ScimService:
             f"user {user_id}", self.user_store.user(call.tenant.id, user_id)
         )
         return snapshot
+
+    async def token_user(self, ref: str, token: str, user_id: str) -> TokenUser:
+        """One user, read as the holder of ``token`` in one internal request: 401 when the
+        token is not live for the tenant (checked before the read), 404 when there is no such
+        user. ``user_id`` must already have the id form (:func:`addressable`)."""
+        read: TokenUser | None = await self._read(
+            f"user {user_id}", self.user_store.token_user(ref, token, user_id)
+        )
+        if read is None:
+            raise refused()
+        return read
+
+    async def token_users(self, ref: str, token: str, query: ListQuery) -> TokenUsers:
+        """A page of users, read as the holder of ``token`` in one internal request."""
+        read: TokenUsers | None = await self._read(
+            "users", self.user_store.token_users(ref, token, query)
+        )
+        if read is None:
+            raise refused()
+        return read
 
     async def users(self, call: Call, query: ListQuery) -> UserPage:
         """A page of users."""

@@ -15,13 +15,28 @@ from roster_shared.service import FATAL, METRICS, READY, CleanupContext, attach_
 from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from user_store import dlq_admin, reconciler_state, replay, request_log, setup_links, sso_settings
+from user_store import (
+    dlq_admin,
+    reconciler_state,
+    replay,
+    request_log,
+    setup_links,
+    sso_settings,
+    token_reads,
+)
 from user_store import webhooks as webhook_state
 from user_store.cursors import Cursors, derive_key
-from user_store.db import create_engine, migrate, read_session_factory
+from user_store.db import create_engine, is_sqlite, migrate, read_session_factory
 from user_store.dlq_admin import DEAD_LETTERS, DeadLetters
 from user_store.health import ConsumerCollector, Readiness
-from user_store.keys import ADMIN_TOKEN, CURSORS, INTERNAL_TOKEN, READ_SESSIONS, SESSIONS
+from user_store.keys import (
+    ADMIN_TOKEN,
+    CURSORS,
+    HOT_READS,
+    INTERNAL_TOKEN,
+    READ_SESSIONS,
+    SESSIONS,
+)
 from user_store.routes import admin, credentials_middleware, errors_middleware, internal
 from user_store.service import UserStoreService
 from user_store.settings import UserStoreSettings
@@ -117,6 +132,7 @@ def create_app(
     app[SERVICE] = service
     app[SESSIONS] = service.sessions
     app[READ_SESSIONS] = read_session_factory(engine)
+    app[HOT_READS] = not is_sqlite(engine)
     app[ADMIN_TOKEN] = settings.admin_token.get_secret_value()
     app[CURSORS] = Cursors(
         settings.cursor_key.get_secret_value().encode()
@@ -135,6 +151,7 @@ def create_app(
     app.cleanup_ctx.append(_service_context(service, settings, consume=consume))
     app.add_routes(health_routes(registry, ready))
     app.add_routes(internal)
+    app.add_routes(token_reads.routes)  # the scim-api's reads, token checked in the same hop
     app.add_routes(replay.routes)
     app.add_routes(sso_settings.routes)
     app.add_routes(reconciler_state.routes)

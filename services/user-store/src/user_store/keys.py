@@ -13,3 +13,5 @@ READ_SESSIONS = web.AppKey("read_sessions", async_sessionmaker[AsyncSession])
 ADMIN_TOKEN = web.AppKey("admin_token", str)
 INTERNAL_TOKEN: web.AppKey[str | None] = web.AppKey("internal_token")
 CURSORS = web.AppKey("cursors", Cursors)
+HOT_READS = web.AppKey("hot_reads", bool)
+"""Whether the scim-api's hottest reads take :mod:`user_store.hot_reads` (PostgreSQL only)."""

@@ -23,7 +23,7 @@ def user_snapshot(
     row: UserRow, links: Sequence[IdentityLinkRow] = (), groups: Sequence[MemberRef] = ()
 ) -> UserSnapshot:
     """The contract view of a user row."""
-    return _snapshot(
+    return linked_snapshot(
         row,
         [
             IdentityLink(
@@ -35,9 +35,10 @@ def user_snapshot(
     )
 
 
-def _snapshot(
+def linked_snapshot(
     row: UserRow, links: Sequence[IdentityLink], groups: Sequence[MemberRef]
 ) -> UserSnapshot:
+    """The contract view of a user row with its links and groups already in contract form."""
     return UserSnapshot(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -142,7 +143,8 @@ async def user_snapshots(session: AsyncSession, rows: Sequence[UserRow]) -> list
         else:
             found_groups.setdefault(user_id, []).append(MemberRef(id=a, display=b))
     return [
-        _snapshot(row, found_links.get(row.id, ()), found_groups.get(row.id, ())) for row in rows
+        linked_snapshot(row, found_links.get(row.id, ()), found_groups.get(row.id, ()))
+        for row in rows
     ]
 
 

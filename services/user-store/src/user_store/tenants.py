@@ -218,18 +218,47 @@ _VERIFY = (
 )
 
 
+def presented_token(token: str) -> tuple[str, str]:
+    """``(token id, SHA-256 of the secret)`` of a presented token; a malformed one gets an id
+    no token has and the digest of a placeholder, so it is compared like any other."""
+    match = TOKEN.match(token)
+    if match is None:
+        return "", _digest("malformed")
+    return match.group(1), _digest(match.group(2))
+
+
+def token_live(
+    given: str,
+    tenant_id: str | None,
+    token_tenant_id: str | None,
+    secret_sha256: str | None,
+    revoked_at: datetime | None,
+) -> bool:
+    """Whether the token whose digest is ``given`` is the live token found for the tenant."""
+    # Compare even when something is missing, so timing does not tell which part was wrong.
+    expected = secret_sha256 if secret_sha256 is not None else _digest("absent")
+    same = hmac.compare_digest(expected, given)
+    return (
+        same
+        and secret_sha256 is not None
+        and tenant_id is not None
+        and token_tenant_id == tenant_id
+        and revoked_at is None
+    )
+
+
 async def verify_token(session: AsyncSession, ref: str, token: str) -> TenantInfo | None:
     """The tenant if ``token`` is one of its live tokens, else None (never says what failed)."""
-    match = TOKEN.match(token)
-    params = {"ref": ref, "token_id": match.group(1) if match else ""}
-    found = (await session.execute(_VERIFY, params)).first()
+    token_id, given = presented_token(token)
+    found = (await session.execute(_VERIFY, {"ref": ref, "token_id": token_id})).first()
     tenant, row = (found[0], found[1]) if found is not None else (None, None)
-    # Compare even when something is missing, so timing does not tell which part was wrong.
-    expected = row.secret_sha256 if row is not None else _digest("absent")
-    given = _digest(match.group(2)) if match else _digest("malformed")
-    same = hmac.compare_digest(expected, given)
-    if not same or row is None or tenant is None or row.tenant_id != tenant.id:
+    if not token_live(
+        given,
+        tenant.id if tenant is not None else None,
+        row.tenant_id if row is not None else None,
+        row.secret_sha256 if row is not None else None,
+        row.revoked_at if row is not None else None,
+    ):
         return None
-    if row.revoked_at is not None:
-        return None
+    assert tenant is not None
     return tenant_info(tenant)

@@ -7,20 +7,20 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 from roster_shared import bounded_json
 from roster_shared.events.text import correlation
 from roster_shared.ids import is_tenant_ref
+from roster_shared.tenants import TenantInfo
 
-from scim_api.auth import authenticate
+from scim_api.auth import authenticate, bearer_token, refused
 from scim_api.errors import (
     SCIM_JSON,
     InvalidSyntax,
     MethodNotAllowed,
     PayloadTooLarge,
-    Unauthorized,
     UnsupportedMediaType,
 )
 from scim_api.keys import PUBLIC_BASE, SERVICE, USER_STORE
@@ -42,20 +42,31 @@ def scim_json(
     )
 
 
-async def authenticated(request: web.Request) -> Call:
-    """The call a request makes: its tenant, authenticated by the bearer token, else 401."""
+def tenant_ref(request: web.Request) -> str:
+    """The tenant the path names; 401 when it cannot name one (the answer an unknown tenant
+    gets, given without asking)."""
     tenant = request.match_info["tenant"]
     if not is_tenant_ref(tenant):
-        # Names no tenant, so the answer an unknown tenant gets (auth.py), without asking.
-        raise Unauthorized("the bearer token is not valid for this tenant")
-    info = await authenticate(request.app[USER_STORE], tenant, request.headers.get("Authorization"))
+        raise refused()
+    return tenant
+
+
+def call_for(request: web.Request, info: TenantInfo) -> Call:
+    """The call of a request whose token was verified live for ``info``."""
     # From settings, never from Host or X-Forwarded-*: a client must not choose the URLs that
     # IdPs and logs will follow. The tenant ref is one the token was just verified for.
-    base = f"{request.app[PUBLIC_BASE]}/v2/{tenant}"
+    base = f"{request.app[PUBLIC_BASE]}/v2/{request.match_info['tenant']}"
     # A client's X-Request-Id becomes the events' correlation id only if it has the id form;
     # any other value would make the event invalid, so it is replaced, not refused.
     correlation_id = correlation(request.headers.get("X-Request-Id")) or str(uuid.uuid4())
     return Call(info, base, correlation_id)
+
+
+async def authenticated(request: web.Request) -> Call:
+    """The call a request makes: its tenant, authenticated by the bearer token, else 401."""
+    tenant = tenant_ref(request)
+    info = await authenticate(request.app[USER_STORE], tenant, request.headers.get("Authorization"))
+    return call_for(request, info)
 
 
 class ScimView(web.View):
@@ -67,13 +78,21 @@ class ScimView(web.View):
     """
 
     call: Call
+    token_checked_get: ClassVar[bool] = False
+    """Whether ``get`` checks the token itself, in the same internal request as its read
+    (``roster_shared.token_reads``), and sets :attr:`call` from the answer. Such a ``get``
+    must call :meth:`authenticate` before raising anything about the request itself, so an
+    unauthenticated client still gets 401 before any other answer."""
 
     def __await__(self) -> Generator[Any, None, web.StreamResponse]:
         return self._dispatch().__await__()
 
     async def _dispatch(self) -> web.StreamResponse:
-        self.call = await authenticated(self.request)
         verb = "GET" if self.request.method == "HEAD" else self.request.method
+        if verb == "GET" and self.token_checked_get:
+            get: Callable[[], Awaitable[web.StreamResponse]] = getattr(self, "get")  # noqa: B009
+            return await get()
+        self.call = await authenticated(self.request)
         handler: Callable[[], Awaitable[web.StreamResponse]] | None = (
             getattr(self, verb.lower(), None) if verb in VERBS else None
         )
@@ -82,6 +101,19 @@ class ScimView(web.View):
                 f"{self.request.method} is not allowed on {self.request.path}", self.allowed()
             )
         return await handler()
+
+    def presented(self) -> tuple[str, str]:
+        """``(tenant ref, bearer token)`` of a ``get`` that checks the token itself; 401
+        without asking when either cannot be one."""
+        return tenant_ref(self.request), bearer_token(self.request.headers.get("Authorization"))
+
+    async def authenticate(self) -> None:
+        """Check the token on its own (a ``token_checked_get`` about to refuse the request)."""
+        self.call = await authenticated(self.request)
+
+    def accept(self, info: TenantInfo) -> None:
+        """The token was verified live for ``info`` along with the read."""
+        self.call = call_for(self.request, info)
 
     @classmethod
     def allowed(cls) -> tuple[str, ...]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 from roster_shared.events.people import UserSnapshot
 from roster_shared.filters import ListQuery
+from roster_shared.ids import is_id
 
 from scim_api.messages.list_response import list_response
 from scim_api.messages.projection import project, requested
 from scim_api.messages.search_request import ListRequest
 from scim_api.resources import Resource, etag, normalise, user_attributes, user_resource
 from scim_api.resources.schemas import user_schema
+from scim_api.service import addressable
 from scim_api.views.base import ScimView, scim_json
 
 
@@ -20,12 +22,17 @@ async def user_page(
     """``(totalResults, the page's Users as the request shapes them, next cursor)``; ``query``
     overrides the request's paging (a search across resource types pages for itself)."""
     page = await view.service.users(view.call, query or listing.query)
+    return page.total, _resources(view, listing, page.items), page.next_cursor
+
+
+def _resources(
+    view: ScimView, listing: ListRequest, users: tuple[UserSnapshot, ...]
+) -> list[Resource]:
     schema = user_schema()
-    resources = [
+    return [
         project(schema, user_resource(u, view.call.base), listing.attributes, listing.excluded)
-        for u in page.items
+        for u in users
     ]
-    return page.total, resources, page.next_cursor
 
 
 async def _page(view: ScimView, listing: ListRequest) -> web.Response:
@@ -36,9 +43,22 @@ async def _page(view: ScimView, listing: ListRequest) -> web.Response:
 class UsersView(ScimView):
     """``/Users``."""
 
+    token_checked_get = True
+
     async def get(self) -> web.Response:
-        """List and filter users."""
-        return await _page(self, ListRequest(user_schema(), dict(self.request.query)))
+        """List and filter users (an IdP's ``userName eq`` lookup): the token is checked in
+        the same internal request as the read."""
+        ref, token = self.presented()
+        try:
+            listing = ListRequest(user_schema(), dict(self.request.query))
+        except Exception:
+            await self.authenticate()  # 401 comes before anything about the request
+            raise
+        read = await self.service.token_users(ref, token, listing.query)
+        self.accept(read.tenant)
+        page = read.page
+        resources = _resources(self, listing, page.items)
+        return scim_json(list_response(listing, page.total, resources, page.next_cursor))
 
     async def post(self) -> web.Response:
         """Create a user (or adopt the one a JIT login made: docs/design.md, rule 3)."""
@@ -65,6 +85,8 @@ class UsersSearchView(ScimView):
 class UserView(ScimView):
     """``/Users/{id}``: one user."""
 
+    token_checked_get = True
+
     @property
     def user_id(self) -> str:
         """The id in the path (checked by the use cases before it goes anywhere)."""
@@ -78,8 +100,15 @@ class UserView(ScimView):
         return scim_json(resource, headers={"ETag": etag(snapshot.version)})
 
     async def get(self) -> web.Response:
-        """Read it (304 when ``If-None-Match`` holds its version)."""
-        snapshot = await self.service.user(self.call, self.user_id)
+        """Read it (304 when ``If-None-Match`` holds its version); the token is checked in
+        the same internal request as the read."""
+        ref, token = self.presented()
+        if not is_id(self.user_id):
+            await self.authenticate()  # 401 comes before anything about the request
+            addressable("user", self.user_id)
+        read = await self.service.token_user(ref, token, self.user_id)
+        self.accept(read.tenant)
+        snapshot = read.user
         if self.not_modified(snapshot.version):
             return web.Response(status=304, headers={"ETag": etag(snapshot.version)})
         return self._respond(snapshot)

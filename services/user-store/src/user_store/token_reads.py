@@ -1,0 +1,100 @@
+"""The scim-api's hot reads in one internal request: the token check, then the read
+(``roster_shared.token_reads``).
+
+The token is verified first, in the same session and by the same function as
+``tokens/verify``; a token that is not live for the tenant the path names (unknown, revoked,
+another tenant's, malformed, or no such tenant) gets the same 401 ``invalid_token`` before
+anything is read, so the answer never says whether the user exists. Only then is a 404 or a
+400 about the read itself possible.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from roster_shared.filters import UserPage
+from roster_shared.ids import is_id
+from roster_shared.tenants import TenantInfo
+from roster_shared.token_reads import TokenUser, TokenUserRead, TokenUsers, TokenUsersRead
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from user_store import hot_reads, queries, tenants
+from user_store.bodies import json_object
+from user_store.errors import Invalid, NotFound, TokenRefused
+from user_store.keys import CURSORS, HOT_READS, READ_SESSIONS
+
+routes = web.RouteTableDef()
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def _message(request: web.Request, model: type[M]) -> M:
+    if request.content_length is not None and request.content_length > 1_048_576:
+        raise Invalid("request body too large")
+    data: dict[str, Any] = json_object(await request.read())
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise Invalid(f"invalid {where}: {error['msg']}") from exc
+
+
+async def _verified(session: AsyncSession, request: web.Request, token: str) -> TenantInfo:
+    tenant = await tenants.verify_token(session, request.match_info["ref"], token)
+    if tenant is None:
+        raise TokenRefused("unknown, revoked or malformed token")
+    return tenant
+
+
+def _json(model: BaseModel) -> web.Response:
+    return web.Response(text=model.model_dump_json(), content_type="application/json")
+
+
+@routes.post("/internal/tenants/{ref}/token-reads/user")
+async def token_user(request: web.Request) -> web.Response:
+    """One user of the tenant whose live token the body carries."""
+    message = await _message(request, TokenUserRead)
+    if not is_id(message.user_id):  # never reaches a query (user_store.path_params)
+        async with request.app[READ_SESSIONS]() as session:
+            await _verified(session, request, message.token)
+        raise NotFound("no user with that id: it is not an id")
+    async with request.app[READ_SESSIONS]() as session:
+        if request.app[HOT_READS]:
+            found, user = await hot_reads.token_user(
+                session, request.match_info["ref"], message.token, message.user_id
+            )
+            if found is None:
+                raise TokenRefused("unknown, revoked or malformed token")
+            if user is None:
+                raise NotFound(f"no user {message.user_id}")
+            return _json(TokenUser(tenant=found, user=user))
+        tenant = await _verified(session, request, message.token)
+        user = await queries.get_user(session, tenant.id, message.user_id)
+    return _json(TokenUser(tenant=tenant, user=user))
+
+
+@routes.post("/internal/tenants/{ref}/token-reads/users")
+async def token_users(request: web.Request) -> web.Response:
+    """A filtered, sorted page of the users of the tenant whose live token the body carries."""
+    message = await _message(request, TokenUsersRead)
+    query = message.query
+    async with request.app[READ_SESSIONS]() as session:
+        if request.app[HOT_READS] and hot_reads.is_user_name_lookup(query):
+            found, users = await hot_reads.token_user_name(
+                session, request.match_info["ref"], message.token, query
+            )
+            if found is None:
+                raise TokenRefused("unknown, revoked or malformed token")
+            page = UserPage(total=len(users), start_index=1, items=tuple(users))
+            return _json(TokenUsers(tenant=found, page=page))
+        tenant = await _verified(session, request, message.token)
+        total, items, cursor = await queries.list_users(
+            session, tenant.id, query, cursors=request.app[CURSORS]
+        )
+    page = UserPage(
+        total=total, start_index=query.start_index, items=tuple(items), next_cursor=cursor
+    )
+    return _json(TokenUsers(tenant=tenant, page=page))

@@ -1,0 +1,92 @@
+"""The hottest reads (GET by id, an IdP's ``userName eq`` lookup) answer exactly what the general
+read path answers: on PostgreSQL they are one prepared statement each (user_store.hot_reads), on
+SQLite the general path itself, and both pairings run here.
+
+The general path is reached through the same endpoint by a request the hot path does not take: a
+filter on ``id`` for the GET, ``count=1`` for the lookup (a first page without room to spare).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.integration.harness import login
+from tests.scim.stack import ScimStack, Tenant
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+async def _page(acme: Tenant, **params: str) -> dict[str, Any]:
+    status, body, _ = await acme.request("GET", "/Users", params=params)
+    assert status == 200, body
+    return body  # type: ignore[no-any-return]
+
+
+async def test_get_and_lookup_answer_what_the_general_path_answers(
+    stack: ScimStack, acme: Tenant
+) -> None:
+    # An account a login made (an identity link), adopted by SCIM with every kind of attribute,
+    # in two groups whose names sort differently by case.
+    jit = await stack.login(login(acme.info, "00u-ada", "Ada.Lovelace@Example.com"))
+    assert jit.ok and jit.user is not None
+    status, user, _ = await acme.request(
+        "POST",
+        "/Users",
+        json={
+            "schemas": [USER, ENTERPRISE],
+            "userName": "ada.lovelace@example.com",
+            "externalId": "ext-ada",
+            "name": {"givenName": "Ada", "familyName": "Lovelace"},
+            "displayName": "Ada L",
+            "emails": [{"value": "ada@example.com", "type": "work", "primary": True}],
+            "title": "Analyst",
+            ENTERPRISE: {"employeeNumber": "1815", "department": "Engines"},
+        },
+    )
+    assert status == 201 and user["id"] == jit.user.id, user
+    for name in ("beta", "Alpha"):
+        status, body, _ = await acme.request(
+            "POST",
+            "/Groups",
+            json={"schemas": [GROUP], "displayName": name, "members": [{"value": user["id"]}]},
+        )
+        assert status == 201, body
+
+    status, got, headers = await acme.request("GET", f"/Users/{user['id']}")
+    assert status == 200, got
+    assert [g["display"] for g in got["groups"]] == ["Alpha", "beta"]
+    by_id = await _page(acme, filter=f'id eq "{user["id"]}"')
+    assert by_id["totalResults"] == 1 and by_id["Resources"] == [got]
+    assert headers["ETag"] == got["meta"]["version"]
+
+    lookup = await _page(acme, filter='userName eq "ADA.LOVELACE@example.com"')
+    general = await _page(acme, filter='userName eq "ada.lovelace@example.com"', count="1")
+    assert lookup["totalResults"] == general["totalResults"] == 1
+    assert lookup["Resources"] == general["Resources"] == [got]
+    assert lookup["itemsPerPage"] == 1 and lookup["startIndex"] == 1
+
+    # Nobody by that name: an empty page, as the general path gives.
+    none = await _page(acme, filter='userName eq "nobody@example.com"')
+    assert none["totalResults"] == 0 and none.get("Resources", []) == []
+
+    # A deleted user is gone from both.
+    status, _, _ = await acme.request("DELETE", f"/Users/{user['id']}")
+    assert status == 204
+    status, body, _ = await acme.request("GET", f"/Users/{user['id']}")
+    assert status == 404, body
+    gone = await _page(acme, filter='userName eq "ada.lovelace@example.com"')
+    assert gone["totalResults"] == 0
+
+
+async def test_a_lookup_is_confined_to_the_tokens_tenant(stack: ScimStack, acme: Tenant) -> None:
+    other = await stack.tenant()
+    for tenant in (acme, other):
+        status, body, _ = await tenant.request(
+            "POST", "/Users", json={"schemas": [USER], "userName": "same@example.com"}
+        )
+        assert status == 201, body
+        mine = body["id"]
+        page = await _page(tenant, filter='userName eq "same@example.com"')
+        assert [u["id"] for u in page["Resources"]] == [mine]
