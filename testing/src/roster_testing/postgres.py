@@ -303,6 +303,34 @@ class LocalPostgres:
         """Create an empty database ``name`` in this cluster and return its URL."""
         return create_database(self.server_url, name)
 
+    def crash(self) -> None:
+        """``pg_ctl stop -m immediate``: every backend ends at once, no checkpoint; the next
+        start replays the WAL, as after a power cut of the server process (for fault runs)."""
+        if self.base_dir is None:
+            raise RuntimeError("LocalPostgres is not started")
+        data = str(self.base_dir / "data")
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", data, "stop", "-m", "immediate", "-w")
+
+    def restart(self) -> None:
+        """Start the cluster again after :meth:`crash` (crash recovery), same port and data."""
+        if self.base_dir is None or self._watchdog is None:
+            raise RuntimeError("LocalPostgres is not started")
+        data = self.base_dir / "data"
+        self._run(
+            str(self.bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(self.base_dir / "server.log"),
+            "-w",
+            "-t",
+            str(int(self.start_timeout)),
+            "start",
+            timeout=self.start_timeout + 10,
+        )
+        self.pid = int((data / "postmaster.pid").read_text().split("\n", 1)[0])
+        self._watchdog.kill_on_exit(self.pid, group=False, grace=10.0)
+
     def stop(self) -> None:
         """``pg_ctl stop -m fast`` and delete the cluster. Idempotent."""
         atexit.unregister(self.stop)
