@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from roster_testing.faults.check import Verdict, read_topic, settled
 from roster_testing.faults.fleet import Fleet
-from roster_testing.faults.idp import Idp, Tenant
+from roster_testing.faults.idp import Idp, Op, Tenant
 from roster_testing.kafka import LocalKafka
 from roster_testing.postgres import LocalPostgres, acreate_database
 
@@ -55,6 +55,9 @@ class Result:
     slowest_ack_s: float
     dead_letters: int = 0
     notes: list[str] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
+    fault_time: float = 0.0  # seconds into the load (the IdP's clock)
+    restart_time: float | None = None  # when what was killed was started again, if it was
 
     @property
     def ok(self) -> bool:
@@ -144,7 +147,9 @@ async def run(
         load = asyncio.ensure_future(idp.run(seconds))
         await asyncio.sleep(fault_at)
         fault_time = idp.now()
-        await _inject(scenario, fleet, servers, made, prefix, down_for, notes, idp.now)
+        restart_time = await _inject(
+            scenario, fleet, servers, made, prefix, down_for, notes, idp.now
+        )
         await load
         verdict = await settled(idp.ops, database, [t.id for t in made], servers.bootstrap, prefix)
         dead = 0
@@ -158,6 +163,9 @@ async def run(
             max((op.ended - op.started for op in acked), default=0.0),
             dead,
             notes,
+            idp.ops,
+            fault_time,
+            restart_time,
         )
     finally:
         fleet.stop_all()
@@ -172,12 +180,15 @@ async def _inject(
     down_for: float,
     notes: list[str],
     now: Callable[[], float],
-) -> None:
+) -> float | None:
     async def back(label: str, restart: Callable[[], Awaitable[float]]) -> None:
         await asyncio.sleep(down_for)
         started = now()
         await restart()
         notes.append(f"{label} back after {now() - started + down_for:.1f} s")
+        restarted_at.append(started)
+
+    restarted_at: list[float] = []
 
     match scenario.fault:
         case "kill-store":
@@ -213,6 +224,7 @@ async def _inject(
                 await producer.stop()
         case other:
             raise ValueError(f"unknown fault {other}")
+    return restarted_at[0] if restarted_at else None
 
 
 async def _timed(work: Awaitable[object]) -> float:
