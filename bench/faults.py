@@ -53,7 +53,10 @@ async def main() -> int:
     print(f"logs in {logs}; load average {os.getloadavg()[0]:.1f}", flush=True)
     classpath = ensure_kafka_classpath(kafka_cache_dir())
     results = []
-    with LocalKafka(classpath, quick_start=False) as kafka, LocalPostgres() as postgres:
+    with (
+        LocalKafka(classpath, quick_start=False) as kafka,
+        LocalPostgres(durable_commits=True) as postgres,
+    ):
         servers = Servers(kafka.bootstrap, postgres.server_url, kafka, postgres)
         for scenario in chosen:
             result = await run(

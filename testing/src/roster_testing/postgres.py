@@ -160,12 +160,18 @@ class LocalPostgres:
         bin_dir: Path | None = None,
         max_connections: int = 200,
         start_timeout: float = 30.0,
+        durable_commits: bool = False,
     ) -> None:
         _check_name(database)
         self.database = database
         self.bin_dir = bin_dir or find_bin_dir()
         self.max_connections = max_connections
         self.start_timeout = start_timeout
+        # Off by default (speed). A fault run that crashes the server needs it on: with
+        # synchronous_commit off, a commit is acknowledged before its WAL leaves shared memory,
+        # and an immediate stop loses it (the fault run saw acknowledged creates vanish).
+        # fsync stays off: the OS does not crash, so WAL written to it survives.
+        self.durable_commits = durable_commits
         self.port: int | None = None
         self.base_dir: Path | None = None
         self.server_version = ""
@@ -269,7 +275,7 @@ class LocalPostgres:
                 f"unix_socket_directories = '{base}'\n"
                 f"max_connections = {self.max_connections}\n"
                 "fsync = off\n"
-                "synchronous_commit = off\n"
+                f"synchronous_commit = {'on' if self.durable_commits else 'off'}\n"
                 "full_page_writes = off\n"
             )
         self._watchdog.run_on_exit(

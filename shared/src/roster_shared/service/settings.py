@@ -63,6 +63,13 @@ class UserStoreClientSettings(ServiceSettings):
         description="Requests scim-api / sso-login serve at once (``ROSTER_MAX_IN_FLIGHT``); "
         "beyond, 503 with Retry-After at once.",
     )
+    adaptive_in_flight: bool = Field(
+        default=True,
+        description="Bound the requests in flight by a limit that keeps their mean latency "
+        "under a fifth of ``ROSTER_REQUEST_DEADLINE`` (shrinks as requests queue, grows while "
+        "they do not), under ``ROSTER_MAX_IN_FLIGHT`` as a ceiling "
+        "(``ROSTER_ADAPTIVE_IN_FLIGHT``); off, the bound is ``ROSTER_MAX_IN_FLIGHT`` itself.",
+    )
     max_in_flight_per_tenant: int = Field(
         default=64,
         ge=1,

@@ -127,6 +127,9 @@ async def check(
         if len(v.examples) < 8:
             v.examples.append(text)
 
+    for op in ops:
+        if op.outcome == "failed":
+            note(f"failed {op.kind} {op.user_name}: answers {' '.join(op.statuses)}")
     for name in sorted(acked - set(row_of)):
         v.lost += 1
         note(f"lost create {name}")
