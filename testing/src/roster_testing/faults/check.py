@@ -82,12 +82,13 @@ def _dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-async def stored_users(database_url: str, tenant_ids: list[str]) -> list[dict[str, Any]]:
+async def stored_users(database_url: str, tenant_ids: list[str] | None) -> list[dict[str, Any]]:
+    """The live users of ``tenant_ids`` (of every tenant when None)."""
     conn = await asyncpg.connect(_dsn(database_url))
     try:
         rows = await conn.fetch(
             "SELECT id, tenant_id, user_name, active, version FROM users"
-            " WHERE tenant_id = ANY($1::text[]) AND deleted_at IS NULL",
+            " WHERE ($1::text[] IS NULL OR tenant_id = ANY($1::text[])) AND deleted_at IS NULL",
             tenant_ids,
         )
     finally:

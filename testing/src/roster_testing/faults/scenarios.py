@@ -6,7 +6,8 @@ import asyncio
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,6 +93,57 @@ async def _admin(store: str, admin: str, slug: str) -> Tenant:
             assert response.status == 201, await response.text()
             token = (await response.json())["token"]
     return Tenant(slug=slug, id=tenant["id"], token=token)
+
+
+@asynccontextmanager
+async def stack(
+    servers: Servers, logs: Path, env: dict[str, str], *, tenants: int = 4
+) -> AsyncIterator[tuple[str, list[tuple[str, str]], str]]:
+    """One user-store and one scim-api (``env`` added to scim-api's settings) on a fresh
+    database and topics, with ``tenants`` SCIM tenants: yields scim-api's URL, (slug, token)
+    of each tenant, the database URL. For benchmarks (``bench/overload.py``)."""
+    await asyncio.to_thread(logs.mkdir, parents=True, exist_ok=True)
+    database = await acreate_database(servers.server_url, f"stack_{uuid.uuid4().hex[:10]}")
+    admin = secrets.token_urlsafe(16)
+    common = {
+        "ROSTER_KAFKA_BOOTSTRAP": servers.bootstrap,
+        "ROSTER_TOPIC_PREFIX": f"stack{uuid.uuid4().hex[:8]}.",
+        "ROSTER_INTERNAL_TOKEN": secrets.token_urlsafe(16),
+        "ROSTER_TOPIC_PARTITIONS": "4",
+        "ROSTER_LOG_LEVEL": "WARNING",
+        "ROSTER_REQUEST_LOG": "false",
+    }
+    fleet = Fleet(logs)
+    store = fleet.add(
+        "store",
+        "user-store",
+        {
+            **common,
+            "ROSTER_DATABASE_URL": database,
+            "ROSTER_ADMIN_TOKEN": admin,
+            "ROSTER_CONSUMER_GROUP": f"stack-{uuid.uuid4().hex[:8]}",
+        },
+    )
+    scim = fleet.add(
+        "scim",
+        "scim-api",
+        {
+            **common,
+            "ROSTER_USER_STORE_URL": store,
+            "ROSTER_SESSION_SECRET": secrets.token_hex(32),
+            "ROSTER_MAX_IN_FLIGHT_PER_TENANT": "1000000",
+            **env,
+        },
+    )
+    try:
+        fleet.start("store")
+        await fleet.wait_ready("store")
+        fleet.start("scim")
+        await fleet.wait_ready("scim")
+        made = [await _admin(store, admin, f"t{uuid.uuid4().hex[:8]}") for _ in range(tenants)]
+        yield scim, [(t.slug, t.token) for t in made], database
+    finally:
+        fleet.stop_all()
 
 
 async def run(
