@@ -16,14 +16,17 @@ class Service:
 
     def drive(self, limit: LatencyLimit, windows: int, demand: int | None = None) -> list[float]:
         """Offer ``demand`` concurrent requests (all that the limit admits when None) for
-        ``windows`` decision windows; returns the latency seen in each."""
+        ``windows`` rounds (each a window or a latency, the longer); returns the latency seen
+        in each."""
         seen = []
         for _ in range(windows):
             in_flight = int(limit.limit) if demand is None else min(demand, int(limit.limit))
             latency = self.latency(in_flight)
             seen.append(latency)
+            # Answers of requests admitted at this concurrency come back over one latency.
+            span = max(limit.window, latency)
             for _ in range(20):
-                self.now += limit.window / 20 + 1e-6
+                self.now += span / 20 + 1e-6
                 limit.observe(latency, in_flight - 1)
         return seen
 
