@@ -179,7 +179,10 @@ async def one_run(
     for row in rows:
         row["ratio"] = round(row["created_per_s"] / capacity, 2)
     phases = {
-        "2X, adaptive limit": {"ROSTER_MAX_IN_FLIGHT": "1000000"},
+        "2X, adaptive limit": {
+            "ROSTER_ADAPTIVE_IN_FLIGHT": "true",
+            "ROSTER_MAX_IN_FLIGHT": "1000000",
+        },
         f"2X, fixed bound {best}": {
             "ROSTER_ADAPTIVE_IN_FLIGHT": "false",
             "ROSTER_MAX_IN_FLIGHT": str(best),

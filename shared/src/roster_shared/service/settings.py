@@ -64,7 +64,10 @@ class UserStoreClientSettings(ServiceSettings):
         "beyond, 503 with Retry-After at once.",
     )
     adaptive_in_flight: bool = Field(
-        default=True,
+        # Off: measured (bench/overload.py, issue 12 notes) it gave less goodput under 2x
+        # overload than a fixed bound at the saturating concurrency on this stack, whose
+        # throughput keeps growing with concurrency (bigger consumer batches).
+        default=False,
         description="Bound the requests in flight by a limit that keeps their mean latency "
         "under a fifth of ``ROSTER_REQUEST_DEADLINE`` (shrinks as requests queue, grows while "
         "they do not), under ``ROSTER_MAX_IN_FLIGHT`` as a ceiling "
