@@ -1,85 +1,74 @@
-"""Benchmark: SCIM creates under overload, with and without load shedding (issue 12).
+"""Benchmark: SCIM creates under 2x overload against the throughput at saturation (issue 12).
 
-Same run, same broker and database, three phases of ``--seconds`` each (the user-store and the
-scim-api composed in this process, on Kafka + PostgreSQL):
+The user-store and scim-api run as ``roster serve`` processes (as in production: the load
+generator's CPU is not the service's event loop) on a private Kafka + PostgreSQL. Same run:
 
-1. **saturation** — closed loops of ``--clients``, 4x and 8x as many clients (each sends its
-   next POST when the last is answered): the best is the throughput the stack sustains, X
-   creates/s, at C clients (throughput grows with concurrency: bigger consumer batches);
-2. **2x overload, shedding on** — an open loop offering 2X requests/s, with
-   ``ROSTER_MAX_IN_FLIGHT`` = C: goodput (201s per second), how many were shed
-   (429/503 with Retry-After), latency of the accepted ones, the slowest answer of all;
-3. **2x overload, shedding off** — the same offered load with the bound out of reach.
+1. **saturation** — one stack with shedding out of reach; closed loops of ``--ladder`` clients
+   (each sends its next POST when the last is answered). The best is X creates/s: the plateau.
+2. **2x overload**, an open loop offering 2X POST/s for ``--seconds``, on three stacks:
+   ``adaptive`` (the default: ``LatencyLimit``, ceiling out of reach so the adaptive bound alone
+   decides), ``fixed`` (``ROSTER_MAX_IN_FLIGHT`` = the best concurrency of step 1, as the last
+   session measured it) and ``none`` (no bound).
 
-Goodput is reported as a ratio to X (the issue asks for >= 0.9 with shedding on), and every
-acknowledged create is checked to be in the database exactly once (nothing lost).
+Goodput = 201s per second of offered load, as a ratio to X (the issue asks >= 0.9 with
+shedding on). Per phase: shed (429/503 with Retry-After 1, at once), late (503 at the
+deadline: work queued past it), latency of the 201s, the in-flight bound scim-api ended with
+(its ``_in_flight_limit`` metric), the load average. Every 201 is checked in PostgreSQL.
+Repeat runs (``--repeat``) to see the spread on a shared machine.
 
-    uv run python bench/overload.py [--seconds 20] [--clients 16] [--tenants 4]
+    uv run python bench/overload.py [--seconds 20] [--ladder 16,64,256] [--repeat 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
-import secrets
+import os
 import statistics
+import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
-from roster_cli import compose
-from roster_shared.bus.kafka import KafkaBus
-from roster_shared.tenants import ProvisioningMode
-from roster_testing.infra import kafka_service, postgres_service
-from sqlmodel import col, func, select
-from user_store import tenants
-from user_store.db import create_engine, migrate, session_factory
-from user_store.tables import UserRow
+from roster_testing.faults.check import stored_users
+from roster_testing.faults.scenarios import Servers, stack
+from roster_testing.infra import kafka_cache_dir
+from roster_testing.kafka import LocalKafka, ensure_kafka_classpath
+from roster_testing.postgres import LocalPostgres
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 DEADLINE = 25.0
+UNBOUNDED = {"ROSTER_ADAPTIVE_IN_FLIGHT": "false", "ROSTER_MAX_IN_FLIGHT": "1000000"}
 
 
 class Outcomes:
     def __init__(self) -> None:
         self.ok: list[float] = []
         self.shed = 0
-        self.failed: dict[int, int] = {}
+        self.late = 0
+        self.failed: dict[str, int] = {}
         self.slowest = 0.0
         self.acked: list[str] = []
 
-    def record(self, status: int, elapsed: float, name: str) -> None:
+    def record(self, status: int, retry_after: str | None, elapsed: float, name: str) -> None:
         self.slowest = max(self.slowest, elapsed)
         if status == 201:
             self.ok.append(elapsed)
             self.acked.append(name)
-        elif status in (429, 503):
+        elif status in (429, 503) and retry_after == "1":
             self.shed += 1
+        elif status == 503:
+            self.late += 1
         else:
-            self.failed[status] = self.failed.get(status, 0) + 1
+            self.failed[str(status)] = self.failed.get(str(status), 0) + 1
 
 
-async def _post(
-    http: aiohttp.ClientSession, base: str, token: str, outcomes: Outcomes, retry_after: list[str]
-) -> None:
-    name = f"u{uuid.uuid4().hex[:12]}@example.com"
-    started = time.monotonic()
-    async with http.post(
-        f"{base}/Users",
-        json={"schemas": [USER], "userName": name},
-        headers={"Authorization": f"Bearer {token}"},
-    ) as response:
-        await response.read()
-        if response.status in (429, 503) and "Retry-After" in response.headers:
-            retry_after.append(response.headers["Retry-After"])
-        outcomes.record(response.status, time.monotonic() - started, name)
-
-
-async def _closed_loop(seconds: float, clients: int, send: Callable[[], Awaitable[None]]) -> None:
+async def _closed(seconds: float, clients: int, send: Callable[[], Awaitable[None]]) -> None:
     end = time.monotonic() + seconds
 
     async def client() -> None:
@@ -89,10 +78,9 @@ async def _closed_loop(seconds: float, clients: int, send: Callable[[], Awaitabl
     await asyncio.gather(*(client() for _ in range(clients)))
 
 
-async def _open_loop(seconds: float, rate: float, send: Callable[[], Awaitable[None]]) -> None:
+async def _open(seconds: float, rate: float, send: Callable[[], Awaitable[None]]) -> None:
     tasks: list[asyncio.Task[None]] = []
-    start = time.monotonic()
-    n = 0
+    start, n = time.monotonic(), 0
     while (now := time.monotonic()) < start + seconds:
         due = start + n / rate
         if due > now:
@@ -102,145 +90,148 @@ async def _open_loop(seconds: float, rate: float, send: Callable[[], Awaitable[N
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _phase(
-    label: str,
-    bootstrap: str,
-    database: str,
-    scim: dict[str, Any],
-    drive: Callable[[Callable[[], Awaitable[None]]], Awaitable[None]],
-    seconds: float,
-    n_tenants: int,
-) -> tuple[Outcomes, float, list[str]]:
-    engine = create_engine(database)
-    await migrate(engine)
-    sessions = session_factory(engine)
-    made = []
-    async with sessions() as session, session.begin():
-        for _ in range(n_tenants):
-            info = await tenants.create_tenant(
-                session, f"b{uuid.uuid4().hex[:8]}", ProvisioningMode.SCIM_JIT
-            )
-            made.append((info, (await tenants.issue_token(session, info.id)).token))
-    bus = KafkaBus(bootstrap, client_id="bench-overload")
-    await bus.start()
-    wiring = compose.Wiring(
-        database_url=database,
-        self_url="",
-        admin_token=secrets.token_urlsafe(16),
-        internal_token=secrets.token_urlsafe(16),
-        topic_prefix=f"ov{uuid.uuid4().hex[:8]}.",
-        overrides={
-            "user-store": {
-                "topic_partitions": 4,
-                "consumer_group": f"bench-overload-{uuid.uuid4().hex[:8]}",
-            },
-            compose.SCIM_API: scim,
-        },
-    )
-    sock = compose.bind("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    wiring = compose.Wiring(**{**wiring.__dict__, "self_url": f"http://127.0.0.1:{port}"})
-    root = compose.compose(wiring, bus=bus, engine=engine, services=[compose.SCIM_API])
-    outcomes, retry_after = Outcomes(), list[str]()
-    async with compose.listening(root, sock) as url:
-        connector = aiohttp.TCPConnector(limit=0)
-        timeout = aiohttp.ClientTimeout(total=60)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-            turn = 0
+@asynccontextmanager
+async def _client(
+    base: str, tenants: list[tuple[str, str]]
+) -> AsyncIterator[
+    tuple[Callable[[Outcomes], Callable[[], Awaitable[None]]], aiohttp.ClientSession]
+]:
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=60)
+    ) as http:
+        turn = 0
 
+        def sender(outcomes: Outcomes) -> Callable[[], Awaitable[None]]:
             async def send() -> None:
                 nonlocal turn
-                info, token = made[turn % len(made)]
+                slug, token = tenants[turn % len(tenants)]
                 turn += 1
-                await _post(http, f"{url}/scim/v2/{info.slug}", token, outcomes, retry_after)
+                name = f"o{uuid.uuid4().hex[:14]}@example.com"
+                started = time.monotonic()
+                try:
+                    async with http.post(
+                        f"{base}/scim/v2/{slug}/Users",
+                        json={"schemas": [USER], "userName": name},
+                        headers={"Authorization": f"Bearer {token}"},
+                    ) as response:
+                        await response.read()
+                        outcomes.record(
+                            response.status,
+                            response.headers.get("Retry-After"),
+                            time.monotonic() - started,
+                            name,
+                        )
+                except (aiohttp.ClientError, TimeoutError) as error:
+                    outcomes.record(0, type(error).__name__, time.monotonic() - started, name)
 
-            # Warm up (group joined, connections open) before anything is counted.
-            await asyncio.gather(*(send() for _ in range(2 * len(made))))
-            outcomes.__init__()  # type: ignore[misc]
-            started = time.monotonic()
-            await drive(send)
-            elapsed = time.monotonic() - started
-    async with sessions() as session:
-        stored = (
-            await session.execute(
-                select(func.count()).where(col(UserRow.user_name).in_(outcomes.acked))
-            )
-        ).scalar_one()
-    await bus.stop()
-    await engine.dispose()
-    lost = len(outcomes.acked) - stored
-    print(
-        json.dumps(
-            {
-                "phase": label,
-                "seconds": round(elapsed, 1),
-                "created_per_s": round(len(outcomes.ok) / seconds, 1),
-                "shed": outcomes.shed,
-                "other_failures": outcomes.failed,
-                "p50_s": round(statistics.median(outcomes.ok), 3) if outcomes.ok else None,
-                "p99_s": round(statistics.quantiles(outcomes.ok, n=100)[98], 3)
-                if len(outcomes.ok) > 100
-                else None,
-                "slowest_s": round(outcomes.slowest, 2),
-                "lost": lost,
-            }
-        ),
-        flush=True,
-    )
-    return outcomes, elapsed, retry_after
+            return send
+
+        yield sender, http
+
+
+async def _bound(http: aiohttp.ClientSession, base: str) -> float | None:
+    async with http.get(f"{base}/metrics") as response:
+        for line in (await response.text()).splitlines():
+            if line.startswith("roster_scim_api_in_flight_limit "):
+                return float(line.split()[1])
+    return None
+
+
+def _report(
+    label: str, outcomes: Outcomes, seconds: float, capacity: float | None
+) -> dict[str, Any]:
+    rate = len(outcomes.ok) / seconds
+    ok = sorted(outcomes.ok)
+    return {
+        "phase": label,
+        "created_per_s": round(rate, 1),
+        "ratio": round(rate / capacity, 2) if capacity else None,
+        "shed": outcomes.shed,
+        "late": outcomes.late,
+        "other": outcomes.failed,
+        "p50_s": round(statistics.median(ok), 2) if ok else None,
+        "p99_s": round(ok[int(len(ok) * 0.99) - 1], 2) if len(ok) > 100 else None,
+        "slowest_s": round(outcomes.slowest, 1),
+        "load": round(os.getloadavg()[0], 1),
+    }
+
+
+async def one_run(
+    servers: Servers, logs: Path, seconds: float, ladder: list[int]
+) -> list[dict[str, Any]]:
+    rows = []
+    capacity, best = 0.0, ladder[0]
+    async with (
+        stack(servers, logs / "saturation", UNBOUNDED) as (base, tenants, database),
+        _client(base, tenants) as (sender, _http),
+    ):
+        warm = Outcomes()
+        await _closed(3, 8, sender(warm))
+        for clients in ladder:
+            outcomes = Outcomes()
+            await _closed(seconds, clients, sender(outcomes))
+            row = _report(f"closed loop, {clients} clients", outcomes, seconds, None)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            if row["created_per_s"] > capacity:
+                capacity, best = row["created_per_s"], clients
+    for row in rows:
+        row["ratio"] = round(row["created_per_s"] / capacity, 2)
+    phases = {
+        "2X, adaptive limit": {
+            "ROSTER_ADAPTIVE_IN_FLIGHT": "true",
+            "ROSTER_MAX_IN_FLIGHT": "1000000",
+        },
+        f"2X, fixed bound {best}": {
+            "ROSTER_ADAPTIVE_IN_FLIGHT": "false",
+            "ROSTER_MAX_IN_FLIGHT": str(best),
+        },
+        "2X, no bound": UNBOUNDED,
+    }
+    for label, env in phases.items():
+        async with stack(servers, logs / label.replace(" ", "_"), env) as (
+            base,
+            tenants,
+            database,
+        ):
+            async with _client(base, tenants) as (sender, http):
+                await _closed(3, 8, sender(Outcomes()))
+                outcomes = Outcomes()
+                await _open(seconds, 2 * capacity, sender(outcomes))
+                row = _report(label, outcomes, seconds, capacity)
+                row["bound_at_end"] = await _bound(http, base)
+            stored = {r["user_name"] for r in await stored_users(database, None)}
+            row["lost"] = len(set(outcomes.acked) - stored)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--tenants", type=int, default=4)
+    parser.add_argument("--ladder", default="16,64,256")
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    with kafka_service(quick_start=False) as kafka, postgres_service() as postgres:
-        bootstrap = kafka.bootstrap
-
-        def fresh() -> str:
-            return postgres.create_database(f"overload_{uuid.uuid4().hex[:8]}")
-
-        # Throughput grows with concurrency (the user-store applies bigger batches), so
-        # saturation is the best closed loop over a few concurrencies, not one guess.
-        capacity, concurrency = 0.0, args.clients
-        for clients in sorted({args.clients, 4 * args.clients, 8 * args.clients}):
-            saturated, _, _ = await _phase(
-                f"saturation-{clients}-clients",
-                bootstrap,
-                fresh(),
-                {"max_in_flight": 10_000, "max_in_flight_per_tenant": 10_000},
-                functools.partial(_closed_loop, args.seconds, clients),
-                args.seconds,
-                args.tenants,
+    ladder = [int(n) for n in args.ladder.split(",")]
+    logs = Path(tempfile.mkdtemp(prefix="roster-overload-"))
+    classpath = ensure_kafka_classpath(kafka_cache_dir())
+    with LocalKafka(classpath, quick_start=False) as kafka, LocalPostgres() as postgres:
+        servers = Servers(kafka.bootstrap, postgres.server_url, kafka, postgres)
+        for run in range(args.repeat):
+            rows = await one_run(servers, logs / f"run{run}", args.seconds, ladder)
+            print(
+                f"\nrun {run + 1}: | phase | creates/s | x saturation | shed | late | p50 | "
+                "p99 | slowest | bound at end | lost | load avg |"
             )
-            rate = len(saturated.ok) / args.seconds
-            if rate > capacity:
-                capacity, concurrency = rate, clients
-        results = {}
-        for label, bound in (("overload-shedding", concurrency), ("overload-no-shedding", 10**6)):
-            outcomes, _, retry = await _phase(
-                label,
-                bootstrap,
-                fresh(),
-                {"max_in_flight": bound, "max_in_flight_per_tenant": bound},
-                lambda send: _open_loop(args.seconds, 2 * capacity, send),
-                args.seconds,
-                args.tenants,
-            )
-            results[label] = round(len(outcomes.ok) / args.seconds / capacity, 2)
-            if label == "overload-shedding":
-                assert all(r.isdigit() for r in retry), "every shed answer has Retry-After"
-        print(
-            json.dumps(
-                {
-                    "capacity_per_s": round(capacity, 1),
-                    "at_clients": concurrency,
-                    "goodput_ratio": results,
-                }
-            )
-        )
+            for r in rows:
+                print(
+                    f"| {r['phase']} | {r['created_per_s']} | {r['ratio']} | {r['shed']} "
+                    f"| {r['late']} | {r['p50_s']} s | {r['p99_s']} s | {r['slowest_s']} s "
+                    f"| {r.get('bound_at_end', '')} | {r.get('lost', '')} | {r['load']} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -402,6 +402,32 @@ class LocalKafka:
                 time.sleep(0.3)
         raise self._failure(f"Kafka broker answered no metadata request in time: {last!r}")
 
+    def crash(self) -> None:
+        """``kill -9`` the broker (its process group), keeping its data: for fault runs."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            raise RuntimeError("LocalKafka is not running")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def restart(self) -> None:
+        """Start the broker again on its log and ports after :meth:`crash`; wait until ready."""
+        if self._proc is not None or self.run_dir is None or self._watchdog is None:
+            raise RuntimeError("LocalKafka.restart needs a crashed broker")
+        deadline = Deadline(self.start_timeout)
+        with (self.run_dir / "console.log").open("ab") as out:
+            self._proc = subprocess.Popen(
+                self._java_cmd("kafka.Kafka", str(self.run_dir / "server.properties")),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.run_dir,
+                start_new_session=True,
+            )
+        self._watchdog.kill_on_exit(self._proc.pid, group=True, grace=20.0)
+        self._wait_ready(deadline)
+
     def stop(self) -> None:
         """Stop the broker (SIGTERM, SIGKILL after 20 s) and delete its data. Idempotent."""
         atexit.unregister(self.stop)

@@ -160,12 +160,18 @@ class LocalPostgres:
         bin_dir: Path | None = None,
         max_connections: int = 200,
         start_timeout: float = 30.0,
+        durable_commits: bool = False,
     ) -> None:
         _check_name(database)
         self.database = database
         self.bin_dir = bin_dir or find_bin_dir()
         self.max_connections = max_connections
         self.start_timeout = start_timeout
+        # Off by default (speed). A fault run that crashes the server needs it on: with
+        # synchronous_commit off, a commit is acknowledged before its WAL leaves shared memory,
+        # and an immediate stop loses it (the fault run saw acknowledged creates vanish).
+        # fsync stays off: the OS does not crash, so WAL written to it survives.
+        self.durable_commits = durable_commits
         self.port: int | None = None
         self.base_dir: Path | None = None
         self.server_version = ""
@@ -269,7 +275,7 @@ class LocalPostgres:
                 f"unix_socket_directories = '{base}'\n"
                 f"max_connections = {self.max_connections}\n"
                 "fsync = off\n"
-                "synchronous_commit = off\n"
+                f"synchronous_commit = {'on' if self.durable_commits else 'off'}\n"
                 "full_page_writes = off\n"
             )
         self._watchdog.run_on_exit(
@@ -302,6 +308,34 @@ class LocalPostgres:
     def create_database(self, name: str) -> str:
         """Create an empty database ``name`` in this cluster and return its URL."""
         return create_database(self.server_url, name)
+
+    def crash(self) -> None:
+        """``pg_ctl stop -m immediate``: every backend ends at once, no checkpoint; the next
+        start replays the WAL, as after a power cut of the server process (for fault runs)."""
+        if self.base_dir is None:
+            raise RuntimeError("LocalPostgres is not started")
+        data = str(self.base_dir / "data")
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", data, "stop", "-m", "immediate", "-w")
+
+    def restart(self) -> None:
+        """Start the cluster again after :meth:`crash` (crash recovery), same port and data."""
+        if self.base_dir is None or self._watchdog is None:
+            raise RuntimeError("LocalPostgres is not started")
+        data = self.base_dir / "data"
+        self._run(
+            str(self.bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(self.base_dir / "server.log"),
+            "-w",
+            "-t",
+            str(int(self.start_timeout)),
+            "start",
+            timeout=self.start_timeout + 10,
+        )
+        self.pid = int((data / "postmaster.pid").read_text().split("\n", 1)[0])
+        self._watchdog.kill_on_exit(self.pid, group=False, grace=10.0)
 
     def stop(self) -> None:
         """``pg_ctl stop -m fast`` and delete the cluster. Idempotent."""

@@ -11,7 +11,7 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry
 
 from roster_shared.deadline import deadline_middleware
-from roster_shared.service.admission import Admission, admission_middleware
+from roster_shared.service.admission import Admission, LatencyLimit, admission_middleware
 from roster_shared.service.app import service_app
 from roster_shared.service.keys import ADMISSION
 from roster_shared.service.settings import UserStoreClientSettings
@@ -26,10 +26,16 @@ def front_door_app(
     overloaded: Callable[[str, int], Exception],
     expired: Callable[[], Exception],
 ) -> web.Application:
-    """An application whose requests are first admitted within the in-flight bounds
-    (``overloaded(scope, retry_after)`` beyond them: 429 for a tenant, 503 in all), then given
+    """An application whose requests are first admitted within the in-flight bounds (the
+    overall one adaptive unless ``settings.adaptive_in_flight`` is off;
+    ``overloaded(scope, retry_after)`` beyond them: 429 for a tenant, 503 in all), then given
     ``settings.request_deadline`` in all (``expired()`` past it); ``errors`` answers both."""
-    admission = Admission(settings.max_in_flight, settings.max_in_flight_per_tenant)
+    # Queueing may use a fifth of the deadline: far from it, and above the plateau's latency.
+    target = settings.request_deadline / 5
+    adaptive = LatencyLimit(settings.max_in_flight, target) if settings.adaptive_in_flight else None
+    admission = Admission(
+        settings.max_in_flight, settings.max_in_flight_per_tenant, adaptive=adaptive
+    )
     registry = CollectorRegistry()
     app = service_app(
         errors,

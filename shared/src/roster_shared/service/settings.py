@@ -63,6 +63,16 @@ class UserStoreClientSettings(ServiceSettings):
         description="Requests scim-api / sso-login serve at once (``ROSTER_MAX_IN_FLIGHT``); "
         "beyond, 503 with Retry-After at once.",
     )
+    adaptive_in_flight: bool = Field(
+        # Off: measured (bench/overload.py, issue 12 notes) it gave less goodput under 2x
+        # overload than a fixed bound at the saturating concurrency on this stack, whose
+        # throughput keeps growing with concurrency (bigger consumer batches).
+        default=False,
+        description="Bound the requests in flight by a limit that keeps their mean latency "
+        "under a fifth of ``ROSTER_REQUEST_DEADLINE`` (shrinks as requests queue, grows while "
+        "they do not), under ``ROSTER_MAX_IN_FLIGHT`` as a ceiling "
+        "(``ROSTER_ADAPTIVE_IN_FLIGHT``); off, the bound is ``ROSTER_MAX_IN_FLIGHT`` itself.",
+    )
     max_in_flight_per_tenant: int = Field(
         default=64,
         ge=1,
