@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
+from roster_testing.faults.check import check
 from roster_testing.faults.scenarios import SCENARIOS, Servers, run
 
 pytestmark = pytest.mark.slow
@@ -42,3 +44,37 @@ async def test_user_store_kill_9_mid_load_loses_nothing(
     assert verdict.stored > 0, detail
     # Every tenant was served again, well within Entra's 60 s.
     assert result.recover_s is not None and result.recover_s < 60, detail
+
+    # The checker itself can fail: one acknowledged user renamed behind the IdP's back and one
+    # acknowledged deactivation undone are reported as lost, unexpected and out of step with
+    # the topics.
+    renamed = next(op for op in result.ops if op.kind == "create" and op.outcome == "acknowledged")
+    undone = next(
+        (
+            op
+            for op in result.ops
+            if op.kind == "deactivate"
+            and op.outcome == "acknowledged"
+            and op.user_name != renamed.user_name
+        ),
+        None,
+    )
+    connection = await asyncpg.connect(result.database.replace("+asyncpg", "", 1))
+    try:
+        await connection.execute(
+            "UPDATE users SET user_name = user_name || '-tampered' WHERE user_name = $1",
+            renamed.user_name,
+        )
+        if undone is not None:
+            await connection.execute(
+                "UPDATE users SET active = true WHERE user_name = $1", undone.user_name
+            )
+    finally:
+        await connection.close()
+    tampered = await check(
+        result.ops, result.database, result.tenant_ids, kafka_bootstrap, result.prefix
+    )
+    assert tampered.lost == 1 + (undone is not None), tampered
+    assert tampered.unexpected == 1, tampered
+    assert tampered.lifecycle_mismatch == tampered.snapshot_mismatch == (undone is not None)
+    assert not tampered.ok

@@ -59,6 +59,10 @@ class Result:
     ops: list[Op] = field(default_factory=list)
     fault_time: float = 0.0  # seconds into the load (the IdP's clock)
     restart_time: float | None = None  # when what was killed was started again, if it was
+    # Where the set check read, so a test can check the checker on the same data.
+    database: str = ""
+    prefix: str = ""
+    tenant_ids: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -218,6 +222,9 @@ async def run(
             idp.ops,
             fault_time,
             restart_time,
+            database,
+            prefix,
+            [t.id for t in made],
         )
     finally:
         fleet.stop_all()
