@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aiohttp import web
 from prometheus_client import Counter
@@ -15,7 +15,15 @@ from roster_shared.service import FATAL, METRICS, READY, CleanupContext, attach_
 from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from user_store import dlq_admin, reconciler_state, replay, request_log, setup_links, sso_settings
+from user_store import (
+    dlq_admin,
+    reconciler_state,
+    replay,
+    request_log,
+    setup_links,
+    sso_settings,
+    user_history,
+)
 from user_store import webhooks as webhook_state
 from user_store.cursors import Cursors, derive_key
 from user_store.db import create_engine, migrate, read_session_factory
@@ -113,6 +121,7 @@ def create_app(
         clock=clock,
         topics=Topics(settings.topic_prefix),
         on_death=app[FATAL],
+        history_retention=timedelta(days=settings.history_days),
     )
     app[SERVICE] = service
     app[SESSIONS] = service.sessions
@@ -144,4 +153,5 @@ def create_app(
     app.add_routes(admin)
     app.add_routes(setup_links.routes)
     app.add_routes(request_log.routes)
+    app.add_routes(user_history.routes)
     return app
