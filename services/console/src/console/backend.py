@@ -175,6 +175,15 @@ class Backend:
             await self._call("GET", self.urls.user_store, path, admin=False)
         )
 
+    async def history(
+        self, tenant_id: str, user_id: str, *, before: int | None = None, limit: int = 50
+    ) -> dict[str, Any]:
+        """A page of the user's lifecycle events, newest first (``next`` pages on)."""
+        path = _seg("internal", "tenants", tenant_id, "users", user_id, "history")
+        path += f"?limit={limit}" + (f"&before={before}" if before is not None else "")
+        data: dict[str, Any] = await self._call("GET", self.urls.user_store, path, admin=False)
+        return data
+
     async def groups(self, tenant_id: str, query: ListQuery) -> GroupPage:
         path = _seg("internal", "tenants", tenant_id, "groups", "query") + "?members=false"
         data = await self._call(
