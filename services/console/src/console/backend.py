@@ -114,6 +114,19 @@ class Backend:
         tokens = list(data.pop("tokens", []))
         return TenantInfo.model_validate(data), tokens
 
+    async def sign_out(self, session_hash: str, until: int) -> None:
+        """Record that a console session was signed out (see ``guard``)."""
+        body = {"session_hash": session_hash, "expires_at": until}
+        path = "/admin/console-sessions/signed-out"
+        await self._call("POST", self.urls.user_store, path, admin=True, json=body)
+
+    async def signed_out(self, session_hash: str) -> bool:
+        """Whether a console session was signed out."""
+        path = "/admin/console-sessions/check"
+        body = {"session_hash": session_hash}
+        data = await self._call("POST", self.urls.user_store, path, admin=True, json=body)
+        return bool(data["signed_out"])
+
     async def set_mode(self, ref: str, mode: str) -> TenantInfo:
         path = _seg("admin", "tenants", ref)
         data = await self._call(

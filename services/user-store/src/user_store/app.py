@@ -16,6 +16,7 @@ from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from user_store import (
+    console_sessions,
     dlq_admin,
     reconciler_state,
     replay,
@@ -154,4 +155,5 @@ def create_app(
     app.add_routes(setup_links.routes)
     app.add_routes(request_log.routes)
     app.add_routes(user_history.routes)
+    app.add_routes(console_sessions.routes)
     return app
