@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from user_store import (
     console_sessions,
     dlq_admin,
+    login_dry_run,
     reconciler_state,
     replay,
     request_log,
@@ -156,4 +157,5 @@ def create_app(
     app.add_routes(request_log.routes)
     app.add_routes(user_history.routes)
     app.add_routes(console_sessions.routes)
+    app.add_routes(login_dry_run.routes)
     return app
