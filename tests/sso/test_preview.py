@@ -81,3 +81,40 @@ async def test_oidc_test_sign_in_previews_a_jit_account(
     assert "u-ada" in text and "user_name=ada@example.com" in text
     assert "roster_session" not in page.cookies
     assert await users_of(stack, tenant.id) == 0
+
+
+async def test_saml_test_sign_in_shows_a_refusal_only_the_user_stores_rules_see(
+    stack: SsoStack,
+) -> None:
+    """An account exists with that userName but is linked to another subject: a look-up by
+    userName would say "would sign in"; the user-store's dry run refuses, with its reason."""
+    tenant = await stack.tenant("acme", ProvisioningMode.SCIM_JIT)
+    idp = await _configure_saml(stack, "acme")
+    entity_id, _ = stack.sp("acme")
+
+    async def sign_in(name_id: str, test: bool) -> Any:
+        browser = stack.browser()
+        start = await browser.get("/sso/acme/saml/login" + ("?test=1" if test else ""))
+        request_id, acs = saml_request_id(idp, start.headers["Location"])
+        encoded = idp.response(
+            sp_entity_id=entity_id,
+            acs_url=acs,
+            name_id=name_id,
+            in_response_to=request_id,
+            attributes=ATTRS,
+        )
+        return await browser.post(acs, data={"SAMLResponse": encoded})
+
+    real = await sign_in("ada-subject", test=False)
+    assert real.status == 303, await real.text()
+    assert await users_of(stack, tenant.id) == 1
+    page = await sign_in("mallory-subject", test=True)
+    assert page.status == 200
+    text = await page.text()
+    assert "Would be refused: this sign-in cannot be matched safely to an account" in text
+    assert "the user-store&#x27;s reason:" in text
+    assert "roster_session" not in page.cookies
+    assert await users_of(stack, tenant.id) == 1  # nothing made, the account untouched
+
+    again = await sign_in("ada-subject", test=True)  # the account's own subject: would update
+    assert "Would sign in as the existing account &#x27;ada@example.com&#x27;" in await again.text()

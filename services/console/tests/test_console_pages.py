@@ -38,12 +38,19 @@ class FakeBackend(Backend):
         self.changes: list[tuple[Any, ...]] = []
         self.scim_log: list[dict[str, Any]] = []
         self.runs_: list[dict[str, Any]] | None = None
+        self.signed_out_: set[str] = set()
 
     async def start(self) -> None:
         return None
 
     async def close(self) -> None:
         return None
+
+    async def sign_out(self, session_hash: str, until: int) -> None:
+        self.signed_out_.add(session_hash)
+
+    async def signed_out(self, session_hash: str) -> bool:
+        return session_hash in self.signed_out_
 
     async def tenants(self) -> list[TenantInfo]:
         return list(self.tenants_.values())

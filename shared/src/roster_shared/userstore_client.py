@@ -17,7 +17,10 @@ import aiohttp
 from pydantic import BaseModel
 
 from roster_shared.deadline import remaining
+from roster_shared.events import ingest
+from roster_shared.events.envelope import Frozen
 from roster_shared.events.people import GroupSnapshot, UserSnapshot
+from roster_shared.events.replies import Reply
 from roster_shared.filters import GroupPage, ListQuery, UserPage
 from roster_shared.ids import UnsafeSegment, internal_path, internal_url
 from roster_shared.internal_http import InternalHttpClient
@@ -25,6 +28,14 @@ from roster_shared.tenants import TenantInfo
 from roster_shared.token_reads import TokenUser, TokenUserRead, TokenUsers, TokenUsersRead
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class LoginVerdict(Frozen):
+    """A login's dry run at the user-store: the reply it would get, and what it would change."""
+
+    reply: Reply
+    changed: tuple[str, ...] = ()
+
 
 INVALID_TOKEN = "invalid_token"  # noqa: S105 - an error code, not a secret
 """The user-store's error code for a SCIM token it does not know (``tokens/verify``); any other
@@ -159,6 +170,15 @@ class UserStoreClient(InternalHttpClient):
     async def user(self, tenant_id: str, user_id: str) -> UserSnapshot:
         """One user of the tenant."""
         return await self._call("GET", self._path(tenant_id, "users", user_id), UserSnapshot)
+
+    async def dry_run_login(self, event: ingest.UserUpserted) -> LoginVerdict:
+        """What the user-store's rules would make of this login, nothing kept (Test sign-in)."""
+        return await self._call(
+            "POST",
+            self._path(event.tenant_id, "logins", "dry-run"),
+            LoginVerdict,
+            json=event.model_dump(mode="json"),
+        )
 
     async def users(self, tenant_id: str, query: ListQuery) -> UserPage:
         """A page of the tenant's users."""

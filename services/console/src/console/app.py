@@ -96,7 +96,7 @@ def create_apis(settings: ConsoleSettings, *, backend: Backend | None = None) ->
         errors_middleware,
         page_headers,
         guard.forms_middleware(sealer),
-        guard.operator_middleware(sealer, ("/console/signin",)),
+        guard.operator_middleware(sealer, backend, ("/console/signin",), settings.session_max_age),
         responses=("roster_console_responses", "Console responses by HTTP status"),
         client_max_size=MAX_FORM,
     )

@@ -121,6 +121,19 @@ class Backend:
         tokens = list(data.pop("tokens", []))
         return TenantInfo.model_validate(data), tokens
 
+    async def sign_out(self, session_hash: str, until: int) -> None:
+        """Record that a console session was signed out (see ``guard``)."""
+        body = {"session_hash": session_hash, "expires_at": until}
+        path = "/admin/console-sessions/signed-out"
+        await self._call("POST", self.urls.user_store, path, admin=True, json=body)
+
+    async def signed_out(self, session_hash: str) -> bool:
+        """Whether a console session was signed out."""
+        path = "/admin/console-sessions/check"
+        body = {"session_hash": session_hash}
+        data = await self._call("POST", self.urls.user_store, path, admin=True, json=body)
+        return bool(data["signed_out"])
+
     async def set_mode(self, ref: str, mode: str) -> TenantInfo:
         path = _seg("admin", "tenants", ref)
         data = await self._call(
@@ -181,6 +194,15 @@ class Backend:
         return UserSnapshot.model_validate(
             await self._call("GET", self.urls.user_store, path, admin=False)
         )
+
+    async def history(
+        self, tenant_id: str, user_id: str, *, before: int | None = None, limit: int = 50
+    ) -> dict[str, Any]:
+        """A page of the user's lifecycle events, newest first (``next`` pages on)."""
+        path = _seg("internal", "tenants", tenant_id, "users", user_id, "history")
+        path += f"?limit={limit}" + (f"&before={before}" if before is not None else "")
+        data: dict[str, Any] = await self._call("GET", self.urls.user_store, path, admin=False)
+        return data
 
     async def groups(self, tenant_id: str, query: ListQuery) -> GroupPage:
         path = _seg("internal", "tenants", tenant_id, "groups", "query") + "?members=false"

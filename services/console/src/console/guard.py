@@ -2,7 +2,10 @@
 
 - **Operators** sign in with the admin credential (``ROSTER_ADMIN_TOKEN``, compared in constant
   time) and get a sealed session cookie (``roster_console``: HttpOnly, Secure, SameSite=Strict,
-  path ``/console``, expiring). Every console page but the sign-in form needs it.
+  path ``/console``, expiring). Every console page but the sign-in form needs it. Sign-out
+  also records the session's id at the user-store (:meth:`Backend.sign_out`), and every
+  request checks that record, so a copied cookie is refused after sign-out on every console
+  process (why there: see ``user_store.console_sessions``).
 - **Forms** (console and setup portal alike) carry a CSRF token: the HMAC of a random nonce held
   in a sealed cookie of its own (``roster_form``), under a key derived for that purpose. A POST
   whose token is missing or does not match the browser's nonce is refused before any handler
@@ -15,12 +18,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from console.errors import Forbidden
-from console.keys import CSRF, OPERATOR
+from console.backend import Backend, BackendError
+from console.errors import Forbidden, Unavailable
+from console.keys import CSRF, OPERATOR, SESSION
 from console.seal import BadSeal, Sealer
 
 SESSION_COOKIE = "roster_console"
@@ -77,8 +82,16 @@ def forms_middleware(sealer: Sealer) -> Middleware:
     return forms
 
 
-def operator_middleware(sealer: Sealer, open_paths: tuple[str, ...]) -> Middleware:
-    """Console pages need an operator's session; without one, the sign-in form."""
+def session_hash(sid: str) -> str:
+    """What the user-store keeps of a session id (the id itself never leaves the cookie)."""
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def operator_middleware(
+    sealer: Sealer, backend: Backend, open_paths: tuple[str, ...], max_age: int
+) -> Middleware:
+    """Console pages need an operator's session that was not signed out; without one, the
+    sign-in form."""
 
     @web.middleware
     async def operator(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -86,9 +99,26 @@ def operator_middleware(sealer: Sealer, open_paths: tuple[str, ...]) -> Middlewa
             return await handler(request)
         try:
             session = sealer.loads("session", request.cookies.get(SESSION_COOKIE))
-        except BadSeal:
+            sid = str(session["sid"])
+        except (BadSeal, KeyError):
             raise web.HTTPSeeOther("/console/signin") from None
+        digest = session_hash(sid)
+        try:
+            signed_out = await backend.signed_out(digest)
+        except BackendError as exc:
+            # Fail closed: a session whose sign-out cannot be checked is not honoured.
+            raise Unavailable(
+                "The user-store did not answer, so the session cannot be checked.",
+                reason=str(exc),
+            ) from exc
+        if signed_out:
+            raise web.HTTPSeeOther("/console/signin")
         request[OPERATOR] = str(session.get("by", "admin"))
+        until = session.get("until")
+        request[SESSION] = (
+            digest,
+            int(until) if isinstance(until, int) else int(time.time()) + max_age,
+        )
         return await handler(request)
 
     return operator
@@ -96,12 +126,15 @@ def operator_middleware(sealer: Sealer, open_paths: tuple[str, ...]) -> Middlewa
 
 def sign_in(sealer: Sealer, response: web.StreamResponse, max_age: int) -> None:
     """Start an operator's session."""
+    until = int(time.time()) + max_age
     value = sealer.dumps(
-        "session", {"sid": secrets.token_urlsafe(16), "by": "admin"}, max_age=max_age
+        "session",
+        {"sid": secrets.token_urlsafe(16), "by": "admin", "until": until},
+        max_age=max_age,
     )
     _secure_cookie(response, SESSION_COOKIE, value, path="/console", max_age=max_age)
 
 
 def sign_out(response: web.StreamResponse) -> None:
-    """End it (the cookie is cleared; a sealed value expires on its own)."""
+    """Clear the cookie (the caller has recorded the sign-out at the user-store first)."""
     _secure_cookie(response, SESSION_COOKIE, "", path="/console", max_age=0)

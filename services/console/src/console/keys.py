@@ -16,6 +16,7 @@ __all__ = [
     "OPERATOR",
     "READY",
     "SEALER",
+    "SESSION",
     "SETTINGS",
     "STATE",
     "State",
@@ -28,3 +29,5 @@ CSRF = web.RequestKey("csrf", str)
 """The form token of this browser, for the page being rendered."""
 OPERATOR = web.RequestKey("operator", str)
 """Who is signed in to the console (operator pages only)."""
+SESSION = web.RequestKey("session", tuple[str, int])
+"""The signed-in session's id hash and expiry (epoch seconds), for sign-out."""

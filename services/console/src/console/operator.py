@@ -17,7 +17,7 @@ from roster_shared.ids import is_slug
 from console import guard
 from console.backend import Backend, BackendError
 from console.errors import FormError, NotFound, Unavailable
-from console.keys import BACKEND, OPERATOR, SEALER, SETTINGS
+from console.keys import BACKEND, OPERATOR, SEALER, SESSION, SETTINGS
 from console.pages import render
 from console.views import MODES, tenant_overview
 
@@ -82,7 +82,16 @@ async def signin(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/signout")
-async def signout(_request: web.Request) -> web.StreamResponse:
+async def signout(request: web.Request) -> web.StreamResponse:
+    digest, until = request[SESSION]
+    try:
+        # Recorded before the cookie is cleared: a copy of the cookie must die with it.
+        await backend(request).sign_out(digest, until)
+    except BackendError as exc:
+        raise Unavailable(
+            "The sign-out could not be recorded, so the session is still valid. Try again.",
+            reason=str(exc),
+        ) from exc
     response = web.HTTPSeeOther("/console/signin")
     guard.sign_out(response)
     raise response

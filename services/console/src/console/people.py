@@ -1,5 +1,6 @@
 """A tenant's users and groups in the console: SCIM-filter search, a user's identity links,
-where each attribute comes from, and why the account is in the state it is in."""
+where each attribute comes from, why the account is in the state it is in, and its lifecycle
+history (kept by the user-store with each lifecycle event it publishes)."""
 
 from __future__ import annotations
 
@@ -80,10 +81,24 @@ async def user(request: web.Request) -> web.Response:
         if exc.status == 404:
             raise NotFound("There is no such user in this tenant.") from exc
         raise Unavailable("The user-store did not answer.", reason=str(exc)) from exc
+    before_text = request.query.get("before", "")
+    before = int(before_text) if before_text.isdigit() else None
+    history: dict[str, Any]
+    try:
+        history = await request.app[BACKEND].history(tenant.id, found.id, before=before)
+    except BackendError as exc:
+        # The rest of the page stands on its own: show why the history is missing.
+        history = {"entries": [], "next": None, "unavailable": str(exc)}
     return render(
         "user.html",
         request,
-        {"tenant": tenant, "user": found, "sources": attribute_sources(found)},
+        {
+            "tenant": tenant,
+            "user": found,
+            "sources": attribute_sources(found),
+            "history": history,
+            "paged": before is not None,
+        },
     )
 
 

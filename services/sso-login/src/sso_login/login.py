@@ -21,20 +21,17 @@ from sso_login.errors import AccessDenied, LoginError, Unavailable
 from sso_login.mapping import MappedUser
 
 
-async def provision(
-    requester: Requester,
-    ingest_topic: str,
+def login_event(
     tenant: TenantInfo,
     person: MappedUser,
     *,
     issuer: str,
     subject_format: str | None,
     correlation_id: str | None,
-    timeout: float,  # noqa: ASYNC109 - passed to the requester
-) -> UserSnapshot:
-    """The canonical user the login may proceed as, or a :class:`LoginError`."""
+) -> ingest.UserUpserted:
+    """The ingestion event of a login (also what Test sign-in's dry run sends)."""
     try:
-        event = ingest.UserUpserted(
+        return ingest.UserUpserted(
             tenant_id=tenant.id,
             source=Source.JIT,
             correlation_id=correlation_id,
@@ -54,6 +51,23 @@ async def provision(
             "Your organisation's identity provider sent details we could not accept.",
             reason=f"refused before publishing: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}",
         ) from exc
+
+
+async def provision(
+    requester: Requester,
+    ingest_topic: str,
+    tenant: TenantInfo,
+    person: MappedUser,
+    *,
+    issuer: str,
+    subject_format: str | None,
+    correlation_id: str | None,
+    timeout: float,  # noqa: ASYNC109 - passed to the requester
+) -> UserSnapshot:
+    """The canonical user the login may proceed as, or a :class:`LoginError`."""
+    event = login_event(
+        tenant, person, issuer=issuer, subject_format=subject_format, correlation_id=correlation_id
+    )
     try:
         reply = await IngestClient(requester, ingest_topic, timeout).submit(event)
     except IngestUnavailable as exc:

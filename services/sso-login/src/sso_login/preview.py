@@ -5,10 +5,10 @@ The customer's admin starts it from the setup portal (``/sso/{tenant}/saml/login
 assertion goes through every check a real sign-in's does (signature, audience, recipient,
 time, InResponseTo bound to this browser, the replay cache); then, instead of asking the
 user-store to provision, the page shows the subject, every attribute, the groups, what the
-tenant's mapping made of them, the link keys, and a preview of the user-store's decision from
-the tenant's mode and the account that has that userName now. The preview reads only (the
-internal API's user query); the user-store's own rules decide a real sign-in, which may refuse
-for a reason the preview cannot see (an identity link to another subject, say).
+tenant's mapping made of them, the link keys, and the user-store's verdict: the login event a
+real sign-in would publish, decided by the user-store's own rules as a dry run that commits
+nothing (``POST /internal/tenants/{t}/logins/dry-run``), so a refusal shows its real reason (an
+identity link to another subject, a deactivated account, a mode that refuses JIT).
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ import html
 
 import aiohttp
 from aiohttp import web
-from roster_shared.filters import Compare, ListQuery
+from roster_shared.events.replies import ErrorCode
 from roster_shared.tenants import ProvisioningMode, TenantInfo
 from roster_shared.userstore_client import UserStoreClientError
 
 from sso_login import request_log
+from sso_login.errors import LoginError
 from sso_login.keys import USER_STORE
+from sso_login.login import login_event
 from sso_login.mapping import MappedUser
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Test sign-in</title>
@@ -47,42 +49,61 @@ def _rows(pairs: list[tuple[str, str]]) -> str:
 
 
 async def decision(
-    request: web.Request, tenant: TenantInfo, person: MappedUser
+    request: web.Request,
+    tenant: TenantInfo,
+    person: MappedUser,
+    *,
+    issuer: str,
+    subject_format: str | None,
 ) -> tuple[bool, str]:
-    """(would sign in, why) from the tenant's mode and the account with that userName now."""
-    query = ListQuery(
-        filter=Compare(attr="userName", op="eq", value=person.attributes.user_name), count=1
-    )
+    """(would sign in, why), decided by the user-store's own rules on the very login event a
+    real sign-in would publish, as a dry run that keeps nothing (``user_store.login_dry_run``)."""
     try:
-        page = await request.app[USER_STORE].users(tenant.id, query)
+        event = login_event(
+            tenant, person, issuer=issuer, subject_format=subject_format, correlation_id=None
+        )
+    except LoginError as exc:
+        return False, f"Would be refused: {exc.reason or exc.detail}"
+    try:
+        verdict = await request.app[USER_STORE].dry_run_login(event)
     except (UserStoreClientError, aiohttp.ClientError, TimeoutError):
-        return False, "The user-store did not answer, so no decision can be previewed."
-    user = page.items[0] if page.items else None
-    mode = tenant.mode
-    if user is None:
-        if mode is ProvisioningMode.SCIM:
-            return False, (
-                f"Would be refused: mode scim, and SCIM has not provisioned "
-                f"{person.attributes.user_name!r}. Assign the person in your IdP and let it push "
-                "them over SCIM first."
-            )
+        return False, "The user-store did not answer, so no verdict can be given."
+    reply, name = verdict.reply, person.attributes.user_name
+    if reply.error is not None:
+        # The user-store's own words (never the other account's id: existing_id is not shown).
+        said = f" (the user-store's reason: {reply.error.detail})"
+        match reply.error.code:
+            case ErrorCode.NOT_PROVISIONED:
+                return False, (
+                    f"Would be refused: mode {tenant.mode.value}, and SCIM has not provisioned "
+                    f"{name!r}. Assign the person in your IdP and let it push them over SCIM "
+                    "first." + said
+                )
+            case ErrorCode.DEACTIVATED:
+                return False, f"Would be refused: the account is deactivated{said}."
+            case ErrorCode.LINK_REFUSED:
+                return False, (
+                    "Would be refused: this sign-in cannot be matched safely to an account"
+                    f"{said}. Check which subject and verified e-mail your IdP sends."
+                )
+            case _:
+                return False, f"Would be refused: {reply.error.code.value}{said}."
+    if reply.user is None or not reply.user.active:
+        return False, "Would be refused: the account is not active."
+    if reply.created:
         return True, (
-            f"Would sign in: a new account {person.attributes.user_name!r} would be created at "
-            "this sign-in (JIT)"
-            + (", and SCIM would adopt it later." if mode is ProvisioningMode.SCIM_JIT else ".")
-        )
-    if not user.active:
-        if mode.scim_owns_lifecycle:
-            return False, (
-                f"Would be refused: the account {user.user_name!r} is deactivated, and in mode "
-                f"{mode.value} a sign-in never reactivates what SCIM deactivated."
+            f"Would sign in: a new account {name!r} would be created at this sign-in (JIT)"
+            + (
+                ", and SCIM would adopt it later."
+                if tenant.mode is ProvisioningMode.SCIM_JIT
+                else "."
             )
-        return False, (
-            f"Would be refused: the account {user.user_name!r} is deactivated "
-            f"({user.deactivated_reason or 'no reason recorded'}) until the directory says "
-            "the person is active again."
         )
-    return True, f"Would sign in as the existing account {user.user_name!r}."
+    changes = ", ".join(verdict.changed)
+    return True, (
+        f"Would sign in as the existing account {reply.user.user_name!r}"
+        + (f", updating {changes}." if changes else ", unchanged.")
+    )
 
 
 async def page(
@@ -130,7 +151,9 @@ async def page(
         verdict, ok = refusal, False
     else:
         assert person is not None
-        ok, verdict = await decision(request, tenant, person)
+        ok, verdict = await decision(
+            request, tenant, person, issuer=issuer, subject_format=subject_format
+        )
     request_log.record(request, 200 if ok else 403, reason=None if ok else f"test: {verdict}")
     return web.Response(
         text=PAGE.format(

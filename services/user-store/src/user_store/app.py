@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aiohttp import web
 from prometheus_client import Counter
@@ -16,13 +16,16 @@ from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from user_store import (
+    console_sessions,
     dlq_admin,
+    login_dry_run,
     reconciler_state,
     replay,
     request_log,
     setup_links,
     sso_settings,
     token_reads,
+    user_history,
 )
 from user_store import webhooks as webhook_state
 from user_store.cursors import Cursors, derive_key
@@ -128,6 +131,7 @@ def create_app(
         clock=clock,
         topics=Topics(settings.topic_prefix),
         on_death=app[FATAL],
+        history_retention=timedelta(days=settings.history_days),
     )
     app[SERVICE] = service
     app[SESSIONS] = service.sessions
@@ -161,4 +165,7 @@ def create_app(
     app.add_routes(admin)
     app.add_routes(setup_links.routes)
     app.add_routes(request_log.routes)
+    app.add_routes(user_history.routes)
+    app.add_routes(console_sessions.routes)
+    app.add_routes(login_dry_run.routes)
     return app

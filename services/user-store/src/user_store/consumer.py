@@ -48,6 +48,7 @@ from user_store.outbox import OutboxRelay, outbox_values
 from user_store.reply_path import ReplySender
 from user_store.tables import OutboxRow, ProcessedEventRow, UserEmailRow
 from user_store.tenants import get_tenant
+from user_store.user_history import history_row, user_history
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class _Batch:
         self.processed: list[dict[str, Any]] = []
         self.emails: list[dict[str, Any]] = []
         self.outbox: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []  # user_history rows, beside their outbox rows
         self.replies: dict[str, str] = {}  # event id -> reply JSON, for in-batch redelivery
         self.reply_records: list[Record] = []  # sent after the commit (reply_path)
         # Safe pass: the batch-wide look-ups failed, so each event checks its own id.
@@ -101,6 +103,8 @@ class _Batch:
             await session.execute(insert(ProcessedEventRow), self.processed)
         if self.outbox:
             await session.execute(insert(OutboxRow), self.outbox)
+        if self.history:
+            await session.execute(insert(user_history), self.history)
         self.discard()
 
     def counts(self) -> tuple[int, int, int, int, int]:
@@ -119,6 +123,7 @@ class _Batch:
         self.processed.clear()
         self.emails.clear()
         self.outbox.clear()
+        self.history.clear()
         if counts is not None:
             self.applied, self.redelivered, self.dead_lettered, records, replies = counts
             del self.kinds[self.dead_lettered :]
@@ -387,6 +392,9 @@ class IngestProcessor:
         )
         for lifecycle_event in outcome.events:
             batch.publish(event_record(self._topics.lifecycle, lifecycle_event))
+            row = history_row(lifecycle_event)
+            if row is not None:
+                batch.history.append(row)
         for snapshot in outcome.users:
             batch.publish(
                 Record(

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from user_store.tables import ProcessedEventRow
+from user_store.user_history import prune_history
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ async def prune_processed(sessions: async_sessionmaker[AsyncSession], older_than
 
 
 class Housekeeper:
-    """Prunes idempotence records older than ``retention``.
+    """Prunes idempotence records older than ``retention``, and users' lifecycle history older
+    than ``history_retention`` (``ROSTER_HISTORY_DAYS``).
 
     The retention must exceed the ingest topic's (Kafka's default is 7 days): an event still in
     the log may be redelivered, and without its record it would be applied twice.
@@ -39,11 +41,13 @@ class Housekeeper:
         sessions: async_sessionmaker[AsyncSession],
         *,
         retention: timedelta = timedelta(days=14),
+        history_retention: timedelta = timedelta(days=90),
         interval: float = 3600.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
         self._retention = retention
+        self._history_retention = history_retention
         self._interval = interval
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
@@ -71,6 +75,11 @@ class Housekeeper:
                 pruned = await prune_processed(self._sessions, self._clock() - self._retention)
                 if pruned:
                     log.info("pruned %d processed-event records", pruned)
+                pruned = await prune_history(
+                    self._sessions, self._clock() - self._history_retention
+                )
+                if pruned:
+                    log.info("pruned %d user history rows", pruned)
             except Exception:
                 log.exception("housekeeping failed; will retry")
             with contextlib.suppress(TimeoutError):

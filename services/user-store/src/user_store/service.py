@@ -5,7 +5,7 @@ tests use this directly."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from roster_shared.bus.base import Bus, PartitionProgress, Subscription
 from roster_shared.events.envelope import utcnow
@@ -34,6 +34,7 @@ class UserStoreService:
         relay_interval: float = 1.0,
         topics: Topics = Topics(),
         on_death: Callable[[str], None] | None = None,
+        history_retention: timedelta = timedelta(days=90),
     ) -> None:
         self.engine = engine
         self.bus = bus
@@ -44,7 +45,9 @@ class UserStoreService:
             self.sessions, self.relay, clock=clock, topics=topics, replies=self.replies
         )
         self.topics = topics
-        self.housekeeper = Housekeeper(self.sessions, clock=clock)
+        self.housekeeper = Housekeeper(
+            self.sessions, clock=clock, history_retention=history_retention
+        )
         self._group = group
         self._max_batch = max_batch
         self._migrate = migrate_on_start

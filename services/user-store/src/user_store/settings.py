@@ -41,6 +41,12 @@ class UserStoreSettings(ServiceSettings):
         "position moving before /readyz reports the user-store not ready "
         "(``ROSTER_STALL_AFTER``).",
     )
+    history_days: int = Field(
+        default=90,
+        ge=1,
+        description="Days a user's lifecycle history (the console's user page) is kept "
+        "(``ROSTER_HISTORY_DAYS``); the hourly housekeeping deletes older rows.",
+    )
     migrate_on_start: bool = Field(
         default=True,
         description="Run Alembic migrations at start (several instances wait on one another).",
