@@ -1,6 +1,8 @@
 """Benchmark: SAML ACS logins and OIDC callbacks per second and their latency, end to end
 (HTTP, protocol checks, replay claim, JIT through the user-store's reply, session), against
-same-run baselines of the bare cryptography (issue 4, "Measure"):
+same-run baselines of the bare cryptography (issue 4, "Measure"). Each protocol runs two passes:
+new users, then the same users again with nothing changed ("returning", issue 10: answered from
+one user-store read, the last login published without waiting for the reply):
 
 * SAML: a loop of bare XML signature verification of the same responses
   (python3-saml's ``validate_sign``), and of our full response checks without HTTP or JIT;
@@ -87,17 +89,20 @@ async def bench_saml(stack: SsoStack, count: int, concurrency: int) -> dict[str,
     connection = connection.model_copy(update={"allow_idp_initiated": True})
     await stack.configure("bench-saml", {"saml": connection.model_dump(mode="json")})
     entity_id, acs = stack.sp("bench-saml")
-    responses = [
-        idp.response_xml(
+
+    def sign(i: int) -> bytes:
+        return idp.response_xml(
             sp_entity_id=entity_id,
             acs_url=acs,
             name_id=f"user{i:05d}@example.com",
             in_response_to=None,
             attributes={"mail": [f"user{i:05d}@example.com"], "givenName": [f"U{i}"]},
         )
-        for i in range(count)
-    ]
+
+    responses = [sign(i) for i in range(count)]
     encoded = [base64.b64encode(x).decode() for x in responses]
+    # The same people again, nothing changed (fresh responses: assertion ids are single-use).
+    again = [base64.b64encode(sign(i)).decode() for i in range(count)]
 
     # Baseline 1: bare signature verification of the same responses.
     cert = OneLogin_Saml2_Utils.format_cert(connection.signing_certs[0])
@@ -126,19 +131,25 @@ async def bench_saml(stack: SsoStack, count: int, concurrency: int) -> dict[str,
 
     browsers = [stack.browser() for _ in range(concurrency)]
 
-    async def one(i: int) -> float:
-        started = time.perf_counter()
-        answer = await browsers[i % concurrency].post(acs, data={"SAMLResponse": encoded[i]})
-        if answer.status != 303:
-            raise AssertionError(f"login {i}: {answer.status} {await answer.text()}")
-        return time.perf_counter() - started
+    def post(values: list[str]) -> Callable[[int], Awaitable[float]]:
+        async def one(i: int) -> float:
+            started = time.perf_counter()
+            answer = await browsers[i % concurrency].post(acs, data={"SAMLResponse": values[i]})
+            if answer.status != 303:
+                raise AssertionError(f"login {i}: {answer.status} {await answer.text()}")
+            return time.perf_counter() - started
 
-    wall, latencies = await _drive(count, concurrency, one)
+        return one
+
+    wall, latencies = await _drive(count, concurrency, post(encoded))
+    wall_again, latencies_again = await _drive(count, concurrency, post(again))
     return {
         "logins": count,
         "concurrency": concurrency,
         "acs_logins_per_second": round(count / wall, 1),
         "acs_latency": _percentiles(latencies),
+        "returning_acs_logins_per_second": round(count / wall_again, 1),
+        "returning_acs_latency": _percentiles(latencies_again),
         "baseline_bare_signature_verifications_per_second": round(count / bare_s, 1),
         "baseline_sp_checks_per_second": round(count / checks_s, 1),
         "ratio_acs_vs_bare_signature": round(bare_s / wall, 3),
@@ -155,7 +166,7 @@ async def bench_oidc(stack: SsoStack, count: int, concurrency: int) -> dict[str,
         counter = iter(range(10**9))
 
         def token(op_: RogueOp, request: dict[str, Any]) -> str:
-            n = next(counter)
+            n = next(counter) % count  # the second pass: the same people, unchanged
             claims = op_.claims(request["nonce"], sub=f"u{n}", email=f"o{n:05d}@example.com")
             return op_.sign(claims)
 
@@ -182,12 +193,16 @@ async def bench_oidc(stack: SsoStack, count: int, concurrency: int) -> dict[str,
 
         wall, latencies = await _drive(count, concurrency, one)
         callbacks_s = sum(latencies) / concurrency  # time spent in callbacks, per worker
+        _, latencies_again = await _drive(count, concurrency, one)
+        callbacks_again_s = sum(latencies_again) / concurrency
         return {
             "logins": count,
             "concurrency": concurrency,
             "callbacks_per_second": round(count / callbacks_s, 1),
             "full_logins_per_second_incl_start_and_provider": round(count / wall, 1),
             "callback_latency": _percentiles(latencies),
+            "returning_callbacks_per_second": round(count / callbacks_again_s, 1),
+            "returning_callback_latency": _percentiles(latencies_again),
             "baseline_bare_id_token_verifications_per_second": round(count / bare_s, 1),
             "ratio_callbacks_vs_bare_verification": round(bare_s / callbacks_s, 3),
         }

@@ -5,12 +5,13 @@ LoginError for the identity link, never a 500."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from roster_shared.bus.requests import Requester
 from roster_shared.events.envelope import utcnow
 from roster_shared.tenants import ProvisioningMode, TenantInfo, TenantPolicy
+from roster_shared.userstore_client import UserStoreClient
 from sso_login.errors import LoginError
 from sso_login.login import provision
 from sso_login.mapping import MappingError, map_user
@@ -58,6 +59,7 @@ async def test_an_unstorable_subject_is_refused_before_publishing() -> None:
     with pytest.raises(LoginError) as refused:
         await provision(
             requester,
+            cast(UserStoreClient, None),  # never asked: refused before the read
             "roster.ingest",
             tenant,
             person,

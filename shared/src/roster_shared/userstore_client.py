@@ -19,11 +19,13 @@ from pydantic import BaseModel
 from roster_shared.deadline import remaining
 from roster_shared.events import ingest
 from roster_shared.events.envelope import Frozen
+from roster_shared.events.ingest import UserUpsertedData
 from roster_shared.events.people import GroupSnapshot, UserSnapshot
 from roster_shared.events.replies import Reply
 from roster_shared.filters import GroupPage, ListQuery, UserPage
 from roster_shared.ids import UnsafeSegment, internal_path, internal_url
 from roster_shared.internal_http import InternalHttpClient
+from roster_shared.login_reads import ReturningLogin, ReturningLoginRead
 from roster_shared.tenants import TenantInfo
 from roster_shared.token_reads import TokenUser, TokenUserRead, TokenUsers, TokenUsersRead
 
@@ -166,6 +168,17 @@ class UserStoreClient(InternalHttpClient):
             if error.status == 401:
                 return None
             raise
+
+    async def returning_login(self, tenant_id: str, login: UserUpsertedData) -> UserSnapshot | None:
+        """The account a login may proceed as without a write (``roster_shared.login_reads``),
+        or None: the login must take the ingestion write path."""
+        answer = await self._call(
+            "POST",
+            self._path(tenant_id, "logins", "returning"),
+            ReturningLogin,
+            json=ReturningLoginRead(login=login).model_dump(mode="json"),
+        )
+        return answer.user
 
     async def user(self, tenant_id: str, user_id: str) -> UserSnapshot:
         """One user of the tenant."""

@@ -152,6 +152,7 @@ async def finish_login(
     ctx = context(request)
     user = await provision(
         request.app[REQUESTER],
+        request.app[USER_STORE],
         ctx.topics.ingest,
         tenant,
         person,

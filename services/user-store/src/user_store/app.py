@@ -19,6 +19,7 @@ from user_store import (
     console_sessions,
     dlq_admin,
     login_dry_run,
+    login_reads,
     reconciler_state,
     replay,
     request_log,
@@ -156,6 +157,7 @@ def create_app(
     app.add_routes(health_routes(registry, ready))
     app.add_routes(internal)
     app.add_routes(token_reads.routes)  # the scim-api's reads, token checked in the same hop
+    app.add_routes(login_reads.routes)  # sso-login: a returning login answered from a read
     app.add_routes(replay.routes)
     app.add_routes(sso_settings.routes)
     app.add_routes(reconciler_state.routes)

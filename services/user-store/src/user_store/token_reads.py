@@ -30,7 +30,7 @@ routes = web.RouteTableDef()
 M = TypeVar("M", bound=BaseModel)
 
 
-async def _message(request: web.Request, model: type[M]) -> M:
+async def message_of(request: web.Request, model: type[M]) -> M:
     if request.content_length is not None and request.content_length > 1_048_576:
         raise Invalid("request body too large")
     data: dict[str, Any] = json_object(await request.read())
@@ -56,7 +56,7 @@ def _json(model: BaseModel) -> web.Response:
 @routes.post("/internal/tenants/{ref}/token-reads/user")
 async def token_user(request: web.Request) -> web.Response:
     """One user of the tenant whose live token the body carries."""
-    message = await _message(request, TokenUserRead)
+    message = await message_of(request, TokenUserRead)
     if not is_id(message.user_id):  # never reaches a query (user_store.path_params)
         async with request.app[READ_SESSIONS]() as session:
             await _verified(session, request, message.token)
@@ -79,7 +79,7 @@ async def token_user(request: web.Request) -> web.Response:
 @routes.post("/internal/tenants/{ref}/token-reads/users")
 async def token_users(request: web.Request) -> web.Response:
     """A filtered, sorted page of the users of the tenant whose live token the body carries."""
-    message = await _message(request, TokenUsersRead)
+    message = await message_of(request, TokenUsersRead)
     query = message.query
     async with request.app[READ_SESSIONS]() as session:
         if request.app[HOT_READS] and hot_reads.is_user_name_lookup(query):

@@ -70,3 +70,17 @@ class IngestClient:
             raise IngestTimeout(str(exc)) from exc
         except BusError as exc:
             raise IngestUnavailable(str(exc)) from exc
+
+    async def publish(self, event: EnvelopeBase) -> None:
+        """Send ``event`` and return once the bus has taken it, without waiting for the
+        user-store to apply it: for an event whose outcome the caller already knows (a
+        returning login's last-login record). Raises :class:`IngestUnavailable` when the bus
+        did not take it in time; the event is then not sent, or sent and idempotent."""
+        record = event_record(self.topic, event)
+        budget = remaining(self.timeout)
+        if budget <= 0:
+            raise IngestUnavailable("the request's deadline passed before the event was sent")
+        try:
+            await self.requester.send(record, timeout=budget)
+        except BusError as exc:
+            raise IngestUnavailable(str(exc)) from exc

@@ -90,6 +90,20 @@ class Requester:
         finally:
             self._pending.pop(request_id, None)
 
+    async def send(
+        self,
+        record: Record,
+        *,
+        timeout: float,  # noqa: ASYNC109 - part of the API
+    ) -> None:
+        """Send ``record`` without waiting for a reply (a reply that comes is dropped); returns
+        once the bus has taken it (on Kafka: acknowledged by every in-sync replica)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._bus.send(record)
+        except TimeoutError as exc:
+            raise RequestTimeout(f"send not acknowledged within {timeout:g}s") from exc
+
     async def _on_replies(self, messages: Sequence[Message]) -> None:
         for message in messages:
             if message.key is None or message.value is None:

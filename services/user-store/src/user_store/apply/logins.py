@@ -26,6 +26,35 @@ from user_store.tables import IdentityLinkRow, UserRow
 log = logging.getLogger(__name__)
 
 
+def jit_values(attributes: UserAttributes) -> dict[str, Any]:
+    """The user columns a login's attributes speak for."""
+    values: dict[str, Any] = {"user_name": attributes.user_name}
+    for name in ("display_name", "given_name", "family_name"):
+        value = getattr(attributes, name)
+        if value is not None:
+            values[name] = value
+    if attributes.emails:
+        values["emails"] = email_values(attributes)
+    return values
+
+
+def login_fill(
+    user: UserRow, attributes: UserAttributes, *, own_link: bool, scim_owns: bool
+) -> dict[str, Any]:
+    """The columns a login found its account by would set (rule 6). The write path and the
+    returning-login read (``user_store.login_reads``) both decide with this one function."""
+    if own_link and not (user.scim_managed and scim_owns):
+        # The person's own link, on an account SCIM does not own: the login is the source.
+        return jit_values(attributes)
+    # SCIM owns these attributes, or the link is new: fill in only what is empty, so a first
+    # login can never rename or re-address the account it joins.
+    return {
+        name: value
+        for name, value in jit_values(attributes).items()
+        if getattr(user, name) in (None, [], {})
+    }
+
+
 class Logins(Resolution, Groups):
     """User events from a login (source ``jit``)."""
 
@@ -78,19 +107,10 @@ class Logins(Resolution, Groups):
             raise Deactivated("this account is deactivated")
         # Found by its own link: the link row is there already, no need to look it up again.
         changed = [] if by_own_link else await self._link(user, event)
-        if by_own_link and not (user.scim_managed and scim_owns):
-            # The person's own link, on an account SCIM does not own: the login is the source.
-            fill = self._jit_values(attributes)
-            if fill.get("user_name") and fill["user_name"] != user.user_name:
-                await self._ensure_unique(user, attributes.model_copy(update={"external_id": None}))
-        else:
-            # SCIM owns these attributes, or the link is new: fill in only what is empty, so a
-            # first login can never rename or re-address the account it joins.
-            fill = {
-                name: value
-                for name, value in self._jit_values(attributes).items()
-                if getattr(user, name) in (None, [], {})
-            }
+        fill = login_fill(user, attributes, own_link=by_own_link, scim_owns=scim_owns)
+        if fill.get("user_name") and fill["user_name"] != user.user_name:
+            # Only on the person's own link to an account SCIM does not own (login_fill).
+            await self._ensure_unique(user, attributes.model_copy(update={"external_id": None}))
         changed += self._assign(user, fill)
         user.last_login_at = data.login_at or self.now
         group_events = await self._sync_login_groups(event, user)
@@ -146,16 +166,6 @@ class Logins(Resolution, Groups):
             },
         )
         return LinkRefused(detail, existing_id=user.id)
-
-    def _jit_values(self, attributes: UserAttributes) -> dict[str, Any]:
-        values: dict[str, Any] = {"user_name": attributes.user_name}
-        for name in ("display_name", "given_name", "family_name"):
-            value = getattr(attributes, name)
-            if value is not None:
-                values[name] = value
-        if attributes.emails:
-            values["emails"] = email_values(attributes)
-        return values
 
     async def _link(self, user: UserRow, event: ingest.UserUpserted) -> list[str]:
         link = event.data.identity_link
