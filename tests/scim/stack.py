@@ -134,10 +134,14 @@ async def scim_stack(
     database_url: str,
     *,
     topic_prefix: str = "",
-    request_timeout: float = 30,
+    request_timeout: float | None = 30,
     scim_settings: dict[str, Any] | None = None,
+    also: dict[str, dict[str, Any]] | None = None,
+    kind: type[ScimStack] = ScimStack,
 ) -> AsyncIterator[ScimStack]:
-    """Start the pair; the bus is started and stopped here."""
+    """Start the pair; the bus is started and stopped here. ``also`` adds services (name ->
+    settings) to the same root, ``kind`` is the handle yielded (a subclass that knows them);
+    ``request_timeout=None`` leaves the scim-api's own default."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     internal = secrets.token_urlsafe(16)
@@ -152,15 +156,21 @@ async def scim_stack(
         topic_prefix=topic_prefix,
         overrides={
             "user-store": {"topic_partitions": 2},
-            compose.SCIM_API: {"request_timeout": request_timeout, **(scim_settings or {})},
+            compose.SCIM_API: {
+                **({"request_timeout": request_timeout} if request_timeout is not None else {}),
+                **(scim_settings or {}),
+            },
+            **(also or {}),
         },
     )
-    root = compose.compose(wiring, bus=bus, engine=engine, services=[compose.SCIM_API])
+    root = compose.compose(
+        wiring, bus=bus, engine=engine, services=[compose.SCIM_API, *(also or {})]
+    )
     server = TestServer(root, host="127.0.0.1", port=port)
     try:
         await server.start_server()
         async with aiohttp.ClientSession() as http:
-            yield ScimStack(
+            yield kind(
                 engine,
                 url,
                 http,

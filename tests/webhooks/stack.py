@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -13,13 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp.test_utils import TestServer
 from roster_cli import compose
 from roster_shared.bus.base import Bus
-from roster_shared.topics import Topics
-from user_store.db import create_engine
 
-from tests.scim.stack import ScimStack, Tenant, free_port
+from tests.scim.stack import ScimStack, Tenant, scim_stack
 
 RECEIVER = Path(__file__).with_name("receiver.py")
 
@@ -117,40 +113,14 @@ class HookStack(ScimStack):
 async def webhook_stack(
     bus: Bus, database_url: str, *, topic_prefix: str, webhooks: dict[str, Any] | None = None
 ) -> AsyncIterator[HookStack]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    internal, admin = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-    engine = create_engine(database_url)
-    await bus.start()
-    wiring = compose.Wiring(
-        database_url=database_url,
-        self_url=url,
-        admin_token=admin,
-        internal_token=internal,
+    """scim_stack with the webhooks service on the same root."""
+    async with scim_stack(
+        bus,
+        database_url,
         topic_prefix=topic_prefix,
-        overrides={
-            "user-store": {"topic_partitions": 2},
-            compose.WEBHOOKS: {**WEBHOOK_SETTINGS, **(webhooks or {})},
-        },
-    )
-    root = compose.compose(
-        wiring, bus=bus, engine=engine, services=[compose.SCIM_API, compose.WEBHOOKS]
-    )
-    server = TestServer(root, host="127.0.0.1", port=port)
-    try:
-        await server.start_server()
-        async with aiohttp.ClientSession() as http:
-            yield HookStack(
-                engine,
-                url,
-                http,
-                bus,
-                Topics(topic_prefix),
-                database_url=database_url,
-                admin_token=admin,
-                internal_token=internal,
-                wiring=wiring,
-            )
-    finally:
-        await server.close()
-        await bus.stop()
+        request_timeout=None,
+        also={compose.WEBHOOKS: {**WEBHOOK_SETTINGS, **(webhooks or {})}},
+        kind=HookStack,
+    ) as stack:
+        assert isinstance(stack, HookStack)
+        yield stack
