@@ -102,8 +102,8 @@ def banner(base: str, data: Path, welcome: Welcome, admin: str, admin_new: bool)
     # Started by `uv run` (as ./scripts/dev does), `roster` is likely not on the PATH.
     roster = "uv run roster" if os.environ.get("UV") else "roster"
     lines = [
-        f"Roster is running at {base}: user-store, scim-api, sso-login, reconciler and console",
-        "in one process (embedded: SQLite and the in-process bus).",
+        f"Roster is running at {base}: user-store, scim-api, sso-login, reconciler,",
+        "webhooks and console in one process (embedded: SQLite and the in-process bus).",
         "",
         f"Console          {base}/console  (sign in with the admin token below)",
         "",
