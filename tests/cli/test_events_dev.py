@@ -25,7 +25,7 @@ def test_tail_show_and_replay_on_the_dev_bus(dev: DevServer) -> None:
         )
         assert status == 201
     admin = (dev.data / "admin-token").read_text().strip()
-    where = ("--admin-url", dev.base, "--admin-token", admin)
+    where = ("--admin-url", dev.base, f"--admin-token={admin}")
 
     tail = roster(
         "events",

@@ -90,8 +90,7 @@ async def test_a_persistently_failing_endpoint_is_paused_with_the_reason_and_res
             endpoint,
             "--url",
             stack.url,
-            "--admin-token",
-            stack.admin_token,
+            f"--admin-token={stack.admin_token}",
         ],
     )
     assert code == 0

@@ -17,7 +17,7 @@ from tests.webhooks.stack import HookStack, Receiver
 
 async def roster(stack: HookStack, capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
     code = await asyncio.to_thread(
-        main, [*argv, "--url", stack.url, "--admin-token", stack.admin_token, "--json"]
+        main, [*argv, "--url", stack.url, f"--admin-token={stack.admin_token}", "--json"]
     )
     out, err = capsys.readouterr()
     assert code == 0, err
