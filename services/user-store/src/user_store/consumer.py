@@ -25,7 +25,6 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from pydantic import ValidationError
 from roster_shared.bus.base import Message, Record
@@ -35,7 +34,6 @@ from roster_shared.events.envelope import utcnow
 from roster_shared.events.replies import ErrorCode, Reply, ReplyError
 from roster_shared.tenants import TenantInfo
 from roster_shared.topics import Topics
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -43,12 +41,12 @@ from user_store.apply import Applier, Outcome
 from user_store.dead_letters import dead_letter, printable, raw_event_id
 from user_store.errors import UnknownTenant, UserStoreError
 from user_store.faults import Fault, classify
-from user_store.lookups import UserLookups
-from user_store.outbox import OutboxRelay, outbox_values
+from user_store.ingest_batch import IngestBatch
+from user_store.outbox import OutboxRelay
 from user_store.reply_path import ReplySender
-from user_store.tables import OutboxRow, ProcessedEventRow, UserEmailRow
+from user_store.tables import ProcessedEventRow
 from user_store.tenants import get_tenant
-from user_store.user_history import history_row, user_history
+from user_store.user_history import history_row
 
 log = logging.getLogger(__name__)
 
@@ -68,68 +66,6 @@ class Undecodable:
 
     reason: str
     kind: str
-
-
-class _Batch:
-    """What one batch writes besides the canonical changes, inserted in bulk before the commit:
-    ``processed_events`` rows and outbox rows, in the order they were produced."""
-
-    def __init__(self, clock: Callable[[], datetime], *, safe: bool) -> None:
-        self.clock = clock
-        self.safe = safe
-        self.lookups = UserLookups()
-        self.applied = 0
-        self.redelivered = 0
-        self.dead_lettered = 0
-        self.kinds: list[str] = []  # of each dead letter, in order
-        self.processed: list[dict[str, Any]] = []
-        self.emails: list[dict[str, Any]] = []
-        self.outbox: list[dict[str, Any]] = []
-        self.history: list[dict[str, Any]] = []  # user_history rows, beside their outbox rows
-        self.replies: dict[str, str] = {}  # event id -> reply JSON, for in-batch redelivery
-        self.reply_records: list[Record] = []  # sent after the commit (reply_path)
-        # Safe pass: the batch-wide look-ups failed, so each event checks its own id.
-        self.check_each = False
-
-    def publish(self, record: Record) -> None:
-        self.outbox.append(outbox_values(record))
-
-    async def write(self, session: AsyncSession) -> None:
-        """Insert what is pending (then nothing is: the safe pass writes after each event)."""
-        await session.flush()  # the accounts first: their e-mail rows refer to them
-        if self.emails:
-            await session.execute(insert(UserEmailRow), self.emails)
-        if self.processed:
-            await session.execute(insert(ProcessedEventRow), self.processed)
-        if self.outbox:
-            await session.execute(insert(OutboxRow), self.outbox)
-        if self.history:
-            await session.execute(insert(user_history), self.history)
-        self.discard()
-
-    def counts(self) -> tuple[int, int, int, int, int]:
-        """Where the batch stands, for :meth:`discard` after a savepoint rolls back."""
-        return (
-            self.applied,
-            self.redelivered,
-            self.dead_lettered,
-            len(self.reply_records),
-            len(self.replies),
-        )
-
-    def discard(self, counts: tuple[int, int, int, int, int] | None = None) -> None:
-        """Forget what is pending (and, after a rollback, what was counted for it — the
-        replies included: a reply must never announce a change its savepoint rolled back)."""
-        self.processed.clear()
-        self.emails.clear()
-        self.outbox.clear()
-        self.history.clear()
-        if counts is not None:
-            self.applied, self.redelivered, self.dead_lettered, records, replies = counts
-            del self.kinds[self.dead_lettered :]
-            del self.reply_records[records:]
-            for request_id in list(self.replies)[replies:]:
-                del self.replies[request_id]
 
 
 class IngestProcessor:
@@ -189,9 +125,9 @@ class IngestProcessor:
         for kind in batch.kinds:
             self.dead_letter_kinds[kind] = self.dead_letter_kinds.get(kind, 0) + 1
 
-    async def _run(self, messages: Sequence[Message], *, safe: bool) -> _Batch:
+    async def _run(self, messages: Sequence[Message], *, safe: bool) -> IngestBatch:
         tenants: dict[str, TenantInfo | None] = {}
-        batch = _Batch(self._clock, safe=safe)
+        batch = IngestBatch(self._clock, safe=safe)
         decoded = [(message, _decode(message)) for message in messages]
         async with self._sessions() as session, session.begin():
             if safe:
@@ -212,7 +148,7 @@ class IngestProcessor:
         self,
         session: AsyncSession,
         decoded: Sequence[tuple[Message, ingest.IngestEvent | Undecodable]],
-        batch: _Batch,
+        batch: IngestBatch,
     ) -> None:
         """The batch-wide look-ups in a savepoint; when a record's data breaks them, each
         event looks itself up instead (inside its own savepoint)."""
@@ -235,7 +171,7 @@ class IngestProcessor:
         message: Message,
         event: ingest.IngestEvent | Undecodable,
         tenants: dict[str, TenantInfo | None],
-        batch: _Batch,
+        batch: IngestBatch,
     ) -> None:
         """One record in a savepoint with everything it writes; a failure that is the record's
         sends it to the DLQ, one that is the infrastructure's (or a conflict) fails the batch."""
@@ -277,7 +213,7 @@ class IngestProcessor:
         session: AsyncSession,
         message: Message,
         event: ingest.IngestEvent | Undecodable,
-        batch: _Batch,
+        batch: IngestBatch,
         error: Exception,
         fault: Fault,
     ) -> None:
@@ -318,7 +254,7 @@ class IngestProcessor:
         message: Message,
         event: ingest.IngestEvent | Undecodable,
         tenants: dict[str, TenantInfo | None],
-        batch: _Batch,
+        batch: IngestBatch,
     ) -> None:
         if isinstance(event, Undecodable):
             reason = event.reason
@@ -380,7 +316,7 @@ class IngestProcessor:
             outcome = Outcome(reply=_error_reply(event, error))
         self._finish(batch, event, outcome)
 
-    def _finish(self, batch: _Batch, event: ingest.IngestEvent, outcome: Outcome) -> None:
+    def _finish(self, batch: IngestBatch, event: ingest.IngestEvent, outcome: Outcome) -> None:
         reply_json = outcome.reply.model_dump_json()
         batch.processed.append(
             {
@@ -411,7 +347,7 @@ class IngestProcessor:
         self._reply(batch, reply_json, event.event_id)
         batch.applied += 1
 
-    def _reply(self, batch: _Batch, reply_json: str, request_id: str) -> None:
+    def _reply(self, batch: IngestBatch, reply_json: str, request_id: str) -> None:
         batch.replies[request_id] = reply_json
         record = Record(
             topic=self._topics.replies,
@@ -424,7 +360,7 @@ class IngestProcessor:
         else:
             batch.publish(record)
 
-    def _dead_letter(self, batch: _Batch, message: Message, reason: str, kind: str) -> None:
+    def _dead_letter(self, batch: IngestBatch, message: Message, reason: str, kind: str) -> None:
         log.warning(
             "dead-lettered %s[%d]@%d (%s): %s",
             message.topic,
@@ -456,7 +392,7 @@ def _decode(message: Message) -> ingest.IngestEvent | Undecodable:
 async def _batch_reads(
     session: AsyncSession,
     decoded: Sequence[tuple[Message, ingest.IngestEvent | Undecodable]],
-    batch: _Batch,
+    batch: IngestBatch,
 ) -> None:
     """What the batch already applied, and the accounts its events may resolve to."""
     events = [event for _, event in decoded if not isinstance(event, Undecodable)]

@@ -1,0 +1,84 @@
+"""What one batch of ``roster.ingest`` writes besides the canonical changes, and sends after.
+
+The consumer (:mod:`user_store.consumer`) fills one of these per pass: ``processed_events`` rows,
+outbox rows, e-mail and history rows are inserted in bulk before the commit; the replies are sent
+after it. After a savepoint rolls back, :meth:`IngestBatch.discard` forgets what was counted for
+it, so a reply never announces a change that was undone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from roster_shared.bus.base import Record
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from user_store.lookups import UserLookups
+from user_store.outbox import outbox_values
+from user_store.tables import OutboxRow, ProcessedEventRow, UserEmailRow
+from user_store.user_history import user_history
+
+
+class IngestBatch:
+    """What one batch writes besides the canonical changes, inserted in bulk before the commit:
+    ``processed_events`` rows and outbox rows, in the order they were produced."""
+
+    def __init__(self, clock: Callable[[], datetime], *, safe: bool) -> None:
+        self.clock = clock
+        self.safe = safe
+        self.lookups = UserLookups()
+        self.applied = 0
+        self.redelivered = 0
+        self.dead_lettered = 0
+        self.kinds: list[str] = []  # of each dead letter, in order
+        self.processed: list[dict[str, Any]] = []
+        self.emails: list[dict[str, Any]] = []
+        self.outbox: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []  # user_history rows, beside their outbox rows
+        self.replies: dict[str, str] = {}  # event id -> reply JSON, for in-batch redelivery
+        self.reply_records: list[Record] = []  # sent after the commit (reply_path)
+        # Safe pass: the batch-wide look-ups failed, so each event checks its own id.
+        self.check_each = False
+
+    def publish(self, record: Record) -> None:
+        self.outbox.append(outbox_values(record))
+
+    async def write(self, session: AsyncSession) -> None:
+        """Insert what is pending (then nothing is: the safe pass writes after each event)."""
+        await session.flush()  # the accounts first: their e-mail rows refer to them
+        if self.emails:
+            await session.execute(insert(UserEmailRow), self.emails)
+        if self.processed:
+            await session.execute(insert(ProcessedEventRow), self.processed)
+        if self.outbox:
+            await session.execute(insert(OutboxRow), self.outbox)
+        if self.history:
+            await session.execute(insert(user_history), self.history)
+        self.discard()
+
+    def counts(self) -> tuple[int, int, int, int, int]:
+        """Where the batch stands, for :meth:`discard` after a savepoint rolls back."""
+        return (
+            self.applied,
+            self.redelivered,
+            self.dead_lettered,
+            len(self.reply_records),
+            len(self.replies),
+        )
+
+    def discard(self, counts: tuple[int, int, int, int, int] | None = None) -> None:
+        """Forget what is pending (and, after a rollback, what was counted for it — the
+        replies included: a reply must never announce a change its savepoint rolled back)."""
+        self.processed.clear()
+        self.emails.clear()
+        self.outbox.clear()
+        self.history.clear()
+        if counts is not None:
+            self.applied, self.redelivered, self.dead_lettered, records, replies = counts
+            del self.kinds[self.dead_lettered :]
+            del self.reply_records[records:]
+            for request_id in list(self.replies)[replies:]:
+                del self.replies[request_id]
