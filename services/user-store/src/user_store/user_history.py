@@ -2,11 +2,12 @@
 
 The outbox is relayed and then deleted, so without this table nothing in the database says what
 happened to a user. Every user and membership lifecycle event the consumer publishes is also
-written here, by the consumer, in the same transaction as its outbox row (``IngestBatch.write``): the
-history and ``roster.lifecycle`` cannot disagree. Rows keep only what an operator needs — when,
-the event type, its source, correlation id, the names of the changed attributes and the
-source's reason — never attribute values, so nothing secret lands here. The housekeeper deletes
-rows older than the retention (``ROSTER_HISTORY_DAYS``), which bounds the table.
+written here, by the consumer, in the same transaction as its outbox row
+(``IngestBatch.write``): the history and ``roster.lifecycle`` cannot disagree. Rows keep only
+what an operator needs — when, the event type, its source, correlation id, the names of the
+changed attributes and the source's reason — never attribute values, so nothing secret lands
+here. The housekeeper deletes rows older than the retention (``ROSTER_HISTORY_DAYS``), which
+bounds the table.
 """
 
 from __future__ import annotations
