@@ -26,7 +26,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from tests.console.browser import chromium, screenshot, text, wait_for
-from tests.console.stacks import Stack, dev_stack, separate_stack
+from tests.console.stacks import KINDS, Stack, stack_of
 from tests.console.test_browser import click, operator_signs_in, submit, value
 
 
@@ -49,18 +49,10 @@ class Receiver:
         return web.Response(status=204 if verified else 401)
 
 
-@pytest.fixture(params=["kafka-postgres", "roster-dev"])
+@pytest.fixture(params=KINDS)
 async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stack]:
-    if request.param == "kafka-postgres":
-        from roster_shared.bus.kafka import KafkaBus
-
-        url = request.getfixturevalue("fresh_database_url")
-        bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"), client_id="console-hooks")
-        async with separate_stack(bus, url) as opened:
-            yield opened
-    else:
-        with dev_stack(tmp_path) as opened:
-            yield opened
+    async with stack_of(request.param, request, tmp_path, "console-hooks") as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -10,19 +10,17 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from roster_shared.events import ingest
 from roster_shared.events.envelope import Source
 from roster_shared.tenants import ProvisioningMode, TenantInfo, TenantPolicy
 from sqlalchemy import func, select
 from user_store import login_dry_run
 from user_store.keys import SESSIONS
-from user_store.routes import errors_middleware
 from user_store.tables import OutboxRow, UserRow
 from user_store.user_history import user_history
 
-from tests.integration.harness import Stack, login, pairing_stack, scim_user
+from tests.integration.harness import Stack, login, pairing_stack, routes_client, scim_user
 
 
 class LoginDryRunContract:
@@ -36,10 +34,7 @@ class LoginDryRunContract:
 
     @pytest.fixture
     async def client(self, stack: Stack) -> AsyncIterator[TestClient[Any, Any]]:
-        app = web.Application(middlewares=[errors_middleware])
-        app[SESSIONS] = stack.sessions
-        app.add_routes(login_dry_run.routes)
-        async with TestClient(TestServer(app)) as client:
+        async with routes_client(login_dry_run.routes, {SESSIONS: stack.sessions}) as client:
             yield client
 
     async def _state(self, stack: Stack) -> tuple[Any, ...]:

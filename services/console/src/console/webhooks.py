@@ -10,6 +10,7 @@ form (status 400) and nothing is changed.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, get_args
 
@@ -20,6 +21,7 @@ from console.backend import Backend, BackendError, _seg
 from console.errors import FormError, NotFound, Unavailable
 from console.keys import BACKEND
 from console.pages import render
+from console.views import tenant_of
 
 routes = web.RouteTableDef()
 
@@ -119,20 +121,10 @@ async def _form(request: web.Request) -> dict[str, Any]:
     }
 
 
-async def _tenant(request: web.Request) -> Any:
-    try:
-        tenant, _ = await request.app[BACKEND].tenant(request.match_info["slug"])
-    except BackendError as exc:
-        if exc.status == 404:
-            raise NotFound(f"There is no tenant {request.match_info['slug']!r}.") from exc
-        raise Unavailable("The user-store did not answer.", reason=str(exc)) from exc
-    return tenant
-
-
 async def list_page(
     request: web.Request, *, error: str | None = None, form: dict[str, Any] | None = None
 ) -> web.Response:
-    tenant = await _tenant(request)
+    tenant = await tenant_of(request)
     try:
         endpoints = await _api(request).endpoints()
     except BackendError as exc:
@@ -157,7 +149,7 @@ async def endpoint_page(
     endpoint_id: str | None = None,
 ) -> web.Response:
     """One endpoint; ``shown`` is a secret made by this very request (shown once)."""
-    tenant = await _tenant(request)
+    tenant = await tenant_of(request)
     api, endpoint_id = _api(request), endpoint_id or request.match_info["endpoint"]
     try:
         endpoint = await api.endpoint(endpoint_id)
@@ -231,6 +223,20 @@ def _back(request: web.Request, done: str, **extra: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(f"{path}?{query}")
 
 
+def _endpoint(request: web.Request) -> str:
+    return request.match_info["endpoint"]
+
+
+async def _then_back(request: web.Request, change: Awaitable[Any], done: str) -> web.StreamResponse:
+    """Make one change from the endpoint's page, then back to it (POST-redirect-GET) saying what
+    was ``done``; the API's refusal is shown on the page instead."""
+    try:
+        await change
+    except BackendError as exc:
+        return await endpoint_page(request, error=_refusal(exc).message)
+    raise _back(request, done)
+
+
 @routes.post(ONE + "/rotate")
 async def endpoint_rotate(request: web.Request) -> web.Response:
     try:
@@ -250,29 +256,17 @@ async def endpoint_pause(request: web.Request) -> web.StreamResponse:
     reason = (await _form(request))["reason"] or "paused from the console"
     if len(reason) > 1024:
         return await endpoint_page(request, error="The reason is too long (1024 characters).")
-    try:
-        await _api(request).pause(request.match_info["endpoint"], reason)
-    except BackendError as exc:
-        return await endpoint_page(request, error=_refusal(exc).message)
-    raise _back(request, "paused")
+    return await _then_back(request, _api(request).pause(_endpoint(request), reason), "paused")
 
 
 @routes.post(ONE + "/resume")
 async def endpoint_resume(request: web.Request) -> web.StreamResponse:
-    try:
-        await _api(request).resume(request.match_info["endpoint"])
-    except BackendError as exc:
-        return await endpoint_page(request, error=_refusal(exc).message)
-    raise _back(request, "resumed")
+    return await _then_back(request, _api(request).resume(_endpoint(request)), "resumed")
 
 
 @routes.post(ONE + "/test")
 async def endpoint_test(request: web.Request) -> web.StreamResponse:
-    try:
-        await _api(request).test(request.match_info["endpoint"])
-    except BackendError as exc:
-        return await endpoint_page(request, error=_refusal(exc).message)
-    raise _back(request, "tested")
+    return await _then_back(request, _api(request).test(_endpoint(request)), "tested")
 
 
 def parse_moment(text: str, name: str, *, default: datetime | None = None) -> datetime:

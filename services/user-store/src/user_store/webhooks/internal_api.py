@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from roster_shared import bounded_json
 
 from user_store import tenants
+from user_store.bodies import json_object
 from user_store.errors import Invalid
 from user_store.keys import SESSIONS
 from user_store.webhooks import deliveries, endpoints, on_demand, retention
@@ -32,15 +32,7 @@ async def _json(request: web.Request) -> dict[str, Any]:
     raw = await request.content.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
         raise Invalid("request body too large")
-    try:
-        data = bounded_json.loads(raw or b"{}")
-    except bounded_json.TooDeep as exc:
-        raise Invalid(f"the body is refused: {exc}") from exc
-    except ValueError as exc:
-        raise Invalid("the body is not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise Invalid("the body must be a JSON object")
-    return data
+    return json_object(raw or b"{}")
 
 
 def _text(data: dict[str, Any], name: str, limit: int, *, required: bool = True) -> str | None:
