@@ -2,9 +2,10 @@
 
 Everything goes through the webhooks service's admin API (``/webhooks/admin/tenants/...``), the
 one ``roster webhook`` uses, with the admin credential: the console never reads the delivery
-tables. A signing secret appears once, in the answer to the POST that made it (registering an
-endpoint, rotating its secret), never in a URL and never again. Bad input is shown beside the
-form (status 400) and nothing is changed.
+tables. A signing secret appears once, on the page the POST that made it (registering an
+endpoint, rotating its secret) redirects to (:func:`console.guard.show_once`), never in a URL and
+never again; every change redirects (POST-redirect-GET), so a reload repeats none. Bad input is
+shown beside the form (status 400) and nothing is changed.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any, get_args
 from aiohttp import web
 from roster_shared.events.lifecycle import LifecycleEvent
 
+from console import guard
 from console.backend import Backend, BackendError, _seg
 from console.errors import FormError, NotFound, Unavailable
-from console.keys import BACKEND
+from console.keys import BACKEND, SEALER
 from console.pages import render
 from console.views import tenant_of
 
@@ -37,6 +39,7 @@ DONE = {
     "paused": "The endpoint was paused: deliveries wait until you resume it.",
     "resumed": "The endpoint was resumed: what waited is being delivered, in order.",
     "tested": "A webhook.test event was queued: its attempt appears below once it is sent.",
+    "deleted": "The endpoint was deleted: nothing more is sent to it.",
 }
 """Messages a redirect may ask for by key (never text from the URL)."""
 
@@ -78,6 +81,9 @@ class WebhooksApi:
 
     async def resume(self, endpoint: str) -> None:
         await self._call("POST", endpoint, "resume")
+
+    async def delete(self, endpoint: str) -> None:
+        await self._call("DELETE", endpoint)
 
     async def test(self, endpoint: str) -> None:
         await self._call("POST", endpoint, "test")
@@ -135,6 +141,7 @@ async def list_page(
         "event_types": EVENT_TYPES,
         "error": error,
         "form": form or {},
+        "done": DONE.get(request.query.get("done", "")) if not error else None,
     }
     return render("webhooks.html", request, context, status=400 if error else 200)
 
@@ -193,7 +200,7 @@ async def endpoints_list(request: web.Request) -> web.Response:
 
 
 @routes.post(BASE)
-async def endpoint_add(request: web.Request) -> web.Response:
+async def endpoint_add(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     try:
         _checked_add(form)
@@ -205,15 +212,23 @@ async def endpoint_add(request: web.Request) -> web.Response:
             raise _refusal(exc) from exc
     except FormError as exc:
         return await list_page(request, error=exc.message, form=form)
-    shown = {"secret": made["secret"], "why": "registered"}
-    return await endpoint_page(
-        request, shown=shown, status=201, endpoint_id=str(made["endpoint"]["id"])
-    )
+    page = f"/console/tenants/{request.match_info['slug']}/webhooks/{made['endpoint']['id']}"
+    raise _show_once(request, page, {"secret": made["secret"], "why": "registered"})
+
+
+def _show_once(request: web.Request, page: str, shown: dict[str, Any]) -> web.HTTPSeeOther:
+    """To ``page``, which shows ``shown`` (a secret this POST made) once."""
+    response = web.HTTPSeeOther(page)
+    guard.show_once(request.app[SEALER], response, page, shown)
+    return response
 
 
 @routes.get(ONE)
 async def endpoint_show(request: web.Request) -> web.Response:
-    return await endpoint_page(request)
+    shown = guard.take_shown(request.app[SEALER], request)
+    response = await endpoint_page(request, shown=shown)
+    guard.forget_shown(request, response)
+    return response
 
 
 def _back(request: web.Request, done: str, **extra: str) -> web.HTTPSeeOther:
@@ -238,7 +253,7 @@ async def _then_back(request: web.Request, change: Awaitable[Any], done: str) ->
 
 
 @routes.post(ONE + "/rotate")
-async def endpoint_rotate(request: web.Request) -> web.Response:
+async def endpoint_rotate(request: web.Request) -> web.StreamResponse:
     try:
         made = await _api(request).rotate(request.match_info["endpoint"])
     except BackendError as exc:
@@ -248,7 +263,17 @@ async def endpoint_rotate(request: web.Request) -> web.Response:
         "why": "rotated",
         "previous_expires_at": made.get("previous_expires_at"),
     }
-    return await endpoint_page(request, shown=shown)
+    slug, endpoint = request.match_info["slug"], request.match_info["endpoint"]
+    raise _show_once(request, f"/console/tenants/{slug}/webhooks/{endpoint}", shown)
+
+
+@routes.post(ONE + "/delete")
+async def endpoint_delete(request: web.Request) -> web.StreamResponse:
+    try:
+        await _api(request).delete(_endpoint(request))
+    except BackendError as exc:
+        return await endpoint_page(request, error=_refusal(exc).message)
+    raise web.HTTPSeeOther(f"/console/tenants/{request.match_info['slug']}/webhooks?done=deleted")
 
 
 @routes.post(ONE + "/pause")

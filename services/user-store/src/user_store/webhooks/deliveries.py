@@ -18,11 +18,11 @@ import sqlalchemy as sa
 from roster_shared.events.envelope import utcnow
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from user_store.errors import NotFound
 from user_store.webhooks.endpoints import endpoint_row, expired, iso, set_status
 from user_store.webhooks.tables import (
     ACTIVE,
     DELIVERED,
+    GONE,
     PAUSED,
     PENDING,
     attempts,
@@ -195,12 +195,18 @@ async def record_attempt(
     session: AsyncSession, delivery_id: int, holder: str, attempt: dict[str, Any]
 ) -> dict[str, Any]:
     """One attempt's outcome: the attempt row; the delivery delivered, or due again at
-    ``next_attempt_at``; and with ``pause_reason`` the endpoint paused (the delivery stays)."""
+    ``next_attempt_at``; and with ``pause_reason`` the endpoint paused (the delivery stays).
+
+    A delivery that is gone (its endpoint was deleted while the attempt was in flight) has
+    nothing left to record: ``{"status": "gone"}``, and the other attempts of the batch are
+    recorded as usual. The row is locked so that the deletion waits for this, or this for it."""
     row = (
-        await session.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id))
+        await session.execute(
+            sa.select(deliveries).where(deliveries.c.id == delivery_id).with_for_update()
+        )
     ).first()
     if row is None:
-        raise NotFound(f"no delivery {delivery_id}")
+        return {"id": delivery_id, "status": GONE}
     now = utcnow()
     attempted_at = datetime.fromisoformat(attempt["attempted_at"])
     await session.execute(

@@ -1,5 +1,5 @@
 """A tenant's webhook endpoints and their signing secrets: create, read, rotate a secret, pause
-and resume (functions of a session; the caller begins the transaction).
+and resume, delete (functions of a session; the caller begins the transaction).
 
 The secrets are ciphertext under the webhooks service's key: the user-store stores and returns
 them but cannot read them. Every read is scoped to the tenant, so another tenant's endpoint is
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_store.db import as_utc
 from user_store.errors import NotFound
-from user_store.webhooks.tables import ACTIVE, PAUSED, PENDING, deliveries, endpoints
+from user_store.webhooks.tables import ACTIVE, PAUSED, PENDING, attempts, deliveries, endpoints
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -177,3 +177,18 @@ async def set_status(
             .values(next_attempt_at=now, first_attempt_at=None)
         )
     return await get_endpoint(session, owner, endpoint_id)
+
+
+async def delete_endpoint(session: AsyncSession, tenant_id: str, endpoint_id: str) -> int:
+    """Remove the tenant's endpoint, its deliveries and their attempts; returns how many of the
+    deliveries were still pending (dropped: nobody is there to receive them any more).
+
+    The consumed events stay: other endpoints' deliveries and replays read them, and retention
+    prunes them. An attempt in flight when this commits is not recorded (see
+    :func:`.deliveries.record_attempt`)."""
+    await endpoint_row(session, tenant_id, endpoint_id)
+    dropped = (await pending_counts(session, [endpoint_id])).get(endpoint_id, 0)
+    await session.execute(sa.delete(attempts).where(attempts.c.endpoint_id == endpoint_id))
+    await session.execute(sa.delete(deliveries).where(deliveries.c.endpoint_id == endpoint_id))
+    await session.execute(sa.delete(endpoints).where(endpoints.c.id == endpoint_id))
+    return dropped

@@ -112,6 +112,18 @@ async def endpoint_get(request: web.Request) -> web.Response:
     return web.json_response(found)
 
 
+@routes.delete(ENDPOINT)
+async def endpoint_delete(request: web.Request) -> web.Response:
+    """Delete the endpoint with its deliveries and attempts: ``{"deleted", "dropped"}`` (how many
+    pending deliveries went with it)."""
+    endpoint_id = request.match_info["endpoint"]
+    async with request.app[SESSIONS]() as session, session.begin():
+        dropped = await endpoints.delete_endpoint(
+            session, await _tenant(session, request), endpoint_id
+        )
+    return web.json_response({"deleted": endpoint_id, "dropped": dropped})
+
+
 @routes.post(ENDPOINT + "/secrets")
 async def endpoint_rotate(request: web.Request) -> web.Response:
     """``{"secret": {...}, "previous_expire_at"}``: rotate, keeping the previous one a while."""

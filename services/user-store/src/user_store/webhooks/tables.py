@@ -26,6 +26,7 @@ PAUSED = "paused"  # its deliveries wait until it is resumed
 # webhook_deliveries.status
 PENDING = "pending"
 DELIVERED = "delivered"
+GONE = "gone"  # not stored: what recording an attempt answers for a deleted endpoint's delivery
 
 endpoints = sa.Table(
     "webhook_endpoints",
