@@ -13,8 +13,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from roster_cli import compose
@@ -230,6 +231,21 @@ async def pairing_stack(
         yield stack
     finally:
         await stack.stop()
+
+
+class PairingSuite:
+    """A contract suite over one pairing of bus and database: a subclass per pairing sets
+    ``bus_kind`` ("memory" | "kafka") and ``db_kind`` ("sqlite" | "postgres"), and each test
+    gets a started :class:`Stack` on them as ``stack`` (STYLE.md: contract suites by
+    subclassing)."""
+
+    bus_kind: ClassVar[str]
+    db_kind: ClassVar[str]
+
+    @pytest.fixture
+    async def stack(self, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stack]:
+        async with pairing_stack(self.bus_kind, self.db_kind, request, tmp_path) as stack:
+            yield stack
 
 
 @contextlib.asynccontextmanager

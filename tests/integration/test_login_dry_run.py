@@ -7,7 +7,7 @@ outbox or history row). On Kafka + PostgreSQL and memory + SQLite."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -20,18 +20,16 @@ from user_store.keys import SESSIONS
 from user_store.tables import OutboxRow, UserRow
 from user_store.user_history import user_history
 
-from tests.integration.harness import Stack, login, pairing_stack, routes_client, scim_user
+from tests.integration.harness import (
+    PairingSuite,
+    Stack,
+    login,
+    routes_client,
+    scim_user,
+)
 
 
-class LoginDryRunContract:
-    bus_kind: ClassVar[str]
-    db_kind: ClassVar[str]
-
-    @pytest.fixture
-    async def stack(self, request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Stack]:
-        async with pairing_stack(self.bus_kind, self.db_kind, request, tmp_path) as stack:
-            yield stack
-
+class LoginDryRunContract(PairingSuite):
     @pytest.fixture
     async def client(self, stack: Stack) -> AsyncIterator[TestClient[Any, Any]]:
         async with routes_client(login_dry_run.routes, {SESSIONS: stack.sessions}) as client:
