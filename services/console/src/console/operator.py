@@ -162,7 +162,7 @@ async def tenant_page(
     requirements: dict[str, Any] | None = None,
     status: int | None = None,
 ) -> web.Response:
-    """The tenant's page; ``shown`` is a secret made by this very request (shown once)."""
+    """The tenant's page; ``shown`` is a secret the POST before made (shown once)."""
     slug = request.match_info["slug"]
     try:
         overview = await tenant_overview(backend(request), slug, requirements=requirements)
@@ -183,7 +183,18 @@ async def tenant_page(
 
 @routes.get("/tenants/{slug}")
 async def tenant_show(request: web.Request) -> web.Response:
-    return await tenant_page(request)
+    response = await tenant_page(request, shown=guard.take_shown(request.app[SEALER], request))
+    guard.forget_shown(request, response)
+    return response
+
+
+def _show_once(request: web.Request, shown: dict[str, Any]) -> web.HTTPSeeOther:
+    """Back to the tenant's page, which shows ``shown`` (a token or link this POST made) once:
+    POST-redirect-GET, so a reload neither makes another nor shows this one again."""
+    page = f"/console/tenants/{request.match_info['slug']}"
+    response = web.HTTPSeeOther(page)
+    guard.show_once(request.app[SEALER], response, page, shown)
+    return response
 
 
 def _back(request: web.Request, done: str) -> web.HTTPSeeOther:
@@ -228,7 +239,7 @@ async def tenant_advice(request: web.Request) -> web.Response:
 
 
 @routes.post("/tenants/{slug}/tokens")
-async def token_create(request: web.Request) -> web.Response:
+async def token_create(request: web.Request) -> web.StreamResponse:
     label = (await _form(request)).get("label", "").strip() or None
     if label is not None and len(label) > 256:
         return await tenant_page(request, error="The label is too long (256 characters at most).")
@@ -236,7 +247,7 @@ async def token_create(request: web.Request) -> web.Response:
         issued = await backend(request).issue_token(request.match_info["slug"], label)
     except BackendError as exc:
         return await tenant_page(request, error=reraise(exc).message)
-    return await tenant_page(request, shown={"token": issued}, status=201)
+    raise _show_once(request, {"token": issued})
 
 
 @routes.post("/tenants/{slug}/tokens/{token_id}/revoke")
@@ -249,7 +260,7 @@ PARTS = ("sso", "scim", "directory")
 
 
 @routes.post("/tenants/{slug}/links")
-async def link_create(request: web.Request) -> web.Response:
+async def link_create(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     parts = [p for p in form.getall("parts", []) if isinstance(p, str)]
     hours_text = str(form.get("expires_in_hours", "72")).strip()
@@ -267,7 +278,7 @@ async def link_create(request: web.Request) -> web.Response:
     except BackendError as exc:
         return await tenant_page(request, error=reraise(exc).message)
     url = f"{request.app[SETTINGS].console_base()}/setup/{issued['token']}"
-    return await tenant_page(request, shown={"link": {**issued, "url": url}}, status=201)
+    raise _show_once(request, {"link": {**issued, "url": url}})
 
 
 @routes.post("/tenants/{slug}/links/{link_id}/revoke")
