@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -139,3 +140,23 @@ def dev_stack(tmp: Path) -> Iterator[Stack]:
         yield Stack(server.base, server.base, admin, expire, "roster-dev")
     finally:
         server.stop()
+
+
+KINDS = ["kafka-postgres", "roster-dev"]
+"""The two ways, as the browser tests' ``stack`` fixtures are parametrised."""
+
+
+@contextlib.asynccontextmanager
+async def stack_of(kind: str, request: Any, tmp_path: Path, client_id: str) -> AsyncIterator[Stack]:
+    """The stack of ``kind`` (one of :data:`KINDS`): :func:`separate_stack` on the session's
+    Kafka and a fresh PostgreSQL database, or :func:`dev_stack` in ``tmp_path``."""
+    if kind == "kafka-postgres":
+        from roster_shared.bus.kafka import KafkaBus
+
+        url = request.getfixturevalue("fresh_database_url")
+        bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"), client_id=client_id)
+        async with separate_stack(bus, url) as opened:
+            yield opened
+    else:
+        with dev_stack(tmp_path) as opened:
+            yield opened

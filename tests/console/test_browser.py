@@ -28,25 +28,17 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.console.browser import chromium, screenshot, text, wait_for
 from tests.console.idp_app import IdpFront
-from tests.console.stacks import Stack, dev_stack, separate_stack
+from tests.console.stacks import KINDS, Stack, stack_of
 from tests.sso.saml_idp import SamlIdP
 
 PERSON = "jane@example.com"
 ATTRIBUTES = {"email": [PERSON], "firstName": ["Jane"], "lastName": ["Doe"], "groups": ["eng"]}
 
 
-@pytest.fixture(params=["kafka-postgres", "roster-dev"])
+@pytest.fixture(params=KINDS)
 async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stack]:
-    if request.param == "kafka-postgres":
-        from roster_shared.bus.kafka import KafkaBus
-
-        url = request.getfixturevalue("fresh_database_url")
-        bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"), client_id="console-test")
-        async with separate_stack(bus, url) as opened:
-            yield opened
-    else:
-        with dev_stack(tmp_path) as opened:
-            yield opened
+    async with stack_of(request.param, request, tmp_path, "console-test") as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,7 +27,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from tests.console.browser import chromium, screenshot, text, wait_for
-from tests.console.stacks import Stack, dev_stack, separate_stack
+from tests.console.stacks import KINDS, Stack, stack_of
 from tests.console.test_browser import click, operator_signs_in, submit, value
 
 
@@ -49,18 +50,10 @@ class Receiver:
         return web.Response(status=204 if verified else 401)
 
 
-@pytest.fixture(params=["kafka-postgres", "roster-dev"])
+@pytest.fixture(params=KINDS)
 async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stack]:
-    if request.param == "kafka-postgres":
-        from roster_shared.bus.kafka import KafkaBus
-
-        url = request.getfixturevalue("fresh_database_url")
-        bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"), client_id="console-hooks")
-        async with separate_stack(bus, url) as opened:
-            yield opened
-    else:
-        with dev_stack(tmp_path) as opened:
-            yield opened
+    async with stack_of(request.param, request, tmp_path, "console-hooks") as opened:
+        yield opened
 
 
 @pytest.fixture
@@ -101,6 +94,11 @@ def flow(driver: WebDriver, stack: Stack, receiver: Receiver, hook_url: str) -> 
     assert action.endswith("/test"), action
     here = action.removesuffix("/test")
     assert "user.created" in text(driver)  # the one type chosen
+    # POST-redirect-GET: a reload asks for the page again, and neither registers the endpoint
+    # a second time nor shows the secret again.
+    driver.refresh()
+    assert secret not in driver.page_source and "Shown only this once" not in text(driver)
+    assert [e["url"] for e in endpoints(stack, slug)] == [hook_url]
 
     submit(driver, "send-test")
     assert "webhook.test event was queued" in text(driver)
@@ -132,6 +130,21 @@ def flow(driver: WebDriver, stack: Stack, receiver: Receiver, hook_url: str) -> 
     assert rotated.startswith("whsec_") and rotated != secret and "previous secret" in text(driver)
     driver.get(here)
     assert rotated not in driver.page_source and secret not in driver.page_source
+
+    # Delete: back on the list, the endpoint gone from the webhooks service too.
+    submit(driver, "delete")
+    assert "The endpoint was deleted" in text(driver) and "No webhook endpoints yet" in text(driver)
+    assert endpoints(stack, slug) == []
+    driver.get(here)
+    assert "There is no such webhook endpoint" in text(driver)
+
+
+def endpoints(stack: Stack, slug: str) -> list[dict[str, Any]]:
+    """The tenant's endpoints, as the webhooks service's admin API lists them."""
+    url = f"{stack.public}/webhooks/admin/tenants/{slug}/endpoints"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {stack.admin}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return list(json.loads(response.read())["endpoints"])
 
 
 async def test_operator_manages_webhooks_in_a_browser(

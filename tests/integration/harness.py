@@ -10,12 +10,14 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from roster_cli import compose
 from roster_shared.bus.base import Bus, Message, Record, Subscription
 from roster_shared.bus.ingest import IngestClient
@@ -29,6 +31,7 @@ from roster_shared.topics import Topics
 from sqlalchemy.ext.asyncio import AsyncEngine
 from user_store import tenants
 from user_store.db import create_engine, migrate, session_factory
+from user_store.routes import errors_middleware
 from user_store.service import UserStoreService
 
 
@@ -228,6 +231,36 @@ async def pairing_stack(
         yield stack
     finally:
         await stack.stop()
+
+
+class PairingSuite:
+    """A contract suite over one pairing of bus and database: a subclass per pairing sets
+    ``bus_kind`` ("memory" | "kafka") and ``db_kind`` ("sqlite" | "postgres"), and each test
+    gets a started :class:`Stack` on them as ``stack`` (STYLE.md: contract suites by
+    subclassing)."""
+
+    bus_kind: ClassVar[str]
+    db_kind: ClassVar[str]
+
+    @pytest.fixture
+    async def stack(self, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stack]:
+        async with pairing_stack(self.bus_kind, self.db_kind, request, tmp_path) as stack:
+            yield stack
+
+
+@contextlib.asynccontextmanager
+async def routes_client(
+    routes: web.RouteTableDef, keys: Mapping[web.AppKey[Any], Any]
+) -> AsyncIterator[TestClient[Any, Any]]:
+    """A client of one group of the user-store's routes, served as the user-store serves them
+    (its error middleware included) with the app keys they read (``keys``): for a test of
+    those routes alone, on a :class:`Stack`'s database."""
+    app = web.Application(middlewares=[errors_middleware])
+    for key, value in keys.items():
+        app[key] = value
+    app.add_routes(routes)
+    async with TestClient(TestServer(app)) as client:
+        yield client
 
 
 @contextlib.asynccontextmanager

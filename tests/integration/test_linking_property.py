@@ -14,8 +14,7 @@ Kafka + PostgreSQL through the real bus and consumer.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,7 +23,7 @@ from roster_shared.tenants import ProvisioningMode, TenantPolicy
 from user_store import tenants
 from user_store.tables import UserRow
 
-from tests.integration.harness import Stack, login, pairing_stack, scim_user
+from tests.integration.harness import PairingSuite, Stack, login, scim_user
 
 # Hundreds of logins through the bus and the consumer per run: out of the fast loop.
 pytestmark = pytest.mark.slow
@@ -86,15 +85,7 @@ SETUP = st.fixed_dictionaries(
 )
 
 
-class LinkingProperty:
-    bus_kind: ClassVar[str]
-    db_kind: ClassVar[str]
-
-    @pytest.fixture
-    async def stack(self, request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Stack]:
-        async with pairing_stack(self.bus_kind, self.db_kind, request, tmp_path) as stack:
-            yield stack
-
+class LinkingProperty(PairingSuite):
     async def _victim(self, stack: Stack, setup: dict[str, Any]) -> tuple[Any, str]:
         policy = TenantPolicy(allow_email_linking=setup["email_linking"])
         tenant = await stack.tenant(f"p{uuid.uuid4().hex[:12]}", policy=policy)

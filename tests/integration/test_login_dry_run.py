@@ -7,39 +7,32 @@ outbox or history row). On Kafka + PostgreSQL and memory + SQLite."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from roster_shared.events import ingest
 from roster_shared.events.envelope import Source
 from roster_shared.tenants import ProvisioningMode, TenantInfo, TenantPolicy
 from sqlalchemy import func, select
 from user_store import login_dry_run
 from user_store.keys import SESSIONS
-from user_store.routes import errors_middleware
 from user_store.tables import OutboxRow, UserRow
 from user_store.user_history import user_history
 
-from tests.integration.harness import Stack, login, pairing_stack, scim_user
+from tests.integration.harness import (
+    PairingSuite,
+    Stack,
+    login,
+    routes_client,
+    scim_user,
+)
 
 
-class LoginDryRunContract:
-    bus_kind: ClassVar[str]
-    db_kind: ClassVar[str]
-
-    @pytest.fixture
-    async def stack(self, request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Stack]:
-        async with pairing_stack(self.bus_kind, self.db_kind, request, tmp_path) as stack:
-            yield stack
-
+class LoginDryRunContract(PairingSuite):
     @pytest.fixture
     async def client(self, stack: Stack) -> AsyncIterator[TestClient[Any, Any]]:
-        app = web.Application(middlewares=[errors_middleware])
-        app[SESSIONS] = stack.sessions
-        app.add_routes(login_dry_run.routes)
-        async with TestClient(TestServer(app)) as client:
+        async with routes_client(login_dry_run.routes, {SESSIONS: stack.sessions}) as client:
             yield client
 
     async def _state(self, stack: Stack) -> tuple[Any, ...]:

@@ -6,37 +6,30 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from roster_shared.events import ingest
 from roster_shared.events.envelope import Source, utcnow
 from roster_shared.tenants import ProvisioningMode
 from user_store import user_history
 from user_store.keys import READ_SESSIONS
-from user_store.routes import errors_middleware
 
-from tests.integration.harness import Stack, login, pairing_stack, scim_user
+from tests.integration.harness import (
+    PairingSuite,
+    Stack,
+    login,
+    routes_client,
+    scim_user,
+)
 
 
-class UserHistoryContract:
-    bus_kind: ClassVar[str]
-    db_kind: ClassVar[str]
-
-    @pytest.fixture
-    async def stack(self, request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Stack]:
-        async with pairing_stack(self.bus_kind, self.db_kind, request, tmp_path) as stack:
-            yield stack
-
+class UserHistoryContract(PairingSuite):
     @pytest.fixture
     async def client(self, stack: Stack) -> AsyncIterator[TestClient[Any, Any]]:
         """The history route as the user-store serves it (its error middleware included)."""
-        app = web.Application(middlewares=[errors_middleware])
-        app[READ_SESSIONS] = stack.sessions
-        app.add_routes(user_history.routes)
-        async with TestClient(TestServer(app)) as client:
+        async with routes_client(user_history.routes, {READ_SESSIONS: stack.sessions}) as client:
             yield client
 
     async def _history(

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import pytest
 from roster_shared.bus.base import Message
@@ -25,20 +25,12 @@ from user_store.cursors import Cursors
 from user_store.errors import InvalidFilter
 from user_store.tables import OutboxRow, ProcessedEventRow, UserRow
 
-from tests.integration.harness import Stack, login, pairing_stack, scim_user
+from tests.integration.harness import PairingSuite, Stack, login, scim_user
 
 CURSORS = Cursors(b"contract tests' cursor key")
 
 
-class UserStoreContract:
-    bus_kind: ClassVar[str]
-    db_kind: ClassVar[str]
-
-    @pytest.fixture
-    async def stack(self, request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Stack]:
-        async with pairing_stack(self.bus_kind, self.db_kind, request, tmp_path) as stack:
-            yield stack
-
+class UserStoreContract(PairingSuite):
     async def _eventually(
         self, value: Callable[[], Awaitable[Any]], expected: Any, what: str, timeout: float = 20
     ) -> None:

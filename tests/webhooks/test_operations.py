@@ -1,5 +1,6 @@
 """Webhook operations through the CLI and the admin API: replay of a time range, a test event,
-secret rotation with two live secrets, and the SSRF guard's refusals, each with its reason."""
+secret rotation with two live secrets, deleting an endpoint, and the SSRF guard's refusals, each
+with its reason."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from roster_cli.main import main
+from user_store.webhooks.tables import attempts, deliveries, events
 
 from tests.downstream.mirror import scim_create
 from tests.webhooks.stack import HookStack, Receiver
@@ -145,3 +148,50 @@ async def test_an_oversize_response_is_a_failed_attempt_and_retried(
     assert attempts[0]["error"] == "response larger than 4096 bytes: not read"
     assert attempts[0]["status_code"] is None
     assert (await stack.show(acme, endpoint))["pending"] == 1
+
+
+async def test_delete_takes_the_endpoint_its_deliveries_and_attempts_and_nothing_else(
+    stack: HookStack, hooks: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    acme = await stack.tenant("acme")
+    await stack.tenant("other")
+    kept, kept_secret = await stack.endpoint(acme, hooks.url("ok", "kept"))
+    gone, gone_secret = await stack.endpoint(acme, hooks.url("ok", "gone"))
+    await hooks.trust("kept", kept_secret)
+    await hooks.trust("gone", gone_secret)
+    await scim_create(acme, "first")
+    await hooks.wait("gone", 1)
+    while not await stack.attempts(acme, gone):  # recorded once the receiver has answered
+        await asyncio.sleep(0.05)
+    # Paused, so the next event's delivery to it is pending when it is deleted.
+    status, _ = await stack.admin("POST", f"acme/endpoints/{gone}/pause", {"reason": "going"})
+    assert status == 200
+    await scim_create(acme, "second")
+    await hooks.wait("kept", 2)
+    while (await stack.show(acme, gone))["pending"] != 1:
+        await asyncio.sleep(0.05)
+
+    # Another tenant's admin path does not reach it.
+    status, body = await stack.admin("DELETE", f"other/endpoints/{gone}")
+    assert status == 404 and "no webhook endpoint" in body["detail"], body
+    deleted = await roster(stack, capsys, "webhook", "delete", "acme", gone)
+    assert deleted == {"deleted": gone, "dropped_deliveries": 1}
+    status, body = await stack.admin("GET", f"acme/endpoints/{gone}")
+    assert status == 404, body
+    status, body = await stack.admin("DELETE", f"acme/endpoints/{gone}")
+    assert status == 404, body
+    listed = await roster(stack, capsys, "webhook", "list", "acme")
+    assert [e["id"] for e in listed["endpoints"]] == [kept]
+
+    async with stack.sessions() as session:
+        left = [
+            (await session.execute(sa.select(sa.func.count()).where(where))).scalar_one()
+            for where in (deliveries.c.endpoint_id == gone, attempts.c.endpoint_id == gone)
+        ]
+        events_kept = (await session.execute(sa.select(sa.func.count(events.c.seq)))).scalar()
+    assert left == [0, 0]
+    assert events_kept == 2  # the events stay: the other endpoint's deliveries refer to them
+
+    await scim_create(acme, "third")  # the endpoint left is served as before
+    assert [m["verified"] for m in await hooks.wait("kept", 3)] == [True] * 3
+    assert len((await hooks.log("gone"))["messages"]) == 1  # "third" went to the other only

@@ -68,6 +68,19 @@ def describe_url(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+ADMIN_TOKEN_PREFIX = "rat_"  # noqa: S105 - a prefix, not a secret
+
+
+def new_admin_token() -> str:
+    """A new admin token: ``rat_`` and 256 random bits, URL-safe base64.
+
+    The prefix is why: a bare ``token_urlsafe`` starts with ``-`` one time in 64, and then
+    ``--admin-token <token>`` is an argparse error ("expected one argument") for the person who
+    types it. Like SCIM tokens (``rst_``) and setup links (``rsl_``), it also says what it is.
+    """
+    return ADMIN_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
 def admin_token(directory: Path) -> tuple[str, bool]:
     """The admin API credential kept in ``DIR/admin-token`` (mode 0600), made on first use.
 
@@ -81,7 +94,7 @@ def admin_token(directory: Path) -> tuple[str, bool]:
         if not token:
             raise DataError(f"{path} is empty: delete it to have a new admin token made") from None
         return token, False
-    token = secrets.token_urlsafe(32)
+    token = new_admin_token()
     with os.fdopen(fd, "w", encoding="utf-8") as file:
         os.fchmod(file.fileno(), 0o600)
         file.write(token + "\n")

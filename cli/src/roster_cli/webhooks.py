@@ -68,6 +68,7 @@ def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         ("rotate", "a new signing secret; the previous one keeps signing for a while"),
         ("test", "send a webhook.test event"),
         ("resume", "send again after a pause, starting with what waited"),
+        ("delete", "remove the endpoint; what was pending for it is dropped"),
     ):
         action = actions.add_parser(name, parents=parents, help=text)
         action.add_argument("tenant")
@@ -134,6 +135,10 @@ async def run(args: argparse.Namespace, api: AdminApi) -> Outcome:
             f"new signing secret: {made['secret']}\n"
             f"  the previous one signs too until {made['previous_expires_at']}"
         )
+        return Outcome(made, text)
+    if action == "delete":
+        made = await api.request("DELETE", _path(args.tenant, args.endpoint))
+        text = f"endpoint {made['deleted']} deleted ({made['dropped_deliveries']} pending dropped)"
         return Outcome(made, text)
     if action == "test":
         made = await api.request("POST", _path(args.tenant, args.endpoint, "test"))

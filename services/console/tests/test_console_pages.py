@@ -241,18 +241,25 @@ async def test_a_new_token_and_a_new_link_are_shown_once(
     browser, fake = env
     csrf = await browser.sign_in()
     secret = "rst_" + "t" * 16 + "_" + "S" * 43
-    status, page, _ = await browser.request(
+    # POST-redirect-GET: the page redirected to shows it once; a reload neither makes another
+    # nor shows it again.
+    status, page, headers = await browser.request(
         "POST", "/console/tenants/acme/tokens", data={"csrf": csrf, "label": "okta"}
     )
-    assert status == 201 and secret in page and "Shown only this once" in page
+    assert status == 303 and headers["Location"] == "/console/tenants/acme" and secret not in page
+    status, page, _ = await browser.request("GET", "/console/tenants/acme")
+    assert status == 200 and secret in page and "Shown only this once" in page
     status, page, _ = await browser.request("GET", "/console/tenants/acme")
     assert status == 200 and secret not in page
-    status, page, _ = await browser.request(
+    assert [c for c in fake.changes if c[0] == "token"] == [("token", "acme", "okta")]
+    status, page, headers = await browser.request(
         "POST",
         "/console/tenants/acme/links",
         data={"csrf": csrf, "parts": ["sso", "scim"], "expires_in_hours": "48"},
     )
-    assert status == 201 and f"https://roster.example.com/setup/{LINK}" in page
+    assert status == 303 and headers["Location"] == "/console/tenants/acme" and LINK not in page
+    _, page, _ = await browser.request("GET", "/console/tenants/acme")
+    assert f"https://roster.example.com/setup/{LINK}" in page
     assert ("link", "acme", ("sso", "scim"), 48) in fake.changes
     _, page, _ = await browser.request("GET", "/console/tenants/acme")
     assert LINK not in page
@@ -305,10 +312,12 @@ async def test_portal_guide_values_token_once_and_parts(env: tuple[Browser, Fake
     )
     assert status == 400 and "not made for setting up DIRECTORY" in page
     assert fake.changes == []
-    status, page, _ = await browser.request(
+    status, page, headers = await browser.request(
         "POST", f"/setup/{LINK}/scim-token?idp=okta", data={"csrf": csrf.group(1)}
     )
-    assert status == 201 and "rst_" + "t" * 16 in page
+    assert status == 303 and headers["Location"] == f"/setup/{LINK}?idp=okta"
+    status, page, _ = await browser.request("GET", headers["Location"])
+    assert status == 200 and "rst_" + "t" * 16 in page and "A SCIM token was minted." in page
     fake.scim_log = [
         {
             "at": "2026-12-01T10:00:00+00:00",

@@ -72,6 +72,10 @@ class FakeWebhooks(FakeBackend):
             return {"endpoint": self.endpoints[EP], "secret": SECRET}
         if endpoint not in self.endpoints:
             raise BackendError(404, "not_found", f"no webhook endpoint {endpoint!r}")
+        if action is None and method == "DELETE":
+            self.changes.append(("delete", json))
+            del self.endpoints[endpoint]
+            return {"deleted": endpoint, "dropped_deliveries": 0}
         if action is None:
             return self.endpoints[endpoint]
         if action == "attempts":
@@ -117,7 +121,7 @@ async def test_tenant_page_links_to_webhooks(env: tuple[Browser, FakeWebhooks]) 
 async def test_add_shows_the_secret_once(env: tuple[Browser, FakeWebhooks]) -> None:
     browser, fake = env
     csrf = await browser.csrf("/console/tenants/acme/webhooks")
-    status, page, _ = await browser.request(
+    status, page, headers = await browser.request(
         "POST",
         "/console/tenants/acme/webhooks",
         data={
@@ -126,7 +130,10 @@ async def test_add_shows_the_secret_once(env: tuple[Browser, FakeWebhooks]) -> N
             "event_types": ["user.created", "user.deleted"],
         },
     )
-    assert status == 201 and SECRET in page and "Shown only this once" in page
+    # POST-redirect-GET: the page the POST redirects to shows the secret; a reload repeats nothing.
+    assert status == 303 and headers["Location"] == PAGE and SECRET not in page
+    status, page, _ = await browser.request("GET", PAGE)
+    assert status == 200 and SECRET in page and "Shown only this once" in page
     assert fake.changes == [
         (
             "add",
@@ -191,7 +198,9 @@ async def test_paused_status_rotate_pause_resume_test(env: tuple[Browser, FakeWe
     _, page, _ = await browser.request("GET", headers["Location"])
     assert "was resumed" in page and 'id="pause"' in page
 
-    status, page, _ = await browser.request("POST", PAGE + "/rotate", data={"csrf": csrf})
+    status, page, headers = await browser.request("POST", PAGE + "/rotate", data={"csrf": csrf})
+    assert status == 303 and headers["Location"] == PAGE and ROTATED not in page
+    status, page, _ = await browser.request("GET", PAGE)
     assert (
         status == 200
         and ROTATED in page
@@ -277,3 +286,43 @@ async def test_unknown_endpoint_is_a_404_page(env: tuple[Browser, FakeWebhooks])
     browser, _ = env
     status, page, _ = await browser.request("GET", PAGE)
     assert status == 404 and "no such webhook endpoint" in page
+
+
+async def test_a_secret_carried_to_its_page_is_shown_there_only_and_once(
+    env: tuple[Browser, FakeWebhooks],
+) -> None:
+    """The sealed cookie that carries a new secret across the redirect opens only on the page
+    it was made for, and only once: a forged or another page's value shows nothing."""
+    browser, fake = env
+    fake._endpoint("https://app.example.com/hooks", None)
+    csrf = await browser.csrf(PAGE)
+    await browser.request("POST", PAGE + "/rotate", data={"csrf": csrf})
+    carried = browser.cookies["roster_shown"]
+    _, page, _ = await browser.request("GET", "/console/tenants/acme/webhooks")
+    assert ROTATED not in page  # the list page is not where it goes
+    browser.cookies["roster_shown"] = carried[:-4] + "AAAA"  # tampered: does not open
+    _, page, _ = await browser.request("GET", PAGE)
+    assert ROTATED not in page and browser.cookies["roster_shown"] == ""
+    browser.cookies["roster_shown"] = carried
+    _, page, _ = await browser.request("GET", PAGE)
+    assert ROTATED in page and browser.cookies["roster_shown"] == ""
+    _, page, _ = await browser.request("GET", PAGE)
+    assert ROTATED not in page
+    assert [c[0] for c in fake.changes] == ["rotate"]
+
+
+async def test_delete_removes_the_endpoint_and_redirects_to_the_list(
+    env: tuple[Browser, FakeWebhooks],
+) -> None:
+    browser, fake = env
+    fake._endpoint("https://app.example.com/hooks", None)
+    csrf = await browser.csrf(PAGE)
+    status, _, headers = await browser.request("POST", PAGE + "/delete", data={})
+    assert status == 403 and EP in fake.endpoints  # no form token: nothing deleted
+    status, _, headers = await browser.request("POST", PAGE + "/delete", data={"csrf": csrf})
+    assert status == 303 and headers["Location"] == "/console/tenants/acme/webhooks?done=deleted"
+    status, page, _ = await browser.request("GET", headers["Location"])
+    assert status == 200 and "was deleted" in page and "No webhook endpoints yet" in page
+    assert fake.changes == [("delete", None)] and fake.endpoints == {}
+    status, page, _ = await browser.request("POST", PAGE + "/delete", data={"csrf": csrf})
+    assert status == 404 and "no such webhook endpoint" in page.lower()

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -32,6 +33,8 @@ SESSION_COOKIE = "roster_console"
 FORM_COOKIE = "roster_form"
 FORM_FIELD = "csrf"
 FORM_MAX_AGE = 24 * 3600
+SHOWN_COOKIE = "roster_shown"
+SHOWN_MAX_AGE = 300  # the redirect it rides on is followed at once
 
 
 def _secure_cookie(
@@ -138,3 +141,31 @@ def sign_in(sealer: Sealer, response: web.StreamResponse, max_age: int) -> None:
 def sign_out(response: web.StreamResponse) -> None:
     """Clear the cookie (the caller has recorded the sign-out at the user-store first)."""
     _secure_cookie(response, SESSION_COOKIE, "", path="/console", max_age=0)
+
+
+def show_once(
+    sealer: Sealer, response: web.StreamResponse, page: str, data: dict[str, Any]
+) -> None:
+    """Carry what a POST made and must show once (a signing secret) to the ``page`` it redirects
+    to, and only there (POST-redirect-GET: a reload of that page then repeats nothing).
+
+    It rides in a cookie sealed like the session (AES-256-GCM: unreadable without the console's
+    secret), bound to the page's path, for minutes at most; :func:`take_shown` reads it once."""
+    sealed = sealer.dumps("shown", {"page": page, **data}, max_age=SHOWN_MAX_AGE)
+    _secure_cookie(response, SHOWN_COOKIE, sealed, path=page, max_age=SHOWN_MAX_AGE)
+
+
+def take_shown(sealer: Sealer, request: web.Request) -> dict[str, Any] | None:
+    """What :func:`show_once` carried to this page (None: nothing, another page's, expired);
+    the page's response then calls :func:`forget_shown`, so that it is shown this once."""
+    try:
+        data = sealer.loads("shown", request.cookies.get(SHOWN_COOKIE))
+    except BadSeal:
+        return None
+    return data if data.pop("page", None) == request.path else None
+
+
+def forget_shown(request: web.Request, response: web.StreamResponse) -> None:
+    """Clear what :func:`show_once` carried to this page, if the browser sent anything."""
+    if request.cookies.get(SHOWN_COOKIE):
+        _secure_cookie(response, SHOWN_COOKIE, "", path=request.path, max_age=0)

@@ -9,6 +9,7 @@ POST that made it, never in a URL and never again.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
@@ -161,7 +162,7 @@ async def tenant_page(
     requirements: dict[str, Any] | None = None,
     status: int | None = None,
 ) -> web.Response:
-    """The tenant's page; ``shown`` is a secret made by this very request (shown once)."""
+    """The tenant's page; ``shown`` is a secret the POST before made (shown once)."""
     slug = request.match_info["slug"]
     try:
         overview = await tenant_overview(backend(request), slug, requirements=requirements)
@@ -182,11 +183,32 @@ async def tenant_page(
 
 @routes.get("/tenants/{slug}")
 async def tenant_show(request: web.Request) -> web.Response:
-    return await tenant_page(request)
+    response = await tenant_page(request, shown=guard.take_shown(request.app[SEALER], request))
+    guard.forget_shown(request, response)
+    return response
+
+
+def _show_once(request: web.Request, shown: dict[str, Any]) -> web.HTTPSeeOther:
+    """Back to the tenant's page, which shows ``shown`` (a token or link this POST made) once:
+    POST-redirect-GET, so a reload neither makes another nor shows this one again."""
+    page = f"/console/tenants/{request.match_info['slug']}"
+    response = web.HTTPSeeOther(page)
+    guard.show_once(request.app[SEALER], response, page, shown)
+    return response
 
 
 def _back(request: web.Request, done: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(f"/console/tenants/{request.match_info['slug']}?done={done}")
+
+
+async def _then_back(request: web.Request, change: Awaitable[Any], done: str) -> web.StreamResponse:
+    """Make one change from the tenant page, then back to it (POST-redirect-GET, so a reload
+    does not repeat it) saying what was ``done``; a refusal is shown on the page instead."""
+    try:
+        await change
+    except BackendError as exc:
+        return await tenant_page(request, error=reraise(exc).message)
+    raise _back(request, done)
 
 
 @routes.post("/tenants/{slug}/mode")
@@ -194,11 +216,9 @@ async def tenant_mode(request: web.Request) -> web.StreamResponse:
     mode = (await _form(request)).get("mode", "")
     if mode not in MODES:
         return await tenant_page(request, error=f"Choose a mode: {', '.join(MODES)}.")
-    try:
-        await backend(request).set_mode(request.match_info["slug"], mode)
-    except BackendError as exc:
-        return await tenant_page(request, error=reraise(exc).message)
-    raise _back(request, "mode")
+    return await _then_back(
+        request, backend(request).set_mode(request.match_info["slug"], mode), "mode"
+    )
 
 
 @routes.post("/tenants/{slug}/advice")
@@ -219,7 +239,7 @@ async def tenant_advice(request: web.Request) -> web.Response:
 
 
 @routes.post("/tenants/{slug}/tokens")
-async def token_create(request: web.Request) -> web.Response:
+async def token_create(request: web.Request) -> web.StreamResponse:
     label = (await _form(request)).get("label", "").strip() or None
     if label is not None and len(label) > 256:
         return await tenant_page(request, error="The label is too long (256 characters at most).")
@@ -227,25 +247,20 @@ async def token_create(request: web.Request) -> web.Response:
         issued = await backend(request).issue_token(request.match_info["slug"], label)
     except BackendError as exc:
         return await tenant_page(request, error=reraise(exc).message)
-    return await tenant_page(request, shown={"token": issued}, status=201)
+    raise _show_once(request, {"token": issued})
 
 
 @routes.post("/tenants/{slug}/tokens/{token_id}/revoke")
 async def token_revoke(request: web.Request) -> web.StreamResponse:
-    try:
-        await backend(request).revoke_token(
-            request.match_info["slug"], request.match_info["token_id"]
-        )
-    except BackendError as exc:
-        return await tenant_page(request, error=reraise(exc).message)
-    raise _back(request, "token-revoked")
+    slug, token_id = request.match_info["slug"], request.match_info["token_id"]
+    return await _then_back(request, backend(request).revoke_token(slug, token_id), "token-revoked")
 
 
 PARTS = ("sso", "scim", "directory")
 
 
 @routes.post("/tenants/{slug}/links")
-async def link_create(request: web.Request) -> web.Response:
+async def link_create(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     parts = [p for p in form.getall("parts", []) if isinstance(p, str)]
     hours_text = str(form.get("expires_in_hours", "72")).strip()
@@ -263,33 +278,22 @@ async def link_create(request: web.Request) -> web.Response:
     except BackendError as exc:
         return await tenant_page(request, error=reraise(exc).message)
     url = f"{request.app[SETTINGS].console_base()}/setup/{issued['token']}"
-    return await tenant_page(request, shown={"link": {**issued, "url": url}}, status=201)
+    raise _show_once(request, {"link": {**issued, "url": url}})
 
 
 @routes.post("/tenants/{slug}/links/{link_id}/revoke")
 async def link_revoke(request: web.Request) -> web.StreamResponse:
-    try:
-        await backend(request).revoke_link(
-            request.match_info["slug"], request.match_info["link_id"]
-        )
-    except BackendError as exc:
-        return await tenant_page(request, error=reraise(exc).message)
-    raise _back(request, "link-revoked")
+    slug, link_id = request.match_info["slug"], request.match_info["link_id"]
+    return await _then_back(request, backend(request).revoke_link(slug, link_id), "link-revoked")
 
 
 @routes.post("/tenants/{slug}/runs/{run_id}/{decision:approve|reject}")
 async def run_decide(request: web.Request) -> web.StreamResponse:
     decision = request.match_info["decision"]
-    try:
-        await backend(request).decide(
-            request.match_info["slug"],
-            request.match_info["run_id"],
-            decision,
-            by=request.get(OPERATOR, "admin") + " (console)",
-        )
-    except BackendError as exc:
-        return await tenant_page(request, error=reraise(exc).message)
-    raise _back(request, "approved" if decision == "approve" else "rejected")
+    by = request.get(OPERATOR, "admin") + " (console)"
+    slug, run_id = request.match_info["slug"], request.match_info["run_id"]
+    change = backend(request).decide(slug, run_id, decision, by=by)
+    return await _then_back(request, change, "approved" if decision == "approve" else "rejected")
 
 
 POLICY_NUMBERS = {
@@ -318,8 +322,5 @@ async def policy_set(request: web.Request) -> web.StreamResponse:
             policy[name] = kind(text)
         except ValueError:
             return await tenant_page(request, error=f"{name.replace('_', ' ')}: enter a number.")
-    try:
-        await backend(request).set_policy(request.match_info["slug"], policy)
-    except BackendError as exc:
-        return await tenant_page(request, error=reraise(exc).message)
-    raise _back(request, "policy")
+    change = backend(request).set_policy(request.match_info["slug"], policy)
+    return await _then_back(request, change, "policy")

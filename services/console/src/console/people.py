@@ -15,19 +15,10 @@ from console.errors import NotFound, Unavailable
 from console.keys import BACKEND
 from console.pages import render
 from console.search import SearchError, parse
+from console.views import tenant_of
 
 routes = web.RouteTableDef()
 PAGE = 50
-
-
-async def _tenant(request: web.Request) -> Any:
-    try:
-        tenant, _ = await request.app[BACKEND].tenant(request.match_info["slug"])
-    except BackendError as exc:
-        if exc.status == 404:
-            raise NotFound(f"There is no tenant {request.match_info['slug']!r}.") from exc
-        raise Unavailable("The user-store did not answer.", reason=str(exc)) from exc
-    return tenant
 
 
 def _query(text: str, start: int, words_in: tuple[str, ...]) -> ListQuery:
@@ -41,20 +32,26 @@ def _start(request: web.Request) -> int:
 
 @routes.get("/tenants/{slug}/users")
 async def users(request: web.Request) -> web.Response:
-    tenant = await _tenant(request)
+    return await _search_page(request, "users", ("userName", "displayName"))
+
+
+async def _search_page(request: web.Request, kind: str, words_in: tuple[str, ...]) -> web.Response:
+    """A page of the tenant's ``users`` or ``groups``, filtered by the search box (plain words
+    search ``words_in``). A search that does not parse, or that the user-store refuses, is a 400
+    page saying why; a user-store that does not answer is a 503."""
+    tenant = await tenant_of(request)
     text = request.query.get("filter", "")
     context: dict[str, Any] = {"tenant": tenant, "filter": text, "page": None, "error": None}
+    read = request.app[BACKEND].users if kind == "users" else request.app[BACKEND].groups
     try:
-        context["page"] = await request.app[BACKEND].users(
-            tenant.id, _query(text, _start(request), ("userName", "displayName"))
-        )
+        context["page"] = await read(tenant.id, _query(text, _start(request), words_in))
     except (SearchError, ValidationError) as exc:
         context["error"] = str(exc)
     except BackendError as exc:
         if not exc.client_mistake:
             raise Unavailable("The user-store did not answer.", reason=str(exc)) from exc
         context["error"] = f"The filter was refused: {exc.detail}"
-    return render("users.html", request, context, status=400 if context["error"] else 200)
+    return render(f"{kind}.html", request, context, status=400 if context["error"] else 200)
 
 
 def attribute_sources(user: Any) -> list[tuple[str, str, str]]:
@@ -74,7 +71,7 @@ def attribute_sources(user: Any) -> list[tuple[str, str, str]]:
 
 @routes.get("/tenants/{slug}/users/{user_id}")
 async def user(request: web.Request) -> web.Response:
-    tenant = await _tenant(request)
+    tenant = await tenant_of(request)
     try:
         found = await request.app[BACKEND].user(tenant.id, request.match_info["user_id"])
     except BackendError as exc:
@@ -104,17 +101,4 @@ async def user(request: web.Request) -> web.Response:
 
 @routes.get("/tenants/{slug}/groups")
 async def groups(request: web.Request) -> web.Response:
-    tenant = await _tenant(request)
-    text = request.query.get("filter", "")
-    context: dict[str, Any] = {"tenant": tenant, "filter": text, "page": None, "error": None}
-    try:
-        context["page"] = await request.app[BACKEND].groups(
-            tenant.id, _query(text, _start(request), ("displayName",))
-        )
-    except (SearchError, ValidationError) as exc:
-        context["error"] = str(exc)
-    except BackendError as exc:
-        if not exc.client_mistake:
-            raise Unavailable("The user-store did not answer.", reason=str(exc)) from exc
-        context["error"] = f"The filter was refused: {exc.detail}"
-    return render("groups.html", request, context, status=400 if context["error"] else 200)
+    return await _search_page(request, "groups", ("displayName",))

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
+from console import guard
 from console.backend import BackendError
 from console.errors import FormError, LinkGone, LinkInvalid, Unavailable
 from console.guides import GUIDES, fill
 from console.health import plain_status, source_health
-from console.keys import BACKEND, SETTINGS
+from console.keys import BACKEND, SEALER, SETTINGS
 from console.pages import render
 from console.views import MODE_WORDS, attempt
 
@@ -107,11 +109,15 @@ async def portal_page(
 
 @routes.get("/{link}")
 async def portal(request: web.Request) -> web.Response:
-    return await portal_page(request)
+    carried = guard.take_shown(request.app[SEALER], request) or {}
+    response = await portal_page(request, done=carried.get("done"), shown=carried.get("shown"))
+    guard.forget_shown(request, response)
+    return response
 
 
-async def _act(request: web.Request, part: str, action: Any) -> web.Response:
-    """Open the link, check its part, run ``action(tenant, form)``: a page either way."""
+async def _act(request: web.Request, part: str, action: Any) -> web.StreamResponse:
+    """Open the link, check its part, run ``action(tenant, form)``: done, back to the portal's
+    page saying so; refused, the page with the reason."""
     opened = await open_link(request)
     link, tenant = opened
     try:
@@ -126,13 +132,17 @@ async def _act(request: web.Request, part: str, action: Any) -> web.Response:
                 "Setup is unavailable right now; nothing was changed.", reason=str(exc)
             ) from exc
         return await portal_page(request, error=exc.detail, opened=opened)
-    return await portal_page(
-        request, done=done, shown=shown, status=201 if shown else 200, opened=opened
-    )
+    # POST-redirect-GET: what was done (and a token made, shown once) rides to the page in a
+    # sealed cookie, so a reload repeats nothing.
+    page = f"/setup/{request.match_info['link']}"
+    idp = request.query.get("idp", "")
+    response = web.HTTPSeeOther(page + (f"?idp={quote(idp, safe='')}" if idp else ""))
+    guard.show_once(request.app[SEALER], response, page, {"done": done, "shown": shown})
+    raise response
 
 
 @routes.post("/{link}/saml")
-async def connect_saml(request: web.Request) -> web.Response:
+async def connect_saml(request: web.Request) -> web.StreamResponse:
     async def action(tenant: Any, form: Any) -> tuple[str, None]:
         upload = form.get("metadata_file")
         xml = ""
@@ -168,7 +178,7 @@ async def connect_saml(request: web.Request) -> web.Response:
 
 
 @routes.post("/{link}/oidc")
-async def connect_oidc(request: web.Request) -> web.Response:
+async def connect_oidc(request: web.Request) -> web.StreamResponse:
     async def action(tenant: Any, form: Any) -> tuple[str, None]:
         body = {k: str(form.get(k, "")).strip() for k in ("issuer", "client_id", "client_secret")}
         missing = [k.replace("_", " ") for k, v in body.items() if not v]
@@ -181,7 +191,7 @@ async def connect_oidc(request: web.Request) -> web.Response:
 
 
 @routes.post("/{link}/scim-token")
-async def scim_token(request: web.Request) -> web.Response:
+async def scim_token(request: web.Request) -> web.StreamResponse:
     async def action(tenant: Any, form: Any) -> tuple[str, dict[str, Any]]:
         label = str(form.get("label", "")).strip()[:200] or "setup portal"
         issued = await request.app[BACKEND].issue_token(tenant.slug, label)
@@ -194,7 +204,7 @@ DIRECTORIES = ("graph", "okta", "google", "scim")
 
 
 @routes.post("/{link}/directory")
-async def connect_directory(request: web.Request) -> web.Response:
+async def connect_directory(request: web.Request) -> web.StreamResponse:
     """A read-only directory credential for the reconciler's cross-check (stored encrypted by
     the reconciler; never shown again)."""
 

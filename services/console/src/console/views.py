@@ -1,4 +1,5 @@
-"""What several pages show: a tenant's overview gathered from the APIs, and words for modes.
+"""What several pages show: the tenant of the path, a tenant's overview gathered from the APIs,
+and words for modes.
 
 Reads run concurrently (each is one request to an API); a part whose API refuses or does not
 answer is shown as unavailable with the reason, and the rest of the page still renders.
@@ -13,11 +14,14 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from aiohttp import web
 from cryptography import x509
 from roster_shared.tenants import TenantInfo
 
 from console.backend import Backend, BackendError
+from console.errors import NotFound, Unavailable
 from console.health import source_health
+from console.keys import BACKEND
 
 T = TypeVar("T")
 
@@ -43,6 +47,19 @@ async def attempt(call: Awaitable[T]) -> T | BackendError:
         return await call
     except BackendError as error:
         return error
+
+
+async def tenant_of(request: web.Request) -> TenantInfo:
+    """The tenant named in the path (``{slug}``): a 404 page if there is none, a 503 page if the
+    user-store does not answer."""
+    slug = request.match_info["slug"]
+    try:
+        tenant, _ = await request.app[BACKEND].tenant(slug)
+    except BackendError as exc:
+        if exc.status == 404:
+            raise NotFound(f"There is no tenant {slug!r}.") from exc
+        raise Unavailable("The user-store did not answer.", reason=str(exc)) from exc
+    return tenant
 
 
 def cert_expiry(cert_b64: str) -> dict[str, Any]:

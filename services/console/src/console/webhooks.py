@@ -2,24 +2,28 @@
 
 Everything goes through the webhooks service's admin API (``/webhooks/admin/tenants/...``), the
 one ``roster webhook`` uses, with the admin credential: the console never reads the delivery
-tables. A signing secret appears once, in the answer to the POST that made it (registering an
-endpoint, rotating its secret), never in a URL and never again. Bad input is shown beside the
-form (status 400) and nothing is changed.
+tables. A signing secret appears once, on the page the POST that made it (registering an
+endpoint, rotating its secret) redirects to (:func:`console.guard.show_once`), never in a URL and
+never again; every change redirects (POST-redirect-GET), so a reload repeats none. Bad input is
+shown beside the form (status 400) and nothing is changed.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, get_args
 
 from aiohttp import web
 from roster_shared.events.lifecycle import LifecycleEvent
 
+from console import guard
 from console.backend import Backend, BackendError, _seg
 from console.errors import FormError, NotFound, Unavailable
-from console.keys import BACKEND
+from console.keys import BACKEND, SEALER
 from console.pages import render
+from console.views import tenant_of
 
 routes = web.RouteTableDef()
 
@@ -35,6 +39,7 @@ DONE = {
     "paused": "The endpoint was paused: deliveries wait until you resume it.",
     "resumed": "The endpoint was resumed: what waited is being delivered, in order.",
     "tested": "A webhook.test event was queued: its attempt appears below once it is sent.",
+    "deleted": "The endpoint was deleted: nothing more is sent to it.",
 }
 """Messages a redirect may ask for by key (never text from the URL)."""
 
@@ -76,6 +81,9 @@ class WebhooksApi:
 
     async def resume(self, endpoint: str) -> None:
         await self._call("POST", endpoint, "resume")
+
+    async def delete(self, endpoint: str) -> None:
+        await self._call("DELETE", endpoint)
 
     async def test(self, endpoint: str) -> None:
         await self._call("POST", endpoint, "test")
@@ -119,20 +127,10 @@ async def _form(request: web.Request) -> dict[str, Any]:
     }
 
 
-async def _tenant(request: web.Request) -> Any:
-    try:
-        tenant, _ = await request.app[BACKEND].tenant(request.match_info["slug"])
-    except BackendError as exc:
-        if exc.status == 404:
-            raise NotFound(f"There is no tenant {request.match_info['slug']!r}.") from exc
-        raise Unavailable("The user-store did not answer.", reason=str(exc)) from exc
-    return tenant
-
-
 async def list_page(
     request: web.Request, *, error: str | None = None, form: dict[str, Any] | None = None
 ) -> web.Response:
-    tenant = await _tenant(request)
+    tenant = await tenant_of(request)
     try:
         endpoints = await _api(request).endpoints()
     except BackendError as exc:
@@ -143,6 +141,7 @@ async def list_page(
         "event_types": EVENT_TYPES,
         "error": error,
         "form": form or {},
+        "done": DONE.get(request.query.get("done", "")) if not error else None,
     }
     return render("webhooks.html", request, context, status=400 if error else 200)
 
@@ -157,7 +156,7 @@ async def endpoint_page(
     endpoint_id: str | None = None,
 ) -> web.Response:
     """One endpoint; ``shown`` is a secret made by this very request (shown once)."""
-    tenant = await _tenant(request)
+    tenant = await tenant_of(request)
     api, endpoint_id = _api(request), endpoint_id or request.match_info["endpoint"]
     try:
         endpoint = await api.endpoint(endpoint_id)
@@ -201,7 +200,7 @@ async def endpoints_list(request: web.Request) -> web.Response:
 
 
 @routes.post(BASE)
-async def endpoint_add(request: web.Request) -> web.Response:
+async def endpoint_add(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     try:
         _checked_add(form)
@@ -213,15 +212,23 @@ async def endpoint_add(request: web.Request) -> web.Response:
             raise _refusal(exc) from exc
     except FormError as exc:
         return await list_page(request, error=exc.message, form=form)
-    shown = {"secret": made["secret"], "why": "registered"}
-    return await endpoint_page(
-        request, shown=shown, status=201, endpoint_id=str(made["endpoint"]["id"])
-    )
+    page = f"/console/tenants/{request.match_info['slug']}/webhooks/{made['endpoint']['id']}"
+    raise _show_once(request, page, {"secret": made["secret"], "why": "registered"})
+
+
+def _show_once(request: web.Request, page: str, shown: dict[str, Any]) -> web.HTTPSeeOther:
+    """To ``page``, which shows ``shown`` (a secret this POST made) once."""
+    response = web.HTTPSeeOther(page)
+    guard.show_once(request.app[SEALER], response, page, shown)
+    return response
 
 
 @routes.get(ONE)
 async def endpoint_show(request: web.Request) -> web.Response:
-    return await endpoint_page(request)
+    shown = guard.take_shown(request.app[SEALER], request)
+    response = await endpoint_page(request, shown=shown)
+    guard.forget_shown(request, response)
+    return response
 
 
 def _back(request: web.Request, done: str, **extra: str) -> web.HTTPSeeOther:
@@ -231,8 +238,22 @@ def _back(request: web.Request, done: str, **extra: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(f"{path}?{query}")
 
 
+def _endpoint(request: web.Request) -> str:
+    return request.match_info["endpoint"]
+
+
+async def _then_back(request: web.Request, change: Awaitable[Any], done: str) -> web.StreamResponse:
+    """Make one change from the endpoint's page, then back to it (POST-redirect-GET) saying what
+    was ``done``; the API's refusal is shown on the page instead."""
+    try:
+        await change
+    except BackendError as exc:
+        return await endpoint_page(request, error=_refusal(exc).message)
+    raise _back(request, done)
+
+
 @routes.post(ONE + "/rotate")
-async def endpoint_rotate(request: web.Request) -> web.Response:
+async def endpoint_rotate(request: web.Request) -> web.StreamResponse:
     try:
         made = await _api(request).rotate(request.match_info["endpoint"])
     except BackendError as exc:
@@ -242,7 +263,17 @@ async def endpoint_rotate(request: web.Request) -> web.Response:
         "why": "rotated",
         "previous_expires_at": made.get("previous_expires_at"),
     }
-    return await endpoint_page(request, shown=shown)
+    slug, endpoint = request.match_info["slug"], request.match_info["endpoint"]
+    raise _show_once(request, f"/console/tenants/{slug}/webhooks/{endpoint}", shown)
+
+
+@routes.post(ONE + "/delete")
+async def endpoint_delete(request: web.Request) -> web.StreamResponse:
+    try:
+        await _api(request).delete(_endpoint(request))
+    except BackendError as exc:
+        return await endpoint_page(request, error=_refusal(exc).message)
+    raise web.HTTPSeeOther(f"/console/tenants/{request.match_info['slug']}/webhooks?done=deleted")
 
 
 @routes.post(ONE + "/pause")
@@ -250,29 +281,17 @@ async def endpoint_pause(request: web.Request) -> web.StreamResponse:
     reason = (await _form(request))["reason"] or "paused from the console"
     if len(reason) > 1024:
         return await endpoint_page(request, error="The reason is too long (1024 characters).")
-    try:
-        await _api(request).pause(request.match_info["endpoint"], reason)
-    except BackendError as exc:
-        return await endpoint_page(request, error=_refusal(exc).message)
-    raise _back(request, "paused")
+    return await _then_back(request, _api(request).pause(_endpoint(request), reason), "paused")
 
 
 @routes.post(ONE + "/resume")
 async def endpoint_resume(request: web.Request) -> web.StreamResponse:
-    try:
-        await _api(request).resume(request.match_info["endpoint"])
-    except BackendError as exc:
-        return await endpoint_page(request, error=_refusal(exc).message)
-    raise _back(request, "resumed")
+    return await _then_back(request, _api(request).resume(_endpoint(request)), "resumed")
 
 
 @routes.post(ONE + "/test")
 async def endpoint_test(request: web.Request) -> web.StreamResponse:
-    try:
-        await _api(request).test(request.match_info["endpoint"])
-    except BackendError as exc:
-        return await endpoint_page(request, error=_refusal(exc).message)
-    raise _back(request, "tested")
+    return await _then_back(request, _api(request).test(_endpoint(request)), "tested")
 
 
 def parse_moment(text: str, name: str, *, default: datetime | None = None) -> datetime:

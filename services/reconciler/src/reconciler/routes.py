@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +25,7 @@ from reconciler.policy import (
     DirectoryConfig,
     ReconcilerPolicy,
 )
+from reconciler.records import RunRecord
 
 routes = web.RouteTableDef()
 
@@ -127,23 +129,22 @@ async def runs_start(request: web.Request) -> web.Response:
 @routes.post("/tenants/{tenant}/runs/{run_id}/approve")
 async def runs_approve(request: web.Request) -> web.Response:
     """Carry out a run the brake held: ``{"by": "admin name"}``."""
-    ref = _tenant(request)
-    data = await body(request) if request.can_read_body else {}
-    record = await request.app[RECONCILER].approve(
-        ref, _run_id(request), by=str(data.get("by") or "admin")
-    )
-    return json_response(record)
+    return await _decide(request, request.app[RECONCILER].approve)
 
 
 @routes.post("/tenants/{tenant}/runs/{run_id}/reject")
 async def runs_reject(request: web.Request) -> web.Response:
-    """Drop a run the brake held."""
-    ref = _tenant(request)
+    """Drop a run the brake held: ``{"by": "admin name"}``."""
+    return await _decide(request, request.app[RECONCILER].reject)
+
+
+async def _decide(
+    request: web.Request, decision: Callable[..., Awaitable[RunRecord]]
+) -> web.Response:
+    """An admin's decision on a held run, recorded with who made it (``admin`` if unnamed)."""
+    ref, run_id = _tenant(request), _run_id(request)
     data = await body(request) if request.can_read_body else {}
-    record = await request.app[RECONCILER].reject(
-        ref, _run_id(request), by=str(data.get("by") or "admin")
-    )
-    return json_response(record)
+    return json_response(await decision(ref, run_id, by=str(data.get("by") or "admin")))
 
 
 @routes.put("/tenants/{tenant}/directory")

@@ -110,14 +110,23 @@ def clear_cookie(response: web.StreamResponse, name: str, path: str, samesite: s
     )
 
 
-def return_target(request: web.Request, config: SsoConfig) -> str:
+def login_start(request: web.Request, config: SsoConfig) -> tuple[bool, str]:
+    """Whether a login being started (``?test=1``) is a Test sign-in, and where the browser goes
+    after it (``?return_to``).
+
+    A real login refuses a ``return_to`` that fails the relay checks (and goes to the landing
+    page without one). For a Test sign-in (:mod:`sso_login.preview`) "back" is only a link on the
+    result page, so an unsafe one is dropped rather than refused.
+    """
     given = request.query.get("return_to")
+    if request.query.get("test") == "1":
+        return True, safe_target(given, config.relay_state_allow) or ""
     if given is None:
-        return DEFAULT_LANDING
+        return False, DEFAULT_LANDING
     target = safe_target(given, config.relay_state_allow)
     if target is None:
         raise Refused("That sign-in link points somewhere we do not send people.")
-    return target
+    return False, target
 
 
 async def read_form(request: web.Request, limit: int) -> dict[str, str]:

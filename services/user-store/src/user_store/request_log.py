@@ -30,9 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from user_store.bodies import json_object
+from user_store.db import as_utc
 from user_store.errors import Invalid
 from user_store.keys import SESSIONS
-from user_store.reconciler_state.storage import as_utc
 from user_store.tables import TenantRow, UserRow, metadata
 from user_store.tenants import find_tenant_row
 

@@ -25,9 +25,9 @@ from roster_shared.tenants import TenantInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_store.bodies import json_object
+from user_store.db import as_utc
 from user_store.errors import Invalid, NotFound, UserStoreError
 from user_store.keys import SESSIONS
-from user_store.reconciler_state.storage import as_utc
 from user_store.tables import metadata
 from user_store.tenants import find_tenant_row, tenant_info
 

@@ -22,9 +22,9 @@ from roster_shared.events.envelope import EnvelopeBase
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from user_store.db import as_utc
 from user_store.errors import Invalid, NotFound
 from user_store.keys import READ_SESSIONS
-from user_store.reconciler_state.storage import as_utc
 from user_store.tables import UserRow, metadata
 
 MAX_PAGE = 200

@@ -2,7 +2,8 @@
 
 - ``POST`` ``{"url", "description"?, "event_types"?}`` registers an endpoint and answers its
   signing secret, once;
-- ``GET`` lists them, ``GET .../{id}`` shows one (never a secret);
+- ``GET`` lists them, ``GET .../{id}`` shows one (never a secret), ``DELETE .../{id}`` removes
+  one with its deliveries (what was pending is dropped) and attempts;
 - ``POST .../{id}/rotate`` issues a new secret; the previous one keeps signing beside it for
   ``ROSTER_SECRET_OVERLAP`` seconds;
 - ``POST .../{id}/test`` sends a ``webhook.test`` event;
@@ -130,6 +131,14 @@ async def list_all(request: web.Request) -> web.Response:
 async def show(request: web.Request) -> web.Response:
     """One endpoint."""
     return web.json_response(public(await request.app[STORE].get_endpoint(*_endpoint(request))))
+
+
+@routes.delete(ONE)
+async def delete(request: web.Request) -> web.Response:
+    """Delete the endpoint: nothing more is sent to it, and what was pending for it is dropped."""
+    tenant, endpoint = _endpoint(request)
+    dropped = await request.app[STORE].delete_endpoint(tenant, endpoint)
+    return web.json_response({"deleted": endpoint, "dropped_deliveries": dropped})
 
 
 @routes.post(ONE + "/rotate")

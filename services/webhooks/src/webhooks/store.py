@@ -74,6 +74,11 @@ class WebhookStore(InternalHttpClient):
         )
         return found
 
+    async def delete_endpoint(self, tenant: str, endpoint: str) -> int:
+        """Delete the endpoint, its deliveries and their attempts; how many were pending."""
+        found = await self._call("DELETE", self._endpoints(tenant, endpoint))
+        return int(found["dropped"])
+
     async def set_status(
         self, tenant: str, endpoint: str, status: str, reason: str | None = None
     ) -> dict[str, Any]:

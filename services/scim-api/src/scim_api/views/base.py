@@ -26,6 +26,7 @@ from scim_api.errors import (
 from scim_api.keys import PUBLIC_BASE, SERVICE, USER_STORE
 from scim_api.messages import preconditions
 from scim_api.resources.discovery import MAX_PAYLOAD
+from scim_api.resources.meta import etag
 from scim_api.service import Call, ScimService
 
 MAX_BODY = MAX_PAYLOAD
@@ -40,6 +41,17 @@ def scim_json(
     return web.Response(
         status=status, text=json.dumps(data), content_type=SCIM_JSON, headers=headers
     )
+
+
+def created(resource: dict[str, Any], version: int) -> web.Response:
+    """201 Created (RFC 7644 §3.3): the new resource, where it lives, and its ETag."""
+    headers = {"Location": resource["meta"]["location"], "ETag": etag(version)}
+    return scim_json(resource, status=201, headers=headers)
+
+
+def not_modified_response(version: int) -> web.Response:
+    """304 Not Modified (RFC 7644 §3.14): ``If-None-Match`` named the current version."""
+    return web.Response(status=304, headers={"ETag": etag(version)})
 
 
 def tenant_ref(request: web.Request) -> str:

@@ -14,7 +14,7 @@ from scim_api.messages.projection import members_wanted, named, project, request
 from scim_api.messages.search_request import ListRequest
 from scim_api.resources import Resource, etag, group_resource, normalise
 from scim_api.resources.schemas import GROUP_SCHEMA, group_schema
-from scim_api.views.base import ScimView, scim_json
+from scim_api.views.base import ScimView, created, not_modified_response, scim_json
 
 
 def _display(attributes: list[str] | None) -> bool:
@@ -61,12 +61,7 @@ class GroupsView(ScimView):
         resource = normalise(group_schema(), await self.json_object())
         reply = await self.service.upsert_group(self.call, resource)
         assert reply.group is not None
-        out = group_resource(reply.group, self.call.base)
-        return scim_json(
-            out,
-            status=201,
-            headers={"Location": out["meta"]["location"], "ETag": etag(reply.group.version)},
-        )
+        return created(group_resource(reply.group, self.call.base), reply.group.version)
 
 
 class GroupsSearchView(ScimView):
@@ -103,7 +98,7 @@ class GroupView(ScimView):
         members = self._members()
         snapshot = await self.service.group(self.call, self.group_id, members=members)
         if self.not_modified(snapshot.version):
-            return web.Response(status=304, headers={"ETag": etag(snapshot.version)})
+            return not_modified_response(snapshot.version)
         return self._respond(snapshot, members)
 
     async def put(self) -> web.Response:

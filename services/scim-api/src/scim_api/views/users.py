@@ -13,7 +13,7 @@ from scim_api.messages.search_request import ListRequest
 from scim_api.resources import Resource, etag, normalise, user_attributes, user_resource
 from scim_api.resources.schemas import user_schema
 from scim_api.service import addressable
-from scim_api.views.base import ScimView, scim_json
+from scim_api.views.base import ScimView, created, not_modified_response, scim_json
 
 
 async def user_page(
@@ -66,12 +66,7 @@ class UsersView(ScimView):
         attributes = user_attributes(normalise(user_schema(), body))
         reply = await self.service.upsert_user(self.call, attributes)
         assert reply.user is not None
-        resource = user_resource(reply.user, self.call.base)
-        return scim_json(
-            resource,
-            status=201,
-            headers={"Location": resource["meta"]["location"], "ETag": etag(reply.user.version)},
-        )
+        return created(user_resource(reply.user, self.call.base), reply.user.version)
 
 
 class UsersSearchView(ScimView):
@@ -110,7 +105,7 @@ class UserView(ScimView):
         self.accept(read.tenant)
         snapshot = read.user
         if self.not_modified(snapshot.version):
-            return web.Response(status=304, headers={"ETag": etag(snapshot.version)})
+            return not_modified_response(snapshot.version)
         return self._respond(snapshot)
 
     async def put(self) -> web.Response:

@@ -21,7 +21,7 @@ from sso_login.keys import Context
 from sso_login.mapping import MappedUser, MappingError, map_user, oidc_link_keys
 from sso_login.oidc.authorization import authorization_url
 from sso_login.oidc.errors import OidcError
-from sso_login.relay import DEFAULT_LANDING, safe_target
+from sso_login.relay import DEFAULT_LANDING
 from sso_login.routes import (
     BAD_RESPONSE,
     OIDC_COOKIE,
@@ -30,9 +30,9 @@ from sso_login.routes import (
     config_of,
     context,
     finish_login,
+    login_start,
     oidc_connection,
     redirect,
-    return_target,
     set_cookie,
     tenant_of,
 )
@@ -51,12 +51,7 @@ async def oidc_login(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
     config = config_of(tenant)
     connection = oidc_connection(config)
-    test = request.query.get("test") == "1"
-    if test:
-        # Test sign-in (sso_login.preview): "back" is only a link on the result page.
-        target = safe_target(request.query.get("return_to"), config.relay_state_allow) or ""
-    else:
-        target = return_target(request, config)
+    test, target = login_start(request, config)
     ctx = context(request)
     try:
         metadata = await ctx.providers.metadata(connection.issuer)

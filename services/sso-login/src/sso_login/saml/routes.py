@@ -16,8 +16,9 @@ from roster_shared.events.text import correlation
 from roster_shared.tenants import TenantInfo
 
 from sso_login import preview
-from sso_login.connections import SsoConfig
+from sso_login.connections import SamlConnection, SsoConfig
 from sso_login.errors import Refused, Unavailable
+from sso_login.keys import Context
 from sso_login.mapping import MappingError, map_user, saml_link_keys
 from sso_login.relay import DEFAULT_LANDING, safe_target
 from sso_login.routes import (
@@ -28,9 +29,9 @@ from sso_login.routes import (
     config_of,
     context,
     finish_login,
+    login_start,
     read_form,
     redirect,
-    return_target,
     saml_connection,
     set_cookie,
     tenant_of,
@@ -38,7 +39,7 @@ from sso_login.routes import (
 from sso_login.saml.bindings import authn_request
 from sso_login.saml.errors import SamlError
 from sso_login.saml.metadata import sp_metadata
-from sso_login.saml.response import validate_response
+from sso_login.saml.response import SamlAssertion, validate_response
 from sso_login.saml.sp import SpUrls, sp_urls
 from sso_login.tokens import BadToken
 from sso_login.workers import Busy, OverBudget
@@ -48,6 +49,30 @@ routes = web.RouteTableDef()
 
 def _urls(request: web.Request, tenant: TenantInfo) -> SpUrls:
     return sp_urls(context(request).settings.public_url, tenant.slug)
+
+
+async def _validated(
+    ctx: Context, encoded: str, urls: SpUrls, connection: SamlConnection, request_id: str | None
+) -> SamlAssertion:
+    """Every check of one ``SAMLResponse`` (:func:`.response.validate_response`), off the event
+    loop, bounded and within a time budget (:mod:`sso_login.workers`). A full pool is a 503 to
+    try again; a failed check raises :class:`SamlError` (or :class:`OverBudget`) for the caller:
+    a real login refuses, a Test sign-in shows it."""
+    try:
+        return await ctx.xml_workers.run(
+            validate_response,
+            encoded,
+            urls=urls,
+            connection=connection,
+            request_id=request_id,
+            skew=timedelta(seconds=ctx.settings.clock_skew),
+            max_bytes=ctx.settings.max_saml_response_bytes,
+            keys=ctx.sp_keys,
+        )
+    except Busy as exc:
+        raise Unavailable(
+            "Sign-in is busy right now; please try again in a moment.", reason=f"SAML: {exc}"
+        ) from exc
 
 
 @routes.get("/{tenant}/saml/metadata")
@@ -66,12 +91,7 @@ async def saml_login(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
     config = config_of(tenant)
     connection = saml_connection(config)
-    test = request.query.get("test") == "1"
-    if test:
-        # Test sign-in (sso_login.preview): "back" is only a link on the result page.
-        target = safe_target(request.query.get("return_to"), config.relay_state_allow) or ""
-    else:
-        target = return_target(request, config)
+    test, target = login_start(request, config)
     ctx = context(request)
     authn = authn_request(_urls(request, tenant), connection, None, ctx.sp_keys)
     cookie = ctx.sealer.dumps(
@@ -129,21 +149,7 @@ async def saml_acs(request: web.Request) -> web.Response:
     if bound is not None and bound.get("test"):
         return await _test_acs(request, tenant, config, encoded, urls, request_id, bound)
     try:
-        # Off the event loop, bounded and within a time budget (sso_login.workers).
-        assertion = await ctx.xml_workers.run(
-            validate_response,
-            encoded,
-            urls=urls,
-            connection=connection,
-            request_id=request_id,
-            skew=timedelta(seconds=settings.clock_skew),
-            max_bytes=settings.max_saml_response_bytes,
-            keys=ctx.sp_keys,
-        )
-    except Busy as exc:
-        raise Unavailable(
-            "Sign-in is busy right now; please try again in a moment.", reason=f"SAML: {exc}"
-        ) from exc
+        assertion = await _validated(ctx, encoded, urls, connection, request_id)
     except (SamlError, OverBudget) as exc:
         raise Refused(BAD_RESPONSE, reason=f"SAML: {exc}") from exc
 
@@ -217,20 +223,7 @@ async def _test_acs(
         "refusal": None,
     }
     try:
-        assertion = await ctx.xml_workers.run(
-            validate_response,
-            encoded,
-            urls=urls,
-            connection=saml_connection(config),
-            request_id=request_id,
-            skew=timedelta(seconds=settings.clock_skew),
-            max_bytes=settings.max_saml_response_bytes,
-            keys=ctx.sp_keys,
-        )
-    except Busy as exc:
-        raise Unavailable(
-            "Sign-in is busy right now; please try again in a moment.", reason=f"SAML: {exc}"
-        ) from exc
+        assertion = await _validated(ctx, encoded, urls, saml_connection(config), request_id)
     except (SamlError, OverBudget) as exc:
         shown["refusal"] = f"Would be refused: the SAML response failed a check: {exc}"
     else:

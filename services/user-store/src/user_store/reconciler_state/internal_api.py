@@ -14,11 +14,11 @@ from roster_shared import bounded_json
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_store import tenants
+from user_store.db import as_utc
 from user_store.errors import Invalid
 from user_store.keys import SESSIONS
 from user_store.reconciler_state.storage import (
     acquire_lease,
-    as_utc,
     get_run,
     get_state,
     list_runs,

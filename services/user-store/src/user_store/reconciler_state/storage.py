@@ -10,7 +10,7 @@ first commits) and on SQLite (one writer at a time).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, delete, select, update
 
+from user_store.db import as_utc
 from user_store.errors import Invalid, NotFound
 from user_store.tables import (
     IdentityLinkRow,
@@ -29,11 +30,6 @@ from user_store.tables import (
 )
 
 RUN_STATUSES = ("running", "held", "completed", "failed", "rejected")
-
-
-def as_utc(moment: datetime) -> datetime:
-    """The moment with UTC attached where the database (SQLite) dropped the zone."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 async def acquire_lease(

@@ -12,12 +12,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from roster_shared import bounded_json
 
 from user_store import tenants
+from user_store.bodies import json_object
 from user_store.errors import Invalid
 from user_store.keys import SESSIONS
-from user_store.webhooks import storage
+from user_store.webhooks import deliveries, endpoints, on_demand, retention
+from user_store.webhooks.tables import ACTIVE, PAUSED
 
 routes = web.RouteTableDef()
 TENANT = "/internal/tenants/{ref}/webhooks/endpoints"
@@ -31,15 +32,7 @@ async def _json(request: web.Request) -> dict[str, Any]:
     raw = await request.content.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
         raise Invalid("request body too large")
-    try:
-        data = bounded_json.loads(raw or b"{}")
-    except bounded_json.TooDeep as exc:
-        raise Invalid(f"the body is refused: {exc}") from exc
-    except ValueError as exc:
-        raise Invalid("the body is not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise Invalid("the body must be a JSON object")
-    return data
+    return json_object(raw or b"{}")
 
 
 def _text(data: dict[str, Any], name: str, limit: int, *, required: bool = True) -> str | None:
@@ -90,7 +83,7 @@ async def endpoint_create(request: web.Request) -> web.Response:
     ):
         raise Invalid("event_types must be a list of event type names")
     async with request.app[SESSIONS]() as session, session.begin():
-        made = await storage.create_endpoint(
+        made = await endpoints.create_endpoint(
             session,
             await _tenant(session, request),
             url or "",
@@ -105,7 +98,7 @@ async def endpoint_create(request: web.Request) -> web.Response:
 async def endpoint_list(request: web.Request) -> web.Response:
     """The tenant's endpoints."""
     async with request.app[SESSIONS]() as session:
-        found = await storage.list_endpoints(session, await _tenant(session, request))
+        found = await endpoints.list_endpoints(session, await _tenant(session, request))
     return web.json_response({"endpoints": found})
 
 
@@ -113,10 +106,22 @@ async def endpoint_list(request: web.Request) -> web.Response:
 async def endpoint_get(request: web.Request) -> web.Response:
     """One endpoint."""
     async with request.app[SESSIONS]() as session:
-        found = await storage.get_endpoint(
+        found = await endpoints.get_endpoint(
             session, await _tenant(session, request), request.match_info["endpoint"]
         )
     return web.json_response(found)
+
+
+@routes.delete(ENDPOINT)
+async def endpoint_delete(request: web.Request) -> web.Response:
+    """Delete the endpoint with its deliveries and attempts: ``{"deleted", "dropped"}`` (how many
+    pending deliveries went with it)."""
+    endpoint_id = request.match_info["endpoint"]
+    async with request.app[SESSIONS]() as session, session.begin():
+        dropped = await endpoints.delete_endpoint(
+            session, await _tenant(session, request), endpoint_id
+        )
+    return web.json_response({"deleted": endpoint_id, "dropped": dropped})
 
 
 @routes.post(ENDPOINT + "/secrets")
@@ -124,7 +129,7 @@ async def endpoint_rotate(request: web.Request) -> web.Response:
     """``{"secret": {...}, "previous_expire_at"}``: rotate, keeping the previous one a while."""
     data = await _json(request)
     async with request.app[SESSIONS]() as session, session.begin():
-        found = await storage.add_secret(
+        found = await endpoints.add_secret(
             session,
             await _tenant(session, request),
             request.match_info["endpoint"],
@@ -139,11 +144,11 @@ async def endpoint_status(request: web.Request) -> web.Response:
     """``{"status": "active"|"paused", "reason"?}``."""
     data = await _json(request)
     status = data.get("status")
-    if status not in (storage.ACTIVE, storage.PAUSED):
+    if status not in (ACTIVE, PAUSED):
         raise Invalid("status must be active or paused")
-    reason = _text(data, "reason", 1024, required=status == storage.PAUSED)
+    reason = _text(data, "reason", 1024, required=status == PAUSED)
     async with request.app[SESSIONS]() as session, session.begin():
-        found = await storage.set_status(
+        found = await endpoints.set_status(
             session, await _tenant(session, request), request.match_info["endpoint"], status, reason
         )
     return web.json_response(found)
@@ -157,7 +162,7 @@ async def endpoint_replay(request: web.Request) -> web.Response:
     if until <= since:
         raise Invalid("until must be after since")
     async with request.app[SESSIONS]() as session, session.begin():
-        count = await storage.replay(
+        count = await on_demand.replay(
             session, await _tenant(session, request), request.match_info["endpoint"], since, until
         )
     return web.json_response({"replayed": count})
@@ -174,7 +179,7 @@ async def endpoint_test(request: web.Request) -> web.Response:
         "payload": _text(data, "payload", 1_048_576),
     }
     async with request.app[SESSIONS]() as session, session.begin():
-        made = await storage.test_event(
+        made = await on_demand.test_event(
             session, await _tenant(session, request), request.match_info["endpoint"], event
         )
     return web.json_response(made, status=201)
@@ -188,7 +193,7 @@ async def endpoint_attempts(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise Invalid("limit must be a number") from exc
     async with request.app[SESSIONS]() as session:
-        found = await storage.list_attempts(
+        found = await deliveries.list_attempts(
             session, await _tenant(session, request), request.match_info["endpoint"], limit
         )
     return web.json_response({"attempts": found})
@@ -217,7 +222,7 @@ async def events_record(request: web.Request) -> web.Response:
             }
         )
     async with request.app[SESSIONS]() as session, session.begin():
-        recorded, made = await storage.record_events(session, checked)
+        recorded, made = await deliveries.record_events(session, checked)
     return web.json_response({"recorded": recorded, "deliveries": made})
 
 
@@ -232,7 +237,7 @@ async def deliveries_claim(request: web.Request) -> web.Response:
     if not isinstance(lease, int | float) or not 1 <= lease <= 3600:
         raise Invalid("lease_seconds must be between 1 and 3600")
     async with request.app[SESSIONS]() as session, session.begin():
-        found = await storage.claim(session, holder, limit, timedelta(seconds=lease))
+        found = await deliveries.claim(session, holder, limit, timedelta(seconds=lease))
     return web.json_response({"deliveries": found})
 
 
@@ -273,7 +278,7 @@ async def attempts_record(request: web.Request) -> web.Response:
         checked.append((item["delivery_id"], _attempt(item)))
     async with request.app[SESSIONS]() as session, session.begin():
         results = [
-            await storage.record_attempt(session, delivery_id, holder, attempt)
+            await deliveries.record_attempt(session, delivery_id, holder, attempt)
             for delivery_id, attempt in checked
         ]
     return web.json_response({"deliveries": results})
@@ -282,7 +287,7 @@ async def attempts_record(request: web.Request) -> web.Response:
 @routes.post("/internal/webhooks/housekeeping")
 async def housekeeping(request: web.Request) -> web.Response:
     """``{"delivered_before", "events_before", "limit"}`` → how many deliveries, attempts and
-    events were removed (see :func:`storage.prune`; the caller repeats while any were)."""
+    events were removed (see :func:`.retention.prune`; the caller repeats while any were)."""
     data = await _json(request)
     limit = data.get("limit")
     if not isinstance(limit, int) or not 1 <= limit <= 10_000:
@@ -290,5 +295,5 @@ async def housekeeping(request: web.Request) -> web.Response:
     delivered_before = _when(data, "delivered_before")
     events_before = _when(data, "events_before")
     async with request.app[SESSIONS]() as session, session.begin():
-        pruned = await storage.prune(session, delivered_before, events_before, limit)
+        pruned = await retention.prune(session, delivered_before, events_before, limit)
     return web.json_response(pruned)

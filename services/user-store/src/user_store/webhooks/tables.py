@@ -20,6 +20,14 @@ from user_store.tables import metadata
 SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: a rowid alias
 WHEN = sa.DateTime(timezone=True)
 
+# webhook_endpoints.status
+ACTIVE = "active"
+PAUSED = "paused"  # its deliveries wait until it is resumed
+# webhook_deliveries.status
+PENDING = "pending"
+DELIVERED = "delivered"
+GONE = "gone"  # not stored: what recording an attempt answers for a deleted endpoint's delivery
+
 endpoints = sa.Table(
     "webhook_endpoints",
     metadata,
