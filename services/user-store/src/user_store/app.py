@@ -30,7 +30,7 @@ from user_store import (
 )
 from user_store import webhooks as webhook_state
 from user_store.cursors import Cursors, derive_key
-from user_store.db import create_engine, is_sqlite, migrate, read_session_factory
+from user_store.db import create_engine, migrate, read_session_factory
 from user_store.dlq_admin import DEAD_LETTERS, DeadLetters
 from user_store.health import ConsumerCollector, Readiness
 from user_store.keys import (
@@ -137,7 +137,7 @@ def create_app(
     app[SERVICE] = service
     app[SESSIONS] = service.sessions
     app[READ_SESSIONS] = read_session_factory(engine)
-    app[HOT_READS] = not is_sqlite(engine)
+    app[HOT_READS] = True
     app[ADMIN_TOKEN] = settings.admin_token.get_secret_value()
     app[CURSORS] = Cursors(
         settings.cursor_key.get_secret_value().encode()

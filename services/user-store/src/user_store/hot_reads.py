@@ -1,11 +1,14 @@
-"""The scim-api's two hottest reads on PostgreSQL as one prepared statement each: the token
-check and a user by id, or the token check and a ``userName eq`` lookup.
+"""The scim-api's two hottest reads as one statement each: the token check and a user by id,
+or the token check and a ``userName eq`` lookup.
 
 Profiles of the user-store under SCIM read load (issue 10) spent 60-70 % of its busy time in
 SQLAlchemy (statement cache keys, ORM loading, greenlet hops) for reads that are two or three
 statements: the token, the user, its links and groups. Here each is one statement on asyncpg's
 own prepared-statement cache, over the same pooled connection (the read session's, autocommit):
-one round trip. SQLite (``roster dev``) and every other read keep the general path
+one round trip. On SQLite (``roster dev``) the same statement, in SQLite's JSON dialect, runs
+through aiosqlite's ``execute_fetchall``: one hop to the connection's thread instead of the
+general path's two dozen (cursor, execute, fetch, close for each of six statements), which were
+most of ``roster dev``'s time per read. Every other read keeps the general path
 (:mod:`user_store.queries`), whose answers these must equal (the integration tests run both).
 
 The user row is joined only for a token that matches (``k.secret_sha256``), so a statement
@@ -16,6 +19,7 @@ by the same function as ``tokens/verify`` (:func:`user_store.tenants.token_live`
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -53,36 +57,98 @@ _USER_COLUMNS = (
 _JSON_COLUMNS = frozenset({"emails", "extra"})
 
 
-def _statement(user_condition: str) -> str:
-    users = ", ".join(
-        f"u.{name}::text AS u_{name}" if name in _JSON_COLUMNS else f"u.{name} AS u_{name}"
-        for name in _USER_COLUMNS
-    )
-    # Links by creation then issuer, groups by display name key then id: the orders of
-    # snapshots.user_snapshots, which the general path uses.
-    # Composed of this module's constants only: nothing a caller sent is in the text.
-    return f"""
-SELECT t.id AS t_id, t.slug AS t_slug, t.display_name AS t_display_name, t.mode AS t_mode,
-       t.settings::text AS t_settings, t.created_at AS t_created_at, t.updated_at AS t_updated_at,
-       k.tenant_id AS k_tenant_id, k.secret_sha256 AS k_secret, k.revoked_at AS k_revoked_at,
-       {users},
-       (SELECT json_agg(json_build_array(l.issuer, l.subject, l.subject_format)
+_LINKS = {
+    "postgresql": """(SELECT json_agg(json_build_array(l.issuer, l.subject, l.subject_format)
                         ORDER BY l.created_at, l.issuer)
-          FROM identity_links l WHERE l.user_id = u.id)::text AS links,
-       (SELECT json_agg(json_build_array(g.id, g.display_name)
+          FROM identity_links l WHERE l.user_id = u.id)::text""",
+    # SQLite 3.40 has no ORDER BY inside an aggregate: it aggregates an ordered subquery.
+    "sqlite": """(SELECT json_group_array(json_array(l.issuer, l.subject, l.subject_format))
+          FROM (SELECT issuer, subject, subject_format FROM identity_links
+                 WHERE user_id = u.id ORDER BY created_at, issuer) l)""",
+}
+_GROUPS = {
+    "postgresql": """(SELECT json_agg(json_build_array(g.id, g.display_name)
                         ORDER BY g.display_name_key, g.id)
           FROM memberships m JOIN groups g ON g.id = m.group_id
-         WHERE m.user_id = u.id)::text AS groups
+         WHERE m.user_id = u.id)::text""",
+    "sqlite": """(SELECT json_group_array(json_array(g.id, g.display_name))
+          FROM (SELECT g.id, g.display_name FROM memberships m JOIN groups g ON g.id = m.group_id
+                 WHERE m.user_id = u.id ORDER BY g.display_name_key, g.id) g)""",
+}
+
+
+def _statement(user_condition: str, dialect: str) -> str:
+    # JSON columns as text (SQLite keeps them as text already); links by creation then issuer,
+    # groups by display name key then id: the orders of snapshots.user_snapshots, which the
+    # general path uses. Composed of this module's constants only: nothing a caller sent is in
+    # the text. Parameters are $n (asyncpg) or ?n (SQLite's numbered form), each used by number.
+    text = "::text" if dialect == "postgresql" else ""
+    users = ", ".join(
+        f"u.{name}{text} AS u_{name}" if name in _JSON_COLUMNS else f"u.{name} AS u_{name}"
+        for name in _USER_COLUMNS
+    )
+    statement = f"""
+SELECT t.id AS t_id, t.slug AS t_slug, t.display_name AS t_display_name, t.mode AS t_mode,
+       t.settings{text} AS t_settings, t.created_at AS t_created_at,
+       t.updated_at AS t_updated_at,
+       k.tenant_id AS k_tenant_id, k.secret_sha256 AS k_secret, k.revoked_at AS k_revoked_at,
+       {users},
+       {_LINKS[dialect]} AS links,
+       {_GROUPS[dialect]} AS groups
   FROM tenants t
   LEFT JOIN scim_tokens k ON k.tenant_id = t.id AND k.id = $2
   LEFT JOIN users u ON u.tenant_id = t.id AND {user_condition} AND u.deleted_at IS NULL
                    AND k.revoked_at IS NULL AND k.secret_sha256 = $4
  WHERE t.id = $1 OR t.slug = $1
 """  # noqa: S608
+    return statement if dialect == "postgresql" else statement.replace("$", "?")
 
 
-_BY_ID = _statement("u.id = $3")
-_BY_USER_NAME = _statement("u.user_name_key = $3")  # unique among live users of a tenant
+_TENANT_COLUMNS = ("t_id", "t_slug", "t_display_name", "t_mode", "t_settings")
+_COLUMNS = (
+    *_TENANT_COLUMNS,
+    *("t_created_at", "t_updated_at", "k_tenant_id", "k_secret", "k_revoked_at"),
+    *(f"u_{name}" for name in _USER_COLUMNS),
+    *("links", "groups"),
+)
+"""The statement's columns in order (SQLite rows are tuples)."""
+_TIMES = frozenset({"t_created_at", "t_updated_at", "k_revoked_at"}) | {
+    f"u_{name}" for name in ("created_at", "updated_at", "last_login_at")
+}
+_BOOLS = frozenset({"u_active", "u_scim_managed"})
+_BY_ID = {d: _statement("u.id = $3", d) for d in ("postgresql", "sqlite")}
+# userName keys are unique among live users of a tenant
+_BY_USER_NAME = {d: _statement("u.user_name_key = $3", d) for d in ("postgresql", "sqlite")}
+
+
+def _sqlite_value(name: str, value: Any) -> Any:
+    """What SQLAlchemy's SQLite types would give the general path for a stored value."""
+    if value is None:
+        return None
+    if name in _TIMES:
+        return datetime.fromisoformat(value)
+    if name in _BOOLS:
+        return bool(value)
+    return value
+
+
+async def _row(session: AsyncSession, statement: dict[str, str], *args: str) -> Any:
+    """The statement's one row (or None), in one round trip: a mapping by column name."""
+    connection = await session.connection()
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    if connection.dialect.name == "sqlite":
+        rows = await driver.execute_fetchall(statement["sqlite"], args)
+        if not rows:
+            return None
+        return {
+            name: _sqlite_value(name, value) for name, value in zip(_COLUMNS, rows[0], strict=True)
+        }
+    try:
+        return await driver.fetchrow(statement["postgresql"], *args)
+    except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+        # A connection lost mid-read: what SQLAlchemy would raise, so the caller answers
+        # 503 "database not answering" as on the general path (routes.DATABASE_UNREACHABLE).
+        raise sa_exc.InterfaceError(statement["postgresql"], None, exc) from exc
 
 
 def is_user_name_lookup(query: ListQuery) -> bool:
@@ -104,17 +170,10 @@ def is_user_name_lookup(query: ListQuery) -> bool:
 
 
 async def _fetch(
-    session: AsyncSession, statement: str, ref: str, token: str, key: str
+    session: AsyncSession, statement: dict[str, str], ref: str, token: str, key: str
 ) -> tuple[TenantInfo | None, UserSnapshot | None]:
     token_id, given = presented_token(token)
-    connection = await (await session.connection()).get_raw_connection()
-    driver: Any = connection.driver_connection
-    try:
-        row = await driver.fetchrow(statement, ref, token_id, key, given)
-    except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
-        # A connection lost mid-read: what SQLAlchemy would raise, so the caller answers
-        # 503 "database not answering" as on the general path (routes.DATABASE_UNREACHABLE).
-        raise sa_exc.InterfaceError(statement, None, exc) from exc
+    row = await _row(session, statement, ref, token_id, key, given)
     if row is None or not token_live(
         given, row["t_id"], row["k_tenant_id"], row["k_secret"], row["k_revoked_at"]
     ):

@@ -14,4 +14,4 @@ ADMIN_TOKEN = web.AppKey("admin_token", str)
 INTERNAL_TOKEN: web.AppKey[str | None] = web.AppKey("internal_token")
 CURSORS = web.AppKey("cursors", Cursors)
 HOT_READS = web.AppKey("hot_reads", bool)
-"""Whether the scim-api's hottest reads take :mod:`user_store.hot_reads` (PostgreSQL only)."""
+"""Whether the scim-api's hottest reads take :mod:`user_store.hot_reads` (one statement each)."""
