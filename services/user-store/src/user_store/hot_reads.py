@@ -19,6 +19,7 @@ by the same function as ``tokens/verify`` (:func:`user_store.tenants.token_live`
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -67,58 +68,112 @@ _LINKS = {
                  WHERE user_id = u.id ORDER BY created_at, issuer) l)""",
 }
 _GROUPS = {
-    "postgresql": """(SELECT json_agg(json_build_array(g.id, g.display_name)
+    "postgresql": """(SELECT json_agg(json_build_array(g.id, g.display_name, g.display_name_key,
+                                          g.origin)
                         ORDER BY g.display_name_key, g.id)
           FROM memberships m JOIN groups g ON g.id = m.group_id
          WHERE m.user_id = u.id)::text""",
-    "sqlite": """(SELECT json_group_array(json_array(g.id, g.display_name))
-          FROM (SELECT g.id, g.display_name FROM memberships m JOIN groups g ON g.id = m.group_id
+    "sqlite": """(SELECT json_group_array(json_array(g.id, g.display_name, g.display_name_key,
+                                           g.origin))
+          FROM (SELECT g.id, g.display_name, g.display_name_key, g.origin
+                  FROM memberships m JOIN groups g ON g.id = m.group_id
                  WHERE m.user_id = u.id ORDER BY g.display_name_key, g.id) g)""",
 }
 
 
-def _statement(user_condition: str, dialect: str) -> str:
-    # JSON columns as text (SQLite keeps them as text already); links by creation then issuer,
-    # groups by display name key then id: the orders of snapshots.user_snapshots, which the
-    # general path uses. Composed of this module's constants only: nothing a caller sent is in
-    # the text. Parameters are $n (asyncpg) or ?n (SQLite's numbered form), each used by number.
-    text = "::text" if dialect == "postgresql" else ""
-    users = ", ".join(
-        f"u.{name}{text} AS u_{name}" if name in _JSON_COLUMNS else f"u.{name} AS u_{name}"
+_DIALECTS = ("postgresql", "sqlite")
+
+
+@dataclass(frozen=True)
+class _Statement:
+    """One statement in both dialects, and its columns in order (SQLite rows are tuples)."""
+
+    columns: tuple[str, ...]
+    text: dict[str, str]
+
+
+def _compose(columns: dict[str, dict[str, str]], tail: str) -> _Statement:
+    """``SELECT`` of ``columns`` (alias → expression per dialect) then ``tail``. Composed of this
+    module's constants only: nothing a caller sent is in the text. Parameters are ``$n``
+    (asyncpg) or ``?n`` (SQLite's numbered form), each used by number."""
+    text = {}
+    for dialect in _DIALECTS:
+        select = ",\n       ".join(f"{e[dialect]} AS {alias}" for alias, e in columns.items())
+        statement = f"SELECT {select}\n{tail}"
+        text[dialect] = statement if dialect == "postgresql" else statement.replace("$", "?")
+    return _Statement(tuple(columns), text)
+
+
+def _same(expression: str) -> dict[str, str]:
+    return dict.fromkeys(_DIALECTS, expression)
+
+
+def _json(expression: str) -> dict[str, str]:
+    # JSON as text: PostgreSQL casts it; SQLite keeps JSON as text already.
+    return {"postgresql": f"{expression}::text", "sqlite": expression}
+
+
+_TENANT = {
+    "t_id": _same("t.id"),
+    "t_slug": _same("t.slug"),
+    "t_display_name": _same("t.display_name"),
+    "t_mode": _same("t.mode"),
+    "t_settings": _json("t.settings"),
+    "t_created_at": _same("t.created_at"),
+    "t_updated_at": _same("t.updated_at"),
+}
+# Links by creation then issuer, groups by display name key then id: the orders of
+# snapshots.user_snapshots, which the general path uses.
+_USER = {
+    **{
+        f"u_{name}": _json(f"u.{name}") if name in _JSON_COLUMNS else _same(f"u.{name}")
         for name in _USER_COLUMNS
-    )
-    statement = f"""
-SELECT t.id AS t_id, t.slug AS t_slug, t.display_name AS t_display_name, t.mode AS t_mode,
-       t.settings{text} AS t_settings, t.created_at AS t_created_at,
-       t.updated_at AS t_updated_at,
-       k.tenant_id AS k_tenant_id, k.secret_sha256 AS k_secret, k.revoked_at AS k_revoked_at,
-       {users},
-       {_LINKS[dialect]} AS links,
-       {_GROUPS[dialect]} AS groups
-  FROM tenants t
+    },
+    "links": _LINKS,
+    "groups": _GROUPS,
+}
+_TOKEN = {
+    "k_tenant_id": _same("k.tenant_id"),
+    "k_secret": _same("k.secret_sha256"),
+    "k_revoked_at": _same("k.revoked_at"),
+}
+
+
+def _token_read(user_condition: str) -> _Statement:
+    return _compose(
+        {**_TENANT, **_TOKEN, **_USER},
+        f"""  FROM tenants t
   LEFT JOIN scim_tokens k ON k.tenant_id = t.id AND k.id = $2
   LEFT JOIN users u ON u.tenant_id = t.id AND {user_condition} AND u.deleted_at IS NULL
                    AND k.revoked_at IS NULL AND k.secret_sha256 = $4
- WHERE t.id = $1 OR t.slug = $1
-"""  # noqa: S608
-    return statement if dialect == "postgresql" else statement.replace("$", "?")
+ WHERE t.id = $1 OR t.slug = $1""",
+    )
 
 
-_TENANT_COLUMNS = ("t_id", "t_slug", "t_display_name", "t_mode", "t_settings")
-_COLUMNS = (
-    *_TENANT_COLUMNS,
-    *("t_created_at", "t_updated_at", "k_tenant_id", "k_secret", "k_revoked_at"),
-    *(f"u_{name}" for name in _USER_COLUMNS),
-    *("links", "groups"),
+_BY_ID = _token_read("u.id = $3")
+# userName keys are unique among live users of a tenant
+_BY_USER_NAME = _token_read("u.user_name_key = $3")
+# A login's own link (the identity-link key is unique per tenant), and the tenant's groups of
+# the keys the login names (their origins decide what the login's group claims would do).
+_NAMED = {
+    "postgresql": """(SELECT json_agg(json_build_array(n.display_name_key, n.origin))
+          FROM groups n
+         WHERE n.tenant_id = t.id AND n.display_name_key = ANY($4::text[]))::text""",
+    "sqlite": """(SELECT json_group_array(json_array(n.display_name_key, n.origin))
+          FROM groups n
+         WHERE n.tenant_id = t.id AND n.display_name_key IN (SELECT value FROM json_each($4)))""",
+}
+_BY_LINK = _compose(
+    {**_TENANT, **_USER, "named": _NAMED},
+    """  FROM tenants t
+  LEFT JOIN identity_links il ON il.tenant_id = t.id AND il.issuer = $2 AND il.subject = $3
+  LEFT JOIN users u ON u.id = il.user_id AND u.deleted_at IS NULL
+ WHERE t.id = $1 OR t.slug = $1""",
 )
-"""The statement's columns in order (SQLite rows are tuples)."""
 _TIMES = frozenset({"t_created_at", "t_updated_at", "k_revoked_at"}) | {
     f"u_{name}" for name in ("created_at", "updated_at", "last_login_at")
 }
 _BOOLS = frozenset({"u_active", "u_scim_managed"})
-_BY_ID = {d: _statement("u.id = $3", d) for d in ("postgresql", "sqlite")}
-# userName keys are unique among live users of a tenant
-_BY_USER_NAME = {d: _statement("u.user_name_key = $3", d) for d in ("postgresql", "sqlite")}
 
 
 def _sqlite_value(name: str, value: Any) -> Any:
@@ -132,23 +187,26 @@ def _sqlite_value(name: str, value: Any) -> Any:
     return value
 
 
-async def _row(session: AsyncSession, statement: dict[str, str], *args: str) -> Any:
-    """The statement's one row (or None), in one round trip: a mapping by column name."""
+async def _row(session: AsyncSession, statement: _Statement, *args: Any) -> Any:
+    """The statement's one row (or None), in one round trip: a mapping by column name. A list
+    argument is a PostgreSQL array, and JSON text for SQLite's ``json_each``."""
     connection = await session.connection()
     driver: Any = (await connection.get_raw_connection()).driver_connection
     if connection.dialect.name == "sqlite":
-        rows = await driver.execute_fetchall(statement["sqlite"], args)
+        given = [json.dumps(a) if isinstance(a, list) else a for a in args]
+        rows = await driver.execute_fetchall(statement.text["sqlite"], given)
         if not rows:
             return None
         return {
-            name: _sqlite_value(name, value) for name, value in zip(_COLUMNS, rows[0], strict=True)
+            name: _sqlite_value(name, value)
+            for name, value in zip(statement.columns, rows[0], strict=True)
         }
     try:
-        return await driver.fetchrow(statement["postgresql"], *args)
+        return await driver.fetchrow(statement.text["postgresql"], *args)
     except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
         # A connection lost mid-read: what SQLAlchemy would raise, so the caller answers
         # 503 "database not answering" as on the general path (routes.DATABASE_UNREACHABLE).
-        raise sa_exc.InterfaceError(statement["postgresql"], None, exc) from exc
+        raise sa_exc.InterfaceError(statement.text["postgresql"], None, exc) from exc
 
 
 def is_user_name_lookup(query: ListQuery) -> bool:
@@ -170,7 +228,7 @@ def is_user_name_lookup(query: ListQuery) -> bool:
 
 
 async def _fetch(
-    session: AsyncSession, statement: dict[str, str], ref: str, token: str, key: str
+    session: AsyncSession, statement: _Statement, ref: str, token: str, key: str
 ) -> tuple[TenantInfo | None, UserSnapshot | None]:
     token_id, given = presented_token(token)
     row = await _row(session, statement, ref, token_id, key, given)
@@ -178,7 +236,14 @@ async def _fetch(
         given, row["t_id"], row["k_tenant_id"], row["k_secret"], row["k_revoked_at"]
     ):
         return None, None
-    tenant = tenant_info(
+    tenant = _tenant(row)
+    if row["u_id"] is None:
+        return tenant, None
+    return tenant, _user(row).snapshot
+
+
+def _tenant(row: Any) -> TenantInfo:
+    return tenant_info(
         TenantRow(
             id=row["t_id"],
             slug=row["t_slug"],
@@ -189,8 +254,19 @@ async def _fetch(
             updated_at=row["t_updated_at"],
         )
     )
-    if row["u_id"] is None:
-        return tenant, None
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user as one statement read it: the row, its snapshot, and its groups' origins."""
+
+    row: UserRow
+    snapshot: UserSnapshot
+    member_of: dict[str, str]
+    """Key → origin of each group the user is in."""
+
+
+def _user(row: Any) -> Account:
     fields = {
         name: json.loads(row[f"u_{name}"]) if name in _JSON_COLUMNS else row[f"u_{name}"]
         for name in _USER_COLUMNS
@@ -199,8 +275,36 @@ async def _fetch(
         IdentityLink(issuer=issuer, subject=subject, subject_format=subject_format)
         for issuer, subject, subject_format in json.loads(row["links"] or "[]")
     ]
-    groups = [MemberRef(id=gid, display=name) for gid, name in json.loads(row["groups"] or "[]")]
-    return tenant, linked_snapshot(UserRow(**fields), links, groups)
+    groups = json.loads(row["groups"] or "[]")
+    user = UserRow(**fields)
+    return Account(
+        row=user,
+        snapshot=linked_snapshot(user, links, [MemberRef(id=g[0], display=g[1]) for g in groups]),
+        member_of={key: origin for _, _, key, origin in groups},
+    )
+
+
+@dataclass(frozen=True)
+class LinkedAccount:
+    """What a login's read found: the tenant, the live account its link points at (if any),
+    and the origins of the tenant's groups the login names (by key)."""
+
+    tenant: TenantInfo
+    account: Account | None
+    named: dict[str, str]
+
+
+async def linked_account(
+    session: AsyncSession, ref: str, issuer: str, subject: str, group_keys: list[str]
+) -> LinkedAccount | None:
+    """The tenant ``ref`` (None when there is none) and the live account linked to
+    ``(issuer, subject)`` with its groups, and the tenant's groups of ``group_keys``."""
+    row = await _row(session, _BY_LINK, ref, issuer, subject, group_keys)
+    if row is None:
+        return None
+    account = _user(row) if row["u_id"] is not None else None
+    named = {key: origin for key, origin in json.loads(row["named"] or "[]")}
+    return LinkedAccount(tenant=_tenant(row), account=account, named=named)
 
 
 async def token_user(
