@@ -153,22 +153,36 @@ def _token_read(user_condition: str) -> _Statement:
 _BY_ID = _token_read("u.id = $3")
 # userName keys are unique among live users of a tenant
 _BY_USER_NAME = _token_read("u.user_name_key = $3")
+
+
 # A login's own link (the identity-link key is unique per tenant), and the tenant's groups of
 # the keys the login names (their origins decide what the login's group claims would do).
-_NAMED = {
-    "postgresql": """(SELECT json_agg(json_build_array(n.display_name_key, n.origin))
+def _named(param: str) -> dict[str, str]:
+    """The tenant's groups of the keys in parameter ``param`` (a list), with their origins.
+    ``param`` is this module's own placeholder (``$2``, ``$4``), never a caller's text."""
+    return {
+        "postgresql": f"""(SELECT json_agg(json_build_array(n.display_name_key, n.origin))
           FROM groups n
-         WHERE n.tenant_id = t.id AND n.display_name_key = ANY($4::text[]))::text""",
-    "sqlite": """(SELECT json_group_array(json_array(n.display_name_key, n.origin))
+         WHERE n.tenant_id = t.id AND n.display_name_key = ANY({param}::text[]))::text""",  # noqa: S608
+        "sqlite": f"""(SELECT json_group_array(json_array(n.display_name_key, n.origin))
           FROM groups n
-         WHERE n.tenant_id = t.id AND n.display_name_key IN (SELECT value FROM json_each($4)))""",
-}
+         WHERE n.tenant_id = t.id
+           AND n.display_name_key IN (SELECT value FROM json_each({param})))""",  # noqa: S608
+    }
+
+
 _BY_LINK = _compose(
-    {**_TENANT, **_USER, "named": _NAMED},
+    {**_TENANT, **_USER, "named": _named("$4")},
     """  FROM tenants t
   LEFT JOIN identity_links il ON il.tenant_id = t.id AND il.issuer = $2 AND il.subject = $3
   LEFT JOIN users u ON u.id = il.user_id AND u.deleted_at IS NULL
  WHERE t.id = $1 OR t.slug = $1""",
+)
+# The apply of a login found by its own link: the account's links and groups (its snapshot),
+# and the tenant's groups the login names — what the login's group claims would change.
+_ACCOUNT_GROUPS = _compose(
+    {"links": _LINKS, "groups": _GROUPS, "named": _named("$2")},
+    "  FROM users u JOIN tenants t ON t.id = u.tenant_id\n WHERE u.id = $1",
 )
 _TIMES = frozenset({"t_created_at", "t_updated_at", "k_revoked_at"}) | {
     f"u_{name}" for name in ("created_at", "updated_at", "last_login_at")
@@ -271,17 +285,20 @@ def _user(row: Any) -> Account:
         name: json.loads(row[f"u_{name}"]) if name in _JSON_COLUMNS else row[f"u_{name}"]
         for name in _USER_COLUMNS
     }
+    user = UserRow(**fields)
+    links, groups, member_of = _links_and_groups(row)
+    return Account(row=user, snapshot=linked_snapshot(user, links, groups), member_of=member_of)
+
+
+def _links_and_groups(row: Any) -> tuple[list[IdentityLink], list[MemberRef], dict[str, str]]:
+    """The ``links`` and ``groups`` columns in contract form, and key → origin of the groups."""
     links = [
         IdentityLink(issuer=issuer, subject=subject, subject_format=subject_format)
         for issuer, subject, subject_format in json.loads(row["links"] or "[]")
     ]
     groups = json.loads(row["groups"] or "[]")
-    user = UserRow(**fields)
-    return Account(
-        row=user,
-        snapshot=linked_snapshot(user, links, [MemberRef(id=g[0], display=g[1]) for g in groups]),
-        member_of={key: origin for _, _, key, origin in groups},
-    )
+    members = [MemberRef(id=gid, display=name) for gid, name, _, _ in groups]
+    return links, members, {key: origin for _, _, key, origin in groups}
 
 
 @dataclass(frozen=True)
@@ -324,3 +341,28 @@ async def token_user_name(
         session, _BY_USER_NAME, ref, token, name_key(str(query.filter.value))
     )
     return tenant, [user] if user is not None else []
+
+
+@dataclass(frozen=True)
+class AccountGroups:
+    """An account's links and groups (for its snapshot), key → origin of its groups, and of
+    the tenant's groups a login names."""
+
+    links: list[IdentityLink]
+    groups: list[MemberRef]
+    member_of: dict[str, str]
+    named: dict[str, str]
+
+
+async def account_groups(
+    session: AsyncSession, user_id: str, group_keys: list[str]
+) -> AccountGroups | None:
+    """:class:`AccountGroups` of the user ``user_id`` (None when there is no such row), in one
+    statement on the session's connection — inside its transaction when it has one, so flush
+    first: the statement does not see what the session has not flushed."""
+    row = await _row(session, _ACCOUNT_GROUPS, user_id, group_keys)
+    if row is None:
+        return None
+    links, groups, member_of = _links_and_groups(row)
+    named = {key: origin for key, origin in json.loads(row["named"] or "[]")}
+    return AccountGroups(links=links, groups=groups, member_of=member_of, named=named)
