@@ -1,5 +1,6 @@
 """On SQLite (``roster dev``) a read never waits for a writer: WAL lets it read the last commit
-beside an open write transaction (``db.read_session_factory``), so a request waits on another's
+beside an open write transaction (``db.read_session_factory``, and the hot reads' connection on
+the loop's thread, ``loop_reads``), so a request waits on another's
 write for no longer than its own statement. Proved without timing: the writer holds its
 transaction open until the reads have answered, so a read that queued behind it would never
 answer (the wait below would time out)."""
@@ -16,6 +17,7 @@ from roster_shared.tenants import ProvisioningMode
 from sqlalchemy.ext.asyncio import AsyncEngine
 from user_store import hot_reads, queries, tenants
 from user_store.db import create_engine, migrate, read_session_factory, session_factory
+from user_store.loop_reads import LoopReads
 from user_store.tables import IdentityLinkRow, UserRow
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -58,15 +60,25 @@ async def test_reads_answer_beside_an_open_write_transaction(engine: AsyncEngine
             )
         )
 
+    loop = LoopReads.of(engine)
+    assert loop is not None
+
     async def reads() -> list[str | None]:
         async with read_session_factory(engine)() as session:
             _, hot = await hot_reads.token_user(session, "acme", token, "u-1")
+            _, on_loop = await hot_reads.token_user(session, "acme", token, "u-1", loop)
             general = await queries.get_user(session, tenant.id, "u-1")
             linked = await hot_reads.linked_account(
-                session, "acme", "https://idp.example.com", "sub-ada", []
+                session, "acme", "https://idp.example.com", "sub-ada", [], loop
             )
-        assert hot is not None and linked is not None and linked.account is not None
-        return [hot.display_name, general.display_name, linked.account.snapshot.display_name]
+        assert hot is not None and on_loop is not None
+        assert linked is not None and linked.account is not None
+        return [
+            hot.display_name,
+            on_loop.display_name,
+            general.display_name,
+            linked.account.snapshot.display_name,
+        ]
 
     async with session_factory(engine)() as writer, writer.begin():
         row = await writer.get(UserRow, "u-1")
@@ -74,6 +86,7 @@ async def test_reads_answer_beside_an_open_write_transaction(engine: AsyncEngine
         row.display_name = "Ada Lovelace"
         await writer.flush()  # the write lock is taken (BEGIN IMMEDIATE) and held
         # Every read answers while the writer's transaction is still open, with the last commit.
-        assert await asyncio.wait_for(reads(), 20) == ["Ada", "Ada", "Ada"]
+        assert await asyncio.wait_for(reads(), 20) == ["Ada"] * 4
     # Committed: the very next reads see it.
-    assert await reads() == ["Ada Lovelace"] * 3
+    assert await reads() == ["Ada Lovelace"] * 4
+    loop.close()

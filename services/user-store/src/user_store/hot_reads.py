@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_store.filter_sql import USER_FILTERS, strip_urn
 from user_store.identity import name_key
+from user_store.loop_reads import LoopReads
 from user_store.snapshots import linked_snapshot
 from user_store.tables import TenantRow, UserRow
 from user_store.tenants import presented_token, tenant_info, token_live
@@ -201,20 +202,33 @@ def _sqlite_value(name: str, value: Any) -> Any:
     return value
 
 
-async def _row(session: AsyncSession, statement: _Statement, *args: Any) -> Any:
+def _sqlite_row(statement: _Statement, rows: Any) -> dict[str, Any] | None:
+    for row in rows:
+        return {
+            name: _sqlite_value(name, value)
+            for name, value in zip(statement.columns, row, strict=True)
+        }
+    return None
+
+
+async def _row(
+    session: AsyncSession, statement: _Statement, *args: Any, loop: LoopReads | None = None
+) -> Any:
     """The statement's one row (or None), in one round trip: a mapping by column name. A list
-    argument is a PostgreSQL array, and JSON text for SQLite's ``json_each``."""
+    argument is a PostgreSQL array, and JSON text for SQLite's ``json_each``. With ``loop``
+    (SQLite) the statement runs on the loop's own connection, and the session is not used
+    unless SQLite is busy there."""
+    given = [json.dumps(a) if isinstance(a, list) else a for a in args]
+    if loop is not None:
+        rows = loop.fetch(statement.text["sqlite"], given)
+        if rows is not None:
+            return _sqlite_row(statement, rows)
     connection = await session.connection()
     driver: Any = (await connection.get_raw_connection()).driver_connection
     if connection.dialect.name == "sqlite":
-        given = [json.dumps(a) if isinstance(a, list) else a for a in args]
-        rows = await driver.execute_fetchall(statement.text["sqlite"], given)
-        if not rows:
-            return None
-        return {
-            name: _sqlite_value(name, value)
-            for name, value in zip(statement.columns, rows[0], strict=True)
-        }
+        return _sqlite_row(
+            statement, await driver.execute_fetchall(statement.text["sqlite"], given)
+        )
     try:
         return await driver.fetchrow(statement.text["postgresql"], *args)
     except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
@@ -242,10 +256,15 @@ def is_user_name_lookup(query: ListQuery) -> bool:
 
 
 async def _fetch(
-    session: AsyncSession, statement: _Statement, ref: str, token: str, key: str
+    session: AsyncSession,
+    statement: _Statement,
+    ref: str,
+    token: str,
+    key: str,
+    loop: LoopReads | None,
 ) -> tuple[TenantInfo | None, UserSnapshot | None]:
     token_id, given = presented_token(token)
-    row = await _row(session, statement, ref, token_id, key, given)
+    row = await _row(session, statement, ref, token_id, key, given, loop=loop)
     if row is None or not token_live(
         given, row["t_id"], row["k_tenant_id"], row["k_secret"], row["k_revoked_at"]
     ):
@@ -312,11 +331,16 @@ class LinkedAccount:
 
 
 async def linked_account(
-    session: AsyncSession, ref: str, issuer: str, subject: str, group_keys: list[str]
+    session: AsyncSession,
+    ref: str,
+    issuer: str,
+    subject: str,
+    group_keys: list[str],
+    loop: LoopReads | None = None,
 ) -> LinkedAccount | None:
     """The tenant ``ref`` (None when there is none) and the live account linked to
     ``(issuer, subject)`` with its groups, and the tenant's groups of ``group_keys``."""
-    row = await _row(session, _BY_LINK, ref, issuer, subject, group_keys)
+    row = await _row(session, _BY_LINK, ref, issuer, subject, group_keys, loop=loop)
     if row is None:
         return None
     account = _user(row) if row["u_id"] is not None else None
@@ -325,20 +349,20 @@ async def linked_account(
 
 
 async def token_user(
-    session: AsyncSession, ref: str, token: str, user_id: str
+    session: AsyncSession, ref: str, token: str, user_id: str, loop: LoopReads | None = None
 ) -> tuple[TenantInfo | None, UserSnapshot | None]:
     """``(tenant, user)``: tenant None when the token is not live for it; user None when the
     tenant has no live user of that id."""
-    return await _fetch(session, _BY_ID, ref, token, user_id)
+    return await _fetch(session, _BY_ID, ref, token, user_id, loop)
 
 
 async def token_user_name(
-    session: AsyncSession, ref: str, token: str, query: ListQuery
+    session: AsyncSession, ref: str, token: str, query: ListQuery, loop: LoopReads | None = None
 ) -> tuple[TenantInfo | None, list[UserSnapshot]]:
     """``(tenant, the users of the lookup)`` of an :func:`is_user_name_lookup` query."""
     assert isinstance(query.filter, Compare)
     tenant, user = await _fetch(
-        session, _BY_USER_NAME, ref, token, name_key(str(query.filter.value))
+        session, _BY_USER_NAME, ref, token, name_key(str(query.filter.value)), loop
     )
     return tenant, [user] if user is not None else []
 

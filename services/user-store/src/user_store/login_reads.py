@@ -23,14 +23,15 @@ from user_store import hot_reads
 from user_store.apply.login_groups import login_group_plan, wanted_groups
 from user_store.apply.logins import login_fill
 from user_store.errors import UnknownTenant
-from user_store.keys import READ_SESSIONS
+from user_store.keys import LOOP_READS, READ_SESSIONS
+from user_store.loop_reads import LoopReads
 from user_store.token_reads import message_of
 
 routes = web.RouteTableDef()
 
 
 async def returning_user(
-    session: AsyncSession, ref: str, login: UserUpsertedData
+    session: AsyncSession, ref: str, login: UserUpsertedData, loop: LoopReads | None = None
 ) -> ReturningLogin:
     """The account ``login`` may proceed as without a write, or an empty answer. One statement
     (:func:`user_store.hot_reads.linked_account`) reads the tenant, the linked account with its
@@ -41,7 +42,7 @@ async def returning_user(
         return ReturningLogin()
     names = login.groups or ()
     found = await hot_reads.linked_account(
-        session, ref, link.issuer, link.subject, list(wanted_groups(names))
+        session, ref, link.issuer, link.subject, list(wanted_groups(names)), loop
     )
     if found is None:
         raise UnknownTenant(f"no tenant {ref!r}")
@@ -66,5 +67,7 @@ async def returning_login(request: web.Request) -> web.Response:
     """Whether this login is of a returning user whose account it would not change."""
     message = await message_of(request, ReturningLoginRead)
     async with request.app[READ_SESSIONS]() as session:
-        answer = await returning_user(session, request.match_info["ref"], message.login)
+        answer = await returning_user(
+            session, request.match_info["ref"], message.login, request.app[LOOP_READS]
+        )
     return web.Response(text=answer.model_dump_json(), content_type="application/json")
