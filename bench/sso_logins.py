@@ -38,6 +38,7 @@ import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ from roster_testing.infra import kafka_service, postgres_service  # noqa: E402
 from sso_login import saml  # noqa: E402
 from user_store.db import create_engine  # noqa: E402
 
+from bench.compare import cpu_seconds  # noqa: E402
 from tests.cli.devserver import free_port  # noqa: E402
 from tests.integration.harness import memory_bus  # noqa: E402
 from tests.sso.rogue_op import RogueOp  # noqa: E402
@@ -84,8 +86,16 @@ async def _drive(
     return time.perf_counter() - started, latencies
 
 
+def _no_cpu() -> float:
+    return 0.0
+
+
 async def bench_saml(
-    stack: SsoStack, count: int, concurrency: int, slug: str = "bench-saml"
+    stack: SsoStack,
+    count: int,
+    concurrency: int,
+    slug: str = "bench-saml",
+    cpu: Callable[[], float] = _no_cpu,
 ) -> dict[str, Any]:
     await stack.tenant(slug, ProvisioningMode.JIT)
     idp = await stack.saml_idp(slug)
@@ -145,9 +155,14 @@ async def bench_saml(
 
         return one
 
+    cpu_at = cpu()
     wall, latencies = await _drive(count, concurrency, post(encoded))
+    cpu_new, cpu_at = cpu() - cpu_at, cpu()
     wall_again, latencies_again = await _drive(count, concurrency, post(again))
+    cpu_again = cpu() - cpu_at
     return {
+        "server_cpu_ms_per_login": round(cpu_new * 1000 / count, 2),
+        "returning_server_cpu_ms_per_login": round(cpu_again * 1000 / count, 2),
         "logins": count,
         "concurrency": concurrency,
         "acs_logins_per_second": round(count / wall, 1),
@@ -161,7 +176,11 @@ async def bench_saml(
 
 
 async def bench_oidc(
-    stack: SsoStack, count: int, concurrency: int, slug: str = "bench-oidc"
+    stack: SsoStack,
+    count: int,
+    concurrency: int,
+    slug: str = "bench-oidc",
+    cpu: Callable[[], float] = _no_cpu,
 ) -> dict[str, Any]:
     op = RogueOp()
     await op.start("roster-bench")
@@ -204,11 +223,17 @@ async def bench_oidc(
             finally:
                 browsers.put_nowait(browser)
 
+        cpu_at = cpu()
         wall, latencies = await _drive(count, concurrency, one)
+        cpu_new, cpu_at = cpu() - cpu_at, cpu()
         callbacks_s = sum(latencies) / concurrency  # time spent in callbacks, per worker
         _, latencies_again = await _drive(count, concurrency, one)
+        cpu_again = cpu() - cpu_at
         callbacks_again_s = sum(latencies_again) / concurrency
         return {
+            # Whole logins (start, provider, callback): sso-login and the user-store together.
+            "server_cpu_ms_per_login": round(cpu_new * 1000 / count, 2),
+            "returning_server_cpu_ms_per_login": round(cpu_again * 1000 / count, 2),
             "logins": count,
             "concurrency": concurrency,
             "callbacks_per_second": round(count / callbacks_s, 1),
@@ -363,10 +388,20 @@ async def served(count: int, concurrency: int) -> dict[str, Any]:
 
 
 KEYS = {
-    "saml new": ("saml", "acs_logins_per_second", "acs_latency"),
-    "saml returning": ("saml", "returning_acs_logins_per_second", "returning_acs_latency"),
-    "oidc new": ("oidc", "callbacks_per_second", "callback_latency"),
-    "oidc returning": ("oidc", "returning_callbacks_per_second", "returning_callback_latency"),
+    "saml new": ("saml", "acs_logins_per_second", "acs_latency", "server_cpu_ms_per_login"),
+    "saml returning": (
+        "saml",
+        "returning_acs_logins_per_second",
+        "returning_acs_latency",
+        "returning_server_cpu_ms_per_login",
+    ),
+    "oidc new": ("oidc", "callbacks_per_second", "callback_latency", "server_cpu_ms_per_login"),
+    "oidc returning": (
+        "oidc",
+        "returning_callbacks_per_second",
+        "returning_callback_latency",
+        "returning_server_cpu_ms_per_login",
+    ),
 }
 
 
@@ -397,7 +432,10 @@ async def before_after(count: int, concurrency: int, before: Path, rounds: int) 
                 for protocol, bench in (("saml", bench_saml), ("oidc", bench_oidc)):
                     for arm in order:
                         slug = f"bench-{protocol}-{round_no}"
-                        result = await bench(stacks[arm], count, concurrency, slug)
+                        pids = [p.pid for p in stacks[arm].processes]
+                        result = await bench(
+                            stacks[arm], count, concurrency, slug, partial(cpu_seconds, pids)
+                        )
                         outcome[arm][protocol] = result
                         print(f"round {round_no} {arm} {protocol}: {result}", flush=True)
                 for arm in arms:
@@ -405,23 +443,24 @@ async def before_after(count: int, concurrency: int, before: Path, rounds: int) 
         finally:
             for stack in stacks.values():
                 await stack.stop()
+    head = "/s | p50 ms | p99 ms | server CPU ms/login"
     lines = [
-        "| conc "
-        + str(concurrency)
-        + " | after /s | p50 ms | p99 ms | before /s | p50 ms | p99 ms | after ÷ before |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| conc {concurrency} | after {head} | before {head} | after ÷ before /s | CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    medians: dict[str, dict[str, float]] = {}
-    for row, (protocol, rate, latency) in KEYS.items():
+    medians: dict[str, float] = {}
+    for row, (protocol, rate, latency, cpu) in KEYS.items():
         cells = []
         for arm in arms:
-            rates = [r[protocol][rate] for r in runs[arm]]
-            p50 = [r[protocol][latency]["p50_ms"] for r in runs[arm]]
-            p99 = [r[protocol][latency]["p99_ms"] for r in runs[arm]]
-            medians[f"{arm} {row}"] = statistics.median(rates)
-            cells += [statistics.median(rates), statistics.median(p50), statistics.median(p99)]
-        ratio = cells[0] / cells[3]
-        lines.append(f"| {row} | " + " | ".join(f"{c:.1f}" for c in cells) + f" | {ratio:.2f} |")
+            cells += [
+                statistics.median(r[protocol][rate] for r in runs[arm]),
+                statistics.median(r[protocol][latency]["p50_ms"] for r in runs[arm]),
+                statistics.median(r[protocol][latency]["p99_ms"] for r in runs[arm]),
+                statistics.median(r[protocol][cpu] for r in runs[arm]),
+            ]
+            medians[f"{arm} {row}"] = cells[-4]
+        ratios = f"{cells[0] / cells[4]:.2f} | {cells[3] / cells[7]:.2f}"
+        lines.append(f"| {row} | " + " | ".join(f"{c:.1f}" for c in cells) + f" | {ratios} |")
     return {
         "stack": "kafka+postgresql, --serve, this checkout (after) beside --before",
         "machine": f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the end",
