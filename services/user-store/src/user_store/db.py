@@ -38,12 +38,10 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     """An async engine. SQLite gets WAL and a busy timeout: the CLI writes beside `roster dev`."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        # Each aiosqlite connection is a thread: SQLAlchemy's default pool (5 kept, 10 more made
-        # and closed again per checkout) started and stopped a thread and reran the pragmas for
-        # most reads of `roster dev` at concurrency 16. Keep as many as PostgreSQL gets.
-        engine = create_async_engine(
-            url, connect_args={"timeout": 30}, pool_size=pool_size, max_overflow=pool_size
-        )
+        # SQLAlchemy's default pool (5 kept, 10 more per checkout): the hot reads take no
+        # connection from it (user_store.loop_reads), and with 20+20 aiosqlite connections (one
+        # thread each) roster dev's reads measured slower in the same run (GIL hand-overs).
+        engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @sa.event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
