@@ -1,13 +1,16 @@
-"""The scim-api's two hottest reads as one statement each: the token check and a user by id,
-or the token check and a ``userName eq`` lookup.
+"""The hottest reads as one statement each: the token check and a user by id, the token check
+and a ``userName eq`` lookup (the scim-api's), a returning login's linked account
+(``login_reads``), and, inside the apply of a login found by its own link, the account's links
+and groups (``Logins._unchanged_login``).
 
 Profiles of the user-store under SCIM read load (issue 10) spent 60-70 % of its busy time in
 SQLAlchemy (statement cache keys, ORM loading, greenlet hops) for reads that are two or three
 statements: the token, the user, its links and groups. Here each is one statement on asyncpg's
 own prepared-statement cache, over the same pooled connection (the read session's, autocommit):
-one round trip. On SQLite (``roster dev``) the same statement, in SQLite's JSON dialect, runs
-through aiosqlite's ``execute_fetchall``: one hop to the connection's thread instead of the
-general path's two dozen (cursor, execute, fetch, close for each of six statements), which were
+one round trip. On SQLite (``roster dev``) the same statement, in SQLite's JSON dialect, runs on
+the event loop's own connection (:mod:`user_store.loop_reads`) or, inside a transaction or when
+SQLite is busy, through aiosqlite's ``execute_fetchall``: one call instead of the general path's
+two dozen thread hops (cursor, execute, fetch, close for each of six statements), which were
 most of ``roster dev``'s time per read. Every other read keeps the general path
 (:mod:`user_store.queries`), whose answers these must equal (the integration tests run both).
 
