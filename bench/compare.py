@@ -16,6 +16,11 @@ looks each one up (``userName eq``), then reads each by id (GET), closed loop. T
 shared and noisy: compare the ratios within a run, and run it more than once (``--rounds``).
 
     uv run python bench/compare.py [--concurrency 1 16 64] [--users 200 1000 2000] [--rounds 1]
+
+``--embedded`` measures ``roster dev`` instead (one process, SQLite and the in-process bus), and
+with ``--before`` another checkout's ``roster dev`` beside it, the arms interleaved per round:
+
+    uv run python bench/compare.py --embedded --before ../main/.venv/bin/roster --concurrency 16
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -347,9 +354,113 @@ async def _roster(kafka: str, pg: Any, roster: Path) -> tuple[Processes, str, st
     return stack, base, tenant_id, token
 
 
+class Dev:
+    """``roster dev`` from the ``roster`` executable given, on a fresh data directory: its
+    process, the demo tenant's SCIM base URL and the token its banner shows (once)."""
+
+    def __init__(self, roster: Path, data: Path) -> None:
+        self.roster, self.data = roster, data
+
+    async def start(self) -> tuple[str, str]:
+        port = free_port()
+        self.log = self.data.with_suffix(".log")
+        self.process = subprocess.Popen(  # noqa: ASYNC220 - started once, stopped at the end
+            [str(self.roster), "dev", "--data", str(self.data), "--port", str(port)],
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith("ROSTER_")},
+                "ROSTER_LOG_LEVEL": "WARNING",
+            },
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            for line in self.log.read_text().splitlines():
+                if line.strip().startswith("SCIM token"):
+                    return f"{base}/scim/v2/demo", line.split()[-1]
+            if self.process.poll() is not None:
+                raise RuntimeError(self.log.read_text())
+            await asyncio.sleep(0.2)
+        raise RuntimeError("roster dev did not start")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)
+
+
+async def embedded(args: argparse.Namespace) -> dict[str, Any]:
+    """``roster dev`` of this checkout (and of ``--before``), arms interleaved in each round."""
+    arms = {"roster": scim_provisioning.ROSTER}
+    if args.before is not None:
+        arms["before"] = args.before
+    samples: dict[str, dict[str, list[Any]]] = {
+        n: {str(c): [] for c in args.concurrency} for n in arms
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        devs = {n: Dev(exe, Path(tmp) / n) for n, exe in arms.items()}
+        try:
+            targets = {n: await dev.start() for n, dev in devs.items()}
+            print("pids: " + "; ".join(f"{n} {d.process.pid}" for n, d in devs.items()), flush=True)
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+                endpoints = {n: Endpoint(http, *targets[n]) for n in arms}
+                for endpoint in endpoints.values():
+                    await endpoint.create(user_body("warmup", 0))
+                for round_no in range(args.rounds):
+                    for conc, users in zip(args.concurrency, args.users, strict=True):
+                        tag = f"r{round_no}c{conc}"
+                        order = list(endpoints.items())
+                        if round_no % 2:
+                            order.reverse()  # neither arm always runs first
+                        for name, endpoint in order:
+                            pid = [devs[name].process.pid]
+                            outcome = await scim_round(endpoint, f"{tag}{name}", users, conc, pid)
+                            samples[name][str(conc)].append(outcome)
+                            print(f"round {round_no} conc {conc} {name}: {outcome}", flush=True)
+                failures = {n: e.failures for n, e in endpoints.items()}
+        finally:
+            for dev in devs.values():
+                if hasattr(dev, "process"):
+                    dev.stop()
+    results: dict[str, Any] = {
+        "stack": "roster dev (one process, SQLite, in-process bus)",
+        "machine": f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the end",
+        "rounds": args.rounds,
+        "failures": failures,
+        "samples": samples,
+    }
+    for name in arms:
+        results[name] = {
+            conc: {op: _median([s[op] for s in runs]) for op in OPS}
+            for conc, runs in samples[name].items()
+        }
+    head = ["scenario", "conc", "Roster /s", "p50 ms", "p99 ms", "CPU ms/req"]
+    if "before" in arms:
+        head += ["before /s", "p50 ms", "p99 ms", "CPU ms/req", "after ÷ before"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for op in OPS:
+        for conc in args.concurrency:
+            row = [op, str(conc)]
+            for name in arms:
+                cell = results[name][str(conc)][op]
+                row += [
+                    f"{cell['per_second']:.0f}{_failed(cell)}",
+                    f"{cell['p50_ms']:.1f}",
+                    f"{cell['p99_ms']:.1f}",
+                    f"{cell['cpu_ms_per_request']:.2f}",
+                ]
+            if "before" in arms:
+                after, before = (results[n][str(conc)][op]["per_second"] for n in arms)
+                row.append(f"{after / before:.2f}")
+            lines.append("| " + " | ".join(row) + " |")
+    results["table"] = "\n".join(lines)
+    return results
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     if len(args.users) != len(args.concurrency):
         raise SystemExit("--users needs one count per --concurrency")
+    if args.embedded:
+        return await embedded(args)
     names = [n for n in ("roster", "before", "peer") if n in args.systems]
     if args.before is None and "before" in names:
         names.remove("before")
@@ -461,6 +572,11 @@ if __name__ == "__main__":
         choices=["roster", "before", "peer", "raw"],
         default=["roster", "before", "peer", "raw"],
         help="a subset, e.g. `--systems roster` to hold load on Roster while profiling it",
+    )
+    parser.add_argument(
+        "--embedded",
+        action="store_true",
+        help="`roster dev` (SQLite, in-process bus) of this checkout and of --before, no peer/raw",
     )
     arguments = parser.parse_args()
     outcome = asyncio.run(main(arguments))

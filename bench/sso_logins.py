@@ -18,6 +18,7 @@ as their own processes (``roster serve``), as in production; ``--embedded`` uses
 bus and SQLite.
 
     uv run python bench/sso_logins.py [--logins 400] [--concurrency 16] [--serve | --embedded]
+    uv run python bench/sso_logins.py --serve --before ../main/.venv/bin/roster --rounds 3
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import base64
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +38,7 @@ import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,7 @@ from roster_testing.infra import kafka_service, postgres_service  # noqa: E402
 from sso_login import saml  # noqa: E402
 from user_store.db import create_engine  # noqa: E402
 
+from bench.compare import cpu_seconds  # noqa: E402
 from tests.cli.devserver import free_port  # noqa: E402
 from tests.integration.harness import memory_bus  # noqa: E402
 from tests.sso.rogue_op import RogueOp  # noqa: E402
@@ -82,13 +86,23 @@ async def _drive(
     return time.perf_counter() - started, latencies
 
 
-async def bench_saml(stack: SsoStack, count: int, concurrency: int) -> dict[str, Any]:
-    await stack.tenant("bench-saml", ProvisioningMode.JIT)
-    idp = await stack.saml_idp("bench-saml")
+def _no_cpu() -> float:
+    return 0.0
+
+
+async def bench_saml(
+    stack: SsoStack,
+    count: int,
+    concurrency: int,
+    slug: str = "bench-saml",
+    cpu: Callable[[], float] = _no_cpu,
+) -> dict[str, Any]:
+    await stack.tenant(slug, ProvisioningMode.JIT)
+    idp = await stack.saml_idp(slug)
     connection = saml.parse_idp_metadata(idp.metadata())
     connection = connection.model_copy(update={"allow_idp_initiated": True})
-    await stack.configure("bench-saml", {"saml": connection.model_dump(mode="json")})
-    entity_id, acs = stack.sp("bench-saml")
+    await stack.configure(slug, {"saml": connection.model_dump(mode="json")})
+    entity_id, acs = stack.sp(slug)
 
     def sign(i: int) -> bytes:
         return idp.response_xml(
@@ -116,7 +130,7 @@ async def bench_saml(stack: SsoStack, count: int, concurrency: int) -> dict[str,
     bare_s = time.perf_counter() - started
 
     # Baseline 2: every SP check of ours (python3-saml strict + the rest), no HTTP, no JIT.
-    urls = saml.sp_urls(stack.base, "bench-saml")
+    urls = saml.sp_urls(stack.base, slug)
     started = time.perf_counter()
     for value in encoded:
         saml.validate_response(
@@ -141,9 +155,14 @@ async def bench_saml(stack: SsoStack, count: int, concurrency: int) -> dict[str,
 
         return one
 
+    cpu_at = cpu()
     wall, latencies = await _drive(count, concurrency, post(encoded))
+    cpu_new, cpu_at = cpu() - cpu_at, cpu()
     wall_again, latencies_again = await _drive(count, concurrency, post(again))
+    cpu_again = cpu() - cpu_at
     return {
+        "server_cpu_ms_per_login": round(cpu_new * 1000 / count, 2),
+        "returning_server_cpu_ms_per_login": round(cpu_again * 1000 / count, 2),
         "logins": count,
         "concurrency": concurrency,
         "acs_logins_per_second": round(count / wall, 1),
@@ -156,13 +175,19 @@ async def bench_saml(stack: SsoStack, count: int, concurrency: int) -> dict[str,
     }
 
 
-async def bench_oidc(stack: SsoStack, count: int, concurrency: int) -> dict[str, Any]:
+async def bench_oidc(
+    stack: SsoStack,
+    count: int,
+    concurrency: int,
+    slug: str = "bench-oidc",
+    cpu: Callable[[], float] = _no_cpu,
+) -> dict[str, Any]:
     op = RogueOp()
     await op.start("roster-bench")
     try:
-        await stack.tenant("bench-oidc", ProvisioningMode.JIT)
+        await stack.tenant(slug, ProvisioningMode.JIT)
         oidc = {"issuer": op.issuer, "client_id": "roster-bench", "client_secret": "s"}
-        await stack.configure("bench-oidc", {"oidc": oidc})
+        await stack.configure(slug, {"oidc": oidc})
         counter = iter(range(10**9))
 
         def token(op_: RogueOp, request: dict[str, Any]) -> str:
@@ -179,23 +204,36 @@ async def bench_oidc(stack: SsoStack, count: int, concurrency: int) -> dict[str,
             jwt.decode(value, op.key, algorithms=["RS256"])
         bare_s = time.perf_counter() - started
 
-        browsers = [stack.browser() for _ in range(concurrency)]
+        # One browser per login in flight: two logins started in one browser at once would
+        # overwrite each other's state cookie ("started in another browser").
+        browsers: asyncio.Queue[Any] = asyncio.Queue()
+        for _ in range(concurrency):
+            browsers.put_nowait(stack.browser())
 
         async def one(i: int) -> float:
-            browser = browsers[i % concurrency]
-            start = await browser.get("/sso/bench-oidc/oidc/login")
-            at_op = await browser.get(start.headers["Location"])
-            started = time.perf_counter()
-            answer = await browser.get(at_op.headers["Location"])
-            if answer.status != 303:
-                raise AssertionError(f"callback {i}: {answer.status} {await answer.text()}")
-            return time.perf_counter() - started
+            browser = await browsers.get()
+            try:
+                start = await browser.get(f"/sso/{slug}/oidc/login")
+                at_op = await browser.get(start.headers["Location"])
+                started = time.perf_counter()
+                answer = await browser.get(at_op.headers["Location"])
+                if answer.status != 303:
+                    raise AssertionError(f"callback {i}: {answer.status} {await answer.text()}")
+                return time.perf_counter() - started
+            finally:
+                browsers.put_nowait(browser)
 
+        cpu_at = cpu()
         wall, latencies = await _drive(count, concurrency, one)
+        cpu_new, cpu_at = cpu() - cpu_at, cpu()
         callbacks_s = sum(latencies) / concurrency  # time spent in callbacks, per worker
         _, latencies_again = await _drive(count, concurrency, one)
+        cpu_again = cpu() - cpu_at
         callbacks_again_s = sum(latencies_again) / concurrency
         return {
+            # Whole logins (start, provider, callback): sso-login and the user-store together.
+            "server_cpu_ms_per_login": round(cpu_new * 1000 / count, 2),
+            "returning_server_cpu_ms_per_login": round(cpu_again * 1000 / count, 2),
             "logins": count,
             "concurrency": concurrency,
             "callbacks_per_second": round(count / callbacks_s, 1),
@@ -249,15 +287,18 @@ class ServedStack(SsoStack):
     """Like the tests' stack, but the user-store and sso-login each run in their own process
     (``roster serve``), as in production; this process only drives them."""
 
-    def __init__(self, bus: Bus, url: str, bootstrap: str, tmp: Path) -> None:
+    def __init__(
+        self, bus: Bus, url: str, bootstrap: str, tmp: Path, roster: Path | None = None
+    ) -> None:
         super().__init__(bus, create_engine(url), url, tmp)
         self.bootstrap = bootstrap
+        self.roster = roster or Path(sys.executable).with_name("roster")
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def _serve(self, service: str, env: dict[str, str], port: int) -> str:
         log = (self.tmp / f"{service}-{port}.log").open("wb")
         process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("roster")), "serve", service],
+            [str(self.roster), "serve", service],
             env={
                 **{k: v for k, v in os.environ.items() if not k.startswith("ROSTER_")},
                 **env,
@@ -346,6 +387,89 @@ async def served(count: int, concurrency: int) -> dict[str, Any]:
                 await stack.stop()
 
 
+KEYS = {
+    "saml new": ("saml", "acs_logins_per_second", "acs_latency", "server_cpu_ms_per_login"),
+    "saml returning": (
+        "saml",
+        "returning_acs_logins_per_second",
+        "returning_acs_latency",
+        "returning_server_cpu_ms_per_login",
+    ),
+    "oidc new": ("oidc", "callbacks_per_second", "callback_latency", "server_cpu_ms_per_login"),
+    "oidc returning": (
+        "oidc",
+        "returning_callbacks_per_second",
+        "returning_callback_latency",
+        "returning_server_cpu_ms_per_login",
+    ),
+}
+
+
+async def before_after(count: int, concurrency: int, before: Path, rounds: int) -> dict[str, Any]:
+    """``--serve`` for this checkout and for ``before`` (another checkout's ``roster``), each on
+    its own database and topics, the arms interleaved (alternating which goes first) per
+    protocol and round; medians per arm."""
+    from roster_shared.bus.kafka import KafkaBus
+
+    arms = {"after": Path(sys.executable).with_name("roster"), "before": before}
+    runs: dict[str, list[dict[str, Any]]] = {arm: [] for arm in arms}
+    with (
+        kafka_service(quick_start=False) as kafka,
+        postgres_service() as pg,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        stacks = {}
+        try:
+            for arm, roster in arms.items():
+                url = pg.create_database(f"bench_{uuid.uuid4().hex[:8]}")
+                bus = KafkaBus(kafka.bootstrap, client_id=f"bench-sso-{arm}")
+                (Path(tmp) / arm).mkdir()
+                stacks[arm] = ServedStack(bus, url, kafka.bootstrap, Path(tmp) / arm, roster)
+                await stacks[arm].start()
+            for round_no in range(rounds):
+                order = list(arms) if round_no % 2 == 0 else list(reversed(arms))
+                outcome: dict[str, dict[str, Any]] = {arm: {} for arm in arms}
+                for protocol, bench in (("saml", bench_saml), ("oidc", bench_oidc)):
+                    for arm in order:
+                        slug = f"bench-{protocol}-{round_no}"
+                        pids = [p.pid for p in stacks[arm].processes]
+                        result = await bench(
+                            stacks[arm], count, concurrency, slug, partial(cpu_seconds, pids)
+                        )
+                        outcome[arm][protocol] = result
+                        print(f"round {round_no} {arm} {protocol}: {result}", flush=True)
+                for arm in arms:
+                    runs[arm].append(outcome[arm])
+        finally:
+            for stack in stacks.values():
+                await stack.stop()
+    head = "/s | p50 ms | p99 ms | server CPU ms/login"
+    lines = [
+        f"| conc {concurrency} | after {head} | before {head} | after ÷ before /s | CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    medians: dict[str, float] = {}
+    for row, (protocol, rate, latency, cpu) in KEYS.items():
+        cells = []
+        for arm in arms:
+            cells += [
+                statistics.median(r[protocol][rate] for r in runs[arm]),
+                statistics.median(r[protocol][latency]["p50_ms"] for r in runs[arm]),
+                statistics.median(r[protocol][latency]["p99_ms"] for r in runs[arm]),
+                statistics.median(r[protocol][cpu] for r in runs[arm]),
+            ]
+            medians[f"{arm} {row}"] = cells[-4]
+        ratios = f"{cells[0] / cells[4]:.2f} | {cells[3] / cells[7]:.2f}"
+        lines.append(f"| {row} | " + " | ".join(f"{c:.1f}" for c in cells) + f" | {ratios} |")
+    return {
+        "stack": "kafka+postgresql, --serve, this checkout (after) beside --before",
+        "machine": f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the end",
+        "rounds": runs,
+        "medians": medians,
+        "table": "\n".join(lines),
+    }
+
+
 async def main(count: int, concurrency: int, embedded: bool) -> dict[str, Any]:
     if embedded:
         with tempfile.TemporaryDirectory() as tmp:
@@ -370,9 +494,20 @@ if __name__ == "__main__":
         action="store_true",
         help="user-store and sso-login as separate processes (roster serve), as in production",
     )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="with --serve: the `roster` executable of another checkout (e.g. main's "
+        ".venv/bin/roster), served beside this one and interleaved: a before/after table",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="with --before: repeat, medians")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        if args.serve:
+        if args.serve and args.before:
+            outcome = asyncio.run(
+                before_after(args.logins, args.concurrency, args.before, args.rounds)
+            )
+        elif args.serve:
             outcome = asyncio.run(served(args.logins, args.concurrency))
         else:
             outcome = asyncio.run(main(args.logins, args.concurrency, args.embedded))
@@ -381,3 +516,5 @@ if __name__ == "__main__":
         out = Path(__file__).parent / "results"
         out.mkdir(exist_ok=True)
         (out / f"sso_logins-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(text + "\n")
+        if "table" in outcome:
+            print(f"{outcome['table']}\n{outcome['machine']}")

@@ -30,17 +30,18 @@ from user_store import (
 )
 from user_store import webhooks as webhook_state
 from user_store.cursors import Cursors, derive_key
-from user_store.db import create_engine, is_sqlite, migrate, read_session_factory
+from user_store.db import create_engine, migrate, read_session_factory
 from user_store.dlq_admin import DEAD_LETTERS, DeadLetters
 from user_store.health import ConsumerCollector, Readiness
 from user_store.keys import (
     ADMIN_TOKEN,
     CURSORS,
-    HOT_READS,
     INTERNAL_TOKEN,
+    LOOP_READS,
     READ_SESSIONS,
     SESSIONS,
 )
+from user_store.loop_reads import LoopReads
 from user_store.routes import admin, credentials_middleware, errors_middleware, internal
 from user_store.service import UserStoreService
 from user_store.settings import UserStoreSettings
@@ -79,6 +80,9 @@ def _engine_context(engine: AsyncEngine) -> CleanupContext:
         try:
             yield
         finally:
+            loop_reads = _app[LOOP_READS]
+            if loop_reads is not None:
+                loop_reads.close()
             await engine.dispose()
 
     return context
@@ -137,7 +141,7 @@ def create_app(
     app[SERVICE] = service
     app[SESSIONS] = service.sessions
     app[READ_SESSIONS] = read_session_factory(engine)
-    app[HOT_READS] = not is_sqlite(engine)
+    app[LOOP_READS] = LoopReads.of(engine)
     app[ADMIN_TOKEN] = settings.admin_token.get_secret_value()
     app[CURSORS] = Cursors(
         settings.cursor_key.get_secret_value().encode()

@@ -44,6 +44,9 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     """An async engine. SQLite gets WAL and a busy timeout: the CLI writes beside `roster dev`."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        # SQLAlchemy's default pool (5 kept, 10 more per checkout): the hot reads take no
+        # connection from it (user_store.loop_reads), and with 20+20 aiosqlite connections (one
+        # thread each) roster dev's reads measured slower in the same run (GIL hand-overs).
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @sa.event.listens_for(engine.sync_engine, "connect")

@@ -6,6 +6,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from user_store.cursors import Cursors
+from user_store.loop_reads import LoopReads
 
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 READ_SESSIONS = web.AppKey("read_sessions", async_sessionmaker[AsyncSession])
@@ -13,5 +14,5 @@ READ_SESSIONS = web.AppKey("read_sessions", async_sessionmaker[AsyncSession])
 ADMIN_TOKEN = web.AppKey("admin_token", str)
 INTERNAL_TOKEN: web.AppKey[str | None] = web.AppKey("internal_token")
 CURSORS = web.AppKey("cursors", Cursors)
-HOT_READS = web.AppKey("hot_reads", bool)
-"""Whether the scim-api's hottest reads take :mod:`user_store.hot_reads` (PostgreSQL only)."""
+LOOP_READS: web.AppKey[LoopReads | None] = web.AppKey("loop_reads")
+"""SQLite file: the hot reads' connection on the loop's thread (:mod:`user_store.loop_reads`)."""

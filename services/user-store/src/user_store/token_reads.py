@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from user_store import hot_reads, queries, tenants
 from user_store.bodies import json_object
 from user_store.errors import Invalid, NotFound, TokenRefused
-from user_store.keys import CURSORS, HOT_READS, READ_SESSIONS
+from user_store.keys import CURSORS, LOOP_READS, READ_SESSIONS
 
 routes = web.RouteTableDef()
 
@@ -62,18 +62,18 @@ async def token_user(request: web.Request) -> web.Response:
             await _verified(session, request, message.token)
         raise NotFound("no user with that id: it is not an id")
     async with request.app[READ_SESSIONS]() as session:
-        if request.app[HOT_READS]:
-            found, user = await hot_reads.token_user(
-                session, request.match_info["ref"], message.token, message.user_id
-            )
-            if found is None:
-                raise TokenRefused("unknown, revoked or malformed token")
-            if user is None:
-                raise NotFound(f"no user {message.user_id}")
-            return _json(TokenUser(tenant=found, user=user))
-        tenant = await _verified(session, request, message.token)
-        user = await queries.get_user(session, tenant.id, message.user_id)
-    return _json(TokenUser(tenant=tenant, user=user))
+        found, user = await hot_reads.token_user(
+            session,
+            request.match_info["ref"],
+            message.token,
+            message.user_id,
+            request.app[LOOP_READS],
+        )
+    if found is None:
+        raise TokenRefused("unknown, revoked or malformed token")
+    if user is None:
+        raise NotFound(f"no user {message.user_id}")
+    return _json(TokenUser(tenant=found, user=user))
 
 
 @routes.post("/internal/tenants/{ref}/token-reads/users")
@@ -82,9 +82,9 @@ async def token_users(request: web.Request) -> web.Response:
     message = await message_of(request, TokenUsersRead)
     query = message.query
     async with request.app[READ_SESSIONS]() as session:
-        if request.app[HOT_READS] and hot_reads.is_user_name_lookup(query):
+        if hot_reads.is_user_name_lookup(query):
             found, users = await hot_reads.token_user_name(
-                session, request.match_info["ref"], message.token, query
+                session, request.match_info["ref"], message.token, query, request.app[LOOP_READS]
             )
             if found is None:
                 raise TokenRefused("unknown, revoked or malformed token")

@@ -16,6 +16,7 @@ from roster_shared.events.envelope import EnvelopeBase, Source, new_id
 from sqlalchemy import delete, or_
 from sqlmodel import col, select
 
+from user_store.apply.login_groups import login_group_plan, wanted_groups
 from user_store.apply.outcomes import Outcome, Outcomes
 from user_store.apply.writes import check_version
 from user_store.errors import Invalid, NotFound, Refused, Uniqueness
@@ -361,7 +362,7 @@ class Groups(Outcomes):
         if names is None or not self.tenant.policy.jit_group_sync:
             return []
         await self._flush()
-        wanted: dict[str, str] = {name_key(n): n for n in names if n.strip()}
+        wanted = wanted_groups(names)
         rows = (
             (
                 await self.session.execute(
@@ -375,31 +376,6 @@ class Groups(Outcomes):
             .all()
         )
         groups = {row.display_name_key: row for row in rows}
-        events: list[EnvelopeBase] = []
-        for key, name in wanted.items():
-            if key not in groups:
-                row = GroupRow(
-                    id=new_id(),
-                    tenant_id=self.tenant.id,
-                    display_name=name,
-                    display_name_key=key,
-                    origin="jit",
-                    created_at=self.now,
-                    updated_at=self.now,
-                )
-                self.session.add(row)
-                groups[key] = row
-                await self._flush()
-                events.append(
-                    lifecycle.GroupCreated(
-                        **self._envelope(event),
-                        data=lifecycle.GroupChange(
-                            group=await load_group_snapshot(self.session, row),
-                            changed=("display_name",),
-                            caused_by=event.event_id,
-                        ),
-                    )
-                )
         current = (
             (
                 await self.session.execute(
@@ -411,11 +387,38 @@ class Groups(Outcomes):
             .scalars()
             .all()
         )
-        current_ids = {g.id for g in current}
-        for key, group in groups.items():
-            if group.origin == "jit" and key in wanted and group.id not in current_ids:
-                events.append(await self._add_member(event, group, user))
-        for group in current:
-            if group.origin == "jit" and group.display_name_key not in wanted:
-                events.append(await self._remove_member(event, group, user))
+        plan = login_group_plan(
+            names,
+            existing={key: row.origin for key, row in groups.items()},
+            member_of={g.display_name_key: g.origin for g in current},
+        )
+        events: list[EnvelopeBase] = []
+        for name in plan.create:
+            row = GroupRow(
+                id=new_id(),
+                tenant_id=self.tenant.id,
+                display_name=name,
+                display_name_key=name_key(name),
+                origin="jit",
+                created_at=self.now,
+                updated_at=self.now,
+            )
+            self.session.add(row)
+            groups[row.display_name_key] = row
+            await self._flush()
+            events.append(
+                lifecycle.GroupCreated(
+                    **self._envelope(event),
+                    data=lifecycle.GroupChange(
+                        group=await load_group_snapshot(self.session, row),
+                        changed=("display_name",),
+                        caused_by=event.event_id,
+                    ),
+                )
+            )
+        for key in plan.join:
+            events.append(await self._add_member(event, groups[key], user))
+        leaving = {g.display_name_key: g for g in current}
+        for key in plan.leave:
+            events.append(await self._remove_member(event, leaving[key], user))
         return events

@@ -15,12 +15,15 @@ from roster_shared.events.people import UserAttributes
 from roster_shared.tenants import ProvisioningMode
 from sqlmodel import select
 
+from user_store import hot_reads
 from user_store.apply.groups import Groups
+from user_store.apply.login_groups import login_group_plan, wanted_groups
 from user_store.apply.outcomes import Outcome
 from user_store.apply.resolution import Resolution
 from user_store.apply.writes import USER_FIELDS, email_values
 from user_store.errors import Deactivated, Invalid, LinkRefused, NotProvisioned
 from user_store.identity import name_key, same_link_key
+from user_store.snapshots import linked_snapshot
 from user_store.tables import IdentityLinkRow, UserRow
 
 log = logging.getLogger(__name__)
@@ -105,6 +108,10 @@ class Logins(Resolution, Groups):
             return await self._jit_create(event)
         if not user.active:
             raise Deactivated("this account is deactivated")
+        if by_own_link:
+            unchanged = await self._unchanged_login(event, user)
+            if unchanged is not None:
+                return unchanged
         # Found by its own link: the link row is there already, no need to look it up again.
         changed = [] if by_own_link else await self._link(user, event)
         fill = login_fill(user, attributes, own_link=by_own_link, scim_owns=scim_owns)
@@ -119,6 +126,40 @@ class Logins(Resolution, Groups):
         if not changed:
             await self._flush()
         return outcome
+
+    async def _unchanged_login(self, event: ingest.UserUpserted, user: UserRow) -> Outcome | None:
+        """A returning login that changes nothing but the last login (most logins): one
+        statement reads the account's links and groups and the groups the login names, and the
+        apply is the one ``UPDATE`` of ``last_login_at``. Its outcome is the general path's for
+        the same login — the reply with the account's snapshot, no lifecycle event — and it is
+        decided by the same functions (``login_fill``, ``login_group_plan``); None when the
+        login changes anything else, and the general path applies it.
+        """
+        data = event.data
+        fill = login_fill(
+            user, data.attributes, own_link=True, scim_owns=self.tenant.mode.scim_owns_lifecycle
+        )
+        if any(getattr(user, name) != value for name, value in fill.items()):
+            return None
+        names = data.groups
+        syncs_groups = names is not None and self.tenant.policy.jit_group_sync
+        await self._flush()  # the statement reads the database, not the session
+        found = await hot_reads.account_groups(
+            self.session, user.id, list(wanted_groups(names or ())) if syncs_groups else []
+        )
+        if found is None:
+            return None
+        if (
+            syncs_groups
+            and not login_group_plan(
+                names or (), existing=found.named, member_of=found.member_of
+            ).settled
+        ):
+            return None
+        user.last_login_at = data.login_at or self.now
+        await self._flush()
+        snapshot = linked_snapshot(user, found.links, found.groups)
+        return await self._user_outcome(event, user, None, (), snapshot=snapshot)
 
     @staticmethod
     def _user_name_keys(event: ingest.UserUpserted) -> list[str]:
