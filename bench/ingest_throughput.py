@@ -162,6 +162,12 @@ async def user_store(
         drained_at = time.perf_counter()
         return (count - first_count) / (applied_at - first_at), {
             "applied": service.processor.applied,
+            # The measure: applied *and* their lifecycle events and snapshots published
+            # (the replies leave with each batch, before it counts as applied).
+            "applied_and_published_per_second": round(
+                (count - first_count) / (drained_at - first_at)
+            ),
+            "replies_sent": service.replies.sent,
             "outbox_published": service.relay.published,
             "seconds_from_start_to_all_applied": round(applied_at - started, 2),
             "seconds_from_start_to_outbox_drained": round(drained_at - started, 2),

@@ -34,6 +34,7 @@ from roster_shared.events.envelope import utcnow
 from roster_shared.events.replies import ErrorCode, Reply, ReplyError
 from roster_shared.tenants import TenantInfo
 from roster_shared.topics import Topics
+from sqlalchemy import JSON, func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -44,7 +45,7 @@ from user_store.faults import Fault, classify
 from user_store.ingest_batch import IngestBatch
 from user_store.outbox import OutboxRelay
 from user_store.reply_path import ReplySender
-from user_store.tables import ProcessedEventRow
+from user_store.tables import ProcessedEventRow, UserRow
 from user_store.tenants import get_tenant
 from user_store.user_history import history_row
 
@@ -394,17 +395,50 @@ async def _batch_reads(
     decoded: Sequence[tuple[Message, ingest.IngestEvent | Undecodable]],
     batch: IngestBatch,
 ) -> None:
-    """What the batch already applied, and the accounts its events may resolve to."""
+    """What the batch already applied, and the accounts its events may resolve to: on
+    PostgreSQL in one round trip (the replies aggregated beside the users' rows)."""
     events = [event for _, event in decoded if not isinstance(event, Undecodable)]
-    batch.replies = await _already_processed(session, events)
-    await batch.lookups.prefetch(
-        session,
-        (
-            (event.tenant_id, event.data.attributes.external_id, event.data.attributes.user_name)
-            for event in events
-            if isinstance(event, ingest.UserUpserted) and event.event_id not in batch.replies
-        ),
+    wanted = [
+        (event.tenant_id, event.data.attributes.external_id, event.data.attributes.user_name)
+        for event in events
+        if isinstance(event, ingest.UserUpserted)
+    ]
+    if not events or session.get_bind().dialect.name != "postgresql":
+        batch.replies = await _already_processed(session, events)
+        await batch.lookups.prefetch(session, _unapplied(events, batch.replies))
+        return
+    condition = batch.lookups.want(wanted)
+    replies = (
+        select(
+            func.json_object_agg(
+                ProcessedEventRow.event_id, ProcessedEventRow.reply, type_=JSON
+            ).label("replies")
+        )
+        .where(col(ProcessedEventRow.event_id).in_([event.event_id for event in events]))
+        .subquery()
     )
+    if condition is None:
+        done = (await session.execute(select(replies.c.replies))).scalar_one()
+        batch.replies = done or {}
+        return
+    # One row with no user when no user matches: the replies always come back.
+    rows = (
+        await session.execute(
+            select(replies.c.replies, UserRow).select_from(replies).outerjoin(UserRow, condition)
+        )
+    ).all()
+    batch.replies = rows[0][0] or {}
+    batch.lookups.loaded(row[1] for row in rows if row[1] is not None)
+
+
+def _unapplied(
+    events: Sequence[ingest.IngestEvent], replies: dict[str, str]
+) -> list[tuple[str, str | None, str]]:
+    return [
+        (event.tenant_id, event.data.attributes.external_id, event.data.attributes.user_name)
+        for event in events
+        if isinstance(event, ingest.UserUpserted) and event.event_id not in replies
+    ]
 
 
 async def _already_processed(

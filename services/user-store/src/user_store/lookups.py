@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import sqlalchemy as sa
 from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -33,6 +34,16 @@ class UserLookups:
         self, session: AsyncSession, wanted: Iterable[tuple[str, str | None, str]]
     ) -> None:
         """Load the users that ``(tenant, externalId, userName)`` triples may resolve to."""
+        condition = self.want(wanted)
+        if condition is None:
+            return
+        rows = await session.execute(select(UserRow).where(condition))
+        self.loaded(rows.scalars().all())
+
+    def want(self, wanted: Iterable[tuple[str, str | None, str]]) -> sa.ColumnElement[bool] | None:
+        """The condition on ``users`` that finds every live user these triples may resolve to
+        (None when there are none), with their keys known absent until :meth:`loaded` is given
+        the rows it found — for a caller that reads them in a statement of its own."""
         external_ids: set[Key] = set()
         names: set[Key] = set()
         for tenant_id, external_id, user_name in wanted:
@@ -40,23 +51,23 @@ class UserLookups:
                 external_ids.add((tenant_id, external_id))
             names.add((tenant_id, name_key(user_name)))
         if not names:
-            return
-        tenants = {tenant for tenant, _ in names}
-        rows = await session.execute(
-            select(UserRow).where(
-                col(UserRow.tenant_id).in_(tenants),
-                col(UserRow.deleted_at).is_(None),
-                or_(
-                    col(UserRow.external_id).in_({e for _, e in external_ids}),
-                    col(UserRow.user_name_key).in_({k for _, k in names}),
-                ),
-            )
-        )
+            return None
         for key in external_ids:
             self._by_external_id[key] = None
         for key in names:
             self._by_name[key] = None
-        for row in rows.scalars().all():
+        return sa.and_(
+            col(UserRow.tenant_id).in_({tenant for tenant, _ in names}),
+            col(UserRow.deleted_at).is_(None),
+            or_(
+                col(UserRow.external_id).in_({e for _, e in external_ids}),
+                col(UserRow.user_name_key).in_({k for _, k in names}),
+            ),
+        )
+
+    def loaded(self, rows: Iterable[UserRow]) -> None:
+        """The rows found by :meth:`want`'s condition."""
+        for row in rows:
             self.remember(row)
 
     def remember(self, row: UserRow) -> None:

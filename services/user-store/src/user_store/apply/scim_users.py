@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from user_store.apply.groups import Groups
 from user_store.apply.outcomes import Outcome
 from user_store.apply.resolution import Resolution
-from user_store.apply.writes import USER_FIELDS, check_version, email_values
+from user_store.apply.writes import USER_FIELDS, check_version, email_values, new_row
 from user_store.errors import Refused, Uniqueness
 from user_store.identity import name_key
 from user_store.snapshots import user_snapshot
@@ -46,7 +46,8 @@ class ScimUsers(Resolution, Groups):
             existing.scim_managed = True
             changed.append("scim_managed")
             return await self._finish_update(event, existing, changed, created=True)
-        user = UserRow(
+        user = new_row(
+            UserRow,
             id=new_id(),
             tenant_id=self.tenant.id,
             user_name=attributes.user_name,
