@@ -27,6 +27,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from roster_shared.deadline import arrived
+
 
 @dataclass
 class LatencyLimit:
@@ -148,10 +150,14 @@ def admission_middleware(
     registry: CollectorRegistry,
     prefix: str,
     retry_after: int = 1,
+    max_queued: float | None = None,
     tenant_of: Callable[[web.Request], str | None] = lambda r: r.match_info.get("tenant"),
 ) -> Middleware:
     """Admit a request only within ``admission``'s bounds; otherwise raise
-    ``refuse(scope, retry_after)`` (``scope`` is ``"tenant"`` → 429, or ``"total"`` → 503).
+    ``refuse(scope, retry_after)`` (``scope`` is ``"tenant"`` → 429, ``"total"`` → 503, or
+    ``"queued"`` → 503: it waited more than ``max_queued`` seconds between its arrival,
+    :func:`roster_shared.deadline.arrived`, and this middleware — the event loop itself is
+    behind, and what is admitted now answers late whatever the bound).
 
     Counts ``{prefix}_shed_total{scope}`` and exposes ``{prefix}_in_flight``.
     """
@@ -167,16 +173,20 @@ def admission_middleware(
 
     @web.middleware
     async def admit(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = arrived(request)
+        if max_queued is not None and time.monotonic() - started > max_queued:
+            shed.labels("queued").inc()
+            raise refuse("queued", retry_after)
         tenant = tenant_of(request)
         refused = admission.enter(tenant)
         if refused is not None:
             shed.labels(refused).inc()
             raise refuse(refused, retry_after)
-        started = time.monotonic()
         try:
             return await handler(request)
         finally:
-            # Every answer teaches the limit how long work takes at this concurrency, a
+            # Every answer teaches the limit how long work takes at this concurrency, from
+            # the request's arrival (time queued before the handler is latency too), a
             # refusal or a 503 at the deadline too (that one most of all: it queued).
             admission.leave(tenant, time.monotonic() - started)
 

@@ -46,6 +46,8 @@ def front_door_app(
             registry=registry,
             prefix=metrics_prefix,
             retry_after=settings.shed_retry_after,
+            # Waiting that long before any work means the loop itself is behind: shed.
+            max_queued=target,
         ),
         deadline_middleware(settings.request_deadline, expired),
         responses=responses,

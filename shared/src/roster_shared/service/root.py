@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from roster_shared.deadline import stamp_arrivals
 from roster_shared.observability import Check, health_routes
 from roster_shared.service.keys import FATAL, METRICS, READY
 
@@ -19,6 +20,8 @@ def mount_with_health(
 ) -> web.Application:
     """A root application serving health and ``registry``'s metrics, ``api`` under ``mount``."""
     app = web.Application()
+    # Deadlines and shedding count from each request's arrival (roster_shared.deadline).
+    stamp_arrivals(app)
     app.add_routes(health_routes(registry, ready))
     app.add_subapp(mount, api)
     return app
