@@ -29,6 +29,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from roster_shared.deadline import arrived
 
+SHED = web.RequestKey("roster_shed", str)
+"""Set on a request refused by load shedding: the scope (``tenant``, ``total``, ``queued``), so
+that what records answers can tell a refusal from an error without parsing its body."""
+
 
 @dataclass
 class LatencyLimit:
@@ -174,13 +178,14 @@ def admission_middleware(
     @web.middleware
     async def admit(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = arrived(request)
-        if max_queued is not None and time.monotonic() - started > max_queued:
-            shed.labels("queued").inc()
-            raise refuse("queued", retry_after)
         tenant = tenant_of(request)
-        refused = admission.enter(tenant)
+        if max_queued is not None and time.monotonic() - started > max_queued:
+            refused: str | None = "queued"
+        else:
+            refused = admission.enter(tenant)
         if refused is not None:
             shed.labels(refused).inc()
+            request[SHED] = refused
             raise refuse(refused, retry_after)
         try:
             return await handler(request)
