@@ -271,6 +271,11 @@ async def _arm(
     return outcomes, row
 
 
+def _per_cpu(row: dict[str, Any]) -> float:
+    cpu = row["cpu"]
+    return float(row["created_per_s"]) / max(0.1, cpu.get("scim-api", 0) + cpu.get("user-store", 0))
+
+
 def _cpu(row: dict[str, Any]) -> str:
     cpu = row["cpu"]
     return " / ".join(str(cpu.get(k, "?")) for k in ("scim-api", "user-store", "generator"))
@@ -278,10 +283,12 @@ def _cpu(row: dict[str, Any]) -> str:
 
 async def rounds(servers: Servers, logs: Path, seconds: float, count: int, clients: int) -> None:
     ratios: list[float] = []
+    efficiency: list[float] = []
     print(
         f"| round | saturation (closed loop, {clients} clients) | 2x offered | 2x goodput "
         "| ratio | 2x shed | 2x late | 2x p50 / p99 | sat p50 / p99 | lost "
-        "| load avg (sat, 2x) | CPU s sat: scim-api / user-store / generator | CPU s 2x |",
+        "| load avg (sat, 2x) | CPU s sat: scim-api / user-store / generator | CPU s 2x "
+        "| ratio per service CPU s |",
         flush=True,
     )
     for n in range(count):
@@ -290,17 +297,22 @@ async def rounds(servers: Servers, logs: Path, seconds: float, count: int, clien
         _, over = await _arm(servers, logs / f"r{n}-2x", seconds, clients=None, rate=2 * x)
         ratio = round(over["created_per_s"] / x, 2)
         ratios.append(ratio)
+        # The same ratio per CPU second the two services got: what shedding costs them,
+        # whatever share of the shared machine each arm happened to get.
+        per_cpu = round(_per_cpu(over) / _per_cpu(sat), 2)
+        efficiency.append(per_cpu)
         print(
             f"| {n + 1} | {x}/s | {round(2 * x, 1)}/s | {over['created_per_s']}/s | {ratio} "
             f"| {over['shed']} | {over['late']} | {over['p50_s']} / {over['p99_s']} s "
             f"| {sat['p50_s']} / {sat['p99_s']} s | {sat['lost'] + over['lost']} "
             f"| {sat['load_before']}-{sat['load']}, {over['load_before']}-{over['load']} "
-            f"| {_cpu(sat)} | {_cpu(over)} |",
+            f"| {_cpu(sat)} | {_cpu(over)} | {per_cpu} |",
             flush=True,
         )
     print(
         f"\nratio min {min(ratios)} median {statistics.median(ratios)} max {max(ratios)} "
-        f"over {count} rounds",
+        f"over {count} rounds; per service CPU second: min {min(efficiency)} "
+        f"median {statistics.median(efficiency)} max {max(efficiency)}",
         flush=True,
     )
 

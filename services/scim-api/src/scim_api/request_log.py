@@ -6,9 +6,10 @@ JSON included. It records the route template (``POST /Users``: no ids, no values
 status, for an error its ``detail`` with a reference id — the same reference goes to the log line
 and to the IdP in the ``X-Roster-Reference`` header — and the id part of the bearer token (public;
 never the secret) so the console can say when each token was last used. Recording appends to a
-buffer; the recorder sends batches in the background. A refusal by load shedding is recorded
-with its scope as the reason but gets no reference and no log line of its own (a summary line
-every 10 s): under overload they come by the hundred a second.
+buffer; the recorder sends batches in the background. A refusal by load shedding gets no
+reference and no log line of its own (a summary line every 10 s), and only the first of each
+tenant per second is recorded, with its scope as the reason: under overload they come by the
+hundred a second, and the user-store stores each record.
 """
 
 from __future__ import annotations
@@ -65,16 +66,22 @@ _SHED_REASONS = {
 
 
 class _ShedSummary:
-    """Refusals by load shedding, logged as one line per ``every`` seconds, not one each: under
-    overload there are hundreds a second, and a log line each is work the overloaded service
-    does for nobody (their count is ``roster_scim_api_shed_total`` too)."""
+    """Refusals by load shedding, logged as one line per ``every`` seconds and recorded in the
+    request log as one record per tenant per ``sample`` seconds, not one each: under overload
+    there are hundreds a second, and a log line or a stored record each is work the overloaded
+    services (the user-store stores the request log) do for nobody. Their exact count is
+    ``roster_scim_api_shed_total``."""
 
-    def __init__(self, every: float = 10.0) -> None:
+    def __init__(self, every: float = 10.0, sample: float = 1.0) -> None:
         self.every = every
+        self.sample = sample
         self.count = 0
         self.since = time.monotonic()
+        self.recorded: dict[str, float] = {}  # tenant -> when its last refusal was recorded
 
-    def add(self) -> None:
+    def add(self, tenant: str) -> bool:
+        """Count one refusal; True when it is to be recorded (the tenant's first this
+        ``sample``)."""
         self.count += 1
         now = time.monotonic()
         if now - self.since >= self.every:
@@ -83,6 +90,12 @@ class _ShedSummary:
                 extra={"refused": self.count, "seconds": round(now - self.since, 1)},
             )
             self.count, self.since = 0, now
+            # Forget tenants not seen for a while, so the map stays as small as the traffic.
+            self.recorded = {t: at for t, at in self.recorded.items() if now - at < self.every}
+        if now - self.recorded.get(tenant, float("-inf")) < self.sample:
+            return False
+        self.recorded[tenant] = now
+        return True
 
 
 def recording_middleware(recorder: Recorder) -> Middleware:
@@ -98,9 +111,11 @@ def recording_middleware(recorder: Recorder) -> Middleware:
         reason = reference = None
         shed = request.get(SHED)
         if shed is not None:
-            # A refusal costs as little as it can: no body parsed, no log line of its own.
+            # A refusal costs as little as it can: no body parsed, no log line of its own, one
+            # record per tenant per second.
+            if not summary.add(tenant):
+                return response
             reason = _SHED_REASONS.get(shed, "load shed")
-            summary.add()
         elif response.status >= 400:
             reason = _detail(response) or response.reason
             reference = reference_id()
