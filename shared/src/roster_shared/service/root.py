@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry
 
 from roster_shared.deadline import stamp_arrivals
 from roster_shared.observability import Check, health_routes
-from roster_shared.service.keys import FATAL, METRICS, READY
+from roster_shared.service.admission import shed_before_routing
+from roster_shared.service.keys import EARLY_SHED, FATAL, METRICS, READY
 
 
 def mount_with_health(
@@ -24,6 +25,8 @@ def mount_with_health(
     stamp_arrivals(app)
     app.add_routes(health_routes(registry, ready))
     app.add_subapp(mount, api)
+    if EARLY_SHED in api:
+        shed_before_routing(app, mount, api[EARLY_SHED])
     return app
 
 
