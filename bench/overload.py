@@ -246,11 +246,17 @@ def _cpu_seconds() -> dict[str, float]:
 
 
 async def _arm(
-    servers: Servers, logs: Path, seconds: float, *, clients: int | None, rate: float | None
+    servers: Servers,
+    logs: Path,
+    seconds: float,
+    *,
+    clients: int | None,
+    rate: float | None,
+    env: dict[str, str] | None = None,
 ) -> tuple[Outcomes, dict[str, Any]]:
-    """One arm on a fresh stack with the shipped settings: a closed loop of ``clients`` or an
-    open loop at ``rate``."""
-    async with stack(servers, logs, SHIPPED) as (base, tenants, database):
+    """One arm on a fresh stack with the shipped settings (``env`` added): a closed loop of
+    ``clients`` or an open loop at ``rate``."""
+    async with stack(servers, logs, {**SHIPPED, **(env or {})}) as (base, tenants, database):
         async with _client(base, tenants) as (sender, http):
             await _closed(3, 8, sender(Outcomes()))
             outcomes = Outcomes()
@@ -272,7 +278,7 @@ async def _arm(
 
 
 def _per_cpu(row: dict[str, Any]) -> float:
-    cpu = row["cpu"]
+    cpu: dict[str, float] = row["cpu"]
     return float(row["created_per_s"]) / max(0.1, cpu.get("scim-api", 0) + cpu.get("user-store", 0))
 
 
@@ -281,14 +287,29 @@ def _cpu(row: dict[str, Any]) -> str:
     return " / ".join(str(cpu.get(k, "?")) for k in ("scim-api", "user-store", "generator"))
 
 
-async def rounds(servers: Servers, logs: Path, seconds: float, count: int, clients: int) -> None:
+def _shed_cost(sat: dict[str, Any], over: dict[str, Any], seconds: float) -> float:
+    """scim-api CPU milliseconds per refusal: what the 2x arm's scim-api spent beyond its
+    201s at the saturation arm's CPU per 201."""
+    per_ok = float(sat["cpu"]["scim-api"]) / max(1.0, sat["created_per_s"] * seconds)
+    beyond = float(over["cpu"]["scim-api"]) - per_ok * over["created_per_s"] * seconds
+    return round(1000 * beyond / max(1, int(over["shed"])), 2)
+
+
+async def rounds(
+    servers: Servers, logs: Path, seconds: float, count: int, clients: int, per_tenant: int
+) -> None:
+    """``per_tenant``: also a 2x arm bounded by tenant shares instead (``per_tenant`` each,
+    the bound in all out of reach): its refusals are 429s through the middlewares, where the
+    shipped arm's 503s are answered before routing — the cost of a refusal, A/B."""
     ratios: list[float] = []
     efficiency: list[float] = []
+    by_tenant: list[float] = []
     print(
         f"| round | saturation (closed loop, {clients} clients) | 2x offered | 2x goodput "
         "| ratio | 2x shed | 2x late | 2x p50 / p99 | sat p50 / p99 | lost "
         "| load avg (sat, 2x) | CPU s sat: scim-api / user-store / generator | CPU s 2x "
-        "| ratio per service CPU s |",
+        "| ratio per service CPU s | scim-api ms per refusal"
+        + (" | 2x by tenant shares: ratio, shed, ms per refusal |" if per_tenant else " |"),
         flush=True,
     )
     for n in range(count):
@@ -301,18 +322,39 @@ async def rounds(servers: Servers, logs: Path, seconds: float, count: int, clien
         # whatever share of the shared machine each arm happened to get.
         per_cpu = round(_per_cpu(over) / _per_cpu(sat), 2)
         efficiency.append(per_cpu)
+        shares = ""
+        if per_tenant:
+            _, tenant = await _arm(
+                servers,
+                logs / f"r{n}-2x-tenant",
+                seconds,
+                clients=None,
+                rate=2 * x,
+                env={
+                    "ROSTER_MAX_IN_FLIGHT": "1000000",
+                    "ROSTER_MAX_IN_FLIGHT_PER_TENANT": str(per_tenant),
+                },
+            )
+            by_tenant.append(round(tenant["created_per_s"] / x, 2))
+            shares = f" {by_tenant[-1]}, {tenant['shed']}, {_shed_cost(sat, tenant, seconds)} |"
         print(
             f"| {n + 1} | {x}/s | {round(2 * x, 1)}/s | {over['created_per_s']}/s | {ratio} "
             f"| {over['shed']} | {over['late']} | {over['p50_s']} / {over['p99_s']} s "
             f"| {sat['p50_s']} / {sat['p99_s']} s | {sat['lost'] + over['lost']} "
             f"| {sat['load_before']}-{sat['load']}, {over['load_before']}-{over['load']} "
-            f"| {_cpu(sat)} | {_cpu(over)} | {per_cpu} |",
+            f"| {_cpu(sat)} | {_cpu(over)} | {per_cpu} | {_shed_cost(sat, over, seconds)} |"
+            + shares,
             flush=True,
         )
     print(
         f"\nratio min {min(ratios)} median {statistics.median(ratios)} max {max(ratios)} "
         f"over {count} rounds; per service CPU second: min {min(efficiency)} "
-        f"median {statistics.median(efficiency)} max {max(efficiency)}",
+        f"median {statistics.median(efficiency)} max {max(efficiency)}"
+        + (
+            f"; by tenant shares: min {min(by_tenant)} median {statistics.median(by_tenant)}"
+            if by_tenant
+            else ""
+        ),
         flush=True,
     )
 
@@ -328,6 +370,12 @@ async def main() -> None:
     parser.add_argument(
         "--clients", type=int, default=1024, help="saturation's closed loop (= the bound)"
     )
+    parser.add_argument(
+        "--per-tenant",
+        type=int,
+        default=0,
+        help="with --rounds: a third arm bounded by tenant shares of this size (4 tenants)",
+    )
     args = parser.parse_args()
     ladder = [int(n) for n in args.ladder.split(",")]
     logs = Path(tempfile.mkdtemp(prefix="roster-overload-"))
@@ -335,7 +383,7 @@ async def main() -> None:
     with LocalKafka(classpath, quick_start=False) as kafka, LocalPostgres() as postgres:
         servers = Servers(kafka.bootstrap, postgres.server_url, kafka, postgres)
         if args.rounds:
-            await rounds(servers, logs, args.seconds, args.rounds, args.clients)
+            await rounds(servers, logs, args.seconds, args.rounds, args.clients, args.per_tenant)
             return
         for run in range(args.repeat):
             rows = await one_run(servers, logs / f"run{run}", args.seconds, ladder)
