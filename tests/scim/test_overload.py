@@ -232,3 +232,43 @@ async def test_under_a_burst_no_answer_comes_after_the_deadline_from_the_clients
         # The deadline, plus what the client's own side of one loop takes to send and read.
         assert elapsed < deadline + 1.0, elapsed
     assert max(elapsed for *_, elapsed in results) >= deadline - 0.1, "they did wait"
+
+
+async def test_refusals_are_recorded_once_per_tenant_per_second(servers: tuple[str, str]) -> None:
+    """A refusal costs little: the request log (which the user-store stores) gets the first of
+    each tenant per second, with its scope as the reason, not one record per refusal."""
+    async with _stack(servers, max_in_flight=10, max_in_flight_per_tenant=1) as stack:
+        tenant = await stack.tenant()
+        async with _consumer_held(stack):
+            held = asyncio.ensure_future(_post(tenant, "held@example.com"))
+            async with asyncio.timeout(30):
+                while await _in_flight(stack) < 1:
+                    await asyncio.sleep(0.05)
+            started = time.monotonic()
+            refused = [await _post(tenant, f"r{n}@example.com") for n in range(5)]
+            spread = time.monotonic() - started
+        assert [status for status, *_ in refused] == [429] * 5
+        assert (await held)[0] == 201
+        # A marker recorded after them: once it is stored, every earlier record is (FIFO).
+        status, _, _ = await tenant.request("GET", "/Users?count=1")
+        assert status == 200
+        async with asyncio.timeout(30):
+            while True:
+                async with stack.engine.connect() as connection:
+                    rows = (
+                        await connection.execute(
+                            sa.text(
+                                "SELECT status, reason FROM request_log"
+                                " WHERE tenant_id = :t ORDER BY id"
+                            ),
+                            {"t": tenant.info.id},
+                        )
+                    ).all()
+                if any(row.status == 200 for row in rows):
+                    break
+                await asyncio.sleep(0.2)
+    shed = [row for row in rows if row.status == 429]
+    # The five refusals came within ~`spread` seconds: one record per second begun.
+    assert 1 <= len(shed) <= 1 + int(spread), (rows, spread)
+    assert all("too many requests of this tenant" in row.reason for row in shed), shed
+    assert {row.status for row in rows} == {201, 429, 200}, rows
