@@ -187,7 +187,7 @@ async def test_time_queued_before_the_handler_counts_when_shedding(
                 time.sleep(2.5)
             return request
 
-        setattr(root, "_make_request", busy_loop)  # noqa: B010
+        object.__setattr__(root, "_make_request", busy_loop)
         server = TestServer(root, host="127.0.0.1", port=port)
         await server.start_server()
         try:

@@ -63,7 +63,8 @@ def stamp_arrivals(root: web.Application) -> None:
         request[ARRIVED] = time.monotonic()
         return request
 
-    setattr(root, "_make_request", stamped)  # noqa: B010 - mypy refuses assigning a method
+    # object.__setattr__: aiohttp in debug mode warns on any attribute set on an application.
+    object.__setattr__(root, "_make_request", stamped)
 
 
 def arrived(request: web.BaseRequest) -> float:

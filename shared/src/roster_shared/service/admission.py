@@ -279,4 +279,5 @@ def shed_before_routing(root: web.Application, mount: str, gate: EarlyShed) -> N
                 return refused
         return await handle(request)
 
-    setattr(root, "_handle", gated)  # noqa: B010 - mypy refuses assigning a method
+    # object.__setattr__: aiohttp in debug mode warns on any attribute set on an application.
+    object.__setattr__(root, "_handle", gated)
