@@ -25,19 +25,26 @@ from roster_testing.postgres import LocalPostgres
 
 HEADER = (
     "| scenario | acked | failed | indeterminate | stored | lost | unexpected | duplicates "
-    "| lifecycle / snapshot mismatch | recovered in | slowest ack | result |"
+    "| lifecycle / snapshot mismatch | recovered in | slowest ack | result | acked by kind |"
 )
+
+KINDS = ("create", "rename", "replace", "join", "leave", "deactivate", "delete")
 
 
 def row(result: Result) -> str:
     v = result.verdict
+    kinds: dict[str, int] = {}
+    for op in result.ops:
+        if op.outcome == "acknowledged":
+            kinds[op.kind] = kinds.get(op.kind, 0) + 1
     recover = "never" if result.recover_s is None else f"{result.recover_s:.1f} s"
     extra = f", {result.dead_letters} dead letters" if result.scenario.fault == "poison" else ""
     return (
         f"| {result.scenario.name} | {v.acknowledged} | {v.failed} | {v.indeterminate} "
         f"| {v.stored} | {v.lost} | {v.unexpected} | {v.duplicates} "
         f"| {v.lifecycle_mismatch} / {v.snapshot_mismatch} | {recover} "
-        f"| {result.slowest_ack_s:.1f} s | {'pass' if result.ok else 'FAIL'}{extra} |"
+        f"| {result.slowest_ack_s:.1f} s | {'pass' if result.ok else 'FAIL'}{extra} "
+        f"| {' / '.join(str(kinds.get(k, 0)) for k in KINDS)} |"
     )
 
 
@@ -70,7 +77,7 @@ async def main() -> int:
             results.append(result)
             print(row(result), *result.notes, *result.verdict.examples, sep="\n  ", flush=True)
     print(f"\nload average {os.getloadavg()[0]:.1f}\n\n{HEADER}")
-    print("|" + "---|" * 12)
+    print("|" + "---|" * 13)
     for result in results:
         print(row(result))
     return 0 if all(r.ok for r in results) else 1

@@ -12,12 +12,23 @@ generator's CPU is not the service's event loop) on a private Kafka + PostgreSQL
    bound).
 
 Goodput = 201s per second of offered load, as a ratio to X (the issue asks >= 0.9 with
-shedding on). Per phase: shed (429/503 with Retry-After 1, at once), late (503 at the
+shedding on).
+
+``--rounds N`` measures the shipped settings alone, the way the issue states the goal: each
+round is two arms measured the same way — a fresh stack with the settings as shipped (request
+log on, scim-api at INFO), the same warm-up, the same window — first **saturation** (a closed
+loop of as many clients as the service admits, ``ROSTER_MAX_IN_FLIGHT``: the most it will
+serve at once, so its throughput is the plateau of the service as configured), then **2x** (an
+open loop at twice that round's saturation). Each round's ratio is 2x over its own saturation;
+rounds interleave the arms so that a busy spell on the shared machine hits both.
+
+Per phase: shed (429/503 with Retry-After 1, at once), late (503 at the
 deadline: work queued past it), latency of the 201s, the in-flight bound scim-api ended with
 (its ``_in_flight_limit`` metric), the load average. Every 201 is checked in PostgreSQL.
 Repeat runs (``--repeat``) to see the spread on a shared machine.
 
     uv run python bench/overload.py [--seconds 20] [--ladder 16,64,256] [--repeat 1]
+    uv run python bench/overload.py --rounds 4 [--seconds 40]
 """
 
 from __future__ import annotations
@@ -210,17 +221,170 @@ async def one_run(
     return rows
 
 
+SHIPPED = {"ROSTER_REQUEST_LOG": "true", "ROSTER_LOG_LEVEL": "INFO"}
+
+
+def _cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) so far of this process (the load generator) and of the
+    ``roster serve`` processes it started, by service: what each arm cost whom."""
+    tick = os.sysconf("SC_CLK_TCK")
+    spent = {"generator": time.process_time()}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        if int(fields[1]) != os.getpid() or b"serve" not in argv:
+            continue
+        service = argv[argv.index(b"serve") + 1].decode()
+        spent[service] = spent.get(service, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return spent
+
+
+async def _arm(
+    servers: Servers,
+    logs: Path,
+    seconds: float,
+    *,
+    clients: int | None,
+    rate: float | None,
+    env: dict[str, str] | None = None,
+) -> tuple[Outcomes, dict[str, Any]]:
+    """One arm on a fresh stack with the shipped settings (``env`` added): a closed loop of
+    ``clients`` or an open loop at ``rate``."""
+    async with stack(servers, logs, {**SHIPPED, **(env or {})}) as (base, tenants, database):
+        async with _client(base, tenants) as (sender, http):
+            await _closed(3, 8, sender(Outcomes()))
+            outcomes = Outcomes()
+            load = os.getloadavg()[0]
+            before = _cpu_seconds()
+            if clients is not None:
+                await _closed(seconds, clients, sender(outcomes))
+            else:
+                assert rate is not None
+                await _open(seconds, rate, sender(outcomes))
+            after = _cpu_seconds()
+            row = _report("", outcomes, seconds, None)
+            row["cpu"] = {k: round(after[k] - before.get(k, 0.0), 1) for k in after}
+            row["load_before"] = round(load, 1)
+            row["bound_at_end"] = await _bound(http, base)
+        stored = {r["user_name"] for r in await stored_users(database, None)}
+        row["lost"] = len(set(outcomes.acked) - stored)
+    return outcomes, row
+
+
+def _per_cpu(row: dict[str, Any]) -> float:
+    cpu: dict[str, float] = row["cpu"]
+    return float(row["created_per_s"]) / max(0.1, cpu.get("scim-api", 0) + cpu.get("user-store", 0))
+
+
+def _cpu(row: dict[str, Any]) -> str:
+    cpu = row["cpu"]
+    return " / ".join(str(cpu.get(k, "?")) for k in ("scim-api", "user-store", "generator"))
+
+
+def _shed_cost(sat: dict[str, Any], over: dict[str, Any], seconds: float) -> float:
+    """scim-api CPU milliseconds per refusal: what the 2x arm's scim-api spent beyond its
+    201s at the saturation arm's CPU per 201."""
+    per_ok = float(sat["cpu"]["scim-api"]) / max(1.0, sat["created_per_s"] * seconds)
+    beyond = float(over["cpu"]["scim-api"]) - per_ok * over["created_per_s"] * seconds
+    return round(1000 * beyond / max(1, int(over["shed"])), 2)
+
+
+async def rounds(
+    servers: Servers, logs: Path, seconds: float, count: int, clients: int, per_tenant: int
+) -> None:
+    """``per_tenant``: also a 2x arm bounded by tenant shares instead (``per_tenant`` each,
+    the bound in all out of reach): its refusals are 429s through the middlewares, where the
+    shipped arm's 503s are answered before routing — the cost of a refusal, A/B."""
+    ratios: list[float] = []
+    efficiency: list[float] = []
+    by_tenant: list[float] = []
+    print(
+        f"| round | saturation (closed loop, {clients} clients) | 2x offered | 2x goodput "
+        "| ratio | 2x shed | 2x late | 2x p50 / p99 | sat p50 / p99 | lost "
+        "| load avg (sat, 2x) | CPU s sat: scim-api / user-store / generator | CPU s 2x "
+        "| ratio per service CPU s | scim-api ms per refusal"
+        + (" | 2x by tenant shares: ratio, shed, ms per refusal |" if per_tenant else " |"),
+        flush=True,
+    )
+    for n in range(count):
+        _, sat = await _arm(servers, logs / f"r{n}-sat", seconds, clients=clients, rate=None)
+        x = sat["created_per_s"]
+        _, over = await _arm(servers, logs / f"r{n}-2x", seconds, clients=None, rate=2 * x)
+        ratio = round(over["created_per_s"] / x, 2)
+        ratios.append(ratio)
+        # The same ratio per CPU second the two services got: what shedding costs them,
+        # whatever share of the shared machine each arm happened to get.
+        per_cpu = round(_per_cpu(over) / _per_cpu(sat), 2)
+        efficiency.append(per_cpu)
+        shares = ""
+        if per_tenant:
+            _, tenant = await _arm(
+                servers,
+                logs / f"r{n}-2x-tenant",
+                seconds,
+                clients=None,
+                rate=2 * x,
+                env={
+                    "ROSTER_MAX_IN_FLIGHT": "1000000",
+                    "ROSTER_MAX_IN_FLIGHT_PER_TENANT": str(per_tenant),
+                },
+            )
+            by_tenant.append(round(tenant["created_per_s"] / x, 2))
+            shares = f" {by_tenant[-1]}, {tenant['shed']}, {_shed_cost(sat, tenant, seconds)} |"
+        print(
+            f"| {n + 1} | {x}/s | {round(2 * x, 1)}/s | {over['created_per_s']}/s | {ratio} "
+            f"| {over['shed']} | {over['late']} | {over['p50_s']} / {over['p99_s']} s "
+            f"| {sat['p50_s']} / {sat['p99_s']} s | {sat['lost'] + over['lost']} "
+            f"| {sat['load_before']}-{sat['load']}, {over['load_before']}-{over['load']} "
+            f"| {_cpu(sat)} | {_cpu(over)} | {per_cpu} | {_shed_cost(sat, over, seconds)} |"
+            + shares,
+            flush=True,
+        )
+    print(
+        f"\nratio min {min(ratios)} median {statistics.median(ratios)} max {max(ratios)} "
+        f"over {count} rounds; per service CPU second: min {min(efficiency)} "
+        f"median {statistics.median(efficiency)} max {max(efficiency)}"
+        + (
+            f"; by tenant shares: min {min(by_tenant)} median {statistics.median(by_tenant)}"
+            if by_tenant
+            else ""
+        ),
+        flush=True,
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--ladder", default="16,64,256")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--rounds", type=int, default=0, help="shipped settings only: saturation, 2x, N times"
+    )
+    parser.add_argument(
+        "--clients", type=int, default=1024, help="saturation's closed loop (= the bound)"
+    )
+    parser.add_argument(
+        "--per-tenant",
+        type=int,
+        default=0,
+        help="with --rounds: a third arm bounded by tenant shares of this size (4 tenants)",
+    )
     args = parser.parse_args()
     ladder = [int(n) for n in args.ladder.split(",")]
     logs = Path(tempfile.mkdtemp(prefix="roster-overload-"))
     classpath = ensure_kafka_classpath(kafka_cache_dir())
     with LocalKafka(classpath, quick_start=False) as kafka, LocalPostgres() as postgres:
         servers = Servers(kafka.bootstrap, postgres.server_url, kafka, postgres)
+        if args.rounds:
+            await rounds(servers, logs, args.seconds, args.rounds, args.clients, args.per_tenant)
+            return
         for run in range(args.repeat):
             rows = await one_run(servers, logs / f"run{run}", args.seconds, ladder)
             print(

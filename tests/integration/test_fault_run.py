@@ -2,8 +2,9 @@
 restarted, with the full set check (``roster_testing.faults``; ``bench/faults.py`` runs them all).
 
 The services run as ``roster serve`` processes on the tests' Kafka and PostgreSQL; the IdP
-retries; afterwards nothing acknowledged is missing, nothing unasked for exists, nothing is
-doubled, and ``roster.lifecycle`` / ``roster.users`` agree with PostgreSQL.
+retries; its creates are followed by renames (PATCH), replaces (PUT), group joins and leaves,
+deactivations and deletes; afterwards nothing acknowledged is missing, nothing unasked for
+exists, nothing is doubled, and ``roster.lifecycle`` / ``roster.users`` agree with PostgreSQL.
 """
 
 from __future__ import annotations
@@ -45,17 +46,41 @@ async def test_user_store_kill_9_mid_load_loses_nothing(
     # Every tenant was served again, well within Entra's 60 s.
     assert result.recover_s is not None and result.recover_s < 60, detail
 
-    # The checker itself can fail: one acknowledged user renamed behind the IdP's back and one
-    # acknowledged deactivation undone are reported as lost, unexpected and out of step with
-    # the topics.
-    renamed = next(op for op in result.ops if op.kind == "create" and op.outcome == "acknowledged")
+    # The IdP did more than create and deactivate, and the check covered it.
+    kinds = {op.kind for op in result.ops if op.outcome == "acknowledged"}
+    assert kinds >= {"create", "rename", "replace", "join", "deactivate", "delete"}, kinds
+
+    # The checker itself can fail: one acknowledged user renamed behind the IdP's back, one
+    # acknowledged deactivation undone and one acknowledged group membership removed are
+    # reported as lost, unexpected and out of step with the topics.
+    deleted = {op.user_name for op in result.ops if op.kind == "delete"}
+    changed = {op.user_name for op in result.ops if op.kind != "create"}
+    renamed = next(
+        op
+        for op in result.ops
+        if op.kind == "create" and op.outcome == "acknowledged" and op.user_name not in changed
+    )
     undone = next(
         (
             op
             for op in result.ops
             if op.kind == "deactivate"
             and op.outcome == "acknowledged"
+            and op.user_name not in deleted
             and op.user_name != renamed.user_name
+        ),
+        None,
+    )
+    moved = [op.user_name for op in result.ops if op.kind in ("join", "leave")]
+    dropped = next(
+        (
+            op
+            for op in result.ops
+            if op.kind == "join"
+            and op.outcome == "acknowledged"
+            and moved.count(op.user_name) == 1
+            and op.user_name not in deleted
+            and op.user_name not in (renamed.user_name, undone and undone.user_name)
         ),
         None,
     )
@@ -69,12 +94,19 @@ async def test_user_store_kill_9_mid_load_loses_nothing(
             await connection.execute(
                 "UPDATE users SET active = true WHERE user_name = $1", undone.user_name
             )
+        if dropped is not None:
+            await connection.execute(
+                "DELETE FROM memberships WHERE group_id = $1 AND user_id = $2",
+                dropped.group_id,
+                dropped.user_id,
+            )
     finally:
         await connection.close()
     tampered = await check(
         result.ops, result.database, result.tenant_ids, kafka_bootstrap, result.prefix
     )
-    assert tampered.lost == 1 + (undone is not None), tampered
+    assert tampered.lost == 1 + (undone is not None) + (dropped is not None), tampered
     assert tampered.unexpected == 1, tampered
-    assert tampered.lifecycle_mismatch == tampered.snapshot_mismatch == (undone is not None)
+    assert tampered.lifecycle_mismatch == (undone is not None) + (dropped is not None), tampered
+    assert tampered.snapshot_mismatch == (undone is not None), tampered
     assert not tampered.ok

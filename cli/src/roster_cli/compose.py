@@ -41,6 +41,8 @@ from roster_shared.bus.base import Bus
 from roster_shared.events.envelope import utcnow
 from roster_shared.observability import Check
 from roster_shared.service import FATAL, READY
+from roster_shared.service.admission import shed_before_routing
+from roster_shared.service.keys import EARLY_SHED
 from scim_api import app as scim_app
 from scim_api import keys as scim_keys
 from scim_api.settings import ScimApiSettings
@@ -250,6 +252,8 @@ def compose(
             continue
         api = service_api(name, wiring, bus=bus, clock=clock)
         root.add_subapp(prefix(name), api)
+        if EARLY_SHED in api:
+            shed_before_routing(root, prefix(name), api[EARLY_SHED])
         probes.append(probe(name, api))
         # One process: a mounted service's fatal failure (its reply listener died) is the
         # whole process's, reported where `roster dev` looks.

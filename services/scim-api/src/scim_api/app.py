@@ -22,7 +22,7 @@ from roster_shared.service.front_door import front_door_app
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 
-from scim_api.errors import Overloaded, Unavailable, errors_middleware
+from scim_api.errors import Overloaded, Unavailable, error_response, errors_middleware
 from scim_api.keys import PUBLIC_BASE, SERVICE
 from scim_api.request_log import recording_middleware
 from scim_api.routes import routes
@@ -50,6 +50,10 @@ def create_api(
         metrics_prefix="roster_scim_api",
         responses=("roster_scim_api_responses", "SCIM responses by HTTP status"),
         overloaded=Overloaded,
+        refusal=lambda retry_after: error_response(
+            503, Overloaded("total", retry_after).detail, headers={"Retry-After": str(retry_after)}
+        ),
+        tenant_at=1,  # /scim/v2/{tenant}/...
         expired=lambda: Unavailable(
             f"the request did not complete within {settings.request_deadline:g}s; "
             "it may still apply. Read the resource before retrying"

@@ -6,7 +6,10 @@ JSON included. It records the route template (``POST /Users``: no ids, no values
 status, for an error its ``detail`` with a reference id — the same reference goes to the log line
 and to the IdP in the ``X-Roster-Reference`` header — and the id part of the bearer token (public;
 never the secret) so the console can say when each token was last used. Recording appends to a
-buffer; the recorder sends batches in the background.
+buffer; the recorder sends batches in the background. A refusal by load shedding gets no
+reference and no log line of its own (a summary line every 10 s), and only the first of each
+tenant per second is recorded, with its scope as the reason: under overload they come by the
+hundred a second, and the user-store stores each record.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from roster_shared.observability import reference_id
 from roster_shared.request_log import Recorder
+from roster_shared.service.admission import SHED
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +58,49 @@ def _detail(response: web.StreamResponse) -> str | None:
     return str(detail) if detail else None
 
 
+_SHED_REASONS = {
+    "tenant": "load shed: too many requests of this tenant in flight",
+    "total": "load shed: the service is at capacity",
+    "queued": "load shed: the request waited too long before it could be served",
+}
+
+
+class _ShedSummary:
+    """Refusals by load shedding, logged as one line per ``every`` seconds and recorded in the
+    request log as one record per tenant per ``sample`` seconds, not one each: under overload
+    there are hundreds a second, and a log line or a stored record each is work the overloaded
+    services (the user-store stores the request log) do for nobody. Their exact count is
+    ``roster_scim_api_shed_total``."""
+
+    def __init__(self, every: float = 10.0, sample: float = 1.0) -> None:
+        self.every = every
+        self.sample = sample
+        self.count = 0
+        self.since = time.monotonic()
+        self.recorded: dict[str, float] = {}  # tenant -> when its last refusal was recorded
+
+    def add(self, tenant: str) -> bool:
+        """Count one refusal; True when it is to be recorded (the tenant's first this
+        ``sample``)."""
+        self.count += 1
+        now = time.monotonic()
+        if now - self.since >= self.every:
+            log.warning(
+                "load shed",
+                extra={"refused": self.count, "seconds": round(now - self.since, 1)},
+            )
+            self.count, self.since = 0, now
+            # Forget tenants not seen for a while, so the map stays as small as the traffic.
+            self.recorded = {t: at for t, at in self.recorded.items() if now - at < self.every}
+        if now - self.recorded.get(tenant, float("-inf")) < self.sample:
+            return False
+        self.recorded[tenant] = now
+        return True
+
+
 def recording_middleware(recorder: Recorder) -> Middleware:
     """Record each answered request of a tenant's SCIM endpoint."""
+    summary = _ShedSummary()
 
     @web.middleware
     async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -63,7 +109,14 @@ def recording_middleware(recorder: Recorder) -> Middleware:
         if tenant is None:
             return response
         reason = reference = None
-        if response.status >= 400:
+        shed = request.get(SHED)
+        if shed is not None:
+            # A refusal costs as little as it can: no body parsed, no log line of its own, one
+            # record per tenant per second.
+            if not summary.add(tenant):
+                return response
+            reason = _SHED_REASONS.get(shed, "load shed")
+        elif response.status >= 400:
             reason = _detail(response) or response.reason
             reference = reference_id()
             response.headers[REFERENCE_HEADER] = reference

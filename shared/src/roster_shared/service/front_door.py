@@ -11,9 +11,14 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry
 
 from roster_shared.deadline import deadline_middleware
-from roster_shared.service.admission import Admission, LatencyLimit, admission_middleware
+from roster_shared.service.admission import (
+    Admission,
+    EarlyShed,
+    LatencyLimit,
+    admission_middleware,
+)
 from roster_shared.service.app import service_app
-from roster_shared.service.keys import ADMISSION
+from roster_shared.service.keys import ADMISSION, EARLY_SHED
 from roster_shared.service.settings import UserStoreClientSettings
 
 
@@ -25,11 +30,18 @@ def front_door_app(
     responses: tuple[str, str],
     overloaded: Callable[[str, int], Exception],
     expired: Callable[[], Exception],
+    refusal: Callable[[int], web.Response] | None = None,
+    tenant_at: int | None = None,
 ) -> web.Application:
     """An application whose requests are first admitted within the in-flight bounds (the
     overall one adaptive unless ``settings.adaptive_in_flight`` is off;
     ``overloaded(scope, retry_after)`` beyond them: 429 for a tenant, 503 in all), then given
-    ``settings.request_deadline`` in all (``expired()`` past it); ``errors`` answers both."""
+    ``settings.request_deadline`` in all (``expired()`` past it); ``errors`` answers both.
+
+    ``refusal(retry_after)``: the service's 503 when it is full, rendered once, for refusals
+    before routing (:class:`~roster_shared.service.admission.EarlyShed`, installed by whoever
+    mounts the application: :func:`~roster_shared.service.root.mount_with_health`);
+    ``tenant_at``: which segment of a path under the mount is the tenant."""
     # Queueing may use a fifth of the deadline: far from it, and above the plateau's latency.
     target = settings.request_deadline / 5
     adaptive = LatencyLimit(settings.max_in_flight, target) if settings.adaptive_in_flight else None
@@ -46,10 +58,16 @@ def front_door_app(
             registry=registry,
             prefix=metrics_prefix,
             retry_after=settings.shed_retry_after,
+            # Waiting that long before any work means the loop itself is behind: shed.
+            max_queued=target,
         ),
         deadline_middleware(settings.request_deadline, expired),
         responses=responses,
         registry=registry,
     )
     app[ADMISSION] = admission
+    if refusal is not None:
+        app[EARLY_SHED] = EarlyShed(
+            admission, refusal(settings.shed_retry_after), max_queued=target, tenant_at=tenant_at
+        )
     return app

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from roster_shared.bus.base import Bus
 from roster_shared.bus.requests import Requester
 from roster_shared.observability import Check
-from roster_shared.service.admission import Admission
+from roster_shared.service.admission import Admission, EarlyShed
 from roster_shared.userstore_client import UserStoreClient
 
 
@@ -58,6 +58,8 @@ STATE = web.AppKey("state", State)
 FATAL = web.AppKey("fatal", Fatal)
 ADMISSION = web.AppKey("admission", Admission)
 """The service's load-shedding bounds and counts (``roster_shared.service.admission``)."""
+EARLY_SHED = web.AppKey("early_shed", EarlyShed)
+"""Its refusals before routing, for whoever mounts it to install (``shed_before_routing``)."""
 CHECKS: web.AppKey[list[Check]] = web.AppKey("readiness_checks")
 """What readiness asks besides ``STATE.running``: each resource attached adds its own (the bus
 answers, the reply listener lives)."""

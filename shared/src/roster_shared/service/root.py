@@ -10,8 +10,10 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from roster_shared.deadline import stamp_arrivals
 from roster_shared.observability import Check, health_routes
-from roster_shared.service.keys import FATAL, METRICS, READY
+from roster_shared.service.admission import shed_before_routing
+from roster_shared.service.keys import EARLY_SHED, FATAL, METRICS, READY
 
 
 def mount_with_health(
@@ -19,8 +21,12 @@ def mount_with_health(
 ) -> web.Application:
     """A root application serving health and ``registry``'s metrics, ``api`` under ``mount``."""
     app = web.Application()
+    # Deadlines and shedding count from each request's arrival (roster_shared.deadline).
+    stamp_arrivals(app)
     app.add_routes(health_routes(registry, ready))
     app.add_subapp(mount, api)
+    if EARLY_SHED in api:
+        shed_before_routing(app, mount, api[EARLY_SHED])
     return app
 
 

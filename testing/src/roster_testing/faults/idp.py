@@ -1,5 +1,7 @@
-"""An IdP-like SCIM client: creates users (and deactivates some), retries like Entra does,
-and records what it was told about every operation.
+"""An IdP-like SCIM client: creates users and then, like an IdP syncing changes, renames some
+(PATCH of ``displayName``), replaces some whole (PUT), adds some to their tenant's group and
+removes some of those again (PATCH of the group's members), deactivates some and deletes some;
+retries like Entra does, and records what it was told about every operation.
 
 An operation is **acknowledged** when the service said it happened (201/200, or a 409 on a
 create retried after an attempt whose fate is unknown: the first attempt did it), **failed**
@@ -22,15 +24,28 @@ from typing import Any, Literal
 import aiohttp
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 Outcome = Literal["acknowledged", "failed", "indeterminate"]
+Kind = Literal["create", "rename", "replace", "join", "leave", "deactivate", "delete"]
+
+SHARES: dict[str, float] = {
+    # Of the acknowledged creates, the share that then gets each change (in this order).
+    "rename": 0.3,  # PATCH replace displayName
+    "replace": 0.2,  # PUT: the whole user again, a new displayName
+    "join": 0.25,  # PATCH the tenant's group: add the user
+    "leave": 0.4,  # of those that joined: PATCH the group: remove the user
+    "deactivate": 0.3,  # PATCH active false
+    "delete": 0.15,  # DELETE
+}
 
 
 @dataclass
 class Op:
-    """One SCIM operation as the IdP saw it."""
+    """One SCIM operation as the IdP saw it. ``value``: the ``displayName`` a rename or
+    replace set; ``group_id``: the group a join or leave changed."""
 
-    kind: Literal["create", "deactivate"]
+    kind: Kind
     tenant: str
     user_name: str
     started: float
@@ -39,6 +54,8 @@ class Op:
     attempts: int = 0
     user_id: str | None = None
     statuses: list[str] = field(default_factory=list)
+    value: str | None = None
+    group_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,20 +85,21 @@ class Idp:
         tenants: list[Tenant],
         *,
         workers: int = 8,
-        deactivate_share: float = 0.3,
+        shares: dict[str, float] | None = None,
         attempt_timeout: float = 30.0,
         give_up_after: float = 60.0,
     ) -> None:
         self.bases = bases
         self.tenants = tenants
         self.workers = workers
-        self.deactivate_share = deactivate_share
+        self.shares = {**SHARES, **(shares or {})}
         self.attempt_timeout = attempt_timeout
         self.give_up_after = give_up_after
         self.ops: list[Op] = []
+        self.groups: dict[str, str] = {}  # tenant slug -> the group its users join
         self.t0 = time.monotonic()
         self._rotation = itertools.count()
-        self._random = random.Random(12)  # noqa: S311 - which users to deactivate, not a secret
+        self._random = random.Random(12)  # noqa: S311 - which users change, not a secret
 
     def now(self) -> float:
         """Seconds since the run started (the time axis of every record)."""
@@ -92,30 +110,64 @@ class Idp:
         connector = aiohttp.TCPConnector(limit=0, force_close=False)
         timeout = aiohttp.ClientTimeout(total=self.attempt_timeout)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+            for tenant in self.tenants:
+                self.groups[tenant.slug] = await self._group(http, tenant)
             end = self.now() + seconds
             await asyncio.gather(*(self._worker(http, n, end) for n in range(self.workers)))
 
+    async def _group(self, http: aiohttp.ClientSession, tenant: Tenant) -> str:
+        """The tenant's group (made before the load and before any fault)."""
+        url = self.bases[0] + f"/scim/v2/{tenant.slug}/Groups"
+        body = {"schemas": [GROUP], "displayName": f"fault-run {uuid.uuid4().hex[:8]}"}
+        headers = {"Authorization": f"Bearer {tenant.token}"}
+        async with http.post(url, json=body, headers=headers) as response:
+            answer = await response.json(content_type=None)
+            if response.status != 201:
+                raise RuntimeError(f"group not created: {response.status} {answer}")
+            return str(answer["id"])
+
     async def _worker(self, http: aiohttp.ClientSession, n: int, end: float) -> None:
         tenant = self.tenants[n % len(self.tenants)]
+        chance = self._random.random
         while self.now() < end:
             name = f"f{uuid.uuid4().hex[:14]}@example.com"
             created = await self._op(http, tenant, "create", name, None)
-            if (
-                created.outcome == "acknowledged"
-                and created.user_id
-                and self._random.random() < self.deactivate_share
-            ):
-                await self._op(http, tenant, "deactivate", name, created.user_id)
+            user = created.user_id
+            if created.outcome != "acknowledged" or not user:
+                continue
+            for kind in ("rename", "replace"):
+                if chance() < self.shares[kind]:
+                    value = f"{kind} {uuid.uuid4().hex[:10]}"
+                    await self._op(http, tenant, kind, name, user, value=value)
+            if chance() < self.shares["join"]:
+                joined = await self._op(http, tenant, "join", name, user)
+                if joined.outcome == "acknowledged" and chance() < self.shares["leave"]:
+                    await self._op(http, tenant, "leave", name, user)
+            if chance() < self.shares["deactivate"]:
+                await self._op(http, tenant, "deactivate", name, user)
+            if chance() < self.shares["delete"]:
+                await self._op(http, tenant, "delete", name, user)
 
     async def _op(
         self,
         http: aiohttp.ClientSession,
         tenant: Tenant,
-        kind: Literal["create", "deactivate"],
+        kind: Kind,
         name: str,
         user_id: str | None,
+        *,
+        value: str | None = None,
     ) -> Op:
-        op = Op(kind=kind, tenant=tenant.slug, user_name=name, started=self.now(), user_id=user_id)
+        group = self.groups.get(tenant.slug) if kind in ("join", "leave") else None
+        op = Op(
+            kind=kind,
+            tenant=tenant.slug,
+            user_name=name,
+            started=self.now(),
+            user_id=user_id,
+            value=value,
+            group_id=group,
+        )
         self.ops.append(op)
         maybe = False
         backoff = 0.5
@@ -123,11 +175,12 @@ class Idp:
         while True:
             op.attempts += 1
             url = self.bases[base % len(self.bases)] + f"/scim/v2/{tenant.slug}/Users"
-            attempt = await self._send(http, url, tenant.token, kind, name, user_id)
+            attempt = await self._send(http, url, tenant.token, op)
             op.statuses.append(str(attempt.status or ("?" if attempt.maybe_happened else "x")))
             maybe = maybe or attempt.maybe_happened
             status = attempt.status
-            if status in (200, 201):
+            if status in (200, 201, 204) or (status == 404 and kind == "delete" and maybe):
+                # (A 404 on a delete retried after an attempt of unknown fate: that one did it.)
                 op.outcome = "acknowledged"
                 if kind == "create" and isinstance(attempt.body, dict):
                     op.user_id = attempt.body.get("id")
@@ -150,30 +203,47 @@ class Idp:
         op.ended = self.now()
         return op
 
-    async def _send(
-        self,
-        http: aiohttp.ClientSession,
-        url: str,
-        token: str,
-        kind: str,
-        name: str,
-        user_id: str | None,
-    ) -> _Attempt:
+    def _request(
+        self, http: aiohttp.ClientSession, url: str, token: str, op: Op
+    ) -> aiohttp.client._RequestContextManager:
         headers = {"Authorization": f"Bearer {token}"}
-        if kind == "create":
-            request = http.post(url, json={"schemas": [USER], "userName": name}, headers=headers)
-        else:
-            body = {
-                "schemas": [PATCH],
-                "Operations": [{"op": "replace", "path": "active", "value": False}],
+        user = f"{url}/{op.user_id}"
+        if op.kind == "create":
+            return http.post(
+                url, json={"schemas": [USER], "userName": op.user_name}, headers=headers
+            )
+        if op.kind == "delete":
+            return http.delete(user, headers=headers)
+        if op.kind == "replace":
+            body: dict[str, Any] = {
+                "schemas": [USER],
+                "userName": op.user_name,
+                "displayName": op.value,
+                "active": True,
             }
-            request = http.patch(f"{url}/{user_id}", json=body, headers=headers)
+            return http.put(user, json=body, headers=headers)
+        if op.kind in ("join", "leave"):
+            group = url.rpartition("/Users")[0] + f"/Groups/{op.group_id}"
+            change = (
+                {"op": "add", "path": "members", "value": [{"value": op.user_id}]}
+                if op.kind == "join"
+                else {"op": "remove", "path": f'members[value eq "{op.user_id}"]'}
+            )
+            return http.patch(
+                group, json={"schemas": [PATCH], "Operations": [change]}, headers=headers
+            )
+        path, value = ("displayName", op.value) if op.kind == "rename" else ("active", False)
+        body = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": path, "value": value}]}
+        return http.patch(user, json=body, headers=headers)
+
+    async def _send(self, http: aiohttp.ClientSession, url: str, token: str, op: Op) -> _Attempt:
+        request = self._request(http, url, token, op)
         try:
             async with request as response:
                 raw = await response.read()
                 payload: Any = None
                 with contextlib.suppress(ValueError):
-                    payload = await response.json(content_type=None)
+                    payload = await response.json(content_type=None) if raw else None
                 del raw
                 retry = response.headers.get("Retry-After")
                 status = response.status
