@@ -1,7 +1,7 @@
 """The scim-api's hot reads in one internal request: the token check, then the read
 (``roster_shared.token_reads``).
 
-The token is verified first, in the same session and by the same function as
+The token is verified first, in the same session and by the same statement as
 ``tokens/verify``; a token that is not live for the tenant the path names (unknown, revoked,
 another tenant's, malformed, or no such tenant) gets the same 401 ``invalid_token`` before
 anything is read, so the answer never says whether the user exists. Only then is a 404 or a
@@ -20,7 +20,7 @@ from roster_shared.tenants import TenantInfo
 from roster_shared.token_reads import TokenUser, TokenUserRead, TokenUsers, TokenUsersRead
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from user_store import hot_reads, queries, tenants
+from user_store import hot_reads, queries
 from user_store.bodies import json_object
 from user_store.errors import Invalid, NotFound, TokenRefused
 from user_store.keys import CURSORS, LOOP_READS, READ_SESSIONS
@@ -43,7 +43,9 @@ async def message_of(request: web.Request, model: type[M]) -> M:
 
 
 async def _verified(session: AsyncSession, request: web.Request, token: str) -> TenantInfo:
-    tenant = await tenants.verify_token(session, request.match_info["ref"], token)
+    tenant = await hot_reads.verified_tenant(
+        session, request.match_info["ref"], token, request.app[LOOP_READS]
+    )
     if tenant is None:
         raise TokenRefused("unknown, revoked or malformed token")
     return tenant
