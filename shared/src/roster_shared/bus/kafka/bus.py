@@ -54,7 +54,7 @@ class KafkaBus(Bus):
         send_timeout: float = 30.0,
         request_timeout_ms: int = 15_000,
         linger_ms: int = 0,
-        fetch_max_wait_ms: int = 500,
+        fetch_max_wait_ms: int = 20,
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 1_000,
         max_poll_interval_ms: int = 300_000,
