@@ -272,7 +272,7 @@ def is_user_name_lookup(query: ListQuery) -> bool:
 
 
 async def _fetch(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     statement: _Statement,
     ref: str,
     token: str,
@@ -381,7 +381,11 @@ async def verified_tenant(
 
 
 async def token_user(
-    session: AsyncSession, ref: str, token: str, user_id: str, loop: LoopReads | None = None
+    session: AsyncSession | AsyncConnection,
+    ref: str,
+    token: str,
+    user_id: str,
+    loop: LoopReads | None = None,
 ) -> tuple[TenantInfo | None, UserSnapshot | None]:
     """``(tenant, user)``: tenant None when the token is not live for it; user None when the
     tenant has no live user of that id."""
@@ -389,7 +393,11 @@ async def token_user(
 
 
 async def token_user_name(
-    session: AsyncSession, ref: str, token: str, query: ListQuery, loop: LoopReads | None = None
+    session: AsyncSession | AsyncConnection,
+    ref: str,
+    token: str,
+    query: ListQuery,
+    loop: LoopReads | None = None,
 ) -> tuple[TenantInfo | None, list[UserSnapshot]]:
     """``(tenant, the users of the lookup)`` of an :func:`is_user_name_lookup` query."""
     assert isinstance(query.filter, Compare)
