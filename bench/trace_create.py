@@ -18,6 +18,9 @@ So ``t1-t0`` is the scim-api before the send, ``t2-t1`` the hop to the user-stor
 and the apply, ``t3-t2`` the batch's writes and commit, ``t4-t3`` the reply's acknowledgement,
 the scim-api's reply fetch and the HTTP response. Kafka timestamps are whole milliseconds.
 
+Also the CPU of each process (user-store, scim-api; ``/proc``): per second over ``--idle``
+seconds with no request (their Kafka fetch loops and polls), and per create over the creates.
+
     uv run python bench/trace_create.py [--creates 200] [--roster PATH]
 """
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import statistics
 import sys
@@ -54,6 +58,17 @@ STAGES = (
 )
 
 
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (``/proc``)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def since(now: list[float], was: list[float]) -> list[float]:
+    return [a - b for a, b in zip(now, was, strict=True)]
+
+
 class Arm:
     """One Roster stack under trace: its processes, topics, database and the client's times."""
 
@@ -61,6 +76,7 @@ class Arm:
         self.name, self.roster = name, roster
         self.prefix = f"trc{uuid.uuid4().hex[:6]}."
         self.client: dict[str, tuple[float, float]] = {}
+        self.cpu_figures: dict[str, Any] = {}
 
     async def start(self, bootstrap: str, pg: Any) -> None:
         self.url = pg.create_database(f"trace_{uuid.uuid4().hex[:8]}")
@@ -71,6 +87,10 @@ class Arm:
             self.base = await self.stack.start()
         finally:
             scim_provisioning.ROSTER = saved
+
+    def cpu(self) -> list[float]:
+        """CPU seconds so far of each process of the stack (user-store, scim-api)."""
+        return [process_cpu(process.pid) for process in self.stack.processes]
 
     async def create(self, http: aiohttp.ClientSession, i: int, *, keep: bool) -> None:
         headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/scim+json"}
@@ -136,15 +156,31 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 await arm.start(kafka.bootstrap, pg)
             try:
                 async with aiohttp.ClientSession() as http:
+                    for arm in arms:  # warm-up, not counted
+                        for i in range(5):
+                            await arm.create(http, i, keep=False)
+                    # Idle: nothing but the processes' own loops (Kafka fetches, polls).
+                    idle = [arm.cpu() for arm in arms]
+                    await asyncio.sleep(args.idle)
+                    idle = [since(arm.cpu(), was) for arm, was in zip(arms, idle, strict=True)]
+                    busy = [arm.cpu() for arm in arms]
                     # Interleaved, one create at a time: both arms see the same machine load.
-                    for i in range(args.creates + 5):  # five warm-up creates, not counted
+                    for i in range(5, args.creates + 5):
                         for arm in arms:
-                            await arm.create(http, i, keep=i >= 5)
+                            await arm.create(http, i, keep=True)
+                    busy = [since(arm.cpu(), was) for arm, was in zip(arms, busy, strict=True)]
+                for arm, quiet, spent in zip(arms, idle, busy, strict=True):
+                    arm.cpu_figures = {
+                        "idle_cpu_ms_per_s": [round(c * 1000 / args.idle, 1) for c in quiet],
+                        "cpu_ms_per_create": [round(c * 1000 / args.creates, 2) for c in spent],
+                        "load": round(os.getloadavg()[0], 1),
+                    }
             finally:
                 for arm in arms:
                     await arm.stack.stop()
             for arm in arms:
-                results.setdefault(arm.name, []).append(await arm.timeline(kafka.bootstrap))
+                timeline = {**await arm.timeline(kafka.bootstrap), **arm.cpu_figures}
+                results.setdefault(arm.name, []).append(timeline)
                 print(f"round {round_no} {arm.name}: {json.dumps(results[arm.name][-1])}")
         return results
 
@@ -153,6 +189,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--creates", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measured")
     parser.add_argument("--before", type=Path, help="another checkout's `roster`, traced beside")
     arguments = parser.parse_args()
     outcome = asyncio.run(main(arguments))
@@ -161,3 +198,6 @@ if __name__ == "__main__":
         for stage, _, _ in STAGES:
             cells = ", ".join(f"{run[stage]['p50_ms']:.1f}" for run in runs)
             print(f"{stage:38s} p50 ms per round: {cells}")
+        for figure in ("idle_cpu_ms_per_s", "cpu_ms_per_create"):
+            cells = ", ".join(str(run[figure]) for run in runs)
+            print(f"{figure} (user-store, scim-api) per round: {cells}")

@@ -757,8 +757,19 @@ class UserStoreContract(PairingSuite):
         assert [u.user_name for u in found] == ["p12@example.com"]
 
     async def test_scim_tokens_hashed_per_tenant_and_revocable(self, stack: Stack) -> None:
+        from sqlalchemy.ext.asyncio import AsyncSession
+        from user_store import hot_reads
         from user_store import tenants as tenant_admin
         from user_store.tables import ScimTokenRow
+
+        async def verify(session: AsyncSession, ref: str, token: str) -> Any:
+            # The one-statement check (tokens/verify, asked before every SCIM write) answers
+            # what the ORM's does, in every case below, in a session and on a bare connection.
+            answer = await tenant_admin.verify_token(session, ref, token)
+            assert await hot_reads.verified_tenant(session, ref, token) == answer
+            connection = await session.connection()
+            assert await hot_reads.verified_tenant(connection, ref, token) == answer
+            return answer
 
         acme, beta = await stack.tenant("acme"), await stack.tenant("beta")
         async with stack.sessions() as session, session.begin():
@@ -768,16 +779,17 @@ class UserStoreContract(PairingSuite):
         async with stack.sessions() as session:
             stored = (await session.execute(select(ScimTokenRow))).scalars().all()
             assert all(secret not in row.secret_sha256 for row in stored)
-            verified = await tenant_admin.verify_token(session, "acme", first.token)
+            verified = await verify(session, "acme", first.token)
             assert verified is not None and verified.id == acme.id
-            assert await tenant_admin.verify_token(session, acme.id, second.token) is not None
+            assert await verify(session, acme.id, second.token) is not None
             # Another tenant's URL with acme's token: refused, whatever the path says.
-            assert await tenant_admin.verify_token(session, "beta", first.token) is None
+            assert await verify(session, "beta", first.token) is None
             assert beta.id != acme.id
-            assert await tenant_admin.verify_token(session, "acme", first.token + "x") is None
-            assert await tenant_admin.verify_token(session, "acme", "Bearer nonsense") is None
+            assert await verify(session, "acme", first.token + "x") is None
+            assert await verify(session, "acme", "Bearer nonsense") is None
+            assert await verify(session, "nope", first.token) is None
         async with stack.sessions() as session, session.begin():
             await tenant_admin.revoke_token(session, "acme", first.id)
         async with stack.sessions() as session:
-            assert await tenant_admin.verify_token(session, "acme", first.token) is None
-            assert await tenant_admin.verify_token(session, "acme", second.token) is not None
+            assert await verify(session, "acme", first.token) is None
+            assert await verify(session, "acme", second.token) is not None

@@ -30,7 +30,7 @@ from user_store import (
 )
 from user_store import webhooks as webhook_state
 from user_store.cursors import Cursors, derive_key
-from user_store.db import create_engine, migrate, read_session_factory
+from user_store.db import create_engine, migrate, read_engine, read_session_factory
 from user_store.dlq_admin import DEAD_LETTERS, DeadLetters
 from user_store.health import ConsumerCollector, Readiness
 from user_store.keys import (
@@ -38,6 +38,7 @@ from user_store.keys import (
     CURSORS,
     INTERNAL_TOKEN,
     LOOP_READS,
+    READ_ENGINE,
     READ_SESSIONS,
     SESSIONS,
 )
@@ -141,6 +142,7 @@ def create_app(
     app[SERVICE] = service
     app[SESSIONS] = service.sessions
     app[READ_SESSIONS] = read_session_factory(engine)
+    app[READ_ENGINE] = read_engine(engine)
     app[LOOP_READS] = LoopReads.of(engine)
     app[ADMIN_TOKEN] = settings.admin_token.get_secret_value()
     app[CURSORS] = Cursors(

@@ -95,18 +95,19 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
-def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions for the internal API's reads: autocommit, so a read is its statements and
+def read_engine(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` for the internal API's reads: autocommit, so a read is its statements and
     nothing else (no BEGIN and ROLLBACK round trips on PostgreSQL; on SQLite no write lock, so a
     read never waits for the consumer's transaction). Each statement sees every committed change
     (read-your-writes); a read of several statements is not one snapshot, which is why the hot
-    reads are one statement each where it matters. Never write through these sessions."""
+    reads are one statement each where it matters. Never write through it."""
     options = {READS: True} if is_sqlite(engine) else {"isolation_level": "AUTOCOMMIT"}
-    return async_sessionmaker(
-        engine.execution_options(**options),
-        class_=AsyncSession,
-        expire_on_commit=False,
-    )
+    return engine.execution_options(**options)
+
+
+def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions on :func:`read_engine` (the same rules). Never write through these sessions."""
+    return async_sessionmaker(read_engine(engine), class_=AsyncSession, expire_on_commit=False)
 
 
 def _alembic_config(connection: Connection) -> Config:

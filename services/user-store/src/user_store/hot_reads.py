@@ -1,4 +1,5 @@
-"""The hottest reads as one statement each: the token check and a user by id, the token check
+"""The hottest reads as one statement each: the token check alone (before every SCIM write),
+the token check and a user by id, the token check
 and a ``userName eq`` lookup (the scim-api's), a returning login's linked account
 (``login_reads``), and, inside the apply of a login found by its own link, the account's links
 and groups (``Logins._unchanged_login``).
@@ -31,7 +32,7 @@ from roster_shared.events.people import IdentityLink, MemberRef, UserSnapshot
 from roster_shared.filters import Compare, ListQuery
 from roster_shared.tenants import TenantInfo
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from user_store.filter_sql import USER_FILTERS, strip_urn
 from user_store.identity import name_key
@@ -154,6 +155,14 @@ def _token_read(user_condition: str) -> _Statement:
     )
 
 
+# The token check alone (``tokens/verify``, asked before every SCIM write): the tenant and its
+# token, no user. The same joins as ``_token_read``, so the answer is the same function's.
+_TOKEN_CHECK = _compose(
+    {**_TENANT, **_TOKEN},
+    """  FROM tenants t
+  LEFT JOIN scim_tokens k ON k.tenant_id = t.id AND k.id = $2
+ WHERE t.id = $1 OR t.slug = $1""",
+)
 _BY_ID = _token_read("u.id = $3")
 # userName keys are unique among live users of a tenant
 _BY_USER_NAME = _token_read("u.user_name_key = $3")
@@ -215,10 +224,14 @@ def _sqlite_row(statement: _Statement, rows: Any) -> dict[str, Any] | None:
 
 
 async def _row(
-    session: AsyncSession, statement: _Statement, *args: Any, loop: LoopReads | None = None
+    session: AsyncSession | AsyncConnection,
+    statement: _Statement,
+    *args: Any,
+    loop: LoopReads | None = None,
 ) -> Any:
-    """The statement's one row (or None), in one round trip: a mapping by column name. A list
-    argument is a PostgreSQL array, and JSON text for SQLite's ``json_each``. With ``loop``
+    """The statement's one row (or None), in one round trip: a mapping by column name.
+    ``session`` may be a bare connection (no ORM session at all, :func:`verified_tenant`). A
+    list argument is a PostgreSQL array, and JSON text for SQLite's ``json_each``. With ``loop``
     (SQLite) the statement runs on the loop's own connection, and the session is not used
     unless SQLite is busy there."""
     given = [json.dumps(a) if isinstance(a, list) else a for a in args]
@@ -226,7 +239,7 @@ async def _row(
         rows = loop.fetch(statement.text["sqlite"], given)
         if rows is not None:
             return _sqlite_row(statement, rows)
-    connection = await session.connection()
+    connection = session if isinstance(session, AsyncConnection) else await session.connection()
     driver: Any = (await connection.get_raw_connection()).driver_connection
     if connection.dialect.name == "sqlite":
         return _sqlite_row(
@@ -259,7 +272,7 @@ def is_user_name_lookup(query: ListQuery) -> bool:
 
 
 async def _fetch(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     statement: _Statement,
     ref: str,
     token: str,
@@ -351,8 +364,28 @@ async def linked_account(
     return LinkedAccount(tenant=_tenant(row), account=account, named=named)
 
 
+async def verified_tenant(
+    session: AsyncSession | AsyncConnection, ref: str, token: str, loop: LoopReads | None = None
+) -> TenantInfo | None:
+    """The tenant ``ref`` when ``token`` is one of its live tokens, else None (never says what
+    failed): :func:`user_store.tenants.verify_token` in one prepared statement, no ORM. On a
+    bare connection (``tokens/verify``, before every SCIM write) it costs about 0.3 ms of CPU,
+    against 0.7 ms in an ``AsyncSession`` and 0.95 ms for the ORM query (measured, issue 10)."""
+    token_id, given = presented_token(token)
+    row = await _row(session, _TOKEN_CHECK, ref, token_id, loop=loop)
+    if row is None or not token_live(
+        given, row["t_id"], row["k_tenant_id"], row["k_secret"], row["k_revoked_at"]
+    ):
+        return None
+    return _tenant(row)
+
+
 async def token_user(
-    session: AsyncSession, ref: str, token: str, user_id: str, loop: LoopReads | None = None
+    session: AsyncSession | AsyncConnection,
+    ref: str,
+    token: str,
+    user_id: str,
+    loop: LoopReads | None = None,
 ) -> tuple[TenantInfo | None, UserSnapshot | None]:
     """``(tenant, user)``: tenant None when the token is not live for it; user None when the
     tenant has no live user of that id."""
@@ -360,7 +393,11 @@ async def token_user(
 
 
 async def token_user_name(
-    session: AsyncSession, ref: str, token: str, query: ListQuery, loop: LoopReads | None = None
+    session: AsyncSession | AsyncConnection,
+    ref: str,
+    token: str,
+    query: ListQuery,
+    loop: LoopReads | None = None,
 ) -> tuple[TenantInfo | None, list[UserSnapshot]]:
     """``(tenant, the users of the lookup)`` of an :func:`is_user_name_lookup` query."""
     assert isinstance(query.filter, Compare)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from user_store.cursors import Cursors
 from user_store.loop_reads import LoopReads
@@ -11,6 +11,9 @@ from user_store.loop_reads import LoopReads
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 READ_SESSIONS = web.AppKey("read_sessions", async_sessionmaker[AsyncSession])
 """Autocommit sessions for the internal API's reads (``db.read_session_factory``)."""
+READ_ENGINE = web.AppKey("read_engine", AsyncEngine)
+"""The same autocommit engine without a session, for a read that is one raw statement
+(``db.read_engine``): an ``AsyncSession`` around it costs more CPU than the statement."""
 ADMIN_TOKEN = web.AppKey("admin_token", str)
 INTERNAL_TOKEN: web.AppKey[str | None] = web.AppKey("internal_token")
 CURSORS = web.AppKey("cursors", Cursors)

@@ -22,10 +22,18 @@ from roster_shared.tenants import ProvisioningMode, TenantPolicy
 from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from user_store import path_params, queries, tenants
+from user_store import hot_reads, path_params, queries, tenants
 from user_store.bodies import json_object
 from user_store.errors import Invalid, TokenRefused, Unauthorized, UserStoreError
-from user_store.keys import ADMIN_TOKEN, CURSORS, INTERNAL_TOKEN, READ_SESSIONS, SESSIONS
+from user_store.keys import (
+    ADMIN_TOKEN,
+    CURSORS,
+    INTERNAL_TOKEN,
+    LOOP_READS,
+    READ_ENGINE,
+    READ_SESSIONS,
+    SESSIONS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +100,12 @@ async def token_verify(request: web.Request) -> web.Response:
     token = (await _body(request)).get("token")
     if not isinstance(token, str):
         raise Invalid("token must be a string")
-    async with _reads(request)() as session:
-        tenant = await tenants.verify_token(session, request.match_info["ref"], token)
+    # One prepared statement on a bare connection (hot_reads): the scim-api asks this before
+    # every write, so no ORM session either.
+    async with request.app[READ_ENGINE].connect() as connection:
+        tenant = await hot_reads.verified_tenant(
+            connection, request.match_info["ref"], token, request.app[LOOP_READS]
+        )
     if tenant is None:
         raise TokenRefused("unknown, revoked or malformed token")
     return _json(tenant)

@@ -5,8 +5,9 @@ aiokafka's defaults are unsafe for us, so every setting that matters is spelled 
 * the producer is idempotent with ``acks=all`` (a send is bounded by ``send_timeout`` elsewhere,
   because an idempotent producer otherwise waits through a broker outage);
 * consumers never auto-commit (a group member commits after the handler returns), read
-  ``read_committed``, start a fresh group at the earliest offset, and fetch with a short
-  ``fetch_max_wait_ms`` because SCIM requests wait on the round trip through the user-store.
+  ``read_committed``, start a fresh group at the earliest offset, and fetch with
+  ``fetch_min_bytes=1`` so a record is returned the moment it arrives (the fetch wait mostly
+  bounds how often an idle consumer asks again: long for listeners, short for group members).
 
 The bus, its producer, its topic admin and its subscriptions all receive this object, so none
 of them reaches into another's attributes for a setting.
@@ -38,6 +39,21 @@ class KafkaOptions:
     of waiting for company, and under load records still travel together, because the idempotent
     producer has one request in flight per broker and batches whatever queued behind it
     (measured with ``bench/compare.py``, issue 10).
+
+    ``fetch_min_bytes`` is 1: the broker answers a fetch at its first record, so the wait only
+    sets how often an idle consumer asks again. A groupless reader (the reply listeners of the
+    scim-api and sso-login) waits ``listen_fetch_max_wait_ms`` = 500 (Kafka's default): at 20
+    each idle listener spent ~27 ms of CPU a second (``bench/fetch_wait.py``, 3 rounds, load
+    4-5: idle 2.5-3 vs 26.5-27.5 ms CPU/s, a lone record's p50 latency 2.0-4.3 vs 2.6-4.9 ms;
+    ``fetch_min_bytes=1024`` instead added ~20 ms to every lone reply). A group member (the
+    user-store's ingest consumer) keeps ``fetch_max_wait_ms`` = 20, because aiokafka has one
+    fetch in flight per broker: when a partition's records wait more than its prefetch backoff
+    (100 ms) for the handler, it fetches the *other* partitions, and the busy partition's next
+    fetch waits for that one to end. With one busy tenant's partition and a batch handler
+    slower than 100 ms under load, that is up to the whole wait per batch: with 500 for every
+    consumer, new-user logins at concurrency 16 ran at 0.54-0.62x of 20's rate
+    (``bench/sso_logins.py --serve --before``, p50 504 vs 267 ms). Reply records spread over
+    every partition (keyed by event id), so a listener's in-flight fetch ends at the next reply.
     """
 
     bootstrap: str
@@ -47,6 +63,7 @@ class KafkaOptions:
     request_timeout_ms: int = 15_000
     linger_ms: int = 0
     fetch_max_wait_ms: int = 20
+    listen_fetch_max_wait_ms: int = 500
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 1_000
     max_poll_interval_ms: int = 300_000
@@ -81,7 +98,10 @@ class KafkaOptions:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
-            fetch_max_wait_ms=self.fetch_max_wait_ms,
+            fetch_max_wait_ms=(
+                self.fetch_max_wait_ms if group is not None else self.listen_fetch_max_wait_ms
+            ),
+            fetch_min_bytes=1,
             request_timeout_ms=self.request_timeout_ms,
             session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=self.heartbeat_interval_ms,

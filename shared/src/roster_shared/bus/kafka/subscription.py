@@ -23,8 +23,9 @@ from roster_shared.bus.kafka.options import KafkaOptions
 
 log = logging.getLogger(__name__)
 
-# How long one fetch waits when there is nothing to read. Records are returned as soon as they
-# arrive (the consumer's fetch_max_wait_ms decides that latency); this only bounds the loop.
+# How long one getmany waits when there is nothing to read. Records are returned as soon as
+# they arrive (the broker answers a fetch at its first byte: fetch_min_bytes=1); this only
+# bounds the loop.
 POLL_TIMEOUT_MS = 500
 
 
