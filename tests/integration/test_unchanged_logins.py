@@ -6,11 +6,9 @@ embedded pairing and the production one."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
-import pytest
 from roster_shared.events import ingest
 from roster_shared.events.envelope import new_id
 from roster_shared.events.people import UserSnapshot
@@ -19,7 +17,7 @@ from roster_shared.tenants import ProvisioningMode, TenantPolicy
 from user_store.snapshots import load_user_snapshot
 from user_store.tables import UserRow
 
-from tests.integration.harness import Stack, login, pairing_stack, scim_user
+from tests.integration.harness import PairingSuite, Stack, login, scim_user
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -43,15 +41,7 @@ def caused_by(events: list[dict[str, Any]], event_id: str) -> list[dict[str, Any
     return [e for e in events if e["data"].get("caused_by") == event_id]
 
 
-class UnchangedLogins:
-    bus_kind: ClassVar[str]
-    db_kind: ClassVar[str]
-
-    @pytest.fixture
-    async def stack(self, request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Stack]:
-        async with pairing_stack(self.bus_kind, self.db_kind, request, tmp_path) as stack:
-            yield stack
-
+class UnchangedLogins(PairingSuite):
     async def test_it_records_the_last_login_and_answers_what_the_general_path_does(
         self, stack: Stack
     ) -> None:
