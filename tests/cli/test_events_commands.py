@@ -151,8 +151,12 @@ async def test_replay_moves_a_stopped_group_back_and_refuses_a_live_one(
     tp = TopicPartition(topics.lifecycle, tenant_partition(acme, PARTITIONS))
     for i in range(3):
         await bus.send(event_record(topics.lifecycle, created(acme, f"old{i}")))
+    # Kafka stamps records in whole milliseconds and the CLI cuts ``--from`` to one, so an
+    # acknowledgement inside the millisecond ``middle`` falls in would put the last old record
+    # at the cut: leave distinct milliseconds on both sides of it.
+    await asyncio.sleep(0.01)
     middle = datetime.now(UTC)
-    await asyncio.sleep(0.01)  # a distinct millisecond for the records after it
+    await asyncio.sleep(0.01)
     for i in range(2):
         await bus.send(event_record(topics.lifecycle, created(acme, f"new{i}")))
 
