@@ -10,6 +10,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from roster_testing.postgres import database_name, normalize_database_url, redact
+from roster_testing.topics import delete_topics_under, take_prefixes, topic_prefix
 
 
 def _libpq(url: str) -> str:
@@ -107,3 +108,33 @@ def test_normalize_rejects_other_schemes() -> None:
 
 def test_redact_hides_password() -> None:
     assert redact("postgresql://u:secret@h:5/db") == "postgresql://u:***@h:5/db"
+
+
+async def test_topics_under_the_given_prefixes_are_deleted_and_no_others(
+    kafka_bootstrap: str,
+) -> None:
+    mine, theirs = topic_prefix("mine"), topic_prefix("theirs")
+    names = [f"{mine}roster.ingest", f"{mine}roster.replies", f"{theirs}roster.ingest"]
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(n, num_partitions=1, replication_factor=1) for n in names]
+        )
+        deleted = await delete_topics_under(kafka_bootstrap, [mine])
+        assert sorted(deleted) == names[:2]
+        async with asyncio.timeout(20):
+            while set(names[:2]) & set(await admin.list_topics()):
+                await asyncio.sleep(0.1)
+        # Another run's topics on the same broker are left alone.
+        assert names[2] in await admin.list_topics()
+    finally:
+        await admin.close()
+
+
+def test_each_prefix_is_handed_out_once_and_taken_once() -> None:
+    take_prefixes()
+    first, second = topic_prefix("s"), topic_prefix("s")
+    assert first != second and first.startswith("s") and first.endswith(".")
+    assert take_prefixes() == [first, second]
+    assert take_prefixes() == []

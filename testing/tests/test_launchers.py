@@ -1,8 +1,9 @@
-"""Launcher mechanics that need neither network nor servers: cache marker and reaper."""
+"""Launcher mechanics that need neither network nor servers: cache marker, reaper, limits."""
 
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from roster_testing import _watchdog
-from roster_testing.kafka import ensure_kafka_classpath
+from roster_testing.kafka import _more_open_files, ensure_kafka_classpath
 
 
 @pytest.fixture
@@ -108,3 +109,32 @@ def test_watchdog_released_leaves_processes_alone(tmp_path: Path) -> None:
     finally:
         server.kill()
         server.wait()
+
+
+def _low_then_more() -> None:
+    """A parent started with a low soft limit (a login shell's 1024, say)."""
+    resource.setrlimit(
+        resource.RLIMIT_NOFILE, (1024, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    )
+    _more_open_files()
+
+
+def test_the_broker_child_gets_as_many_open_files_as_it_may() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import resource; print(*resource.getrlimit(resource.RLIMIT_NOFILE))",
+        ],
+        preexec_fn=_low_then_more,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    got_soft, got_hard = (int(n) for n in child.stdout.split())
+    # The soft limit comes up to the hard one at least; where the process may (CAP_SYS_RESOURCE)
+    # both go up to 2**20. Neither case is this test's choice: containers often drop the capability.
+    assert got_soft == got_hard and got_hard in (hard, 1 << 20)
+    # This process keeps its own limits: only the child was changed.
+    assert resource.getrlimit(resource.RLIMIT_NOFILE) == (soft, hard)

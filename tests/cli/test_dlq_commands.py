@@ -27,6 +27,7 @@ from roster_shared.bus.requests import Requester
 from roster_shared.events.codec import event_record
 from roster_shared.tenants import ProvisioningMode, TenantInfo
 from roster_shared.topics import Topics
+from roster_testing.topics import topic_prefix
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from user_store import tenants
@@ -89,7 +90,7 @@ async def installation(
         database = f"sqlite+aiosqlite:///{tmp_path / 'roster.db'}"
         bus = MemoryBus(retry_backoff=0.05)
     engine = create_engine(database)
-    prefix = f"d{uuid.uuid4().hex[:10]}."
+    prefix = topic_prefix("d")
     settings = UserStoreSettings(
         database_url=database, admin_token=ADMIN, topic_prefix=prefix, topic_partitions=2
     )

@@ -19,6 +19,7 @@ from roster_shared.events.codec import event_record
 from roster_shared.events.envelope import Source, new_id, utcnow
 from roster_shared.events.people import UserSnapshot
 from roster_shared.topics import Topics
+from roster_testing.topics import topic_prefix
 
 PARTITIONS = 4
 
@@ -44,7 +45,7 @@ def created(tenant: str, name: str, version: int = 1) -> lifecycle.UserCreated:
 
 @pytest.fixture
 async def kafka(kafka_bootstrap: str) -> AsyncIterator[tuple[KafkaBus, Topics]]:
-    topics = Topics(f"ev{uuid.uuid4().hex[:8]}.")
+    topics = Topics(topic_prefix("ev"))
     bus = KafkaBus(kafka_bootstrap, client_id="events-cli-tests")
     await bus.start()
     await bus.ensure_topics(topics.specs(PARTITIONS))

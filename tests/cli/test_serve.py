@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from roster_testing.topics import topic_prefix
 
 from tests.cli.devserver import ROSTER, clean_env, free_port, http, roster
 
@@ -92,7 +93,7 @@ def test_each_service_runs_on_its_own_with_kafka_and_postgresql(
     internal = uuid.uuid4().hex
     common = {
         "ROSTER_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "ROSTER_TOPIC_PREFIX": f"serve{uuid.uuid4().hex[:8]}.",
+        "ROSTER_TOPIC_PREFIX": topic_prefix("serve"),
         "ROSTER_INTERNAL_TOKEN": internal,
         "ROSTER_TOPIC_PARTITIONS": "2",
     }

@@ -10,12 +10,12 @@ COMPLIANT, ACCEPTABLE, DEVIATION, ERROR or CRITICAL.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import httpx2
 import pytest
 from roster_shared.bus.kafka import KafkaBus
+from roster_testing.topics import topic_prefix
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 
@@ -25,9 +25,7 @@ from tests.scim.stack import ScimStack, Tenant, scim_stack
 @pytest.fixture
 async def stack(kafka_bootstrap: str, fresh_database_url: str) -> AsyncIterator[ScimStack]:
     bus = KafkaBus(kafka_bootstrap, client_id="conformance")
-    async with scim_stack(
-        bus, fresh_database_url, topic_prefix=f"c{uuid.uuid4().hex[:10]}."
-    ) as running:
+    async with scim_stack(bus, fresh_database_url, topic_prefix=topic_prefix("c")) as running:
         yield running
 
 

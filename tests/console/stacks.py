@@ -32,6 +32,7 @@ from console.settings import ConsoleSettings
 from roster_cli import compose
 from roster_shared.bus.base import Bus
 from roster_shared.topics import Topics
+from roster_testing.topics import topic_prefix
 from user_store.db import create_engine, migrate
 
 from tests.cli.devserver import DevServer, free_port
@@ -57,7 +58,7 @@ class Stack:
 @contextlib.asynccontextmanager
 async def separate_stack(bus: Bus, database_url: str) -> AsyncIterator[Stack]:
     engine = create_engine(database_url)
-    topics = Topics(f"console{uuid.uuid4().hex[:8]}.")
+    topics = Topics(topic_prefix("console"))
     await bus.start()
     await bus.ensure_topics(topics.specs(2))
     await migrate(engine)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from roster_events import reset_group
 from roster_shared.bus.kafka import KafkaBus
+from roster_testing.topics import topic_prefix
 
 from tests.downstream.mirror import (
     MirrorProcess,
@@ -30,7 +31,7 @@ from tests.scim.stack import ScimStack, Tenant, scim_stack
 async def test_the_example_app_keeps_the_user_store_s_users(
     kafka_bootstrap: str, fresh_database_url: str, tmp_path: Path
 ) -> None:
-    prefix = f"m{uuid.uuid4().hex[:10]}."
+    prefix = topic_prefix("m")
     group = f"mirror-{uuid.uuid4().hex[:6]}"
     bus = KafkaBus(kafka_bootstrap, client_id="mirror-tests")
     async with scim_stack(bus, fresh_database_url, topic_prefix=prefix) as stack:

@@ -28,6 +28,7 @@ from roster_shared.events.envelope import EnvelopeBase, Source, utcnow
 from roster_shared.events.replies import Reply
 from roster_shared.tenants import ProvisioningMode, TenantInfo, TenantPolicy
 from roster_shared.topics import Topics
+from roster_testing.topics import topic_prefix
 from sqlalchemy.ext.asyncio import AsyncEngine
 from user_store import tenants
 from user_store.db import create_engine, migrate, session_factory
@@ -225,7 +226,7 @@ async def pairing_stack(
         bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"), client_id="test-user-store")
     else:
         bus = memory_bus()
-    stack = Stack(bus, engine, Topics(prefix=f"t{uuid.uuid4().hex[:10]}."))
+    stack = Stack(bus, engine, Topics(prefix=topic_prefix("t")))
     try:
         await stack.start()
         yield stack

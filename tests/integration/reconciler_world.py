@@ -24,6 +24,7 @@ from roster_shared.tenants import ProvisioningMode, TenantInfo
 from roster_shared.topics import Topics
 from roster_shared.userstore_client import UserStoreClient
 from roster_testing.directories import DirectoryStandIn, Person
+from roster_testing.topics import topic_prefix
 from user_store.db import create_engine
 
 from tests.integration.harness import Collector, Stack, login
@@ -106,7 +107,7 @@ def directory_people(count: int) -> list[Person]:
 @contextlib.asynccontextmanager
 async def running_world(bus: Bus, database_url: str) -> AsyncIterator[World]:
     """Everything started on ``bus`` and the database at ``database_url``; stopped after."""
-    stack = Stack(bus, create_engine(database_url), Topics(prefix=f"t{uuid.uuid4().hex[:10]}."))
+    stack = Stack(bus, create_engine(database_url), Topics(prefix=topic_prefix("t")))
     await stack.start()
     # The internal API alone (no internal credential): the stack's user-store consumes.
     api = compose.user_store(

@@ -40,6 +40,7 @@ from roster_shared.events.replies import Reply
 from roster_shared.service import FATAL
 from roster_shared.tenants import ProvisioningMode, TenantInfo
 from roster_shared.topics import Topics
+from roster_testing.topics import topic_prefix
 from sqlalchemy.ext.asyncio import AsyncEngine
 from user_store import tenants
 from user_store.app import SERVICE, create_app
@@ -126,7 +127,7 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         database = f"sqlite+aiosqlite:///{tmp_path / 'roster.db'}"
         engine = create_engine(database)
         bus = MemoryBus(retry_backoff=0.1)
-    prefix = f"p{uuid.uuid4().hex[:10]}."
+    prefix = topic_prefix("p")
     settings = UserStoreSettings(
         database_url=database,
         admin_token="admin-token",

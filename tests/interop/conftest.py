@@ -6,11 +6,11 @@ see one another's events.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from roster_shared.bus.kafka import KafkaBus
+from roster_testing.topics import topic_prefix
 
 from tests.scim.stack import ScimStack, scim_stack
 
@@ -18,7 +18,5 @@ from tests.scim.stack import ScimStack, scim_stack
 @pytest.fixture
 async def stack(kafka_bootstrap: str, fresh_database_url: str) -> AsyncIterator[ScimStack]:
     bus = KafkaBus(kafka_bootstrap, client_id="interop")
-    async with scim_stack(
-        bus, fresh_database_url, topic_prefix=f"i{uuid.uuid4().hex[:10]}."
-    ) as running:
+    async with scim_stack(bus, fresh_database_url, topic_prefix=topic_prefix("i")) as running:
         yield running

@@ -21,11 +21,11 @@ Sources:
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from roster_testing.topics import topic_prefix
 
 from tests.interop.idp import ENTERPRISE, LIST, USER, failed, ok, patch_body
 from tests.scim.stack import PAIRINGS, ScimStack, Tenant, pairing, scim_stack
@@ -34,7 +34,7 @@ from tests.scim.stack import PAIRINGS, ScimStack, Tenant, pairing, scim_stack
 @pytest.fixture(params=PAIRINGS)
 async def stack(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[ScimStack]:
     bus, database = pairing(request, tmp_path, "dialects")
-    async with scim_stack(bus, database, topic_prefix=f"d{uuid.uuid4().hex[:10]}.") as running:
+    async with scim_stack(bus, database, topic_prefix=topic_prefix("d")) as running:
         yield running
 
 

@@ -3,11 +3,11 @@ SQLite) and on the production one (Kafka and PostgreSQL); every protocol test ru
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from roster_testing.topics import topic_prefix
 
 from tests.scim.stack import PAIRINGS, ScimStack, Tenant, pairing, scim_stack
 
@@ -15,7 +15,7 @@ from tests.scim.stack import PAIRINGS, ScimStack, Tenant, pairing, scim_stack
 @pytest.fixture(params=PAIRINGS)
 async def stack(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[ScimStack]:
     bus, database = pairing(request, tmp_path, "scim-tests")
-    async with scim_stack(bus, database, topic_prefix=f"s{uuid.uuid4().hex[:10]}.") as running:
+    async with scim_stack(bus, database, topic_prefix=topic_prefix("s")) as running:
         yield running
 
 

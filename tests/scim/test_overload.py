@@ -20,7 +20,6 @@ import dataclasses
 import logging
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -33,6 +32,7 @@ from roster_cli import compose
 from roster_shared.bus.kafka import KafkaBus
 from roster_shared.deadline import ARRIVED
 from roster_shared.service import standalone_root
+from roster_testing.topics import topic_prefix
 from sqlmodel import col, select
 from user_store.tables import UserRow
 
@@ -54,7 +54,7 @@ async def _stack(servers: tuple[str, str], **scim_settings: Any) -> AsyncIterato
     async with scim_stack(
         bus,
         database,
-        topic_prefix=f"o{uuid.uuid4().hex[:10]}.",
+        topic_prefix=topic_prefix("o"),
         scim_settings=scim_settings,
     ) as stack:
         yield stack

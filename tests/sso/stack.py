@@ -28,6 +28,7 @@ from roster_shared.events.people import UserSnapshot
 from roster_shared.events.replies import Reply
 from roster_shared.tenants import ProvisioningMode, TenantInfo
 from roster_shared.topics import Topics
+from roster_testing.topics import topic_prefix
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sso_login.keys import CONTEXT
 from user_store import tenants
@@ -76,7 +77,7 @@ class SsoStack:
         self.engine = engine
         self.database_url = database_url
         self.tmp = tmp
-        self.topics = Topics(f"sso{uuid.uuid4().hex[:8]}.")
+        self.topics = Topics(topic_prefix("sso"))
         self.sessions = session_factory(engine)
         self.requester = Requester(bus, topic=self.topics.replies)
         self.ingest = IngestClient(self.requester, self.topics.ingest, timeout=30)

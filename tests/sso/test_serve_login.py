@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from roster_testing.topics import topic_prefix
 
 from tests.cli.devserver import ROSTER, clean_env, free_port, http, roster
 from tests.sso.saml_idp import SamlIdP
@@ -89,7 +90,7 @@ async def test_two_sso_instances_share_sessions_and_the_replay_cache(
     assert created.returncode == 0, created.stderr
     common = {
         "ROSTER_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "ROSTER_TOPIC_PREFIX": f"serve{uuid.uuid4().hex[:8]}.",
+        "ROSTER_TOPIC_PREFIX": topic_prefix("serve"),
         "ROSTER_INTERNAL_TOKEN": "internal",
         "ROSTER_TOPIC_PARTITIONS": "2",
     }

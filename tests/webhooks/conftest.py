@@ -3,11 +3,11 @@ receiver process."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from roster_testing.topics import topic_prefix
 
 from tests.scim.stack import PAIRINGS, pairing
 from tests.webhooks.stack import HookStack, Receiver, receiver, webhook_stack
@@ -16,7 +16,7 @@ from tests.webhooks.stack import HookStack, Receiver, receiver, webhook_stack
 @pytest.fixture(params=PAIRINGS)
 async def stack(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[HookStack]:
     bus, database = pairing(request, tmp_path, "webhook-tests")
-    async with webhook_stack(bus, database, topic_prefix=f"w{uuid.uuid4().hex[:10]}.") as running:
+    async with webhook_stack(bus, database, topic_prefix=topic_prefix("w")) as running:
         yield running
 
 

@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -214,6 +215,23 @@ async def _metadata_ready(bootstrap: str) -> None:
         await admin.close()
 
 
+def _more_open_files() -> None:
+    """Raise the broker's open-file limit (in the child, before exec) as far as allowed.
+
+    Kafka holds a log, an offset index and a time index open per partition segment; Kafka's
+    own guidance is 100,000 or more. A shared test broker gathers partitions all day, and at
+    the machine's default (20,000 here) it died of "Too many open files". Root may raise the
+    hard limit up to ``fs.nr_open``; anyone else gets the soft limit raised to the hard one.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 1 << 20
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+        return
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, hard), hard))
+
+
 class KafkaStartError(RuntimeError):
     """The broker did not come up; the message carries the tail of its logs."""
 
@@ -371,6 +389,7 @@ class LocalKafka:
                 stderr=subprocess.STDOUT,
                 cwd=self.run_dir,
                 start_new_session=True,
+                preexec_fn=_more_open_files,
             )
         self._watchdog.kill_on_exit(self._proc.pid, group=True, grace=20.0)
         self._wait_ready(deadline)
@@ -424,6 +443,7 @@ class LocalKafka:
                 stderr=subprocess.STDOUT,
                 cwd=self.run_dir,
                 start_new_session=True,
+                preexec_fn=_more_open_files,
             )
         self._watchdog.kill_on_exit(self._proc.pid, group=True, grace=20.0)
         self._wait_ready(deadline)

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from roster_testing._util import run_coroutine_sync
 from roster_testing.infra import (
     DATABASE_ENV,
     KAFKA_ENV,
@@ -43,8 +44,11 @@ from roster_testing.infra import (
     postgres_service,
 )
 from roster_testing.postgres import database_name, drop_database
+from roster_testing.topics import delete_topics_under, take_prefixes
 
 _STARTED = pytest.StashKey[list[str]]()
+_BOOTSTRAP = pytest.StashKey[str]()
+"""The session broker's bootstrap, once a test asked for it: where test topics are deleted."""
 _SERVERS_ALLOWED = pytest.StashKey[bool]()
 
 INTEGRATION = "integration"
@@ -176,8 +180,9 @@ def roster_postgres(pytestconfig: pytest.Config) -> Iterator[PostgresService]:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(roster_kafka: KafkaService) -> str:
+def kafka_bootstrap(roster_kafka: KafkaService, pytestconfig: pytest.Config) -> str:
     """Bootstrap servers (``host:port``) of the session's broker."""
+    pytestconfig.stash[_BOOTSTRAP] = roster_kafka.bootstrap
     return roster_kafka.bootstrap
 
 
@@ -185,6 +190,24 @@ def kafka_bootstrap(roster_kafka: KafkaService) -> str:
 def postgres_url(roster_postgres: PostgresService) -> str:
     """SQLAlchemy async URL (``postgresql+asyncpg://``) of the session's ``roster`` database."""
     return roster_postgres.url
+
+
+@pytest.fixture(autouse=True)
+def _roster_topics_deleted(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test, delete the topics under the prefixes it took from ``topic_prefix``.
+
+    Autouse fixtures are set up first and so torn down last: the test's own consumers and
+    producers have stopped by then.
+    """
+    take_prefixes()  # a prefix taken outside any test (module import) is not this test's
+    yield
+    prefixes = take_prefixes()
+    bootstrap = request.config.stash.get(_BOOTSTRAP, None)
+    if not prefixes or bootstrap is None:
+        return
+    # Best effort, as with databases: a failed delete must not fail a passing test.
+    with contextlib.suppress(Exception):
+        run_coroutine_sync(lambda: delete_topics_under(bootstrap, prefixes), timeout=15)
 
 
 def _database_name_for(node_name: str) -> str:
