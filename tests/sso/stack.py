@@ -166,6 +166,18 @@ class SsoStack:
         async with self.sessions() as session, session.begin():
             await tenants.update_tenant(session, slug, settings={"sso": sso})
 
+    async def test_ticket(self, slug: str) -> str:
+        """A Test sign-in ticket, minted as the setup portal mints one: the admin API."""
+        async with (
+            aiohttp.ClientSession() as client,
+            client.post(
+                f"{self.base}/sso/admin/tenants/{slug}/test-tickets",
+                headers={"Authorization": "Bearer sso-admin"},
+            ) as response,
+        ):
+            assert response.status == 201, await response.text()
+            return str((await response.json())["ticket"])
+
     async def user(self, tenant_id: str, user_id: str) -> UserSnapshot:
         from user_store import queries
 

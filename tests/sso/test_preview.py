@@ -1,4 +1,4 @@
-"""Test sign-in (``?test=1``): a real sign-in through the IdP whose result is a page — what
+"""Test sign-in (``?test=<ticket>``): a real sign-in through the IdP whose result is a page — what
 arrived, what the mapping made of it, and the verdict — with nothing created and no session.
 SAML (pysaml2) and OIDC (node oidc-provider), on both pairings."""
 
@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import base64
 from typing import Any
+from urllib.parse import urlencode
 
+import aiohttp
 import sqlalchemy as sa
 from roster_shared.tenants import ProvisioningMode
 from sqlmodel import col
+from sso_login.keys import CONTEXT
+from sso_login.tokens import Sealer
 from user_store.tables import UserRow
 
 from tests.sso.openid_provider import follow_to_callback
@@ -32,7 +36,8 @@ async def test_saml_test_sign_in_shows_the_verdict_and_creates_nothing(stack: Ss
     tenant = await stack.tenant("acme", ProvisioningMode.SCIM)
     idp = await _configure_saml(stack, "acme")
     browser = stack.browser()
-    start = await browser.get("/sso/acme/saml/login?test=1&return_to=/setup/back")
+    ticket = await stack.test_ticket("acme")
+    start = await browser.get(f"/sso/acme/saml/login?test={ticket}&return_to=/setup/back")
     assert start.status == 303
     request_id, acs = saml_request_id(idp, start.headers["Location"])
     entity_id, _ = stack.sp("acme")
@@ -53,7 +58,7 @@ async def test_saml_test_sign_in_shows_the_verdict_and_creates_nothing(stack: Ss
     assert await users_of(stack, tenant.id) == 0  # nothing was created
 
     # A response that fails a check is shown as the refusal it would be, again changing nothing.
-    start = await browser.get("/sso/acme/saml/login?test=1")
+    start = await browser.get(f"/sso/acme/saml/login?test={ticket}")
     _, acs = saml_request_id(idp, start.headers["Location"])
     forged = base64.b64encode(b"<samlp:Response xmlns:samlp='x'/>").decode()
     page = await browser.post(acs, data={"SAMLResponse": forged})
@@ -71,7 +76,7 @@ async def test_oidc_test_sign_in_previews_a_jit_account(
     await connect(stack, op, "acme")
     op.account("u-ada", email="ada@example.com", email_verified=True, given_name="Ada")
     browser = stack.browser()
-    start = await browser.get("/sso/acme/oidc/login?test=1")
+    start = await browser.get(f"/sso/acme/oidc/login?test={await stack.test_ticket('acme')}")
     assert start.status == 303, await start.text()
     callback = await follow_to_callback(browser, start.headers["Location"], "u-ada")
     page = await browser.get(callback)
@@ -94,7 +99,8 @@ async def test_saml_test_sign_in_shows_a_refusal_only_the_user_stores_rules_see(
 
     async def sign_in(name_id: str, test: bool) -> Any:
         browser = stack.browser()
-        start = await browser.get("/sso/acme/saml/login" + ("?test=1" if test else ""))
+        query = f"?test={await stack.test_ticket('acme')}" if test else ""
+        start = await browser.get("/sso/acme/saml/login" + query)
         request_id, acs = saml_request_id(idp, start.headers["Location"])
         encoded = idp.response(
             sp_entity_id=entity_id,
@@ -118,3 +124,45 @@ async def test_saml_test_sign_in_shows_a_refusal_only_the_user_stores_rules_see(
 
     again = await sign_in("ada-subject", test=True)  # the account's own subject: would update
     assert "Would sign in as the existing account &#x27;ada@example.com&#x27;" in await again.text()
+
+
+async def test_a_test_sign_in_starts_only_with_a_live_ticket_for_its_tenant(
+    stack: SsoStack,
+) -> None:
+    # The result page shows the verdict's reason: for the admin setting up SSO, not for every
+    # employee who can sign in at the IdP. Each bad ticket is refused before any AuthnRequest.
+    acme = await stack.tenant("acme", ProvisioningMode.SCIM_JIT)
+    await stack.tenant("beta", ProvisioningMode.SCIM_JIT)
+    await _configure_saml(stack, "acme")
+    assert stack.sso_app is not None
+    sealer = stack.sso_app[CONTEXT].sealer
+    cases = {
+        "1": "test ticket malformed",  # the old ?test=1 link
+        await stack.test_ticket("beta"): "made for another tenant",
+        sealer.dumps("test-ticket", {"tid": acme.id}, max_age=-1): "test ticket expired",
+        sealer.dumps("saml-login", {"tid": acme.id}, max_age=60): "another purpose",
+        Sealer(b"x" * 32).dumps("test-ticket", {"tid": acme.id}, max_age=60): "forged",
+    }
+    browser = stack.browser()
+    for ticket, why in cases.items():
+        page = await browser.get("/sso/acme/saml/login?" + urlencode({"test": ticket}))
+        text = await page.text()
+        assert page.status == 400 and "Location" not in page.headers, text
+        assert "Start Test sign-in again from the setup portal" in text
+        stack.refusals.assert_reason(text, why)
+    assert await users_of(stack, acme.id) == 0
+
+
+async def test_only_the_admin_credential_mints_a_test_ticket(stack: SsoStack) -> None:
+    await stack.tenant("acme", ProvisioningMode.SCIM_JIT)
+    url = f"{stack.base}/sso/admin/tenants/acme/test-tickets"
+    async with aiohttp.ClientSession() as client:
+        for headers in ({}, {"Authorization": "Bearer not-the-admin"}):
+            async with client.post(url, headers=headers) as response:
+                assert response.status == 401
+                assert (await response.json())["error"] == "unauthorized"
+        async with client.post(
+            f"{stack.base}/sso/admin/tenants/nobody/test-tickets",
+            headers={"Authorization": "Bearer sso-admin"},
+        ) as response:
+            assert response.status == 404

@@ -247,6 +247,16 @@ class Backend:
         )
         return data
 
+    async def test_ticket(self, ref: str) -> str:
+        """A ticket that lets one Test sign-in start for the tenant (10 minutes)."""
+        data: dict[str, Any] = await self._call(
+            "POST",
+            self.urls.sso_login,
+            _seg("sso", "admin", "tenants", ref, "test-tickets"),
+            admin=True,
+        )
+        return str(data["ticket"])
+
     async def set_mapping(self, ref: str, mapping: str) -> dict[str, Any]:
         data: dict[str, Any] = await self._call(
             "PATCH",

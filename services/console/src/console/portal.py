@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -102,7 +102,6 @@ async def portal_page(
         "error": error,
         "done": done,
         "shown": shown or {},
-        "public_url": settings.public_url.rstrip("/"),
     }
     return render("portal.html", request, context, status=status or (400 if error else 200))
 
@@ -173,6 +172,29 @@ async def connect_saml(request: web.Request) -> web.StreamResponse:
         if guide is not None:
             await backend.set_mapping(tenant.slug, guide.mapping)
         return "Your SAML identity provider is connected. Try Test sign-in next.", None
+
+    return await _act(request, "sso", action)
+
+
+@routes.post("/{link}/test-sign-in")
+async def test_sign_in(request: web.Request) -> web.StreamResponse:
+    """Test sign-in: a ticket from sso-login for this tenant (only a live link's holder gets
+    one), then off to the IdP with it; the result page links back here."""
+
+    async def action(tenant: Any, form: Any) -> tuple[str, None]:
+        backend = request.app[BACKEND]
+        sso = await backend.sso(tenant.slug)
+        kind = "saml" if sso.get("saml") else "oidc" if sso.get("oidc") else None
+        if kind is None:
+            raise FormError("Connect your IdP first.")
+        ticket = await backend.test_ticket(tenant.slug)
+        idp = request.query.get("idp", "")
+        back = f"/setup/{request.match_info['link']}" + (
+            f"?{urlencode({'idp': idp})}" if idp else ""
+        )
+        start = urlencode({"test": ticket, "return_to": back})
+        public_url = request.app[SETTINGS].public_url.rstrip("/")
+        raise web.HTTPSeeOther(f"{public_url}/sso/{tenant.slug}/{kind}/login?{start}")
 
     return await _act(request, "sso", action)
 

@@ -3,6 +3,7 @@
 ``/sso/admin/tenants/{tenant}/connections[/saml|/oidc]`` with ``Authorization: Bearer <admin
 token>`` (``ROSTER_ADMIN_TOKEN``; without one the admin API is off). sso-login validates the
 connection — it owns the model — and the user-store stores it in the tenant's ``sso`` section.
+``.../test-tickets`` mints a ticket for the setup portal's Test sign-in.
 Answers are JSON; client secrets never come back.
 """
 
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 from roster_shared.ids import is_tenant_ref
 from roster_shared.userstore_client import UserStoreClientError
 
-from sso_login import saml
+from sso_login import saml, test_tickets
 from sso_login.connections import OidcConnection, SamlConnection, SsoConfig
 from sso_login.keys import CONTEXT, USER_STORE
 
@@ -157,3 +158,22 @@ async def options_patch(request: web.Request) -> web.Response:
     if not set(body) <= allowed:
         return _error(400, "invalid", f"only {', '.join(sorted(allowed))} may be set here")
     return await _change(request, body)
+
+
+@routes.post(PREFIX + "/test-tickets")
+async def test_ticket(request: web.Request) -> web.Response:
+    """A ticket that starts one Test sign-in for the tenant (:mod:`sso_login.test_tickets`).
+
+    The setup portal asks for one when the customer's admin presses Test sign-in."""
+    if (refused := _authorised(request)) is not None:
+        return refused
+    if not is_tenant_ref(request.match_info["tenant"]):
+        return _error(404, "unknown_tenant", "no tenant of that name or id")
+    try:
+        tenant = await request.app[USER_STORE].tenant(request.match_info["tenant"])
+    except UserStoreClientError as exc:
+        return _error(exc.status, exc.code, exc.detail)
+    except (aiohttp.ClientError, TimeoutError):
+        return _error(503, "unavailable", "the user-store did not answer")
+    ticket = test_tickets.issue(request.app[CONTEXT].sealer, tenant.id)
+    return web.json_response({"ticket": ticket, "expires_in": int(test_tickets.TTL)}, status=201)

@@ -1,14 +1,16 @@
 """Test sign-in: a real sign-in through the tenant's IdP that shows what arrived, and changes
 nothing — no account is created or updated, and no session is issued.
 
-The customer's admin starts it from the setup portal (``/sso/{tenant}/saml/login?test=1``). The
-assertion goes through every check a real sign-in's does (signature, audience, recipient,
-time, InResponseTo bound to this browser, the replay cache); then, instead of asking the
-user-store to provision, the page shows the subject, every attribute, the groups, what the
-tenant's mapping made of them, the link keys, and the user-store's verdict: the login event a
-real sign-in would publish, decided by the user-store's own rules as a dry run that commits
-nothing (``POST /internal/tenants/{t}/logins/dry-run``), so a refusal shows its real reason (an
-identity link to another subject, a deactivated account, a mode that refuses JIT).
+The customer's admin starts it from the setup portal
+(``/sso/{tenant}/saml/login?test=<ticket>``; only the portal can get a ticket:
+:mod:`sso_login.test_tickets`). The assertion goes through every check a real sign-in's does
+(signature, audience, recipient, time, InResponseTo bound to this browser, the replay cache);
+then, instead of asking the user-store to provision, the page shows the subject, every
+attribute, the groups, what the tenant's mapping made of them, the link keys, and the
+user-store's verdict: the login event a real sign-in would publish, decided by the user-store's own
+rules as a dry run that commits nothing (``POST /internal/tenants/{t}/logins/dry-run``), so a
+refusal shows its real reason (an identity link to another subject, a deactivated account, a
+mode that refuses JIT).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from roster_shared.ids import is_tenant_ref
 from roster_shared.tenants import TenantInfo
 from roster_shared.userstore_client import UserStoreClientError
 
-from sso_login import request_log, saml
+from sso_login import request_log, saml, test_tickets
 from sso_login.connections import OidcConnection, SamlConnection, SsoConfig
 from sso_login.errors import (
     LoginError,
@@ -110,16 +110,26 @@ def clear_cookie(response: web.StreamResponse, name: str, path: str, samesite: s
     )
 
 
-def login_start(request: web.Request, config: SsoConfig) -> tuple[bool, str]:
-    """Whether a login being started (``?test=1``) is a Test sign-in, and where the browser goes
-    after it (``?return_to``).
+def login_start(request: web.Request, tenant_id: str, config: SsoConfig) -> tuple[bool, str]:
+    """Whether a login being started (``?test=<ticket>``) is a Test sign-in, and where the
+    browser goes after it (``?return_to``).
 
+    A Test sign-in needs a ticket from the setup portal (:mod:`sso_login.test_tickets`); with
+    one that is expired, forged or for another tenant the start is refused, before the IdP.
     A real login refuses a ``return_to`` that fails the relay checks (and goes to the landing
     page without one). For a Test sign-in (:mod:`sso_login.preview`) "back" is only a link on the
     result page, so an unsafe one is dropped rather than refused.
     """
     given = request.query.get("return_to")
-    if request.query.get("test") == "1":
+    ticket = request.query.get("test")
+    if ticket is not None:
+        why = test_tickets.refusal(context(request).sealer, ticket, tenant_id)
+        if why is not None:
+            raise Refused(
+                "This Test sign-in link is no longer valid. Start Test sign-in again from the "
+                "setup portal.",
+                reason=why,
+            )
         return True, safe_target(given, config.relay_state_allow) or ""
     if given is None:
         return False, DEFAULT_LANDING
