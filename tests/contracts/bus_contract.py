@@ -101,6 +101,11 @@ class BusContract:
         """The partition the bus puts ``key`` in."""
         raise NotImplementedError
 
+    async def join_under_way(self, bus: Bus, group: str) -> None:
+        """Return once a member joining ``group`` has set off its rebalance: the members
+        already in it have been asked to give partitions up and have not finished."""
+        raise NotImplementedError
+
     # -- helpers -----------------------------------------------------------------------------
 
     @pytest.fixture
@@ -269,7 +274,7 @@ class BusContract:
         await asyncio.wait_for(blocked.wait(), self.wait_timeout)
         sub2 = bus.subscribe(group, [topic], second, max_batch=5)
         joining = asyncio.create_task(sub2.start())
-        await asyncio.sleep(0.5)  # the join is under way (Kafka: sub1's revocation waits)
+        await asyncio.wait_for(self.join_under_way(bus, group), self.wait_timeout)
         release.set()
         await asyncio.wait_for(joining, self.wait_timeout)
 

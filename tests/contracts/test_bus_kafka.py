@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -28,6 +30,23 @@ class TestKafkaBus(BusContract):
 
     def partition_of(self, key: str, partitions: int) -> int:
         return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+    async def join_under_way(self, bus: Bus, group: str) -> None:
+        # The coordinator holds the group in PreparingRebalance from a new member's JoinGroup
+        # until every member rejoined; sub1 rejoins only after its revocation, i.e. after the
+        # batch in hand.
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            while True:
+                [response] = await admin.describe_consumer_groups([group])
+                [(error_code, _, state, *_)] = response.groups
+                assert error_code == 0, response
+                if state == "PreparingRebalance":
+                    return
+                await asyncio.sleep(0.02)
+        finally:
+            await admin.close()
 
     async def topic_info(self, bus: Bus, name: str) -> tuple[int, dict[str, str]] | None:
         assert isinstance(bus, KafkaBus)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from roster_shared.bus import Bus, MemoryBus
 from roster_shared.bus.memory import partition_for
@@ -25,3 +27,10 @@ class TestMemoryBus(BusContract):
 
     def partition_of(self, key: str, partitions: int) -> int:
         return partition_for(key, partitions)
+
+    async def join_under_way(self, bus: Bus, group: str) -> None:
+        # A member joins when its start() runs; the partition it takes over stays locked by
+        # the member handling a batch of it (``_claim``) until that batch commits.
+        assert isinstance(bus, MemoryBus)
+        while len(bus._groups[group].members) < 2:
+            await asyncio.sleep(0)
