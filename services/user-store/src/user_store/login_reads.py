@@ -62,12 +62,17 @@ async def returning_user(
     return ReturningLogin(user=account.snapshot)
 
 
+async def returning_of(
+    app: web.Application, ref: str, message: ReturningLoginRead
+) -> ReturningLogin:
+    """:func:`returning_user` on the application's read sessions (the HTTP handler's own)."""
+    async with app[READ_SESSIONS]() as session:
+        return await returning_user(session, ref, message.login, app[LOOP_READS])
+
+
 @routes.post("/internal/tenants/{ref}/logins/returning")
 async def returning_login(request: web.Request) -> web.Response:
     """Whether this login is of a returning user whose account it would not change."""
     message = await message_of(request, ReturningLoginRead)
-    async with request.app[READ_SESSIONS]() as session:
-        answer = await returning_user(
-            session, request.match_info["ref"], message.login, request.app[LOOP_READS]
-        )
+    answer = await returning_of(request.app, request.match_info["ref"], message)
     return web.Response(text=answer.model_dump_json(), content_type="application/json")
