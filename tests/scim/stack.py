@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from roster_cli import compose
 from roster_shared.bus.base import Bus
@@ -66,6 +67,9 @@ class Tenant:
 
 class ScimStack:
     """A running user-store + scim-api pair."""
+
+    root: web.Application
+    """The composed application (the user-store's, the others mounted on it)."""
 
     def __init__(
         self,
@@ -138,10 +142,13 @@ async def scim_stack(
     scim_settings: dict[str, Any] | None = None,
     also: dict[str, dict[str, Any]] | None = None,
     kind: type[ScimStack] = ScimStack,
+    in_process: bool | None = None,
 ) -> AsyncIterator[ScimStack]:
     """Start the pair; the bus is started and stopped here. ``also`` adds services (name ->
     settings) to the same root, ``kind`` is the handle yielded (a subclass that knows them);
-    ``request_timeout=None`` leaves the scim-api's own default."""
+    ``request_timeout=None`` leaves the scim-api's own default. ``in_process``: the services
+    read from the user-store in process (``roster_cli.inprocess``) rather than over HTTP; by
+    default on SQLite, as ``roster dev`` does, and over HTTP on PostgreSQL, as production does."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     internal = secrets.token_urlsafe(16)
@@ -163,14 +170,20 @@ async def scim_stack(
             **(also or {}),
         },
     )
+    if in_process is None:
+        in_process = database_url.startswith("sqlite")
     root = compose.compose(
-        wiring, bus=bus, engine=engine, services=[compose.SCIM_API, *(also or {})]
+        wiring,
+        bus=bus,
+        engine=engine,
+        services=[compose.SCIM_API, *(also or {})],
+        in_process=in_process,
     )
     server = TestServer(root, host="127.0.0.1", port=port)
     try:
         await server.start_server()
         async with aiohttp.ClientSession() as http:
-            yield kind(
+            running = kind(
                 engine,
                 url,
                 http,
@@ -181,6 +194,8 @@ async def scim_stack(
                 internal_token=internal,
                 wiring=wiring,
             )
+            running.root = root
+            yield running
     finally:
         await server.close()
         await bus.stop()

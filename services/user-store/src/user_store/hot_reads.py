@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from user_store.filter_sql import USER_FILTERS, strip_urn
 from user_store.identity import name_key
-from user_store.loop_reads import LoopReads
+from user_store.loop_reads import LoopReads, OnDemand
 from user_store.snapshots import linked_snapshot
 from user_store.tables import TenantRow, UserRow
 from user_store.tenants import presented_token, tenant_info, token_live
@@ -223,8 +223,13 @@ def _sqlite_row(statement: _Statement, rows: Any) -> dict[str, Any] | None:
     return None
 
 
+Reader = AsyncSession | AsyncConnection | OnDemand
+"""Where a statement runs when the loop's connection does not answer it: a session, a
+connection, or one opened on demand (:class:`user_store.loop_reads.OnDemand`)."""
+
+
 async def _row(
-    session: AsyncSession | AsyncConnection,
+    session: Reader,
     statement: _Statement,
     *args: Any,
     loop: LoopReads | None = None,
@@ -272,7 +277,7 @@ def is_user_name_lookup(query: ListQuery) -> bool:
 
 
 async def _fetch(
-    session: AsyncSession | AsyncConnection,
+    session: Reader,
     statement: _Statement,
     ref: str,
     token: str,
@@ -365,7 +370,7 @@ async def linked_account(
 
 
 async def verified_tenant(
-    session: AsyncSession | AsyncConnection, ref: str, token: str, loop: LoopReads | None = None
+    session: Reader, ref: str, token: str, loop: LoopReads | None = None
 ) -> TenantInfo | None:
     """The tenant ``ref`` when ``token`` is one of its live tokens, else None (never says what
     failed): :func:`user_store.tenants.verify_token` in one prepared statement, no ORM. On a
@@ -381,7 +386,7 @@ async def verified_tenant(
 
 
 async def token_user(
-    session: AsyncSession | AsyncConnection,
+    session: Reader,
     ref: str,
     token: str,
     user_id: str,
@@ -393,7 +398,7 @@ async def token_user(
 
 
 async def token_user_name(
-    session: AsyncSession | AsyncConnection,
+    session: Reader,
     ref: str,
     token: str,
     query: ListQuery,

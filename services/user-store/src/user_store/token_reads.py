@@ -24,6 +24,7 @@ from user_store import hot_reads, queries
 from user_store.bodies import json_object
 from user_store.errors import Invalid, NotFound, TokenRefused
 from user_store.keys import CURSORS, LOOP_READS, READ_ENGINE, READ_SESSIONS
+from user_store.loop_reads import OnDemand
 
 routes = web.RouteTableDef()
 
@@ -46,7 +47,7 @@ async def verified(app: web.Application, ref: str, token: str) -> TenantInfo:
     """The tenant ``ref`` when ``token`` is one of its live SCIM tokens (``tokens/verify``);
     :class:`TokenRefused` otherwise. One prepared statement on a bare connection: the scim-api
     asks this before every write, so no ORM session either."""
-    async with app[READ_ENGINE].connect() as connection:
+    async with OnDemand(app[READ_ENGINE]) as connection:
         tenant = await hot_reads.verified_tenant(connection, ref, token, app[LOOP_READS])
     if tenant is None:
         raise TokenRefused("unknown, revoked or malformed token")
@@ -74,7 +75,7 @@ async def user_of(app: web.Application, ref: str, message: TokenUserRead) -> Tok
     if not is_id(message.user_id):  # never reaches a query (user_store.path_params)
         await verified(app, ref, message.token)
         raise NotFound("no user with that id: it is not an id")
-    async with app[READ_ENGINE].connect() as connection:
+    async with OnDemand(app[READ_ENGINE]) as connection:
         found, user = await hot_reads.token_user(
             connection, ref, message.token, message.user_id, app[LOOP_READS]
         )
@@ -90,7 +91,7 @@ async def users_of(app: web.Application, ref: str, message: TokenUsersRead) -> T
     carries (:class:`TokenRefused` before anything is read when it is not live)."""
     query = message.query
     if hot_reads.is_user_name_lookup(query):
-        async with app[READ_ENGINE].connect() as connection:
+        async with OnDemand(app[READ_ENGINE]) as connection:
             found, users = await hot_reads.token_user_name(
                 connection, ref, message.token, query, app[LOOP_READS]
             )
