@@ -6,6 +6,10 @@ The token is verified first, in the same session and by the same statement as
 another tenant's, malformed, or no such tenant) gets the same 401 ``invalid_token`` before
 anything is read, so the answer never says whether the user exists. Only then is a 404 or a
 400 about the read itself possible.
+
+The handlers are thin: each parses its body and calls a function of the application
+(:func:`verified`, :func:`user_of`, :func:`users_of`), which a caller in the same process
+(``roster dev``) calls directly instead (:mod:`user_store.in_process`).
 """
 
 from __future__ import annotations
@@ -45,8 +49,8 @@ async def message_of(request: web.Request, model: type[M]) -> M:
 
 async def verified(app: web.Application, ref: str, token: str) -> TenantInfo:
     """The tenant ``ref`` when ``token`` is one of its live SCIM tokens (``tokens/verify``);
-    :class:`TokenRefused` otherwise. One prepared statement on a bare connection: the scim-api
-    asks this before every write, so no ORM session either."""
+    :class:`TokenRefused` otherwise. One prepared statement, no ORM session (the scim-api asks
+    this before every write), on a pooled connection only when the loop's cannot answer it."""
     async with OnDemand(app[READ_ENGINE]) as connection:
         tenant = await hot_reads.verified_tenant(connection, ref, token, app[LOOP_READS])
     if tenant is None:
