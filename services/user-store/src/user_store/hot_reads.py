@@ -350,7 +350,7 @@ class LinkedAccount:
 
 
 async def linked_account(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     ref: str,
     issuer: str,
     subject: str,
