@@ -155,6 +155,9 @@ def _token_read(user_condition: str) -> _Statement:
     )
 
 
+# A tenant by id or slug (``GET /internal/tenants/{ref}``: sso-login asks it on every login
+# step, before it knows the tenant's connection).
+_TENANT_BY_REF = _compose(_TENANT, "  FROM tenants t\n WHERE t.id = $1 OR t.slug = $1\n LIMIT 1")
 # The token check alone (``tokens/verify``, asked before every SCIM write): the tenant and its
 # token, no user. The same joins as ``_token_read``, so the answer is the same function's.
 _TOKEN_CHECK = _compose(
@@ -347,7 +350,7 @@ class LinkedAccount:
 
 
 async def linked_account(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     ref: str,
     issuer: str,
     subject: str,
@@ -362,6 +365,15 @@ async def linked_account(
     account = _user(row) if row["u_id"] is not None else None
     named = {key: origin for key, origin in json.loads(row["named"] or "[]")}
     return LinkedAccount(tenant=_tenant(row), account=account, named=named)
+
+
+async def tenant(
+    session: AsyncSession | AsyncConnection, ref: str, loop: LoopReads | None = None
+) -> TenantInfo | None:
+    """The tenant ``ref`` (id or slug), or None: :func:`user_store.tenants.get_tenant` in one
+    prepared statement on a bare connection, no ORM session."""
+    row = await _row(session, _TENANT_BY_REF, ref, loop=loop)
+    return None if row is None else _tenant(row)
 
 
 async def verified_tenant(

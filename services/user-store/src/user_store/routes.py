@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from user_store import hot_reads, path_params, queries, tenants
 from user_store.bodies import json_object
-from user_store.errors import Invalid, TokenRefused, Unauthorized, UserStoreError
+from user_store.errors import Invalid, TokenRefused, Unauthorized, UnknownTenant, UserStoreError
 from user_store.keys import (
     ADMIN_TOKEN,
     CURSORS,
@@ -89,9 +89,14 @@ internal = web.RouteTableDef()
 
 @internal.get("/internal/tenants/{ref}")
 async def tenant_lookup(request: web.Request) -> web.Response:
-    """A tenant by id or slug."""
-    async with _reads(request)() as session:
-        return _json(await tenants.get_tenant(session, request.match_info["ref"]))
+    """A tenant by id or slug: one statement on a bare connection (sso-login asks it on every
+    login step, so no ORM session)."""
+    ref = request.match_info["ref"]
+    async with request.app[READ_ENGINE].connect() as connection:
+        found = await hot_reads.tenant(connection, ref, request.app[LOOP_READS])
+    if found is None:
+        raise UnknownTenant(f"no tenant {ref!r}")
+    return _json(found)
 
 
 @internal.post("/internal/tenants/{ref}/tokens/verify")
