@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg  # type: ignore[import-untyped]
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from roster_cli import compose
 from roster_shared.bus.base import Bus
@@ -94,6 +95,8 @@ class ScimStack:
         self.internal_token = internal_token
         self.wiring = wiring
         self.sessions = session_factory(engine)
+        self.scim_api: web.Application | None = None
+        """The composed scim-api application (set by :func:`scim_stack`)."""
 
     async def login(self, event: EnvelopeBase) -> Reply:
         """Submit an ingestion event as sso-login would, and wait for the reply."""
@@ -174,7 +177,7 @@ async def scim_stack(
     try:
         await server.start_server()
         async with aiohttp.ClientSession() as http:
-            yield kind(
+            running = kind(
                 engine,
                 url,
                 http,
@@ -185,6 +188,8 @@ async def scim_stack(
                 internal_token=internal,
                 wiring=wiring,
             )
+            running.scim_api = next(p.api for p in root[compose.PROBES] if p.name == "scim-api")
+            yield running
     finally:
         await server.close()
         await bus.stop()
