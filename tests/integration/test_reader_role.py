@@ -232,3 +232,20 @@ async def test_a_revoked_token_is_refused_on_its_very_next_read(world: World) ->
     assert await world.client.token_users("acme", token, _lookup("ada@acme.example")) is None
     # Globex's token is untouched.
     assert await world.client.verify_token("globex", world.tokens["globex"]) is not None
+
+
+async def test_a_read_cut_off_by_its_timeout_leaves_the_pool_usable(world: World) -> None:
+    # The pool does not reset a connection given back (scim_api.reader): a read abandoned
+    # mid-query must still leave its connection fit for the next one. One connection, so the
+    # next read is on the very same one.
+    client = ReaderClient(NOWHERE, reader_url=world.reader_url, pool_size=1, timeout=0.3)
+    await client.start()
+    try:
+        with pytest.raises(UserStoreClientError) as cut:
+            await client._row("SELECT pg_sleep(5)")  # any role may sleep; the function can't
+        assert cut.value.status == 503  # the client is told to retry, not a 500
+        tenant = await client.verify_token("acme", world.tokens["acme"])
+        assert tenant is not None and tenant.slug == "acme"
+        assert await client.verify_token("acme", world.tokens["globex"]) is None
+    finally:
+        await client.close()
