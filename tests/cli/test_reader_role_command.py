@@ -75,6 +75,10 @@ def test_apply_makes_a_login_that_calls_the_functions_and_reads_no_table(
     code, out = _run(capsys, role, "--database-url", database, "--apply")
     assert code == 0, out
     assert out["applied"] is True and out["schema"] == "public"
+    # The test server's migrations ran as its superuser: the operator is told what that means.
+    owner = _sql(database, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    names = ["roster_token_tenant", "roster_token_user", "roster_token_user_name"]
+    assert [w.split()[0] for w in out["warnings"]] == (names if owner[0]["rolsuper"] else [])
     parts = urlsplit(_dsn(database))
     host = parts.netloc.rpartition("@")[2]
     as_reader = urlunsplit(parts._replace(netloc=f"{role}:it%27s-a-secret@{host}"))

@@ -97,7 +97,9 @@ async def run(args: argparse.Namespace) -> Outcome:
             "schema": applied.schema,
             "statements": applied.statements,
             "applied": True,
+            "warnings": applied.warnings,
         },
         f"Role {role} may call the reader functions of {applied.database} "
-        f"(schema {applied.schema}) and read no table.",
+        f"(schema {applied.schema}) and read no table."
+        + "".join(f"\nwarning: {w}" for w in applied.warnings),
     )

@@ -75,6 +75,8 @@ class Applied:
     database: str
     schema: str
     statements: list[str]
+    warnings: list[str]
+    """What the operator should know but that does not stop the role being a reader."""
 
 
 async def apply(
@@ -99,7 +101,30 @@ async def apply(
         raise ReaderRoleError(
             f"role {role!r} can do more than call the reader functions: " + "; ".join(problems)
         )
-    return Applied(role, database, schema, [*statements, *grant_statements(role, database, schema)])
+    warnings = [
+        f"{name} runs as the superuser {owner!r} (SECURITY DEFINER): let a non-superuser "
+        "own Roster's tables and run `roster migrate`"
+        for name, owner in await superuser_owned(connection, schema)
+    ]
+    return Applied(
+        role, database, schema, [*statements, *grant_statements(role, database, schema)], warnings
+    )
+
+
+async def superuser_owned(connection: asyncpg.Connection, schema: str) -> list[tuple[str, str]]:
+    """The reader functions of ``schema`` owned by a superuser, with the owner: a
+    ``SECURITY DEFINER`` function runs with its owner's rights, so a superuser owner turns any
+    flaw in it into a superuser's."""
+    rows = await connection.fetch(
+        """SELECT p.proname, r.rolname FROM pg_proc p
+             JOIN pg_namespace n ON n.oid = p.pronamespace
+             JOIN pg_roles r ON r.oid = p.proowner
+            WHERE n.nspname = $1 AND p.proname = ANY($2::text[]) AND r.rolsuper
+            ORDER BY p.proname""",
+        schema,
+        [fn.partition("(")[0] for fn in READER_FUNCTIONS],
+    )
+    return [(row["proname"], row["rolname"]) for row in rows]
 
 
 async def reader_only_problems(connection: asyncpg.Connection, role: str, schema: str) -> list[str]:
