@@ -316,7 +316,7 @@ async def tenant(
     """The tenant ``ref`` (id or slug), or None: :func:`user_store.tenants.get_tenant` in one
     prepared statement on a bare connection, no ORM session."""
     row = await _row(session, _TENANT_BY_REF, ref, loop=loop)
-    return None if row is None else _tenant(row)
+    return None if row is None else tenant_of_row(row)
 
 
 async def verified_tenant(
