@@ -11,6 +11,11 @@ all in one run on one machine (issue 10), printed as one table with ratios:
   and a consumer that sees it), at the same concurrency — one Kafka hop, the floor of any
   event-sourced write (a Roster create makes two: the event and its reply).
 
+The Roster arm's scim-api reads PostgreSQL as the reader role (``ROSTER_READER_DATABASE_URL``:
+GET by id, ``userName eq`` and the write's token check through the token-checked functions,
+``scim_api.reader``); ``--http`` adds an arm of the same checkout without it (every read through
+the user-store over HTTP), on its own database, the arms' order alternating per cell.
+
 For each concurrency (1, 16, 64 by default) each system creates its own users (SCIM POST), then
 looks each one up (``userName eq``), then reads each by id (GET), closed loop. The machine is
 shared and noisy: compare the ratios within a run, and run it more than once (``--rounds``).
@@ -41,6 +46,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
@@ -49,7 +55,7 @@ from roster_shared.bus.kafka import KafkaBus
 from roster_shared.tenants import ProvisioningMode
 from roster_shared.topics import TopicSpec
 from roster_testing.infra import kafka_service, postgres_service
-from user_store import tenants
+from user_store import reader_role, tenants
 from user_store.db import create_engine, migrate, session_factory
 from user_store.identity import name_key
 
@@ -314,10 +320,10 @@ def _failed(cell: dict[str, float]) -> str:
 
 def table(results: dict[str, Any], concurrencies: list[int]) -> str:
     """One markdown table: per scenario and concurrency, each system and the ratios."""
-    before = "before" in results
+    baseline = "http" if "http" in results else "before" if "before" in results else None
     head = ["scenario", "conc", "Roster /s", "p50 ms", "p99 ms", "CPU ms/req"]
-    if before:
-        head += ["before /s", "p50 ms", "CPU ms/req", "after ÷ before"]
+    if baseline is not None:
+        head += [f"{baseline} /s", "p50 ms", "CPU ms/req", f"Roster ÷ {baseline}"]
     head += ["scim2-server /s", "p50 ms", "p99 ms", "CPU ms/req", "raw asyncpg /s", "p50 ms"]
     head += ["Roster ÷ peer", "Roster ÷ raw"]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
@@ -337,8 +343,8 @@ def table(results: dict[str, Any], concurrencies: list[int]) -> str:
             p = results["peer"][str(conc)][op]
             d = results["raw_asyncpg"][str(conc)][op]
             row = [labels[op], str(conc), *system(r)]
-            if before:
-                b = results["before"][str(conc)][op]
+            if baseline is not None:
+                b = results[baseline][str(conc)][op]
                 row += [*system(b)[:2], system(b)[3], f"{r['per_second'] / b['per_second']:.2f}"]
             row += [*system(p), f"{d['per_second']:.0f}", f"{d['p50_ms']:.2f}"]
             row += [f"{r['per_second'] / p['per_second']:.2f}"]
@@ -363,12 +369,31 @@ async def _tenant(url: str) -> tuple[str, str]:
     return tenant.id, token
 
 
-async def _roster(kafka: str, pg: Any, roster: Path) -> tuple[Processes, str, str, str]:
+async def _reader_url(url: str) -> str:
+    """A reader role for the (migrated) database, as ``roster db reader-role --apply`` makes
+    it; its URL. Roles are the cluster's: the name is random (left behind, like the database)."""
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    role, password = f"bench_reader_{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(16)
+    admin = await asyncpg.connect(dsn)
+    try:
+        await reader_role.apply(admin, role, password=password)
+    finally:
+        await admin.close()
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(netloc=f"{role}:{password}@{parts.netloc.rpartition('@')[2]}"))
+
+
+async def _roster(
+    kafka: str, pg: Any, roster: Path, *, reader: bool = False
+) -> tuple[Processes, str, str, str]:
     """A Roster stack of ``roster serve`` processes from the ``roster`` executable given, on
-    its own database and topics. Returns the stack, its base URL, tenant id and token."""
+    its own database and topics (with ``reader``, the scim-api reads as the reader role).
+    Returns the stack, its base URL, tenant id and token."""
     url = pg.create_database(f"bench_{uuid.uuid4().hex[:8]}")
     tenant_id, token = await _tenant(url)
     stack = Processes(kafka, url, secrets.token_urlsafe(16), f"cmp{uuid.uuid4().hex[:6]}.")
+    if reader:
+        stack.scim_env = {"ROSTER_READER_DATABASE_URL": await _reader_url(url)}
     # Processes starts the module's ROSTER executable; point it at this checkout's for the start.
     saved, scim_provisioning.ROSTER = scim_provisioning.ROSTER, roster
     try:
@@ -487,9 +512,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit("--users needs one count per --concurrency")
     if args.embedded:
         return await embedded(args)
-    names = [n for n in ("roster", "before", "peer") if n in args.systems]
+    names = [n for n in ("roster", "http", "before", "peer") if n in args.systems]
     if args.before is None and "before" in names:
         names.remove("before")
+    if not args.http and "http" in names:
+        names.remove("http")
     with kafka_service(quick_start=False) as kafka, postgres_service() as pg:
         print(f"broker: {kafka.description}\ndatabase: {pg.description}", flush=True)
         stacks: list[Processes] = []
@@ -498,10 +525,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         try:
             if "roster" in names:
                 stack, base, tenant_id, token = await _roster(
-                    kafka.bootstrap, pg, scim_provisioning.ROSTER
+                    kafka.bootstrap, pg, scim_provisioning.ROSTER, reader=not args.no_reader
                 )
                 stacks.append(stack)
                 targets["roster"] = (f"{base}/scim/v2/bench", token)
+            if "http" in names:
+                stack, base, _, token = await _roster(kafka.bootstrap, pg, scim_provisioning.ROSTER)
+                stacks.append(stack)
+                targets["http"] = (f"{base}/scim/v2/bench", token)
             if "before" in names:
                 stack, base, _, token = await _roster(kafka.bootstrap, pg, args.before)
                 stacks.append(stack)
@@ -540,9 +571,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 for endpoint in endpoints.values():
                     await endpoint.create(user_body("warmup", 0))
                 for round_no in range(args.rounds):
-                    for conc, users in zip(args.concurrency, args.users, strict=True):
+                    for cell, (conc, users) in enumerate(
+                        zip(args.concurrency, args.users, strict=True)
+                    ):
                         tag = f"r{round_no}c{conc}"
-                        for name, endpoint in endpoints.items():
+                        order = list(endpoints.items())
+                        if (round_no + cell) % 2:
+                            order.reverse()  # no arm always runs first (or right after raw)
+                        for name, endpoint in order:
                             outcome = await scim_round(
                                 endpoint, f"{tag}{name}", users, conc, pids[name]
                             )
@@ -593,10 +629,21 @@ if __name__ == "__main__":
         "served beside this one on its own database, a before/after column in the same run",
     )
     parser.add_argument(
+        "--http",
+        action="store_true",
+        help="also this checkout with every read through the user-store over HTTP (no reader "
+        "URL), on its own database: an `http` column beside the reader arm, same run",
+    )
+    parser.add_argument(
+        "--no-reader",
+        action="store_true",
+        help="the Roster arm without the reader URL (as before the reader existed)",
+    )
+    parser.add_argument(
         "--systems",
         nargs="+",
-        choices=["roster", "before", "peer", "raw"],
-        default=["roster", "before", "peer", "raw"],
+        choices=["roster", "http", "before", "peer", "raw"],
+        default=["roster", "http", "before", "peer", "raw"],
         help="a subset, e.g. `--systems roster` to hold load on Roster while profiling it",
     )
     parser.add_argument(

@@ -45,8 +45,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
+from raw_http import HttpError, RawClient
 from roster_testing.faults.check import stored_users
 from roster_testing.faults.scenarios import Servers, stack
 from roster_testing.infra import kafka_cache_dir
@@ -66,6 +68,7 @@ class Outcomes:
         self.failed: dict[str, int] = {}
         self.slowest = 0.0
         self.acked: list[str] = []
+        self.connections = 0  # the raw generator's connections opened by the arm's end
 
     def record(self, status: int, retry_after: str | None, elapsed: float, name: str) -> None:
         self.slowest = max(self.slowest, elapsed)
@@ -102,12 +105,65 @@ async def _open(seconds: float, rate: float, send: Callable[[], Awaitable[None]]
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+Sender = Callable[[Outcomes], Callable[[], Awaitable[None]]]
+GENERATOR = "raw"
+"""How the generator sends: ``raw`` (:mod:`raw_http`, pre-rendered keep-alive requests, a
+tenth of the CPU) or ``aiohttp`` (its ClientSession, as this bench did before)."""
+
+
 @asynccontextmanager
 async def _client(
     base: str, tenants: list[tuple[str, str]]
-) -> AsyncIterator[
-    tuple[Callable[[Outcomes], Callable[[], Awaitable[None]]], aiohttp.ClientSession]
-]:
+) -> AsyncIterator[tuple[Sender, aiohttp.ClientSession]]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+        if GENERATOR == "raw":
+            yield _raw_sender(base, tenants), http
+            return
+        async with _aiohttp_client(base, tenants) as sender:
+            yield sender, http
+
+
+def _raw_sender(base: str, tenants: list[tuple[str, str]]) -> Sender:
+    url = urlsplit(base)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    client = RawClient(host, port)
+    # Everything but the body's userName is rendered once per tenant.
+    heads = [
+        (
+            f"POST /scim/v2/{slug}/Users HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Type: application/scim+json\r\n"
+            "Content-Length: "
+        ).encode()
+        for slug, token in tenants
+    ]
+    body_start = ('{"schemas":["' + USER + '"],"userName":"').encode()
+    run = uuid.uuid4().hex[:6]
+    turn = 0
+
+    def sender(outcomes: Outcomes) -> Callable[[], Awaitable[None]]:
+        async def send() -> None:
+            nonlocal turn
+            head = heads[turn % len(heads)]
+            name = f"o{run}{turn}@example.com"
+            turn += 1
+            body = body_start + name.encode() + b'"}'
+            data = head + str(len(body)).encode() + b"\r\n\r\n" + body
+            started = time.monotonic()
+            try:
+                answer = await client.request(data)
+            except (HttpError, TimeoutError) as error:
+                outcomes.record(0, type(error).__name__, time.monotonic() - started, name)
+                return
+            outcomes.record(answer.status, answer.retry_after, time.monotonic() - started, name)
+            outcomes.connections = client.opened
+
+        return send
+
+    return sender
+
+
+@asynccontextmanager
+async def _aiohttp_client(base: str, tenants: list[tuple[str, str]]) -> AsyncIterator[Sender]:
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=60)
@@ -139,7 +195,7 @@ async def _client(
 
             return send
 
-        yield sender, http
+        yield sender
 
 
 async def _bound(http: aiohttp.ClientSession, base: str) -> float | None:
@@ -166,6 +222,7 @@ def _report(
         "p99_s": round(ok[int(len(ok) * 0.99) - 1], 2) if len(ok) > 100 else None,
         "slowest_s": round(outcomes.slowest, 1),
         "load": round(os.getloadavg()[0], 1),
+        "connections": outcomes.connections,
     }
 
 
@@ -308,7 +365,7 @@ async def rounds(
         f"| round | saturation (closed loop, {clients} clients) | 2x offered | 2x goodput "
         "| ratio | 2x shed | 2x late | 2x p50 / p99 | sat p50 / p99 | lost "
         "| load avg (sat, 2x) | CPU s sat: scim-api / user-store / generator | CPU s 2x "
-        "| ratio per service CPU s | scim-api ms per refusal"
+        "| ratio per service CPU s | scim-api ms per refusal | connections opened sat / 2x"
         + (" | 2x by tenant shares: ratio, shed, ms per refusal |" if per_tenant else " |"),
         flush=True,
     )
@@ -342,8 +399,8 @@ async def rounds(
             f"| {over['shed']} | {over['late']} | {over['p50_s']} / {over['p99_s']} s "
             f"| {sat['p50_s']} / {sat['p99_s']} s | {sat['lost'] + over['lost']} "
             f"| {sat['load_before']}-{sat['load']}, {over['load_before']}-{over['load']} "
-            f"| {_cpu(sat)} | {_cpu(over)} | {per_cpu} | {_shed_cost(sat, over, seconds)} |"
-            + shares,
+            f"| {_cpu(sat)} | {_cpu(over)} | {per_cpu} | {_shed_cost(sat, over, seconds)} "
+            f"| {sat['connections']} / {over['connections']} |" + shares,
             flush=True,
         )
     print(
@@ -360,6 +417,7 @@ async def rounds(
 
 
 async def main() -> None:
+    global GENERATOR
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--ladder", default="16,64,256")
@@ -376,7 +434,14 @@ async def main() -> None:
         default=0,
         help="with --rounds: a third arm bounded by tenant shares of this size (4 tenants)",
     )
+    parser.add_argument(
+        "--generator",
+        choices=("raw", "aiohttp"),
+        default=GENERATOR,
+        help="how requests are sent: pre-rendered keep-alive (raw) or aiohttp's client",
+    )
     args = parser.parse_args()
+    GENERATOR = args.generator
     ladder = [int(n) for n in args.ladder.split(",")]
     logs = Path(tempfile.mkdtemp(prefix="roster-overload-"))
     classpath = ensure_kafka_classpath(kafka_cache_dir())

@@ -228,6 +228,8 @@ class Processes:
         }
         self.url = url
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.scim_env: dict[str, str] = {}
+        """More variables for the scim-api (compare.py: its reader database URL)."""
 
     async def _serve(self, service: str, env: dict[str, str]) -> str:
         port = free_port()
@@ -255,7 +257,7 @@ class Processes:
             "user-store",
             {"ROSTER_DATABASE_URL": self.url, "ROSTER_ADMIN_TOKEN": secrets.token_urlsafe(16)},
         )
-        return await self._serve("scim-api", {"ROSTER_USER_STORE_URL": store})
+        return await self._serve("scim-api", {"ROSTER_USER_STORE_URL": store, **self.scim_env})
 
     async def stop(self) -> None:
         for process in self.processes:

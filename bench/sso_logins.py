@@ -19,6 +19,7 @@ bus and SQLite.
 
     uv run python bench/sso_logins.py [--logins 400] [--concurrency 16] [--serve | --embedded]
     uv run python bench/sso_logins.py --serve --before ../main/.venv/bin/roster --rounds 3
+    uv run python bench/sso_logins.py --serve --before ../main/.venv/bin/roster --tenants 1 4
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import itertools
 import json
 import os
 import statistics
@@ -41,6 +43,7 @@ from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -90,21 +93,32 @@ def _no_cpu() -> float:
     return 0.0
 
 
+def _slugs(slug: str, tenants: int) -> list[str]:
+    """One tenant, or ``tenants`` of them: login i goes to tenant i mod n (several partitions of
+    the tenant-keyed topics, and the user-store's per-tenant work interleaved)."""
+    return [slug] if tenants == 1 else [f"{slug}-t{k}" for k in range(tenants)]
+
+
 async def bench_saml(
     stack: SsoStack,
     count: int,
     concurrency: int,
     slug: str = "bench-saml",
     cpu: Callable[[], float] = _no_cpu,
+    tenants: int = 1,
 ) -> dict[str, Any]:
-    await stack.tenant(slug, ProvisioningMode.JIT)
-    idp = await stack.saml_idp(slug)
+    slugs = _slugs(slug, tenants)
+    for one_slug in slugs:
+        await stack.tenant(one_slug, ProvisioningMode.JIT)
+    idp = await stack.saml_idp(*slugs)
     connection = saml.parse_idp_metadata(idp.metadata())
     connection = connection.model_copy(update={"allow_idp_initiated": True})
-    await stack.configure(slug, {"saml": connection.model_dump(mode="json")})
-    entity_id, acs = stack.sp(slug)
+    for one_slug in slugs:
+        await stack.configure(one_slug, {"saml": connection.model_dump(mode="json")})
+    sps = [stack.sp(one_slug) for one_slug in slugs]
 
     def sign(i: int) -> bytes:
+        entity_id, acs = sps[i % len(sps)]
         return idp.response_xml(
             sp_entity_id=entity_id,
             acs_url=acs,
@@ -130,12 +144,11 @@ async def bench_saml(
     bare_s = time.perf_counter() - started
 
     # Baseline 2: every SP check of ours (python3-saml strict + the rest), no HTTP, no JIT.
-    urls = saml.sp_urls(stack.base, slug)
     started = time.perf_counter()
-    for value in encoded:
+    for i, value in enumerate(encoded):
         saml.validate_response(
             value,
-            urls=urls,
+            urls=saml.sp_urls(stack.base, slugs[i % len(slugs)]),
             connection=connection,
             request_id=None,
             skew=timedelta(seconds=90),
@@ -148,6 +161,7 @@ async def bench_saml(
     def post(values: list[str]) -> Callable[[int], Awaitable[float]]:
         async def one(i: int) -> float:
             started = time.perf_counter()
+            acs = sps[i % len(sps)][1]
             answer = await browsers[i % concurrency].post(acs, data={"SAMLResponse": values[i]})
             if answer.status != 303:
                 raise AssertionError(f"login {i}: {answer.status} {await answer.text()}")
@@ -165,6 +179,7 @@ async def bench_saml(
         "returning_server_cpu_ms_per_login": round(cpu_again * 1000 / count, 2),
         "logins": count,
         "concurrency": concurrency,
+        "tenants": tenants,
         "acs_logins_per_second": round(count / wall, 1),
         "acs_latency": _percentiles(latencies),
         "returning_acs_logins_per_second": round(count / wall_again, 1),
@@ -181,17 +196,20 @@ async def bench_oidc(
     concurrency: int,
     slug: str = "bench-oidc",
     cpu: Callable[[], float] = _no_cpu,
+    tenants: int = 1,
 ) -> dict[str, Any]:
     op = RogueOp()
     await op.start("roster-bench")
+    slugs = _slugs(slug, tenants)
     try:
-        await stack.tenant(slug, ProvisioningMode.JIT)
         oidc = {"issuer": op.issuer, "client_id": "roster-bench", "client_secret": "s"}
-        await stack.configure(slug, {"oidc": oidc})
-        counter = iter(range(10**9))
+        for one_slug in slugs:
+            await stack.tenant(one_slug, ProvisioningMode.JIT)
+            await stack.configure(one_slug, {"oidc": oidc})
+        who: dict[str, int] = {}  # nonce -> login number: the second pass, the same people
 
         def token(op_: RogueOp, request: dict[str, Any]) -> str:
-            n = next(counter) % count  # the second pass: the same people, unchanged
+            n = who.pop(request["nonce"])
             claims = op_.claims(request["nonce"], sub=f"u{n}", email=f"o{n:05d}@example.com")
             return op_.sign(claims)
 
@@ -213,7 +231,9 @@ async def bench_oidc(
         async def one(i: int) -> float:
             browser = await browsers.get()
             try:
-                start = await browser.get(f"/sso/{slug}/oidc/login")
+                start = await browser.get(f"/sso/{slugs[i % len(slugs)]}/oidc/login")
+                nonce = parse_qs(urlsplit(start.headers["Location"]).query)["nonce"][0]
+                who[nonce] = i
                 at_op = await browser.get(start.headers["Location"])
                 started = time.perf_counter()
                 answer = await browser.get(at_op.headers["Location"])
@@ -236,6 +256,7 @@ async def bench_oidc(
             "returning_server_cpu_ms_per_login": round(cpu_again * 1000 / count, 2),
             "logins": count,
             "concurrency": concurrency,
+            "tenants": tenants,
             "callbacks_per_second": round(count / callbacks_s, 1),
             "full_logins_per_second_incl_start_and_provider": round(count / wall, 1),
             "callback_latency": _percentiles(latencies),
@@ -405,10 +426,13 @@ KEYS = {
 }
 
 
-async def before_after(count: int, concurrency: int, before: Path, rounds: int) -> dict[str, Any]:
+async def before_after(
+    count: int, concurrency: int, before: Path, rounds: int, tenants: tuple[int, ...] = (1,)
+) -> dict[str, Any]:
     """``--serve`` for this checkout and for ``before`` (another checkout's ``roster``), each on
     its own database and topics, the arms interleaved (alternating which goes first) per
-    protocol and round; medians per arm."""
+    protocol, tenant count and round; medians per arm. With several ``tenants`` counts each is
+    its own set of rows (``saml x4``: the logins spread over 4 tenants)."""
     from roster_shared.bus.kafka import KafkaBus
 
     arms = {"after": Path(sys.executable).with_name("roster"), "before": before}
@@ -429,15 +453,18 @@ async def before_after(count: int, concurrency: int, before: Path, rounds: int) 
             for round_no in range(rounds):
                 order = list(arms) if round_no % 2 == 0 else list(reversed(arms))
                 outcome: dict[str, dict[str, Any]] = {arm: {} for arm in arms}
-                for protocol, bench in (("saml", bench_saml), ("oidc", bench_oidc)):
+                for n, (protocol, bench) in itertools.product(
+                    tenants, (("saml", bench_saml), ("oidc", bench_oidc))
+                ):
+                    key = protocol if n == 1 else f"{protocol} x{n}"
                     for arm in order:
-                        slug = f"bench-{protocol}-{round_no}"
+                        slug = f"bench-{protocol}-{n}-{round_no}"
                         pids = [p.pid for p in stacks[arm].processes]
                         result = await bench(
-                            stacks[arm], count, concurrency, slug, partial(cpu_seconds, pids)
+                            stacks[arm], count, concurrency, slug, partial(cpu_seconds, pids), n
                         )
-                        outcome[arm][protocol] = result
-                        print(f"round {round_no} {arm} {protocol}: {result}", flush=True)
+                        outcome[arm][key] = result
+                        print(f"round {round_no} {arm} {key}: {result}", flush=True)
                 for arm in arms:
                     runs[arm].append(outcome[arm])
         finally:
@@ -449,7 +476,12 @@ async def before_after(count: int, concurrency: int, before: Path, rounds: int) 
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     medians: dict[str, float] = {}
-    for row, (protocol, rate, latency, cpu) in KEYS.items():
+    rows = [
+        (f"{row} x{n}" if n > 1 else row, (protocol if n == 1 else f"{protocol} x{n}", *keys))
+        for n in tenants
+        for row, (protocol, *keys) in KEYS.items()
+    ]
+    for row, (protocol, rate, latency, cpu) in rows:
         cells = []
         for arm in arms:
             cells += [
@@ -501,11 +533,21 @@ if __name__ == "__main__":
         ".venv/bin/roster), served beside this one and interleaved: a before/after table",
     )
     parser.add_argument("--rounds", type=int, default=1, help="with --before: repeat, medians")
+    parser.add_argument(
+        "--tenants",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="with --before: spread each pass's logins over this many tenants; several "
+        "counts (e.g. 1 4) give a set of rows each",
+    )
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
         if args.serve and args.before:
             outcome = asyncio.run(
-                before_after(args.logins, args.concurrency, args.before, args.rounds)
+                before_after(
+                    args.logins, args.concurrency, args.before, args.rounds, tuple(args.tenants)
+                )
             )
         elif args.serve:
             outcome = asyncio.run(served(args.logins, args.concurrency))

@@ -116,3 +116,19 @@ def test_every_path_parameter_of_every_route_has_a_declared_form(tmp_path: Path)
         names.update(re.findall(r"\{(\w+)", info.get("formatter", "")))
     assert names, "no parameterised routes found"
     assert names <= set(path_params.FORMS), names - set(path_params.FORMS)
+
+
+async def test_tenant_lookup_answers_what_the_orm_reads(client: TestClient) -> None:
+    """``GET /internal/tenants/{ref}`` is one statement on a bare connection (hot_reads): by id
+    and by slug it answers exactly the ORM's ``get_tenant`` (settings included), and an unknown
+    tenant, or a ref naming none by either key, is a typed 404."""
+    acme = await _tenant(client, "acme")
+    async with client.app[SESSIONS]() as session, session.begin():
+        await tenants.update_tenant(session, acme, settings={"sso": {"note": "ü"}})
+    async with client.app[SESSIONS]() as session:
+        expected = (await tenants.get_tenant(session, acme)).model_dump(mode="json")
+    for ref in (acme, "acme"):
+        status, body = await raw(client, "GET", f"/internal/tenants/{ref}", headers=INTERNAL)
+        assert (status, body) == (200, expected)
+    status, body = await raw(client, "GET", "/internal/tenants/nobody", headers=INTERNAL)
+    assert (status, body["error"]) == (404, "unknown_tenant")

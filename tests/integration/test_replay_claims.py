@@ -57,6 +57,19 @@ async def test_concurrent_claims_have_one_winner(client: UserStoreClient) -> Non
     assert sorted(results) == [False] * 7 + [True]
 
 
+async def test_concurrent_retakes_of_an_expired_claim_have_one_winner(
+    client: UserStoreClient,
+) -> None:
+    """An expired claim may be taken again, by exactly one of concurrent claimers (on
+    PostgreSQL the one statement's ``ON CONFLICT DO UPDATE ... WHERE`` expired: the row lock
+    makes the others see the fresh expiry), and the value is then held."""
+    assert await client.claim_once("acme", "old", utcnow() - timedelta(seconds=1))
+    later = utcnow() + timedelta(minutes=5)
+    results = await asyncio.gather(*(client.claim_once("acme", "old", later) for _ in range(8)))
+    assert sorted(results) == [False] * 7 + [True]
+    assert not await client.claim_once("acme", "old", later)
+
+
 async def test_unknown_tenant_and_bad_input(client: UserStoreClient) -> None:
     with pytest.raises(UserStoreClientError) as info:
         await client.claim_once("nobody", "x", utcnow())

@@ -9,13 +9,34 @@ from typing import Any
 import pytest
 from roster_testing.topics import topic_prefix
 
-from tests.scim.stack import PAIRINGS, ScimStack, Tenant, pairing, scim_stack
+from tests.scim.stack import (
+    PAIRINGS,
+    READER,
+    ScimStack,
+    Tenant,
+    pairing,
+    scim_stack,
+    stack_settings,
+)
 
 
-@pytest.fixture(params=PAIRINGS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test of a stack runs on both pairings; a module that sets ``READER_TOO = True``
+    also on Kafka + PostgreSQL with the scim-api reading as the reader role (scim_api.reader)."""
+    if "stack" in metafunc.fixturenames:
+        reader = getattr(metafunc.module, "READER_TOO", False)
+        metafunc.parametrize("stack", [*PAIRINGS, *([READER] if reader else [])], indirect=True)
+
+
+@pytest.fixture
 async def stack(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[ScimStack]:
     bus, database = pairing(request, tmp_path, "scim-tests")
-    async with scim_stack(bus, database, topic_prefix=topic_prefix("s")) as running:
+    async with (
+        stack_settings(request, database) as settings,
+        scim_stack(
+            bus, database, topic_prefix=topic_prefix("s"), scim_settings=settings
+        ) as running,
+    ):
         yield running
 
 

@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import asyncpg  # type: ignore[import-untyped]
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from roster_cli import compose
@@ -30,9 +32,11 @@ from roster_shared.events.replies import Reply
 from roster_shared.service import standalone_root
 from roster_shared.tenants import ProvisioningMode, TenantInfo
 from roster_shared.topics import Topics
+from scim_api.reader import reader_dsn
 from sqlalchemy.ext.asyncio import AsyncEngine
+from user_store import reader_role as reader_roles
 from user_store import tenants
-from user_store.db import create_engine, session_factory
+from user_store.db import create_engine, migrate, session_factory
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 
@@ -94,6 +98,8 @@ class ScimStack:
         self.internal_token = internal_token
         self.wiring = wiring
         self.sessions = session_factory(engine)
+        self.scim_api: web.Application | None = None
+        """The composed scim-api application (set by :func:`scim_stack`)."""
 
     async def login(self, event: EnvelopeBase) -> Reply:
         """Submit an ingestion event as sso-login would, and wait for the reply."""
@@ -195,6 +201,7 @@ async def scim_stack(
                 wiring=wiring,
             )
             running.root = root
+            running.scim_api = next(p.api for p in root[compose.PROBES] if p.name == "scim-api")
             yield running
     finally:
         await server.close()
@@ -207,13 +214,16 @@ def memory_database(tmp_path: Any) -> str:
 
 PAIRINGS = ["memory-sqlite", "kafka-postgres"]
 """The two pairings every stack fixture runs on: embedded, and the production path."""
+READER = "kafka-postgres-reader"
+"""The production path with the scim-api reading PostgreSQL as the reader role
+(``ROSTER_READER_DATABASE_URL``, scim_api.reader): the modules that opt in run on it too."""
 
 
 def pairing(request: Any, tmp_path: Any, client_id: str) -> tuple[Bus, str]:
     """The bus and database URL of the pairing ``request.param`` names (one of ``PAIRINGS``):
     the session's Kafka broker and a fresh PostgreSQL database, or an in-process bus and a
     SQLite file under ``tmp_path``."""
-    if request.param == "kafka-postgres":
+    if request.param in ("kafka-postgres", READER):
         from roster_shared.bus.kafka import KafkaBus
 
         kafka = KafkaBus(request.getfixturevalue("kafka_bootstrap"), client_id=client_id)
@@ -223,3 +233,38 @@ def pairing(request: Any, tmp_path: Any, client_id: str) -> tuple[Bus, str]:
 
 def engine_for(url: str) -> AsyncEngine:
     return create_engine(url)
+
+
+@asynccontextmanager
+async def reader_role(database_url: str) -> AsyncIterator[str]:
+    """A login role of its own (roles are the cluster's, so the name is random) that may call
+    the reader functions of the database and nothing else, made as ``roster db reader-role
+    --apply`` makes it; yields its database URL. The database is migrated first (the functions
+    must exist to be granted). Dropped at the end, with its grants."""
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+    role, password = f"reader_{uuid.uuid4().hex[:12]}", secrets.token_urlsafe(16)
+    admin = await asyncpg.connect(reader_dsn(database_url))
+    try:
+        await reader_roles.apply(admin, role, password=password)
+        parts = urlsplit(reader_dsn(database_url))
+        host = parts.netloc.rpartition("@")[2]
+        yield urlunsplit(parts._replace(netloc=f"{role}:{password}@{host}"))
+    finally:
+        await admin.execute(f'DROP OWNED BY "{role}"')
+        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.close()
+
+
+@asynccontextmanager
+async def stack_settings(request: Any, database_url: str) -> AsyncIterator[dict[str, Any]]:
+    """The scim-api settings of the pairing ``request.param``: the reader URL for
+    :data:`READER`, nothing otherwise."""
+    if request.param != READER:
+        yield {}
+        return
+    async with reader_role(database_url) as url:
+        yield {"reader_database_url": url}

@@ -17,6 +17,8 @@ from yarl import URL
 
 from tests.scim.stack import ERROR, ScimStack, Tenant
 
+READER_TOO = True
+"""Also on Kafka + PostgreSQL with the scim-api reading as the reader role (conftest)."""
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"

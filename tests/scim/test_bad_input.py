@@ -17,6 +17,8 @@ from roster_cli import tenants as tenant_commands
 
 from tests.scim.stack import ERROR, ScimStack, Tenant
 
+READER_TOO = True
+"""Also on Kafka + PostgreSQL with the scim-api reading as the reader role (conftest)."""
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"

@@ -10,9 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.harness import login
-from tests.scim.stack import ScimStack, Tenant
+import pytest
+from roster_cli.inprocess import InProcessUserStore
+from roster_shared.service import USER_STORE
+from scim_api.reader import ReaderClient
 
+from tests.integration.harness import login
+from tests.scim.stack import READER, ScimStack, Tenant
+
+READER_TOO = True
+"""Also on Kafka + PostgreSQL with the scim-api reading as the reader role (conftest)."""
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -90,3 +97,80 @@ async def test_a_lookup_is_confined_to_the_tokens_tenant(stack: ScimStack, acme:
         mine = body["id"]
         page = await _page(tenant, filter='userName eq "same@example.com"')
         assert [u["id"] for u in page["Resources"]] == [mine]
+
+
+async def test_a_write_is_read_right_after_its_answer_on_another_instance(
+    stack: ScimStack, acme: Tenant
+) -> None:
+    # IdPs PATCH by id straight after a POST, and may land on any instance: the answer comes
+    # after the commit, so a read right after it (through the user-store, or from the reader
+    # functions on the primary) sees the change.
+    async with stack.another_instance() as other:
+        there = f"{other}/scim/v2/{acme.info.slug}"
+        for n in range(5):
+            status, made, _ = await acme.request(
+                "POST", "/Users", json={"schemas": [USER], "userName": f"ryw{n}@example.com"}
+            )
+            assert status == 201, made
+            status, got, _ = await acme.request("GET", f"{there}/Users/{made['id']}")
+            assert status == 200, got
+            assert got["meta"]["version"] == made["meta"]["version"]
+            found = await _page(acme, filter=f'userName eq "RYW{n}@example.com"')
+            assert [u["id"] for u in found["Resources"]] == [made["id"]]
+            status, patched, _ = await acme.request(
+                "PATCH",
+                f"{there}/Users/{made['id']}",
+                json={
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "displayName", "value": f"R {n}"}],
+                },
+            )
+            assert status == 200, patched
+            status, again, _ = await acme.request("GET", f"/Users/{made['id']}")
+            assert status == 200, again
+            assert again["displayName"] == f"R {n}"
+            assert again["meta"]["version"] == patched["meta"]["version"] != made["meta"]["version"]
+
+
+async def test_with_a_reader_url_the_hot_reads_and_the_token_check_skip_the_user_store(
+    stack: ScimStack, acme: Tenant, request: pytest.FixtureRequest
+) -> None:
+    # What the scim-api asks the user-store over HTTP for a create, a GET by id and a lookup:
+    # on the reader pairing none of the token checks or hot reads (scim_api.reader), embedded
+    # none at all (in process), otherwise all of them.
+    assert stack.scim_api is not None
+    client = stack.scim_api[USER_STORE]
+    asked: list[str] = []
+    through_http = client._call
+
+    async def recorded(method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(path.rsplit("/", 2)[-2] + "/" + path.rsplit("/", 1)[-1])
+        return await through_http(method, path, *args, **kwargs)
+
+    client._call = recorded  # type: ignore[method-assign]
+    status, made, _ = await acme.request(
+        "POST", "/Users", json={"schemas": [USER], "userName": "hop@example.com"}
+    )
+    assert status == 201, made
+    status, got, _ = await acme.request("GET", f"/Users/{made['id']}")
+    assert status == 200 and got["id"] == made["id"]
+    found = await _page(acme, filter='userName eq "hop@example.com"')
+    assert [u["id"] for u in found["Resources"]] == [made["id"]]
+    # A page the hot path does not answer still goes to the user-store, on every pairing.
+    await _page(acme, filter='userName sw "hop"')
+    if request.node.callspec.params["stack"] == READER:
+        assert isinstance(client, ReaderClient)
+        assert asked == ["token-reads/users"]
+    elif request.node.callspec.params["stack"] == "memory-sqlite":
+        # Embedded, composed as `roster dev` is: every one of them is a call in the process
+        # (roster_cli.inprocess), the general page too.
+        assert isinstance(client, InProcessUserStore)
+        assert asked == []
+    else:
+        assert not isinstance(client, ReaderClient)
+        assert asked == [
+            "tokens/verify",
+            "token-reads/user",
+            "token-reads/users",
+            "token-reads/users",
+        ]

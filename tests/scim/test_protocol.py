@@ -13,6 +13,8 @@ from roster_shared.tenants import ProvisioningMode
 
 from tests.scim.stack import ERROR, ScimStack, Tenant
 
+READER_TOO = True
+"""Also on Kafka + PostgreSQL with the scim-api reading as the reader role (conftest)."""
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

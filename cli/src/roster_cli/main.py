@@ -32,6 +32,7 @@ from roster_cli import connections as connection_commands
 from roster_cli import data as data_paths
 from roster_cli import dlq as dlq_commands
 from roster_cli import events as event_commands
+from roster_cli import reader_role as reader_role_commands
 from roster_cli import reconcile as reconcile_commands
 from roster_cli import tenants as tenant_commands
 from roster_cli import webhooks as webhook_commands
@@ -72,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             outcome = _run(_reconcile_command(args))
         elif args.command == "dlq":
             outcome = _run(dlq_commands.run(args))
+        elif args.command == "db":
+            outcome = _run(reader_role_commands.run(args))
         else:
             outcome = _run(_tenant_command(args))
     except CommandFailed as failure:

@@ -10,6 +10,7 @@ from roster_shared.tenants import ProvisioningMode
 
 from roster_cli import connections as connection_commands
 from roster_cli import dlq as dlq_commands
+from roster_cli import reader_role as reader_role_commands
 from roster_cli import webhooks as webhook_commands
 
 SERVICES = {
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands, [_database_options(api=True, url_flag=True), _json_option()]
     )
     dlq_commands.add_parser(commands, _json_option())
+    reader_role_commands.add_parser(commands, _json_option())
     return parser
 
 

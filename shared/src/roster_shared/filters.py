@@ -8,6 +8,7 @@ parameterised SQL. Attribute paths use SCIM names (``userName``, ``name.givenNam
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
@@ -137,3 +138,37 @@ class GroupPage(Frozen):
     start_index: int
     items: tuple[GroupSnapshot, ...]
     next_cursor: str | None = None
+
+
+USER_URN = "urn:ietf:params:scim:schemas:core:2.0:user:"
+"""The User resource's schema URN, lower-cased, with the colon an attribute path follows."""
+
+
+def strip_urn(path: str, urn: str) -> str:
+    """The attribute path lower-cased, without the resource's own schema URN."""
+    lowered = path.lower()
+    return lowered[len(urn) :] if lowered.startswith(urn) else lowered
+
+
+def name_key(value: str) -> str:
+    """Unicode NFKC then case-folded: the comparison key for userName, e-mail, group names."""
+    return unicodedata.normalize("NFKC", value).casefold().strip()
+
+
+def is_user_name_lookup(query: ListQuery) -> bool:
+    """Whether ``query`` is an IdP's ``userName eq "..."`` lookup that a hot read answers
+    (``roster_shared.hot_rows``): the whole result (at most one live user, by
+    :func:`name_key`) on a first page that has room for it, in the default order (so nothing
+    about sorting or paging can be refused or minted)."""
+    found = query.filter
+    return (
+        isinstance(found, Compare)
+        and found.op == "eq"
+        and isinstance(found.value, str)
+        and strip_urn(found.attr, USER_URN) == "username"
+        and query.sort_by is None
+        and query.cursor is None
+        and query.start_index == 1
+        and query.count >= 2
+        and "\x00" not in found.value  # the user-store's general path decides what a NUL gets
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -48,3 +50,47 @@ class TenantInfo(Frozen):
     settings: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime
     updated_at: datetime
+
+
+def tenant_of(
+    *,
+    id: str,
+    slug: str,
+    display_name: str | None,
+    mode: str,
+    settings: dict[str, Any],
+    created_at: datetime,
+    updated_at: datetime,
+) -> TenantInfo:
+    """The contract view of a tenant's stored values: the policy is kept inside the settings
+    (under ``policy``), apart from the sections other services own."""
+    rest = dict(settings)
+    policy = TenantPolicy.model_validate(rest.pop("policy", {}))
+    return TenantInfo(
+        id=id,
+        slug=slug,
+        display_name=display_name,
+        mode=ProvisioningMode(mode),
+        policy=policy,
+        settings=rest,
+        created_at=created_at,
+        updated_at=updated_at,
+    )
+
+
+SCIM_TOKEN = re.compile(r"^rst_([A-Za-z0-9]{16})_([A-Za-z0-9_-]{43})$")
+"""A SCIM token: ``rst_<token id>_<secret>``. Only the SHA-256 of the secret is stored."""
+
+
+def token_digest(secret: str) -> str:
+    """The SHA-256 of a token's secret, hex: what the user-store stores and compares."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def presented_token(token: str) -> tuple[str, str]:
+    """``(token id, SHA-256 of the secret)`` of a presented token; a malformed one gets an id
+    no token has and the digest of a placeholder, so it is compared like any other."""
+    match = SCIM_TOKEN.match(token)
+    if match is None:
+        return "", token_digest("malformed")
+    return match.group(1), token_digest(match.group(2))

@@ -57,10 +57,11 @@ INTEGRATION = "integration"
 SERVER_FIXTURES = frozenset(
     {"roster_kafka", "roster_postgres", "kafka_bootstrap", "postgres_url", "fresh_database_url"}
 )
-#: The words of a pairing ("memory-sqlite", "kafka-postgres", "postgresql") that a fixture is
+#: The words of a pairing ("memory-sqlite", "kafka-postgres", "postgresql", and
+#: "kafka-postgres-reader": the scim-api reading as the reader role) that a fixture is
 #: parametrized over or a contract suite names in ``bus_kind`` / ``db_kind``; the stacks ask for
 #: the server fixtures with ``request.getfixturevalue``, which collection cannot see.
-PAIRING_WORDS = frozenset({"memory", "sqlite", "kafka", "postgres", "postgresql"})
+PAIRING_WORDS = frozenset({"memory", "sqlite", "kafka", "postgres", "postgresql", "reader"})
 SERVER_WORDS = frozenset({"kafka", "postgres", "postgresql"})
 PAIRING_ATTRIBUTES = ("bus_kind", "db_kind")
 

@@ -8,6 +8,9 @@ other services on one port. Either way its absolute paths are ``/scim/v2/{tenant
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from aiohttp import web
 from roster_shared.bus.base import Bus
 from roster_shared.request_log import Recorder
@@ -24,6 +27,7 @@ from roster_shared.userstore_client import UserStoreClient
 
 from scim_api.errors import Overloaded, Unavailable, error_response, errors_middleware
 from scim_api.keys import PUBLIC_BASE, SERVICE
+from scim_api.reader import ReaderClient
 from scim_api.request_log import recording_middleware
 from scim_api.routes import routes
 from scim_api.service import ScimService
@@ -61,7 +65,7 @@ def create_api(
     )
     topics = Topics(settings.topic_prefix)
     bus = attach_bus(app, settings, "scim-api", bus)
-    user_store = attach_user_store(app, settings, user_store)
+    user_store = attach_user_store(app, settings, user_store, _user_store_client(settings))
     requester = attach_requester(app, bus, topics.replies)
     app[SERVICE] = ScimService(user_store, requester, topics, timeout=settings.request_timeout)
     app[PUBLIC_BASE] = settings.public_url + MOUNT
@@ -73,6 +77,18 @@ def create_api(
     attach_state(app)
     app.add_routes(routes)
     return app
+
+
+def _user_store_client(settings: ScimApiSettings) -> Callable[..., UserStoreClient]:
+    """What the application's own user-store client is: with a reader database URL, one that
+    answers the hot reads and the token check from the reader functions (scim_api.reader)."""
+    if settings.reader_database_url is None:
+        return UserStoreClient
+    return functools.partial(
+        ReaderClient,
+        reader_url=settings.reader_database_url.get_secret_value(),
+        pool_size=settings.reader_pool_size,
+    )
 
 
 def create_app(

@@ -41,6 +41,7 @@ from user_store.keys import (
     READ_ENGINE,
     READ_SESSIONS,
     SESSIONS,
+    STATEMENT_ENGINE,
 )
 from user_store.loop_reads import LoopReads
 from user_store.routes import admin, credentials_middleware, errors_middleware, internal
@@ -143,6 +144,7 @@ def create_app(
     app[SESSIONS] = service.sessions
     app[READ_SESSIONS] = read_session_factory(engine)
     app[READ_ENGINE] = read_engine(engine)
+    app[STATEMENT_ENGINE] = engine.execution_options(isolation_level="AUTOCOMMIT")
     app[LOOP_READS] = LoopReads.of(engine)
     app[ADMIN_TOKEN] = settings.admin_token.get_secret_value()
     app[CURSORS] = Cursors(

@@ -14,7 +14,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from roster_shared.filters import And, Compare, Expr, Has, Not, Or, Present, shape
+from roster_shared.filters import (
+    USER_URN as USER_URN,
+)
+from roster_shared.filters import (
+    And,
+    Compare,
+    Expr,
+    Has,
+    Not,
+    Or,
+    Present,
+    shape,
+)
+from roster_shared.filters import (
+    strip_urn as strip_urn,
+)
 from sqlalchemy import ColumnElement, and_, exists, false, func, literal, not_, or_, true
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -24,7 +39,6 @@ from user_store.identity import name_key
 from user_store.json_elements import elements
 from user_store.tables import GroupNestingRow, GroupRow, MembershipRow, UserEmailRow, UserRow
 
-USER_URN = "urn:ietf:params:scim:schemas:core:2.0:user:"
 GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:group:"
 
 
@@ -216,12 +230,6 @@ GROUP_MULTI: dict[str, Multi] = {
         )
     ),
 }
-
-
-def strip_urn(path: str, urn: str) -> str:
-    """The attribute path lower-cased, without the resource's own schema URN."""
-    lowered = path.lower()
-    return lowered[len(urn) :] if lowered.startswith(urn) else lowered
 
 
 def parse_datetime(value: Any) -> datetime:

@@ -30,37 +30,27 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from roster_shared.events.people import IdentityLink, MemberRef, UserSnapshot
 from roster_shared.filters import Compare, ListQuery
+from roster_shared.filters import is_user_name_lookup as is_user_name_lookup
+from roster_shared.hot_rows import (
+    JSON_COLUMNS,
+    USER_COLUMNS,
+    links_and_groups,
+    tenant_of_row,
+    user_columns,
+    user_of_row,
+    user_snapshot,
+)
 from roster_shared.tenants import TenantInfo
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from user_store.filter_sql import USER_FILTERS, strip_urn
 from user_store.identity import name_key
 from user_store.loop_reads import LoopReads, OnDemand
-from user_store.snapshots import linked_snapshot
-from user_store.tables import TenantRow, UserRow
-from user_store.tenants import presented_token, tenant_info, token_live
+from user_store.tables import UserRow
+from user_store.tenants import presented_token, token_live
 
-_USER_COLUMNS = (
-    "id",
-    "tenant_id",
-    "user_name",
-    "external_id",
-    "active",
-    "display_name",
-    "given_name",
-    "family_name",
-    "emails",
-    "extra",
-    "origin",
-    "scim_managed",
-    "version",
-    "created_at",
-    "updated_at",
-    "last_login_at",
-    "deactivated_reason",
-)
-_JSON_COLUMNS = frozenset({"emails", "extra"})
+_USER_COLUMNS = USER_COLUMNS
+_JSON_COLUMNS = JSON_COLUMNS
 
 
 _LINKS = {
@@ -155,6 +145,9 @@ def _token_read(user_condition: str) -> _Statement:
     )
 
 
+# A tenant by id or slug (``GET /internal/tenants/{ref}``: sso-login asks it on every login
+# step, before it knows the tenant's connection).
+_TENANT_BY_REF = _compose(_TENANT, "  FROM tenants t\n WHERE t.id = $1 OR t.slug = $1\n LIMIT 1")
 # The token check alone (``tokens/verify``, asked before every SCIM write): the tenant and its
 # token, no user. The same joins as ``_token_read``, so the answer is the same function's.
 _TOKEN_CHECK = _compose(
@@ -258,24 +251,6 @@ async def _row(
         raise sa_exc.InterfaceError(statement.text["postgresql"], None, exc) from exc
 
 
-def is_user_name_lookup(query: ListQuery) -> bool:
-    """Whether ``query`` is an IdP's ``userName eq "..."`` lookup that this module answers:
-    the whole result (at most one live user) on a first page that has room for it, in the
-    default order (so nothing about sorting or paging can be refused or minted)."""
-    found = query.filter
-    return (
-        isinstance(found, Compare)
-        and found.op == "eq"
-        and isinstance(found.value, str)
-        and strip_urn(found.attr, USER_FILTERS.urn) == "username"
-        and query.sort_by is None
-        and query.cursor is None
-        and query.start_index == 1
-        and query.count >= 2
-        and "\x00" not in found.value  # the general path decides what a NUL gets
-    )
-
-
 async def _fetch(
     session: Reader,
     statement: _Statement,
@@ -290,24 +265,8 @@ async def _fetch(
         given, row["t_id"], row["k_tenant_id"], row["k_secret"], row["k_revoked_at"]
     ):
         return None, None
-    tenant = _tenant(row)
-    if row["u_id"] is None:
-        return tenant, None
-    return tenant, _user(row).snapshot
-
-
-def _tenant(row: Any) -> TenantInfo:
-    return tenant_info(
-        TenantRow(
-            id=row["t_id"],
-            slug=row["t_slug"],
-            display_name=row["t_display_name"],
-            mode=row["t_mode"],
-            settings=json.loads(row["t_settings"]),
-            created_at=row["t_created_at"],
-            updated_at=row["t_updated_at"],
-        )
-    )
+    # No UserRow on this path: the shared conversion builds the snapshot from the row itself.
+    return tenant_of_row(row), user_of_row(row)
 
 
 @dataclass(frozen=True)
@@ -321,24 +280,11 @@ class Account:
 
 
 def _user(row: Any) -> Account:
-    fields = {
-        name: json.loads(row[f"u_{name}"]) if name in _JSON_COLUMNS else row[f"u_{name}"]
-        for name in _USER_COLUMNS
-    }
-    user = UserRow(**fields)
-    links, groups, member_of = _links_and_groups(row)
-    return Account(row=user, snapshot=linked_snapshot(user, links, groups), member_of=member_of)
-
-
-def _links_and_groups(row: Any) -> tuple[list[IdentityLink], list[MemberRef], dict[str, str]]:
-    """The ``links`` and ``groups`` columns in contract form, and key → origin of the groups."""
-    links = [
-        IdentityLink(issuer=issuer, subject=subject, subject_format=subject_format)
-        for issuer, subject, subject_format in json.loads(row["links"] or "[]")
-    ]
-    groups = json.loads(row["groups"] or "[]")
-    members = [MemberRef(id=gid, display=name) for gid, name, _, _ in groups]
-    return links, members, {key: origin for _, _, key, origin in groups}
+    fields = user_columns(row)
+    links, groups, member_of = links_and_groups(row)
+    return Account(
+        row=UserRow(**fields), snapshot=user_snapshot(fields, links, groups), member_of=member_of
+    )
 
 
 @dataclass(frozen=True)
@@ -352,7 +298,7 @@ class LinkedAccount:
 
 
 async def linked_account(
-    session: AsyncSession,
+    session: Reader,
     ref: str,
     issuer: str,
     subject: str,
@@ -366,7 +312,14 @@ async def linked_account(
         return None
     account = _user(row) if row["u_id"] is not None else None
     named = {key: origin for key, origin in json.loads(row["named"] or "[]")}
-    return LinkedAccount(tenant=_tenant(row), account=account, named=named)
+    return LinkedAccount(tenant=tenant_of_row(row), account=account, named=named)
+
+
+async def tenant(session: Reader, ref: str, loop: LoopReads | None = None) -> TenantInfo | None:
+    """The tenant ``ref`` (id or slug), or None: :func:`user_store.tenants.get_tenant` in one
+    prepared statement on a bare connection, no ORM session."""
+    row = await _row(session, _TENANT_BY_REF, ref, loop=loop)
+    return None if row is None else tenant_of_row(row)
 
 
 async def verified_tenant(
@@ -382,7 +335,7 @@ async def verified_tenant(
         given, row["t_id"], row["k_tenant_id"], row["k_secret"], row["k_revoked_at"]
     ):
         return None
-    return _tenant(row)
+    return tenant_of_row(row)
 
 
 async def token_user(
@@ -432,6 +385,6 @@ async def account_groups(
     row = await _row(session, _ACCOUNT_GROUPS, user_id, group_keys)
     if row is None:
         return None
-    links, groups, member_of = _links_and_groups(row)
+    links, groups, member_of = links_and_groups(row)
     named = {key: origin for key, origin in json.loads(row["named"] or "[]")}
     return AccountGroups(links=links, groups=groups, member_of=member_of, named=named)

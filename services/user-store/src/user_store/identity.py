@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 
-
-def name_key(value: str) -> str:
-    """Unicode NFKC then case-folded: the comparison key for userName, e-mail, group names."""
-    return unicodedata.normalize("NFKC", value).casefold().strip()
+from roster_shared.filters import name_key as name_key  # shared: scim-api's reader keys by it
 
 
 def same_link_key(stored: str, offered: str) -> bool:

@@ -14,6 +14,9 @@ READ_SESSIONS = web.AppKey("read_sessions", async_sessionmaker[AsyncSession])
 READ_ENGINE = web.AppKey("read_engine", AsyncEngine)
 """The same autocommit engine without a session, for a read that is one raw statement
 (``db.read_engine``): an ``AsyncSession`` around it costs more CPU than the statement."""
+STATEMENT_ENGINE = web.AppKey("statement_engine", AsyncEngine)
+"""The engine in autocommit, for a write that is one raw statement and atomic on its own
+(``replay.claim_statement``); never for a write of several statements."""
 ADMIN_TOKEN = web.AppKey("admin_token", str)
 INTERNAL_TOKEN: web.AppKey[str | None] = web.AppKey("internal_token")
 CURSORS = web.AppKey("cursors", Cursors)

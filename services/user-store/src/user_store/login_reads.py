@@ -17,21 +17,23 @@ from __future__ import annotations
 from aiohttp import web
 from roster_shared.events.ingest import UserUpsertedData
 from roster_shared.login_reads import ReturningLogin, ReturningLoginRead
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_store import hot_reads
 from user_store.apply.login_groups import login_group_plan, wanted_groups
 from user_store.apply.logins import login_fill
 from user_store.errors import UnknownTenant
-from user_store.keys import LOOP_READS, READ_SESSIONS
-from user_store.loop_reads import LoopReads
+from user_store.keys import LOOP_READS, READ_ENGINE
+from user_store.loop_reads import LoopReads, OnDemand
 from user_store.token_reads import message_of
 
 routes = web.RouteTableDef()
 
 
 async def returning_user(
-    session: AsyncSession, ref: str, login: UserUpsertedData, loop: LoopReads | None = None
+    session: hot_reads.Reader,
+    ref: str,
+    login: UserUpsertedData,
+    loop: LoopReads | None = None,
 ) -> ReturningLogin:
     """The account ``login`` may proceed as without a write, or an empty answer. One statement
     (:func:`user_store.hot_reads.linked_account`) reads the tenant, the linked account with its
@@ -65,9 +67,11 @@ async def returning_user(
 async def returning_of(
     app: web.Application, ref: str, message: ReturningLoginRead
 ) -> ReturningLogin:
-    """:func:`returning_user` on the application's read sessions (the HTTP handler's own)."""
-    async with app[READ_SESSIONS]() as session:
-        return await returning_user(session, ref, message.login, app[LOOP_READS])
+    """:func:`returning_user` of the application (the HTTP handler's own). One statement, no ORM
+    session around it (it would cost more CPU than the statement, as for tokens/verify), on a
+    pooled connection only when the loop's cannot answer it."""
+    async with OnDemand(app[READ_ENGINE]) as connection:
+        return await returning_user(connection, ref, message.login, app[LOOP_READS])
 
 
 @routes.post("/internal/tenants/{ref}/logins/returning")

@@ -22,16 +22,19 @@ from roster_shared.tenants import ProvisioningMode, TenantPolicy
 from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from user_store import path_params, queries, tenants, token_reads
+from user_store import hot_reads, path_params, queries, tenants, token_reads
 from user_store.bodies import json_object
-from user_store.errors import Invalid, Unauthorized, UserStoreError
+from user_store.errors import Invalid, Unauthorized, UnknownTenant, UserStoreError
 from user_store.keys import (
     ADMIN_TOKEN,
     CURSORS,
     INTERNAL_TOKEN,
+    LOOP_READS,
+    READ_ENGINE,
     READ_SESSIONS,
     SESSIONS,
 )
+from user_store.loop_reads import OnDemand
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +90,14 @@ internal = web.RouteTableDef()
 
 @internal.get("/internal/tenants/{ref}")
 async def tenant_lookup(request: web.Request) -> web.Response:
-    """A tenant by id or slug."""
-    async with _reads(request)() as session:
-        return _json(await tenants.get_tenant(session, request.match_info["ref"]))
+    """A tenant by id or slug: one statement on a bare connection (sso-login asks it on every
+    login step, so no ORM session)."""
+    ref = request.match_info["ref"]
+    async with OnDemand(request.app[READ_ENGINE]) as connection:
+        found = await hot_reads.tenant(connection, ref, request.app[LOOP_READS])
+    if found is None:
+        raise UnknownTenant(f"no tenant {ref!r}")
+    return _json(found)
 
 
 @internal.post("/internal/tenants/{ref}/tokens/verify")

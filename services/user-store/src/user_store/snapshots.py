@@ -7,12 +7,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from roster_shared.events.people import (
-    Email,
     GroupSnapshot,
     IdentityLink,
     MemberRef,
     UserSnapshot,
 )
+from roster_shared.hot_rows import USER_COLUMNS
+from roster_shared.hot_rows import user_snapshot as user_snapshot_of
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -39,27 +40,7 @@ def linked_snapshot(
     row: UserRow, links: Sequence[IdentityLink], groups: Sequence[MemberRef]
 ) -> UserSnapshot:
     """The contract view of a user row with its links and groups already in contract form."""
-    return UserSnapshot(
-        id=row.id,
-        tenant_id=row.tenant_id,
-        user_name=row.user_name,
-        external_id=row.external_id,
-        active=row.active,
-        display_name=row.display_name,
-        given_name=row.given_name,
-        family_name=row.family_name,
-        emails=tuple(Email.model_validate(e) for e in row.emails),
-        extra=row.extra,
-        origin=row.origin,
-        scim_managed=row.scim_managed,
-        identity_links=tuple(links),
-        groups=tuple(groups),
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        last_login_at=row.last_login_at,
-        deactivated_reason=row.deactivated_reason,
-    )
+    return user_snapshot_of({name: getattr(row, name) for name in USER_COLUMNS}, links, groups)
 
 
 def group_snapshot(

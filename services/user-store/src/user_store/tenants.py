@@ -7,9 +7,7 @@ SCIM request. The token id lets a lookup find the one row to compare in constant
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import re
 import secrets
 from datetime import datetime
 from typing import Any
@@ -17,7 +15,15 @@ from typing import Any
 from pydantic import BaseModel
 from roster_shared.events.envelope import new_id, utcnow
 from roster_shared.ids import is_slug
-from roster_shared.tenants import ProvisioningMode, TenantInfo, TenantPolicy
+from roster_shared.tenants import (
+    SCIM_TOKEN,
+    ProvisioningMode,
+    TenantInfo,
+    TenantPolicy,
+    tenant_of,
+    token_digest,
+)
+from roster_shared.tenants import presented_token as presented_token
 from sqlalchemy import bindparam, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +32,7 @@ from sqlmodel import col, select
 from user_store.errors import Invalid, NotFound, Uniqueness, UnknownTenant
 from user_store.tables import ScimTokenRow, TenantRow
 
-TOKEN = re.compile(r"^rst_([A-Za-z0-9]{16})_([A-Za-z0-9_-]{43})$")
+TOKEN = SCIM_TOKEN
 
 
 class IssuedToken(BaseModel):
@@ -50,15 +56,12 @@ class TokenInfo(BaseModel):
 
 def tenant_info(row: TenantRow) -> TenantInfo:
     """The contract view of a tenant row."""
-    settings = dict(row.settings)
-    policy = TenantPolicy.model_validate(settings.pop("policy", {}))
-    return TenantInfo(
+    return tenant_of(
         id=row.id,
         slug=row.slug,
         display_name=row.display_name,
-        mode=ProvisioningMode(row.mode),
-        policy=policy,
-        settings=settings,
+        mode=row.mode,
+        settings=row.settings,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -143,8 +146,7 @@ async def update_tenant(
     return tenant_info(row)
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+_digest = token_digest
 
 
 async def issue_token(session: AsyncSession, ref: str, *, label: str | None = None) -> IssuedToken:
@@ -216,15 +218,6 @@ _VERIFY = (
     )
     .where(or_(col(TenantRow.id) == bindparam("ref"), col(TenantRow.slug) == bindparam("ref")))
 )
-
-
-def presented_token(token: str) -> tuple[str, str]:
-    """``(token id, SHA-256 of the secret)`` of a presented token; a malformed one gets an id
-    no token has and the digest of a placeholder, so it is compared like any other."""
-    match = TOKEN.match(token)
-    if match is None:
-        return "", _digest("malformed")
-    return match.group(1), _digest(match.group(2))
 
 
 def token_live(

@@ -127,13 +127,17 @@ def attach_bus(
 
 
 def attach_user_store(
-    app: web.Application, settings: UserStoreClientSettings, client: UserStoreClient | None
+    app: web.Application,
+    settings: UserStoreClientSettings,
+    client: UserStoreClient | None,
+    make: Callable[..., UserStoreClient] = UserStoreClient,
 ) -> UserStoreClient:
     """The user-store client passed in, or one to ``settings.user_store_url`` that the
-    application owns."""
+    application owns, built by ``make`` (a subclass that answers some reads itself, e.g.
+    ``scim_api.reader``)."""
     owned = client is None
     if client is None:
-        client = UserStoreClient(
+        client = make(
             settings.user_store_url,
             token=settings.internal_token_value(),
             timeout=settings.request_timeout,

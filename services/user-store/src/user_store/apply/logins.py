@@ -20,7 +20,7 @@ from user_store.apply.groups import Groups
 from user_store.apply.login_groups import login_group_plan, wanted_groups
 from user_store.apply.outcomes import Outcome
 from user_store.apply.resolution import Resolution
-from user_store.apply.writes import USER_FIELDS, email_values
+from user_store.apply.writes import USER_FIELDS, email_values, new_row
 from user_store.errors import Deactivated, Invalid, LinkRefused, NotProvisioned
 from user_store.identity import name_key, same_link_key
 from user_store.snapshots import linked_snapshot
@@ -75,7 +75,7 @@ class Logins(Resolution, Groups):
             raise Invalid("a login must carry the IdP issuer and subject")
         scim_owns = self.tenant.mode.scim_owns_lifecycle
         user = await self._by_link(link.issuer, link.subject)
-        by_own_link = user is not None
+        by_own_link = linked = user is not None  # no user: no link row either (FK, autoflush)
         if user is not None and user.deleted_at is not None and not scim_owns:
             # jit mode: an account an admin deleted may be made again.
             user, by_own_link = None, False
@@ -105,7 +105,7 @@ class Logins(Resolution, Groups):
                 raise NotProvisioned(
                     "this person has not been provisioned by the customer's IdP (mode scim)"
                 )
-            return await self._jit_create(event)
+            return await self._jit_create(event, linked=linked)
         if not user.active:
             raise Deactivated("this account is deactivated")
         if by_own_link:
@@ -113,7 +113,7 @@ class Logins(Resolution, Groups):
             if unchanged is not None:
                 return unchanged
         # Found by its own link: the link row is there already, no need to look it up again.
-        changed = [] if by_own_link else await self._link(user, event)
+        changed = [] if by_own_link else await self._link(user, event, linked=linked)
         fill = login_fill(user, attributes, own_link=by_own_link, scim_owns=scim_owns)
         if fill.get("user_name") and fill["user_name"] != user.user_name:
             # Only on the person's own link to an account SCIM does not own (login_fill).
@@ -208,29 +208,36 @@ class Logins(Resolution, Groups):
         )
         return LinkRefused(detail, existing_id=user.id)
 
-    async def _link(self, user: UserRow, event: ingest.UserUpserted) -> list[str]:
+    async def _link(
+        self, user: UserRow, event: ingest.UserUpserted, *, linked: bool = True
+    ) -> list[str]:
+        """Link ``user`` to the login's (issuer, subject). ``linked=False``: this login's own
+        ``_by_link`` found no link, so there is none to look up or move."""
         link = event.data.identity_link
         assert link is not None
-        existing = (
-            (
-                await self.session.execute(
-                    select(IdentityLinkRow).where(
-                        IdentityLinkRow.tenant_id == self.tenant.id,
-                        IdentityLinkRow.issuer == link.issuer,
-                        IdentityLinkRow.subject == link.subject,
+        existing = None
+        if linked:
+            existing = (
+                (
+                    await self.session.execute(
+                        select(IdentityLinkRow).where(
+                            IdentityLinkRow.tenant_id == self.tenant.id,
+                            IdentityLinkRow.issuer == link.issuer,
+                            IdentityLinkRow.subject == link.subject,
+                        )
                     )
                 )
+                .scalars()
+                .first()
             )
-            .scalars()
-            .first()
-        )
         if existing is not None:
             if existing.user_id == user.id:
                 return []
             existing.user_id = user.id  # the old account was deleted (jit mode): move the link
             return ["identity_links"]
         self.session.add(
-            IdentityLinkRow(
+            new_row(
+                IdentityLinkRow,
                 id=new_id(),
                 tenant_id=self.tenant.id,
                 user_id=user.id,
@@ -242,10 +249,11 @@ class Logins(Resolution, Groups):
         )
         return ["identity_links"]
 
-    async def _jit_create(self, event: ingest.UserUpserted) -> Outcome:
+    async def _jit_create(self, event: ingest.UserUpserted, *, linked: bool = True) -> Outcome:
         attributes = event.data.attributes
         await self._ensure_unique(None, attributes.model_copy(update={"external_id": None}))
-        user = UserRow(
+        user = new_row(
+            UserRow,
             id=new_id(),
             tenant_id=self.tenant.id,
             user_name=attributes.user_name,
@@ -268,7 +276,7 @@ class Logins(Resolution, Groups):
         await self._flush()
         self.lookups.remember(user)
         await self._write_emails(user, fresh=True)
-        await self._link(user, event)
+        await self._link(user, event, linked=linked)
         group_events = await self._sync_login_groups(event, user)
         await self._flush()
         return await self._user_outcome(
