@@ -70,7 +70,10 @@ from scim_provisioning import (
 )
 
 PEER = Path(sys.executable).with_name("scim2-server")
-OPS = ("create", "lookup", "get")
+OPS = ("create", "lookup", "get", "get+writes")
+"""``get+writes``: every GET again, while creates of other users run beside them (a quarter of
+the concurrency, at least one); the latencies and rate are the reads', the CPU per request counts
+the writes too, and ``writes_per_second`` is the creates' pace meanwhile."""
 
 
 class Endpoint:
@@ -155,7 +158,28 @@ async def scim_round(
     await measure("create", [partial(endpoint.create, b) for b in bodies])
     names = [b["userName"] for b in bodies if b["userName"] in endpoint.ids]
     await measure("lookup", [partial(endpoint.lookup, n) for n in names])
-    await measure("get", [partial(endpoint.get, endpoint.ids[n]) for n in names])
+    gets = [partial(endpoint.get, endpoint.ids[n]) for n in names]
+    await measure("get", gets)
+    # Reads under writes: does a read ever wait on another request's write (issue 10)?
+    queue = [user_body(f"{prefix}w", i) for i in reversed(range(users * 4))]
+    stop = asyncio.Event()
+    written = 0
+
+    async def writer() -> None:
+        nonlocal written
+        while queue and not stop.is_set():
+            await endpoint.create(queue.pop())
+            written += 1
+
+    writers = [asyncio.create_task(writer()) for _ in range(max(1, concurrency // 4))]
+    started = time.perf_counter()
+    try:
+        await measure("get+writes", gets)
+    finally:
+        stop.set()
+        elapsed = time.perf_counter() - started
+        await asyncio.gather(*writers)
+    out["get+writes"]["writes_per_second"] = round(written / elapsed, 1)
     return out
 
 
@@ -467,8 +491,10 @@ async def embedded(args: argparse.Namespace) -> dict[str, Any]:
             row = [op, str(conc)]
             for name in arms:
                 cell = results[name][str(conc)][op]
+                writes = cell.get("writes_per_second")
                 row += [
-                    f"{cell['per_second']:.0f}{_failed(cell)}",
+                    f"{cell['per_second']:.0f}{_failed(cell)}"
+                    + (f" (+{writes:.0f} creates/s)" if writes is not None else ""),
                     f"{cell['p50_ms']:.1f}",
                     f"{cell['p99_ms']:.1f}",
                     f"{cell['cpu_ms_per_request']:.2f}",

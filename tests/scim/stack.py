@@ -72,6 +72,9 @@ class Tenant:
 class ScimStack:
     """A running user-store + scim-api pair."""
 
+    root: web.Application
+    """The composed application (the user-store's, the others mounted on it)."""
+
     def __init__(
         self,
         engine: AsyncEngine,
@@ -145,10 +148,13 @@ async def scim_stack(
     scim_settings: dict[str, Any] | None = None,
     also: dict[str, dict[str, Any]] | None = None,
     kind: type[ScimStack] = ScimStack,
+    in_process: bool | None = None,
 ) -> AsyncIterator[ScimStack]:
     """Start the pair; the bus is started and stopped here. ``also`` adds services (name ->
     settings) to the same root, ``kind`` is the handle yielded (a subclass that knows them);
-    ``request_timeout=None`` leaves the scim-api's own default."""
+    ``request_timeout=None`` leaves the scim-api's own default. ``in_process``: the services
+    read from the user-store in process (``roster_cli.inprocess``) rather than over HTTP; by
+    default on SQLite, as ``roster dev`` does, and over HTTP on PostgreSQL, as production does."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     internal = secrets.token_urlsafe(16)
@@ -170,8 +176,14 @@ async def scim_stack(
             **(also or {}),
         },
     )
+    if in_process is None:
+        in_process = database_url.startswith("sqlite")
     root = compose.compose(
-        wiring, bus=bus, engine=engine, services=[compose.SCIM_API, *(also or {})]
+        wiring,
+        bus=bus,
+        engine=engine,
+        services=[compose.SCIM_API, *(also or {})],
+        in_process=in_process,
     )
     server = TestServer(root, host="127.0.0.1", port=port)
     try:
@@ -188,6 +200,7 @@ async def scim_stack(
                 internal_token=internal,
                 wiring=wiring,
             )
+            running.root = root
             running.scim_api = next(p.api for p in root[compose.PROBES] if p.name == "scim-api")
             yield running
     finally:

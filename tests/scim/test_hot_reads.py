@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from roster_cli.inprocess import InProcessUserStore
 from roster_shared.service import USER_STORE
 from scim_api.reader import ReaderClient
 
@@ -135,8 +136,8 @@ async def test_with_a_reader_url_the_hot_reads_and_the_token_check_skip_the_user
     stack: ScimStack, acme: Tenant, request: pytest.FixtureRequest
 ) -> None:
     # What the scim-api asks the user-store over HTTP for a create, a GET by id and a lookup:
-    # on the reader pairing none of the token checks or hot reads (scim_api.reader), otherwise
-    # all of them.
+    # on the reader pairing none of the token checks or hot reads (scim_api.reader), embedded
+    # none at all (in process), otherwise all of them.
     assert stack.scim_api is not None
     client = stack.scim_api[USER_STORE]
     asked: list[str] = []
@@ -160,6 +161,11 @@ async def test_with_a_reader_url_the_hot_reads_and_the_token_check_skip_the_user
     if request.node.callspec.params["stack"] == READER:
         assert isinstance(client, ReaderClient)
         assert asked == ["token-reads/users"]
+    elif request.node.callspec.params["stack"] == "memory-sqlite":
+        # Embedded, composed as `roster dev` is: every one of them is a call in the process
+        # (roster_cli.inprocess), the general page too.
+        assert isinstance(client, InProcessUserStore)
+        assert asked == []
     else:
         assert not isinstance(client, ReaderClient)
         assert asked == [

@@ -121,7 +121,12 @@ class SsoStack:
         await store_server.start_server()
         self._servers.append(store_server)
         wiring = dataclasses.replace(wiring, self_url=str(store_server.make_url("")).rstrip("/"))
-        self.sso_app = compose.service_api(compose.SSO_LOGIN, wiring, bus=self.bus)
+        # On SQLite sso-login reads from the user-store in process, as `roster dev` composes it;
+        # on PostgreSQL over HTTP, as in production.
+        in_process = store if self.database_url.startswith("sqlite") else None
+        self.sso_app = compose.service_api(
+            compose.SSO_LOGIN, wiring, bus=self.bus, user_store_app=in_process
+        )
         root = web.Application()
         root.add_subapp(compose.prefix(compose.SSO_LOGIN), self.sso_app)
         sso_server = TestServer(root, port=self.port)

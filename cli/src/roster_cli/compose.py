@@ -12,7 +12,10 @@ mounts it under that prefix, and so does :func:`compose`. So every absolute path
 (``/scim/v2/...``, ``/sso/...``, ``/reconciler/...``) is the same standalone and composed, each
 service keeps its own middlewares, and aiohttp starts and stops the mounted applications with the
 root. The services meet as they do in production: the others read from the user-store over HTTP
-(``Wiring.self_url``, with the internal credential) and send events over the one shared bus.
+(``Wiring.self_url``, with the internal credential) and send events over the one shared bus —
+except that with ``compose(..., in_process=True)`` (``roster dev``) scim-api's and sso-login's
+hot reads call the user-store in this process (:mod:`roster_cli.inprocess`), with the same
+answers and errors and without the loopback HTTP hop.
 
 Health. The root's ``/readyz`` and ``/metrics`` cover every composed service: ready only when the
 user-store and each mounted service are, and one exposition of every service's registry.
@@ -40,7 +43,7 @@ from reconciler.settings import ReconcilerSettings
 from roster_shared.bus.base import Bus
 from roster_shared.events.envelope import utcnow
 from roster_shared.observability import Check
-from roster_shared.service import FATAL, READY
+from roster_shared.service import FATAL, READY, resource_context
 from roster_shared.service.admission import shed_before_routing
 from roster_shared.service.keys import EARLY_SHED
 from scim_api import app as scim_app
@@ -55,6 +58,8 @@ from user_store.settings import UserStoreSettings
 from webhooks import app as webhooks_app
 from webhooks import keys as webhooks_keys
 from webhooks.settings import WebhooksSettings
+
+from roster_cli.inprocess import InProcessUserStore
 
 SCIM_API = "scim-api"
 SSO_LOGIN = "sso-login"
@@ -115,9 +120,17 @@ def user_store(
 
 
 def service_api(
-    name: str, wiring: Wiring, *, bus: Bus, clock: Callable[[], datetime] = utcnow
+    name: str,
+    wiring: Wiring,
+    *,
+    bus: Bus,
+    clock: Callable[[], datetime] = utcnow,
+    user_store_app: web.Application | None = None,
 ) -> web.Application:
-    """The application of ``name`` (one of :data:`MOUNTED`), to be mounted at its prefix."""
+    """The application of ``name`` (one of :data:`MOUNTED`), to be mounted at its prefix.
+
+    With ``user_store_app`` (the user-store's application, in this process) scim-api and
+    sso-login read from it in process (:mod:`roster_cli.inprocess`) instead of over HTTP."""
     common: dict[str, Any] = {
         "user_store_url": wiring.self_url,
         "topic_prefix": wiring.topic_prefix,
@@ -125,7 +138,8 @@ def service_api(
     }
     if name == SCIM_API:
         scim = ScimApiSettings(**{**common, "public_url": wiring._public(), **wiring._extra(name)})
-        return scim_app.create_api(scim, bus=bus)
+        client = _in_process(user_store_app, scim)
+        return _owning(scim_app.create_api(scim, bus=bus, user_store=client), client)
     if name == SSO_LOGIN:
         sso = SsoLoginSettings(
             **{
@@ -136,7 +150,8 @@ def service_api(
                 **wiring._extra(name),
             }
         )
-        return sso_app.create_api(sso, bus=bus)
+        client = _in_process(user_store_app, sso)
+        return _owning(sso_app.create_api(sso, bus=bus, user_store=client), client)
     if name == RECONCILER:
         settings = ReconcilerSettings(
             **{
@@ -174,6 +189,29 @@ def console_apis(wiring: Wiring) -> console_app.Apps:
         }
     )
     return console_app.create_apis(settings)
+
+
+def _in_process(
+    user_store_app: web.Application | None, settings: ScimApiSettings | SsoLoginSettings
+) -> InProcessUserStore | None:
+    """The in-process client of a service's settings (as ``attach_user_store`` builds the HTTP
+    one), or None: the service builds its own HTTP client."""
+    if user_store_app is None:
+        return None
+    return InProcessUserStore(
+        user_store_app,
+        settings.user_store_url,
+        token=settings.internal_token_value(),
+        timeout=settings.request_timeout,
+    )
+
+
+def _owning(api: web.Application, client: InProcessUserStore | None) -> web.Application:
+    """``api``, which opens and closes ``client`` (its HTTP pool, for the calls not made in
+    process): first of its resources, so open before any other starts and closed last."""
+    if client is not None:
+        api.cleanup_ctx.insert(0, resource_context(client.start, client.close))
+    return api
 
 
 def _webhooks_api(
@@ -234,11 +272,14 @@ def compose(
     services: Iterable[str] = MOUNTED,
     consume: bool = True,
     clock: Callable[[], datetime] = utcnow,
+    in_process: bool = False,
 ) -> web.Application:
     """One application serving the user-store and ``services`` mounted at their prefixes.
 
     ``bus`` is shared and owned by the caller (started before, stopped after); ``engine`` is the
-    user-store's (disposed with the application).
+    user-store's (disposed with the application). ``in_process``: scim-api and sso-login make
+    their hot reads by calling the user-store in this process (:mod:`roster_cli.inprocess`),
+    not over HTTP — ``roster dev`` does; the production path is separate processes over HTTP.
     """
     root = user_store(wiring, bus=bus, engine=engine, consume=consume, clock=clock)
     probes = []
@@ -250,7 +291,9 @@ def compose(
                 root.add_subapp(mount, app)
             probes.append(probe(name, apps.console))
             continue
-        api = service_api(name, wiring, bus=bus, clock=clock)
+        api = service_api(
+            name, wiring, bus=bus, clock=clock, user_store_app=root if in_process else None
+        )
         root.add_subapp(prefix(name), api)
         if EARLY_SHED in api:
             shed_before_routing(root, prefix(name), api[EARLY_SHED])

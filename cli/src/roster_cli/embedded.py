@@ -182,7 +182,8 @@ async def _serve(
             directory_key=reconcile_commands.directory_key(data),
             webhook_key=webhook_commands.webhook_key(data),
         )
-        app = compose(wiring, bus=bus, engine=engine)
+        # One process: scim-api and sso-login read from the user-store in it, not over HTTP.
+        app = compose(wiring, bus=bus, engine=engine, in_process=True)
         bus_events.add_routes(app, bus, Topics(wiring.topic_prefix), admin)
         # A consumer loop that ended on its own: stop, and exit non-zero (run() reads it).
         app[FATAL].handlers.append(lambda _reason: stop.set())

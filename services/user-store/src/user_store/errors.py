@@ -22,6 +22,11 @@ class UserStoreError(Exception):
         self.detail = detail
         self.existing_id = existing_id
 
+    @property
+    def error(self) -> str:
+        """The ``error`` of the HTTP API's JSON answer (``routes.errors_middleware``)."""
+        return self.http_error or self.code.value
+
     def to_reply_error(self) -> ReplyError:
         """The typed error sent back on ``roster.replies``."""
         return ReplyError(code=self.code, detail=self.detail, existing_id=self.existing_id)

@@ -45,7 +45,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from user_store.identity import name_key
-from user_store.loop_reads import LoopReads
+from user_store.loop_reads import LoopReads, OnDemand
 from user_store.tables import UserRow
 from user_store.tenants import presented_token, token_live
 
@@ -216,8 +216,13 @@ def _sqlite_row(statement: _Statement, rows: Any) -> dict[str, Any] | None:
     return None
 
 
+Reader = AsyncSession | AsyncConnection | OnDemand
+"""Where a statement runs when the loop's connection does not answer it: a session, a
+connection, or one opened on demand (:class:`user_store.loop_reads.OnDemand`)."""
+
+
 async def _row(
-    session: AsyncSession | AsyncConnection,
+    session: Reader,
     statement: _Statement,
     *args: Any,
     loop: LoopReads | None = None,
@@ -247,7 +252,7 @@ async def _row(
 
 
 async def _fetch(
-    session: AsyncSession | AsyncConnection,
+    session: Reader,
     statement: _Statement,
     ref: str,
     token: str,
@@ -293,7 +298,7 @@ class LinkedAccount:
 
 
 async def linked_account(
-    session: AsyncSession | AsyncConnection,
+    session: Reader,
     ref: str,
     issuer: str,
     subject: str,
@@ -310,9 +315,7 @@ async def linked_account(
     return LinkedAccount(tenant=tenant_of_row(row), account=account, named=named)
 
 
-async def tenant(
-    session: AsyncSession | AsyncConnection, ref: str, loop: LoopReads | None = None
-) -> TenantInfo | None:
+async def tenant(session: Reader, ref: str, loop: LoopReads | None = None) -> TenantInfo | None:
     """The tenant ``ref`` (id or slug), or None: :func:`user_store.tenants.get_tenant` in one
     prepared statement on a bare connection, no ORM session."""
     row = await _row(session, _TENANT_BY_REF, ref, loop=loop)
@@ -320,7 +323,7 @@ async def tenant(
 
 
 async def verified_tenant(
-    session: AsyncSession | AsyncConnection, ref: str, token: str, loop: LoopReads | None = None
+    session: Reader, ref: str, token: str, loop: LoopReads | None = None
 ) -> TenantInfo | None:
     """The tenant ``ref`` when ``token`` is one of its live tokens, else None (never says what
     failed): :func:`user_store.tenants.verify_token` in one prepared statement, no ORM. On a
@@ -336,7 +339,7 @@ async def verified_tenant(
 
 
 async def token_user(
-    session: AsyncSession | AsyncConnection,
+    session: Reader,
     ref: str,
     token: str,
     user_id: str,
@@ -348,7 +351,7 @@ async def token_user(
 
 
 async def token_user_name(
-    session: AsyncSession | AsyncConnection,
+    session: Reader,
     ref: str,
     token: str,
     query: ListQuery,

@@ -17,21 +17,20 @@ from __future__ import annotations
 from aiohttp import web
 from roster_shared.events.ingest import UserUpsertedData
 from roster_shared.login_reads import ReturningLogin, ReturningLoginRead
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from user_store import hot_reads
 from user_store.apply.login_groups import login_group_plan, wanted_groups
 from user_store.apply.logins import login_fill
 from user_store.errors import UnknownTenant
 from user_store.keys import LOOP_READS, READ_ENGINE
-from user_store.loop_reads import LoopReads
+from user_store.loop_reads import LoopReads, OnDemand
 from user_store.token_reads import message_of
 
 routes = web.RouteTableDef()
 
 
 async def returning_user(
-    session: AsyncSession | AsyncConnection,
+    session: hot_reads.Reader,
     ref: str,
     login: UserUpsertedData,
     loop: LoopReads | None = None,
@@ -65,14 +64,19 @@ async def returning_user(
     return ReturningLogin(user=account.snapshot)
 
 
+async def returning_of(
+    app: web.Application, ref: str, message: ReturningLoginRead
+) -> ReturningLogin:
+    """:func:`returning_user` of the application (the HTTP handler's own). One statement, no ORM
+    session around it (it would cost more CPU than the statement, as for tokens/verify), on a
+    pooled connection only when the loop's cannot answer it."""
+    async with OnDemand(app[READ_ENGINE]) as connection:
+        return await returning_user(connection, ref, message.login, app[LOOP_READS])
+
+
 @routes.post("/internal/tenants/{ref}/logins/returning")
 async def returning_login(request: web.Request) -> web.Response:
     """Whether this login is of a returning user whose account it would not change."""
     message = await message_of(request, ReturningLoginRead)
-    # One statement on a bare connection: an ORM session around it would cost more CPU than
-    # the statement (as for tokens/verify).
-    async with request.app[READ_ENGINE].connect() as connection:
-        answer = await returning_user(
-            connection, request.match_info["ref"], message.login, request.app[LOOP_READS]
-        )
+    answer = await returning_of(request.app, request.match_info["ref"], message)
     return web.Response(text=answer.model_dump_json(), content_type="application/json")

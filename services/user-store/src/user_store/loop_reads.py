@@ -16,9 +16,10 @@ wait on the loop: it answers None and the caller takes aiosqlite, whose thread m
 from __future__ import annotations
 
 import sqlite3
+from types import TracebackType
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from user_store.db import is_sqlite
 
@@ -63,3 +64,36 @@ class LoopReads:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+class OnDemand:
+    """A connection of ``engine`` opened only when a statement needs one, closed at the end of
+    the ``async with`` block.
+
+    With the loop's connection a hot read needs no pooled connection at all, unless SQLite is
+    busy there; yet checking one out of aiosqlite and returning it (a rollback on its thread)
+    was a fifth of a ``roster dev`` GET (py-spy, issue 10). On PostgreSQL, where there is no
+    loop connection, the first statement opens it, as ``engine.connect()`` did.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+
+    async def connection(self) -> AsyncConnection:
+        if self._connection is None:
+            self._connection = await self._engine.connect()
+        return self._connection
+
+    async def __aenter__(self) -> OnDemand:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.close()

@@ -22,9 +22,9 @@ from roster_shared.tenants import ProvisioningMode, TenantPolicy
 from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from user_store import hot_reads, path_params, queries, tenants
+from user_store import hot_reads, path_params, queries, tenants, token_reads
 from user_store.bodies import json_object
-from user_store.errors import Invalid, TokenRefused, Unauthorized, UnknownTenant, UserStoreError
+from user_store.errors import Invalid, Unauthorized, UnknownTenant, UserStoreError
 from user_store.keys import (
     ADMIN_TOKEN,
     CURSORS,
@@ -34,6 +34,7 @@ from user_store.keys import (
     READ_SESSIONS,
     SESSIONS,
 )
+from user_store.loop_reads import OnDemand
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ async def tenant_lookup(request: web.Request) -> web.Response:
     """A tenant by id or slug: one statement on a bare connection (sso-login asks it on every
     login step, so no ORM session)."""
     ref = request.match_info["ref"]
-    async with request.app[READ_ENGINE].connect() as connection:
+    async with OnDemand(request.app[READ_ENGINE]) as connection:
         found = await hot_reads.tenant(connection, ref, request.app[LOOP_READS])
     if found is None:
         raise UnknownTenant(f"no tenant {ref!r}")
@@ -105,15 +106,7 @@ async def token_verify(request: web.Request) -> web.Response:
     token = (await _body(request)).get("token")
     if not isinstance(token, str):
         raise Invalid("token must be a string")
-    # One prepared statement on a bare connection (hot_reads): the scim-api asks this before
-    # every write, so no ORM session either.
-    async with request.app[READ_ENGINE].connect() as connection:
-        tenant = await hot_reads.verified_tenant(
-            connection, request.match_info["ref"], token, request.app[LOOP_READS]
-        )
-    if tenant is None:
-        raise TokenRefused("unknown, revoked or malformed token")
-    return _json(tenant)
+    return _json(await token_reads.verified(request.app, request.match_info["ref"], token))
 
 
 @internal.get("/internal/tenants/{tenant_id}/users/{user_id}")
@@ -282,22 +275,32 @@ async def credentials_middleware(request: web.Request, handler: Handler) -> web.
 
 
 def _user_store_error(_request: web.Request, error: UserStoreError) -> web.Response:
-    body: dict[str, Any] = {"error": error.http_error or error.code.value, "detail": error.detail}
+    body: dict[str, Any] = {"error": error.error, "detail": error.detail}
     if error.existing_id:
         body["existing_id"] = error.existing_id
     return web.json_response(body, status=error.status)
 
 
-def _database_unreachable(request: web.Request, exc: BaseException) -> web.Response:
-    # The database is down or unreachable: nothing the caller sent is wrong, so it may
-    # retry (scim-api answers the IdP 503 with Retry-After, not a 500 that looks final).
+UNREACHABLE_ERROR = "unavailable"
+UNREACHABLE_DETAIL = "the database is not answering"
+
+
+def unreachable_reference(path: str, exc: BaseException) -> str:
+    """Log a :data:`DATABASE_UNREACHABLE` failure; the reference its answer quotes."""
     reference = reference_id()
     log.warning(
         "database unreachable",
-        extra={"reference": reference, "path": request.path, "error": str(exc)[:300]},
+        extra={"reference": reference, "path": path, "error": str(exc)[:300]},
     )
+    return reference
+
+
+def _database_unreachable(request: web.Request, exc: BaseException) -> web.Response:
+    # The database is down or unreachable: nothing the caller sent is wrong, so it may
+    # retry (scim-api answers the IdP 503 with Retry-After, not a 500 that looks final).
+    reference = unreachable_reference(request.path, exc)
     return web.json_response(
-        {"error": "unavailable", "detail": "the database is not answering", "reference": reference},
+        {"error": UNREACHABLE_ERROR, "detail": UNREACHABLE_DETAIL, "reference": reference},
         status=503,
         headers={"Retry-After": "5"},
     )
