@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from roster_shared.bus.base import Message, Record
 from roster_shared.events import ingest
 from roster_shared.events.codec import CONTENT_TYPE, event_record
-from roster_shared.events.envelope import utcnow
+from roster_shared.events.envelope import Source, utcnow
 from roster_shared.events.replies import ErrorCode, Reply, ReplyError
 from roster_shared.tenants import TenantInfo
 from roster_shared.topics import Topics
@@ -45,6 +45,7 @@ from user_store.faults import Fault, classify
 from user_store.ingest_batch import IngestBatch
 from user_store.outbox import OutboxRelay
 from user_store.reply_path import ReplySender
+from user_store.snapshots import snapshot_parts
 from user_store.tables import ProcessedEventRow, UserRow
 from user_store.tenants import get_tenant
 from user_store.user_history import history_row
@@ -135,6 +136,7 @@ class IngestProcessor:
                 await self._batch_reads_safely(session, decoded, batch)
             else:
                 await _batch_reads(session, decoded, batch)
+                await _known_parts(session, decoded, batch)
             for message, event in decoded:
                 if safe:
                     await self._one_safely(session, message, event, tenants, batch)
@@ -302,6 +304,8 @@ class IngestProcessor:
             lookups=batch.lookups,
             fast=not batch.safe,
             email_sink=None if batch.safe else batch.emails,
+            emails_replaced=None if batch.safe else batch.emails_replaced,
+            known_parts=None if batch.safe else batch.known_parts,
         )
         if not batch.safe:
             # Any exception here aborts the batch; __call__ redoes it in safe mode.
@@ -405,9 +409,10 @@ async def _batch_reads(
     ]
     if not events or session.get_bind().dialect.name != "postgresql":
         batch.replies = await _already_processed(session, events)
-        await batch.lookups.prefetch(session, _unapplied(events, batch.replies))
+        unapplied = [event for event in events if event.event_id not in batch.replies]
+        await batch.lookups.prefetch(session, _unapplied(unapplied), _targets(unapplied))
         return
-    condition = batch.lookups.want(wanted)
+    condition = batch.lookups.want(wanted, _targets(events))
     replies = (
         select(
             func.json_object_agg(
@@ -431,14 +436,37 @@ async def _batch_reads(
     batch.lookups.loaded(row[1] for row in rows if row[1] is not None)
 
 
-def _unapplied(
-    events: Sequence[ingest.IngestEvent], replies: dict[str, str]
-) -> list[tuple[str, str | None, str]]:
+def _unapplied(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str | None, str]]:
     return [
         (event.tenant_id, event.data.attributes.external_id, event.data.attributes.user_name)
         for event in events
-        if isinstance(event, ingest.UserUpserted) and event.event_id not in replies
+        if isinstance(event, ingest.UserUpserted)
     ]
+
+
+def _targets(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str]]:
+    """The ``(tenant, user id)`` pairs the batch's replaces (SCIM PUT/PATCH) name."""
+    return [
+        (event.tenant_id, event.data.target_id)
+        for event in events
+        if isinstance(event, ingest.UserUpserted) and event.data.target_id is not None
+    ]
+
+
+async def _known_parts(
+    session: AsyncSession,
+    decoded: Sequence[tuple[Message, ingest.IngestEvent | Undecodable]],
+    batch: IngestBatch,
+) -> None:
+    """The identity links and groups of the users the batch replaces, read once for the batch
+    — only when no event in it can change links or groups (logins, group events and deletes
+    do), so each replace builds its snapshot without a read of its own."""
+    events = [event for _, event in decoded if not isinstance(event, Undecodable)]
+    if any(not isinstance(e, ingest.UserUpserted) or e.source is Source.JIT for e in events):
+        return
+    ids = {user_id for _, user_id in _targets(events)}
+    if ids:
+        batch.known_parts = await snapshot_parts(session, sorted(ids))
 
 
 async def _already_processed(

@@ -14,8 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from roster_shared.bus.base import Record
-from sqlalchemy import insert
+from roster_shared.events.people import IdentityLink, MemberRef
+from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from user_store.bulk_rows import insert_rows
 from user_store.lookups import UserLookups
@@ -38,6 +40,9 @@ class IngestBatch:
         self.kinds: list[str] = []  # of each dead letter, in order
         self.processed: list[dict[str, Any]] = []
         self.emails: list[dict[str, Any]] = []
+        self.emails_replaced: set[str] = set()  # users whose stored e-mail rows go first
+        # Links and groups of the users the batch replaces (consumer._known_parts), or None.
+        self.known_parts: dict[str, tuple[list[IdentityLink], list[MemberRef]]] | None = None
         self.outbox: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []  # user_history rows, beside their outbox rows
         self.replies: dict[str, str] = {}  # event id -> reply JSON, for in-batch redelivery
@@ -51,6 +56,10 @@ class IngestBatch:
     async def write(self, session: AsyncSession) -> None:
         """Insert what is pending (then nothing is: the safe pass writes after each event)."""
         await session.flush()  # the accounts first: their e-mail rows refer to them
+        if self.emails_replaced:
+            await session.execute(
+                delete(UserEmailRow).where(col(UserEmailRow.user_id).in_(self.emails_replaced))
+            )
         if session.get_bind().dialect.name == "postgresql":
             # One statement, one round trip, for all four tables (bulk_rows).
             await insert_rows(
@@ -89,6 +98,7 @@ class IngestBatch:
         replies included: a reply must never announce a change its savepoint rolled back)."""
         self.processed.clear()
         self.emails.clear()
+        self.emails_replaced.clear()
         self.outbox.clear()
         self.history.clear()
         if counts is not None:

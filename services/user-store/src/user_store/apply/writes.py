@@ -78,17 +78,18 @@ class RowWrites(ApplyContext):
 
     async def _drain_email_sink(self) -> None:
         """Write deferred e-mail rows now, before something reads or replaces them."""
+        if self.emails_replaced:
+            await self.session.flush()
+            await self.session.execute(
+                delete(UserEmailRow).where(col(UserEmailRow.user_id).in_(self.emails_replaced))
+            )
+            self.emails_replaced.clear()
         if self.email_sink:
             await self.session.flush()
             await self.session.execute(insert(UserEmailRow), list(self.email_sink))
             self.email_sink.clear()
 
     async def _write_emails(self, user: UserRow, *, fresh: bool = False) -> None:
-        if not fresh:
-            await self._drain_email_sink()
-            await self.session.execute(
-                delete(UserEmailRow).where(col(UserEmailRow.user_id) == user.id)
-            )
         rows = [
             {
                 "user_id": user.id,
@@ -101,6 +102,20 @@ class RowWrites(ApplyContext):
             }
             for position, email in enumerate(user.emails)
         ]
+        if self.email_sink is not None and self.emails_replaced is not None:
+            # Fast path: deferred to the batch's bulk write, the stored rows deleted first.
+            if not fresh:
+                self.emails_replaced.add(user.id)
+                if any(row["user_id"] == user.id for row in self.email_sink):
+                    # Created or changed earlier in this batch: only the latest rows count.
+                    self.email_sink[:] = [r for r in self.email_sink if r["user_id"] != user.id]
+            self.email_sink.extend(rows)
+            return
+        if not fresh:
+            await self._drain_email_sink()
+            await self.session.execute(
+                delete(UserEmailRow).where(col(UserEmailRow.user_id) == user.id)
+            )
         if fresh and self.email_sink is not None:
             self.email_sink.extend(rows)
         else:
