@@ -39,7 +39,7 @@ class IngestBatch:
         self.dead_lettered = 0
         self.kinds: list[str] = []  # of each dead letter, in order
         self.processed: list[dict[str, Any]] = []
-        self.emails: list[dict[str, Any]] = []
+        self.emails: dict[str, list[dict[str, Any]]] = {}  # user id -> its e-mail rows
         self.emails_replaced: set[str] = set()  # users whose stored e-mail rows go first
         # Links and groups of the users the batch replaces (consumer._known_parts), or None.
         self.known_parts: dict[str, tuple[list[IdentityLink], list[MemberRef]]] | None = None
@@ -65,7 +65,7 @@ class IngestBatch:
             await insert_rows(
                 session,
                 [
-                    (_table(UserEmailRow), self.emails),
+                    (_table(UserEmailRow), self.email_rows()),
                     (_table(ProcessedEventRow), self.processed),
                     (_table(OutboxRow), self.outbox),
                     (user_history, self.history),
@@ -73,8 +73,8 @@ class IngestBatch:
             )
             self.discard()
             return
-        if self.emails:
-            await session.execute(insert(UserEmailRow), self.emails)
+        if emails := self.email_rows():
+            await session.execute(insert(UserEmailRow), emails)
         if self.processed:
             await session.execute(insert(ProcessedEventRow), self.processed)
         if self.outbox:
@@ -82,6 +82,9 @@ class IngestBatch:
         if self.history:
             await session.execute(insert(user_history), self.history)
         self.discard()
+
+    def email_rows(self) -> list[dict[str, Any]]:
+        return [row for rows in self.emails.values() for row in rows]
 
     def counts(self) -> tuple[int, int, int, int, int]:
         """Where the batch stands, for :meth:`discard` after a savepoint rolls back."""

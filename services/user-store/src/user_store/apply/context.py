@@ -30,7 +30,7 @@ class ApplyContext:
         *,
         lookups: UserLookups | None = None,
         fast: bool = False,
-        email_sink: list[dict[str, Any]] | None = None,
+        email_sink: dict[str, list[dict[str, Any]]] | None = None,
         emails_replaced: set[str] | None = None,
         known_parts: dict[str, tuple[list[IdentityLink], list[MemberRef]]] | None = None,
     ) -> None:
@@ -43,8 +43,8 @@ class ApplyContext:
         self.fast = fast
         # Fast mode: e-mail rows of new and changed accounts, inserted in bulk after the
         # accounts; the users whose stored e-mail rows go first (their e-mails were replaced).
-        self.email_sink = email_sink
-        self.emails_replaced = emails_replaced
+        self.email_sink = email_sink  # user id -> its e-mail rows
+        self.emails_replaced: set[str] = set() if emails_replaced is None else emails_replaced
         # The identity links and groups of users the batch read, when no event of the batch
         # can change them (a SCIM replace then needs no read to build its snapshot).
         self.known_parts = known_parts

@@ -86,7 +86,9 @@ class RowWrites(ApplyContext):
             self.emails_replaced.clear()
         if self.email_sink:
             await self.session.flush()
-            await self.session.execute(insert(UserEmailRow), list(self.email_sink))
+            rows = [row for rows in self.email_sink.values() for row in rows]
+            if rows:
+                await self.session.execute(insert(UserEmailRow), rows)
             self.email_sink.clear()
 
     async def _write_emails(self, user: UserRow, *, fresh: bool = False) -> None:
@@ -102,24 +104,18 @@ class RowWrites(ApplyContext):
             }
             for position, email in enumerate(user.emails)
         ]
-        if self.email_sink is not None and self.emails_replaced is not None:
-            # Fast path: deferred to the batch's bulk write, the stored rows deleted first.
+        if self.email_sink is not None:
+            # Fast path: deferred to the batch's bulk write, the stored rows deleted first;
+            # a user changed twice in the batch keeps its latest rows only.
             if not fresh:
                 self.emails_replaced.add(user.id)
-                if any(row["user_id"] == user.id for row in self.email_sink):
-                    # Created or changed earlier in this batch: only the latest rows count.
-                    self.email_sink[:] = [r for r in self.email_sink if r["user_id"] != user.id]
-            self.email_sink.extend(rows)
+            self.email_sink[user.id] = rows
             return
         if not fresh:
-            await self._drain_email_sink()
             await self.session.execute(
                 delete(UserEmailRow).where(col(UserEmailRow.user_id) == user.id)
             )
-        if fresh and self.email_sink is not None:
-            self.email_sink.extend(rows)
-        else:
-            self.session.add_all(UserEmailRow(**row) for row in rows)
+        self.session.add_all(UserEmailRow(**row) for row in rows)
 
     def _assign(self, user: UserRow, values: dict[str, Any]) -> list[str]:
         changed = []
