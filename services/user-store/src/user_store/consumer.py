@@ -43,6 +43,7 @@ from user_store.dead_letters import dead_letter, printable, raw_event_id
 from user_store.errors import UnknownTenant, UserStoreError
 from user_store.faults import Fault, classify
 from user_store.ingest_batch import IngestBatch
+from user_store.lookups import any_of
 from user_store.outbox import OutboxRelay
 from user_store.reply_path import ReplySender
 from user_store.snapshots import snapshot_parts
@@ -412,14 +413,14 @@ async def _batch_reads(
         unapplied = [event for event in events if event.event_id not in batch.replies]
         await batch.lookups.prefetch(session, _unapplied(unapplied), _targets(unapplied))
         return
-    condition = batch.lookups.want(wanted, _targets(events))
+    condition = batch.lookups.want(wanted, _targets(events), arrays=True)
     replies = (
         select(
             func.json_object_agg(
                 ProcessedEventRow.event_id, ProcessedEventRow.reply, type_=JSON
             ).label("replies")
         )
-        .where(col(ProcessedEventRow.event_id).in_([event.event_id for event in events]))
+        .where(any_of(col(ProcessedEventRow.event_id), [event.event_id for event in events]))
         .subquery()
     )
     if condition is None:
