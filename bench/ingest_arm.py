@@ -129,6 +129,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             result["updates"] = await phase(service, 2 * args.events)
         result["applied"] = service.processor.applied
         result["dead_lettered"] = service.processor.dead_lettered
+        # Batches the fast pass could not apply (absent before the counter existed).
+        result["safe_passes"] = getattr(service.processor, "safe_passes", None)
         result["replies_sent"] = service.replies.sent
         result["outbox_published"] = service.relay.published
         return result

@@ -91,6 +91,7 @@ class IngestProcessor:
         self.applied = 0
         self.redelivered = 0
         self.dead_lettered = 0
+        self.safe_passes = 0  # batches the fast pass could not apply (for tests and benches)
         self.dead_letter_kinds: dict[str, int] = {}
         # (topic, partition, offset) -> deliveries that failed on a conflict (CONFLICT_ATTEMPTS).
         self._conflicts: dict[tuple[str, int, int], int] = {}
@@ -104,6 +105,7 @@ class IngestProcessor:
         except Exception as exc:
             if classify(exc) is Fault.INFRASTRUCTURE:
                 raise RetryLater(f"infrastructure: {type(exc).__name__}: {exc}") from exc
+            self.safe_passes += 1
             log.info(
                 "fast path aborted (%s: %s); applying the batch event by event",
                 type(exc).__name__,
@@ -137,7 +139,10 @@ class IngestProcessor:
                 await self._batch_reads_safely(session, decoded, batch)
             else:
                 await _batch_reads(session, decoded, batch)
-                await _known_parts(session, decoded, batch)
+                if _scim_only(decoded):
+                    await _known_parts(session, decoded, batch)
+                    if session.get_bind().dialect.name == "postgresql":
+                        batch.new_users = []
             for message, event in decoded:
                 if safe:
                     await self._one_safely(session, message, event, tenants, batch)
@@ -307,6 +312,7 @@ class IngestProcessor:
             email_sink=None if batch.safe else batch.emails,
             emails_replaced=None if batch.safe else batch.emails_replaced,
             known_parts=None if batch.safe else batch.known_parts,
+            new_users=None if batch.safe else batch.new_users,
         )
         if not batch.safe:
             # Any exception here aborts the batch; __call__ redoes it in safe mode.
@@ -454,17 +460,25 @@ def _targets(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str]]:
     ]
 
 
+def _scim_only(decoded: Sequence[tuple[Message, ingest.IngestEvent | Undecodable]]) -> bool:
+    """Whether every event of the batch is a SCIM, admin or reconciler user write: none of
+    them changes identity links or groups (logins, group events and deletes do), and none reads
+    an account the batch creates except through the batch's look-ups."""
+    return all(
+        isinstance(event, Undecodable)
+        or (isinstance(event, ingest.UserUpserted) and event.source is not Source.JIT)
+        for _, event in decoded
+    )
+
+
 async def _known_parts(
     session: AsyncSession,
     decoded: Sequence[tuple[Message, ingest.IngestEvent | Undecodable]],
     batch: IngestBatch,
 ) -> None:
-    """The identity links and groups of the users the batch replaces, read once for the batch
-    — only when no event in it can change links or groups (logins, group events and deletes
-    do), so each replace builds its snapshot without a read of its own."""
+    """The identity links and groups of the users a batch of SCIM writes (:func:`_scim_only`)
+    replaces, read once for the batch, so each replace builds its snapshot without a read."""
     events = [event for _, event in decoded if not isinstance(event, Undecodable)]
-    if any(not isinstance(e, ingest.UserUpserted) or e.source is Source.JIT for e in events):
-        return
     ids = {user_id for _, user_id in _targets(events)}
     if ids:
         batch.known_parts = await snapshot_parts(session, sorted(ids))

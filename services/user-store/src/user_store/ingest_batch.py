@@ -22,7 +22,7 @@ from sqlmodel import col
 from user_store.bulk_rows import insert_rows
 from user_store.lookups import UserLookups
 from user_store.outbox import outbox_values
-from user_store.tables import OutboxRow, ProcessedEventRow, UserEmailRow
+from user_store.tables import OutboxRow, ProcessedEventRow, UserEmailRow, UserRow
 from user_store.user_history import user_history
 
 
@@ -43,6 +43,8 @@ class IngestBatch:
         self.emails_replaced: set[str] = set()  # users whose stored e-mail rows go first
         # Links and groups of the users the batch replaces (consumer._known_parts), or None.
         self.known_parts: dict[str, tuple[list[IdentityLink], list[MemberRef]]] | None = None
+        # New accounts inserted in bulk rather than by the ORM (consumer._scim_only), or None.
+        self.new_users: list[UserRow] | None = None
         self.outbox: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []  # user_history rows, beside their outbox rows
         self.replies: dict[str, str] = {}  # event id -> reply JSON, for in-batch redelivery
@@ -65,6 +67,7 @@ class IngestBatch:
             await insert_rows(
                 session,
                 [
+                    (_table(UserRow), [_values(user) for user in self.new_users or ()]),
                     (_table(UserEmailRow), self.email_rows()),
                     (_table(ProcessedEventRow), self.processed),
                     (_table(OutboxRow), self.outbox),
@@ -110,6 +113,20 @@ class IngestBatch:
             del self.reply_records[records:]
             for request_id in list(self.replies)[replies:]:
                 del self.replies[request_id]
+
+
+_USER_COLUMNS: tuple[str, ...] = tuple(
+    column.name
+    for column in UserRow.__table__.columns  # type: ignore[attr-defined]
+)
+
+
+def _values(user: UserRow) -> dict[str, Any]:
+    """A new account's column values as it stands now (later events of the batch may have
+    changed it): from its ``__dict__``, where :func:`~user_store.apply.writes.new_row` put
+    every field."""
+    loaded = user.__dict__
+    return {name: loaded[name] for name in _USER_COLUMNS}
 
 
 def _table(model: Any) -> sa.Table:

@@ -17,6 +17,7 @@ from roster_shared.tenants import TenantInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_store.lookups import UserLookups
+from user_store.tables import UserRow
 
 
 class ApplyContext:
@@ -33,6 +34,7 @@ class ApplyContext:
         email_sink: dict[str, list[dict[str, Any]]] | None = None,
         emails_replaced: set[str] | None = None,
         known_parts: dict[str, tuple[list[IdentityLink], list[MemberRef]]] | None = None,
+        new_users: list[UserRow] | None = None,
     ) -> None:
         self.session = session
         self.tenant = tenant
@@ -48,3 +50,6 @@ class ApplyContext:
         # The identity links and groups of users the batch read, when no event of the batch
         # can change them (a SCIM replace then needs no read to build its snapshot).
         self.known_parts = known_parts
+        # Fast path, a batch of SCIM user writes on PostgreSQL: new accounts are kept out of
+        # the ORM session and inserted with the batch's other rows, in one statement.
+        self.new_users = new_users
