@@ -43,7 +43,6 @@ from user_store.dead_letters import dead_letter, printable, raw_event_id
 from user_store.errors import UnknownTenant, UserStoreError
 from user_store.faults import Fault, classify
 from user_store.ingest_batch import IngestBatch
-from user_store.lookups import any_of
 from user_store.outbox import OutboxRelay
 from user_store.reply_path import ReplySender
 from user_store.snapshots import snapshot_parts
@@ -419,14 +418,14 @@ async def _batch_reads(
         unapplied = [event for event in events if event.event_id not in batch.replies]
         await batch.lookups.prefetch(session, _unapplied(unapplied), _targets(unapplied))
         return
-    condition = batch.lookups.want(wanted, _targets(events), arrays=True)
+    condition = batch.lookups.want(wanted, _targets(events))
     replies = (
         select(
             func.json_object_agg(
                 ProcessedEventRow.event_id, ProcessedEventRow.reply, type_=JSON
             ).label("replies")
         )
-        .where(any_of(col(ProcessedEventRow.event_id), [event.event_id for event in events]))
+        .where(col(ProcessedEventRow.event_id).in_([event.event_id for event in events]))
         .subquery()
     )
     if condition is None:
