@@ -291,9 +291,9 @@ def table(result: dict[str, Any], arms: list[str]) -> str:
     lines = [
         f"load average {load}; raw consume {consume:,.0f}/s; raw produce {raw_produce:,.0f}"
         f" msg/s ({per_event_out:.1f} per event: {produce:,.0f} events' worth/s)",
-        "| phase | arm | applied /s | + published /s "
+        "| phase | arm | applied /s | + published /s | CPU ms/event "
         "| ÷ raw consume | ÷ raw upsert | ÷ raw produce |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     phases = ["creates", "updates"] if "updates" in rounds[0]["after"] else ["creates"]
     for p, phase in enumerate(phases):
@@ -301,10 +301,13 @@ def table(result: dict[str, Any], arms: list[str]) -> str:
         for name in arms:
             applied = med([r[name][phase]["applied_per_second"] for r in rounds])
             published = med([r[name][phase]["applied_and_published_per_second"] for r in rounds])
+            cpu = med([r[name][phase].get("cpu_ms_per_event", float("nan")) for r in rounds])
             ratios = [published / base for base in (consume, upsert, produce)]
             lines.append(
                 f"| {phase} (raw upsert {upsert:,.0f}/s) | {name} | {applied:,.0f}"
-                f" | {published:,.0f} | " + " | ".join(f"{r:.3f}" for r in ratios) + " |"
+                f" | {published:,.0f} | {cpu:.3f} | "
+                + " | ".join(f"{r:.3f}" for r in ratios)
+                + " |"
             )
     return "\n".join(lines)
 
