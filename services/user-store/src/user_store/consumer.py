@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from roster_shared.bus.base import Message, Record
 from roster_shared.events import ingest
 from roster_shared.events.codec import CONTENT_TYPE, event_record
-from roster_shared.events.envelope import utcnow
+from roster_shared.events.envelope import Source, utcnow
 from roster_shared.events.replies import ErrorCode, Reply, ReplyError
 from roster_shared.tenants import TenantInfo
 from roster_shared.topics import Topics
@@ -45,6 +45,7 @@ from user_store.faults import Fault, classify
 from user_store.ingest_batch import IngestBatch
 from user_store.outbox import OutboxRelay
 from user_store.reply_path import ReplySender
+from user_store.snapshots import snapshot_parts
 from user_store.tables import ProcessedEventRow, UserRow
 from user_store.tenants import get_tenant
 from user_store.user_history import history_row
@@ -89,6 +90,7 @@ class IngestProcessor:
         self.applied = 0
         self.redelivered = 0
         self.dead_lettered = 0
+        self.safe_passes = 0  # batches the fast pass could not apply (for tests and benches)
         self.dead_letter_kinds: dict[str, int] = {}
         # (topic, partition, offset) -> deliveries that failed on a conflict (CONFLICT_ATTEMPTS).
         self._conflicts: dict[tuple[str, int, int], int] = {}
@@ -102,6 +104,7 @@ class IngestProcessor:
         except Exception as exc:
             if classify(exc) is Fault.INFRASTRUCTURE:
                 raise RetryLater(f"infrastructure: {type(exc).__name__}: {exc}") from exc
+            self.safe_passes += 1
             log.info(
                 "fast path aborted (%s: %s); applying the batch event by event",
                 type(exc).__name__,
@@ -135,6 +138,10 @@ class IngestProcessor:
                 await self._batch_reads_safely(session, decoded, batch)
             else:
                 await _batch_reads(session, decoded, batch)
+                if _scim_only(decoded):
+                    await _known_parts(session, decoded, batch)
+                    if session.get_bind().dialect.name == "postgresql":
+                        batch.new_users = []
             for message, event in decoded:
                 if safe:
                     await self._one_safely(session, message, event, tenants, batch)
@@ -302,6 +309,9 @@ class IngestProcessor:
             lookups=batch.lookups,
             fast=not batch.safe,
             email_sink=None if batch.safe else batch.emails,
+            emails_replaced=None if batch.safe else batch.emails_replaced,
+            known_parts=None if batch.safe else batch.known_parts,
+            new_users=None if batch.safe else batch.new_users,
         )
         if not batch.safe:
             # Any exception here aborts the batch; __call__ redoes it in safe mode.
@@ -405,9 +415,10 @@ async def _batch_reads(
     ]
     if not events or session.get_bind().dialect.name != "postgresql":
         batch.replies = await _already_processed(session, events)
-        await batch.lookups.prefetch(session, _unapplied(events, batch.replies))
+        unapplied = [event for event in events if event.event_id not in batch.replies]
+        await batch.lookups.prefetch(session, _unapplied(unapplied), _targets(unapplied))
         return
-    condition = batch.lookups.want(wanted)
+    condition = batch.lookups.want(wanted, _targets(events))
     replies = (
         select(
             func.json_object_agg(
@@ -431,14 +442,45 @@ async def _batch_reads(
     batch.lookups.loaded(row[1] for row in rows if row[1] is not None)
 
 
-def _unapplied(
-    events: Sequence[ingest.IngestEvent], replies: dict[str, str]
-) -> list[tuple[str, str | None, str]]:
+def _unapplied(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str | None, str]]:
     return [
         (event.tenant_id, event.data.attributes.external_id, event.data.attributes.user_name)
         for event in events
-        if isinstance(event, ingest.UserUpserted) and event.event_id not in replies
+        if isinstance(event, ingest.UserUpserted)
     ]
+
+
+def _targets(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str]]:
+    """The ``(tenant, user id)`` pairs the batch's replaces (SCIM PUT/PATCH) name."""
+    return [
+        (event.tenant_id, event.data.target_id)
+        for event in events
+        if isinstance(event, ingest.UserUpserted) and event.data.target_id is not None
+    ]
+
+
+def _scim_only(decoded: Sequence[tuple[Message, ingest.IngestEvent | Undecodable]]) -> bool:
+    """Whether every event of the batch is a SCIM, admin or reconciler user write: none of
+    them changes identity links or groups (logins, group events and deletes do), and none reads
+    an account the batch creates except through the batch's look-ups."""
+    return all(
+        isinstance(event, Undecodable)
+        or (isinstance(event, ingest.UserUpserted) and event.source is not Source.JIT)
+        for _, event in decoded
+    )
+
+
+async def _known_parts(
+    session: AsyncSession,
+    decoded: Sequence[tuple[Message, ingest.IngestEvent | Undecodable]],
+    batch: IngestBatch,
+) -> None:
+    """The identity links and groups of the users a batch of SCIM writes (:func:`_scim_only`)
+    replaces, read once for the batch, so each replace builds its snapshot without a read."""
+    events = [event for _, event in decoded if not isinstance(event, Undecodable)]
+    ids = {user_id for _, user_id in _targets(events)}
+    if ids:
+        batch.known_parts = await snapshot_parts(session, sorted(ids))
 
 
 async def _already_processed(

@@ -14,13 +14,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from roster_shared.bus.base import Record
-from sqlalchemy import insert
+from roster_shared.events.people import IdentityLink, MemberRef
+from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from user_store.bulk_rows import insert_rows
 from user_store.lookups import UserLookups
 from user_store.outbox import outbox_values
-from user_store.tables import OutboxRow, ProcessedEventRow, UserEmailRow
+from user_store.tables import OutboxRow, ProcessedEventRow, UserEmailRow, UserRow
 from user_store.user_history import user_history
 
 
@@ -37,7 +39,12 @@ class IngestBatch:
         self.dead_lettered = 0
         self.kinds: list[str] = []  # of each dead letter, in order
         self.processed: list[dict[str, Any]] = []
-        self.emails: list[dict[str, Any]] = []
+        self.emails: dict[str, list[dict[str, Any]]] = {}  # user id -> its e-mail rows
+        self.emails_replaced: set[str] = set()  # users whose stored e-mail rows go first
+        # Links and groups of the users the batch replaces (consumer._known_parts), or None.
+        self.known_parts: dict[str, tuple[list[IdentityLink], list[MemberRef]]] | None = None
+        # New accounts inserted in bulk rather than by the ORM (consumer._scim_only), or None.
+        self.new_users: list[UserRow] | None = None
         self.outbox: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []  # user_history rows, beside their outbox rows
         self.replies: dict[str, str] = {}  # event id -> reply JSON, for in-batch redelivery
@@ -51,12 +58,17 @@ class IngestBatch:
     async def write(self, session: AsyncSession) -> None:
         """Insert what is pending (then nothing is: the safe pass writes after each event)."""
         await session.flush()  # the accounts first: their e-mail rows refer to them
+        if self.emails_replaced:
+            await session.execute(
+                delete(UserEmailRow).where(col(UserEmailRow.user_id).in_(self.emails_replaced))
+            )
         if session.get_bind().dialect.name == "postgresql":
             # One statement, one round trip, for all four tables (bulk_rows).
             await insert_rows(
                 session,
                 [
-                    (_table(UserEmailRow), self.emails),
+                    (_table(UserRow), [_values(user) for user in self.new_users or ()]),
+                    (_table(UserEmailRow), self.email_rows()),
                     (_table(ProcessedEventRow), self.processed),
                     (_table(OutboxRow), self.outbox),
                     (user_history, self.history),
@@ -64,8 +76,8 @@ class IngestBatch:
             )
             self.discard()
             return
-        if self.emails:
-            await session.execute(insert(UserEmailRow), self.emails)
+        if emails := self.email_rows():
+            await session.execute(insert(UserEmailRow), emails)
         if self.processed:
             await session.execute(insert(ProcessedEventRow), self.processed)
         if self.outbox:
@@ -73,6 +85,9 @@ class IngestBatch:
         if self.history:
             await session.execute(insert(user_history), self.history)
         self.discard()
+
+    def email_rows(self) -> list[dict[str, Any]]:
+        return [row for rows in self.emails.values() for row in rows]
 
     def counts(self) -> tuple[int, int, int, int, int]:
         """Where the batch stands, for :meth:`discard` after a savepoint rolls back."""
@@ -89,6 +104,7 @@ class IngestBatch:
         replies included: a reply must never announce a change its savepoint rolled back)."""
         self.processed.clear()
         self.emails.clear()
+        self.emails_replaced.clear()
         self.outbox.clear()
         self.history.clear()
         if counts is not None:
@@ -97,6 +113,20 @@ class IngestBatch:
             del self.reply_records[records:]
             for request_id in list(self.replies)[replies:]:
                 del self.replies[request_id]
+
+
+_USER_COLUMNS: tuple[str, ...] = tuple(
+    column.name
+    for column in UserRow.__table__.columns  # type: ignore[attr-defined]
+)
+
+
+def _values(user: UserRow) -> dict[str, Any]:
+    """A new account's column values as it stands now (later events of the batch may have
+    changed it): from its ``__dict__``, where :func:`~user_store.apply.writes.new_row` put
+    every field."""
+    loaded = user.__dict__
+    return {name: loaded[name] for name in _USER_COLUMNS}
 
 
 def _table(model: Any) -> sa.Table:

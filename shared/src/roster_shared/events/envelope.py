@@ -8,7 +8,7 @@ login that caused it.
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
@@ -19,8 +19,15 @@ from roster_shared.events.text import Token
 
 
 def new_id() -> str:
-    """A fresh random identifier (UUID4, canonical text form)."""
-    return str(uuid.uuid4())
+    """A fresh random identifier (UUID4, canonical text form).
+
+    What ``str(uuid.uuid4())`` returns, without building a ``UUID`` object: the user-store makes
+    two or three per applied event, and ``uuid4`` was ~5 % of its ingest profile (issue 10)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def utcnow() -> datetime:

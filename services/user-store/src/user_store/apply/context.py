@@ -12,10 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from roster_shared.events.people import IdentityLink, MemberRef
 from roster_shared.tenants import TenantInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_store.lookups import UserLookups
+from user_store.tables import UserRow
 
 
 class ApplyContext:
@@ -29,7 +31,10 @@ class ApplyContext:
         *,
         lookups: UserLookups | None = None,
         fast: bool = False,
-        email_sink: list[dict[str, Any]] | None = None,
+        email_sink: dict[str, list[dict[str, Any]]] | None = None,
+        emails_replaced: set[str] | None = None,
+        known_parts: dict[str, tuple[list[IdentityLink], list[MemberRef]]] | None = None,
+        new_users: list[UserRow] | None = None,
     ) -> None:
         self.session = session
         self.tenant = tenant
@@ -38,5 +43,13 @@ class ApplyContext:
         # Fast: the caller runs without savepoints and redoes the whole batch safely if
         # anything raises, so writes need not be flushed early to surface constraint errors.
         self.fast = fast
-        # Fast mode: e-mail rows of new accounts, inserted in bulk after the accounts.
-        self.email_sink = email_sink
+        # Fast mode: e-mail rows of new and changed accounts, inserted in bulk after the
+        # accounts; the users whose stored e-mail rows go first (their e-mails were replaced).
+        self.email_sink = email_sink  # user id -> its e-mail rows
+        self.emails_replaced: set[str] = set() if emails_replaced is None else emails_replaced
+        # The identity links and groups of users the batch read, when no event of the batch
+        # can change them (a SCIM replace then needs no read to build its snapshot).
+        self.known_parts = known_parts
+        # Fast path, a batch of SCIM user writes on PostgreSQL: new accounts are kept out of
+        # the ORM session and inserted with the batch's other rows, in one statement.
+        self.new_users = new_users

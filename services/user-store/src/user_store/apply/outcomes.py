@@ -17,7 +17,7 @@ from roster_shared.events.people import GroupSnapshot, UserSnapshot
 from roster_shared.events.replies import Reply
 
 from user_store.apply.writes import RowWrites
-from user_store.snapshots import load_group_snapshot, load_user_snapshot
+from user_store.snapshots import linked_snapshot, load_group_snapshot, load_user_snapshot
 from user_store.tables import GroupRow, UserRow
 
 
@@ -62,7 +62,12 @@ class Outcomes(RowWrites):
         extra_events: Sequence[EnvelopeBase] = (),
         snapshot: UserSnapshot | None = None,
     ) -> Outcome:
-        snapshot = snapshot or await load_user_snapshot(self.session, user)
+        if snapshot is None:
+            parts = self.known_parts.get(user.id) if self.known_parts is not None else None
+            if parts is not None:
+                snapshot = linked_snapshot(user, *parts)
+            else:
+                snapshot = await load_user_snapshot(self.session, user)
         outcome = Outcome(
             reply=Reply(
                 request_id=event.event_id, tenant_id=self.tenant.id, user=snapshot, created=created
@@ -101,7 +106,10 @@ class Outcomes(RowWrites):
                 user.deactivated_reason = reason or f"deactivated by {event.source}"
         user.version += 1
         user.updated_at = self.now
-        await self._flush()
+        if not self.fast:
+            # Fast path: flushed with the batch; a unique index refusing it then aborts the
+            # batch, and the safe pass flushes here, where the refusal becomes a reply.
+            await self._flush()
         self.lookups.remember(user)
         if "emails" in changed:
             await self._write_emails(user)

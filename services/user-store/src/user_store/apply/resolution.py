@@ -33,7 +33,13 @@ class Resolution(RowWrites):
         return result.scalars().first()
 
     async def _live_user(self, user_id: str) -> UserRow:
-        row = await self._one_user(UserRow.id == user_id, col(UserRow.deleted_at).is_(None))
+        cached = self.lookups.by_id(self.tenant.id, user_id)
+        if cached is MISS:
+            row = await self._one_user(UserRow.id == user_id, col(UserRow.deleted_at).is_(None))
+            if row is not None:
+                self.lookups.remember(row)
+        else:
+            row = cached  # type: ignore[assignment]
         if row is None:
             raise NotFound(f"no user {user_id}")
         return row

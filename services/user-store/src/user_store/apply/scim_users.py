@@ -65,9 +65,12 @@ class ScimUsers(Resolution, Groups):
             created_at=self.now,
             updated_at=self.now,
         )
-        self.session.add(user)
-        if not self.fast:
-            await self._flush()
+        if self.new_users is not None:
+            self.new_users.append(user)
+        else:
+            self.session.add(user)
+            if not self.fast:
+                await self._flush()
         self.lookups.remember(user)
         await self._write_emails(user, fresh=True)
         # A new account has no identity links or groups yet: no need to read them back.

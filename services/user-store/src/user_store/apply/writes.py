@@ -78,17 +78,20 @@ class RowWrites(ApplyContext):
 
     async def _drain_email_sink(self) -> None:
         """Write deferred e-mail rows now, before something reads or replaces them."""
+        if self.emails_replaced:
+            await self.session.flush()
+            await self.session.execute(
+                delete(UserEmailRow).where(col(UserEmailRow.user_id).in_(self.emails_replaced))
+            )
+            self.emails_replaced.clear()
         if self.email_sink:
             await self.session.flush()
-            await self.session.execute(insert(UserEmailRow), list(self.email_sink))
+            rows = [row for rows in self.email_sink.values() for row in rows]
+            if rows:
+                await self.session.execute(insert(UserEmailRow), rows)
             self.email_sink.clear()
 
     async def _write_emails(self, user: UserRow, *, fresh: bool = False) -> None:
-        if not fresh:
-            await self._drain_email_sink()
-            await self.session.execute(
-                delete(UserEmailRow).where(col(UserEmailRow.user_id) == user.id)
-            )
         rows = [
             {
                 "user_id": user.id,
@@ -101,10 +104,18 @@ class RowWrites(ApplyContext):
             }
             for position, email in enumerate(user.emails)
         ]
-        if fresh and self.email_sink is not None:
-            self.email_sink.extend(rows)
-        else:
-            self.session.add_all(UserEmailRow(**row) for row in rows)
+        if self.email_sink is not None:
+            # Fast path: deferred to the batch's bulk write, the stored rows deleted first;
+            # a user changed twice in the batch keeps its latest rows only.
+            if not fresh:
+                self.emails_replaced.add(user.id)
+            self.email_sink[user.id] = rows
+            return
+        if not fresh:
+            await self.session.execute(
+                delete(UserEmailRow).where(col(UserEmailRow.user_id) == user.id)
+            )
+        self.session.add_all(UserEmailRow(**row) for row in rows)
 
     def _assign(self, user: UserRow, values: dict[str, Any]) -> list[str]:
         changed = []

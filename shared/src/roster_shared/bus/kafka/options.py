@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from roster_shared.bus.kafka.partitioner import KeyPartitioner
+
 
 @dataclass(frozen=True, slots=True)
 class KafkaOptions:
@@ -78,6 +80,7 @@ class KafkaOptions:
             acks="all",
             enable_idempotence=True,
             linger_ms=self.linger_ms,
+            partitioner=KeyPartitioner(),
             request_timeout_ms=self.request_timeout_ms,
         )
 

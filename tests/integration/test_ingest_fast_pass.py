@@ -1,0 +1,174 @@
+"""A batch of SCIM writes is applied on the fast pass — no savepoints, nothing read or flushed
+per event — and ends exactly as applying its events one by one would (Kafka + PostgreSQL).
+
+What the fast pass defers and could get wrong: a replaced user's e-mail index rows (deleted and
+written in bulk; a user replaced twice keeps only its latest), its snapshot's identity links
+(read once for the batch, not per event), new accounts inserted with the batch's other rows in
+one statement (their e-mail rows refer to them), and the lifecycle events and replies of each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from roster_shared.bus.kafka import KafkaBus
+from roster_shared.events import ingest
+from roster_shared.events.codec import event_record
+from roster_shared.events.envelope import Source
+from roster_shared.tenants import ProvisioningMode, TenantInfo
+from roster_shared.topics import Topics
+from roster_testing.topics import topic_prefix
+from sqlalchemy.ext.asyncio import AsyncEngine
+from user_store import tenants
+from user_store.db import create_engine, migrate, session_factory
+from user_store.service import UserStoreService
+
+from tests.integration.harness import login
+
+pytestmark = pytest.mark.integration
+
+
+class World:
+    def __init__(self, engine: AsyncEngine, bus: KafkaBus, topics: Topics) -> None:
+        self.engine = engine
+        self.bus = bus
+        self.topics = topics
+        self.service = UserStoreService(engine, bus, topics=topics, migrate_on_start=False)
+
+    async def apply(self, events: list[ingest.UserUpserted]) -> None:
+        """Produce the events, then start the service so it fetches them as one batch, and
+        wait until all are applied and the outbox is drained."""
+        await self.bus.send_batch([event_record(self.topics.ingest, e) for e in events])
+        target = self.service.processor.applied + len(events)
+        await self.service.start()
+        try:
+            async with asyncio.timeout(60):
+                while self.service.processor.applied < target:
+                    await asyncio.sleep(0.02)
+            while await self.service.relay.publish_pending():
+                pass
+        finally:
+            await self.service.stop()
+
+    async def rows(self, statement: str, **params: Any) -> list[Any]:
+        async with self.engine.connect() as connection:
+            return list((await connection.execute(sa.text(statement), params)).all())
+
+    async def reply(self, event: ingest.UserUpserted) -> dict[str, Any]:
+        (row,) = await self.rows(
+            "SELECT reply FROM processed_events WHERE event_id = :id", id=event.event_id
+        )
+        reply: dict[str, Any] = json.loads(row.reply)
+        return reply
+
+
+@pytest.fixture
+async def world(fresh_database_url: str, kafka_bootstrap: str) -> AsyncIterator[World]:
+    engine = create_engine(fresh_database_url)
+    await migrate(engine)
+    topics = Topics(prefix=topic_prefix("fast"))
+    bus = KafkaBus(kafka_bootstrap, client_id="test-fast-pass")
+    await bus.start()
+    try:
+        await bus.ensure_topics(topics.specs(3))
+        yield World(engine, bus, topics)
+    finally:
+        await bus.stop()
+        await engine.dispose()
+
+
+async def _tenant(world: World) -> TenantInfo:
+    async with session_factory(world.engine)() as session, session.begin():
+        return await tenants.create_tenant(session, "fast", ProvisioningMode.SCIM_JIT)
+
+
+def _scim(tenant: TenantInfo, name: str, emails: list[str], target: str | None = None) -> Any:
+    return ingest.UserUpserted(
+        tenant_id=tenant.id,
+        source=Source.SCIM,
+        data=ingest.UserUpsertedData(
+            attributes={
+                "user_name": name,
+                "given_name": name.split("@")[0],
+                "emails": [{"value": e, "primary": i == 0} for i, e in enumerate(emails)],
+            },
+            target_id=target,
+        ),
+    )
+
+
+async def test_a_batch_of_creates_and_replaces_ends_as_one_by_one_would(world: World) -> None:
+    tenant = await _tenant(world)
+    # A login-made account with an identity link, and a SCIM-made one.
+    made = login(tenant, "sub-1", "ann@example.com")
+    bob = _scim(tenant, "bob@example.com", ["bob@example.com", "bob@home.example"])
+    await world.apply([made, bob])
+    ann_id = (await world.reply(made))["user"]["id"]
+    bob_id = (await world.reply(bob))["user"]["id"]
+
+    # One batch: Ann replaced twice (her e-mails twice), Bob once, and two new accounts.
+    ann_1 = _scim(tenant, "ann@example.com", ["a1@example.com", "a2@example.com"], ann_id)
+    ann_2 = _scim(tenant, "ann@example.com", ["a3@example.com"], ann_id)
+    bob_2 = _scim(tenant, "bob@example.com", ["bob@work.example"], bob_id)
+    cid = _scim(tenant, "cid@example.com", ["cid@example.com", "cid@home.example"])
+    dee = _scim(tenant, "dee@example.com", [])
+    await world.apply([ann_1, ann_2, bob_2, cid, dee])
+
+    assert world.service.processor.safe_passes == 0  # all of it on the fast pass
+    assert world.service.processor.dead_lettered == 0
+    emails = await world.rows(
+        "SELECT u.user_name, e.position, e.value FROM user_emails e JOIN users u ON u.id = "
+        "e.user_id ORDER BY u.user_name, e.position"
+    )
+    assert [tuple(row) for row in emails] == [
+        ("ann@example.com", 0, "a3@example.com"),  # the latest replace only
+        ("bob@example.com", 0, "bob@work.example"),
+        ("cid@example.com", 0, "cid@example.com"),
+        ("cid@example.com", 1, "cid@home.example"),
+    ]
+    versions = dict(await world.rows("SELECT user_name, version FROM users"))
+    assert versions == {
+        "ann@example.com": 3,
+        "bob@example.com": 2,
+        "cid@example.com": 1,
+        "dee@example.com": 1,
+    }
+    # Each reply reports its own step, with the links read once for the batch.
+    first, second = await world.reply(ann_1), await world.reply(ann_2)
+    assert [e["value"] for e in first["user"]["emails"]] == ["a1@example.com", "a2@example.com"]
+    assert (first["user"]["version"], second["user"]["version"]) == (2, 3)
+    for reply in (first, second):
+        links = reply["user"]["identity_links"]
+        assert [(li["issuer"], li["subject"]) for li in links] == [
+            ("https://idp.example.com", "sub-1")
+        ]
+    created = await world.reply(cid)
+    assert created["created"] is True and created["user"]["version"] == 1
+    # A change and its events: one lifecycle event and one snapshot per applied change.
+    outbox_total = world.service.relay.published
+    assert outbox_total == 2 * 7  # 7 changes so far, each a lifecycle event and a snapshot
+
+
+async def test_a_refused_create_sends_the_batch_to_the_safe_pass_and_only_it_fails(
+    world: World,
+) -> None:
+    # Two creates of one userName (another case) in one batch: the second is refused (the
+    # first is in the batch's look-ups), which aborts the fast pass; the safe pass creates the
+    # first — its deferred row and e-mail rows written — and answers the second with the error.
+    tenant = await _tenant(world)
+    first = _scim(tenant, "eve@example.com", ["eve@example.com"])
+    again = _scim(tenant, "EVE@example.com", ["eve@elsewhere.example"])
+    await world.apply([first, again])
+
+    assert world.service.processor.safe_passes >= 1
+    assert (await world.reply(first))["created"] is True
+    refused = await world.reply(again)
+    assert refused["user"] is None and refused["error"]["code"] == "uniqueness"
+    assert len(await world.rows("SELECT id FROM users")) == 1
+    emails = await world.rows("SELECT value FROM user_emails")
+    assert [row.value for row in emails] == ["eve@example.com"]
