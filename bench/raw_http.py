@@ -88,7 +88,18 @@ class RawClient:
         self.host, self.port, self.timeout = host, port, timeout
         self._idle: list[_Connection] = []
         self._all: list[_Connection] = []
+        self._waiting: dict[asyncio.Future[tuple[Answer, bool]], float] = {}
+        self._sweeper: asyncio.Task[None] | None = None
         self.opened = 0
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(1.0)
+            now = loop.time()
+            for waiter, expires in list(self._waiting.items()):
+                if expires <= now:
+                    _expire(waiter)
 
     async def request(self, data: bytes) -> Answer:
         """Send one pre-rendered request (``data``: request line, headers and body) and read
@@ -103,14 +114,18 @@ class RawClient:
         connection.waiter = waiter
         assert connection.transport is not None
         connection.transport.write(data)
-        handle = loop.call_later(self.timeout, _expire, waiter)
+        # No timer per request (a heap entry each, at thousands a second): one sweep a second
+        # expires what waited longer than the timeout.
+        self._waiting[waiter] = loop.time() + self.timeout
+        if self._sweeper is None:
+            self._sweeper = loop.create_task(self._sweep())
         try:
             answer, close = await waiter
         except BaseException:
             connection.transport.close()
             raise
         finally:
-            handle.cancel()
+            self._waiting.pop(waiter, None)
             connection.waiter = None
         if close or connection.lost:
             connection.transport.close()
@@ -129,6 +144,9 @@ class RawClient:
         return connection
 
     def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for connection in self._all:
             if connection.transport is not None:
                 connection.transport.close()

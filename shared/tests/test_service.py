@@ -261,3 +261,22 @@ def _context(recorder: Recorder) -> CleanupContext:
             await recorder.stop()
 
     return context
+
+
+def test_a_served_process_runs_on_uvloop_unless_told_otherwise() -> None:
+    import asyncio
+
+    import uvloop
+    from roster_shared.service.run import new_event_loop
+    from roster_shared.service.settings import ServiceSettings
+
+    assert ServiceSettings().event_loop == "uvloop"
+    chosen = new_event_loop("uvloop")
+    plain = new_event_loop("asyncio")
+    try:
+        assert isinstance(chosen, uvloop.Loop)
+        assert not isinstance(plain, uvloop.Loop)
+        assert isinstance(plain, asyncio.BaseEventLoop)
+    finally:
+        chosen.close()
+        plain.close()

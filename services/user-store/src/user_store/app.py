@@ -62,6 +62,7 @@ class _ServiceCollector:
         families = []
         for name, doc, value in (
             ("roster_user_store_events_applied", "Ingestion events applied", processor.applied),
+            ("roster_user_store_batches_applied", "Ingestion batches committed", processor.batches),
             (
                 "roster_user_store_events_dead_lettered",
                 "Events sent to the DLQ",

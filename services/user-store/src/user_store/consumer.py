@@ -88,6 +88,7 @@ class IngestProcessor:
         self._replies = replies
         self._clock = clock
         self.applied = 0
+        self.batches = 0  # batches committed: applied / batches is the batch size achieved
         self.redelivered = 0
         self.dead_lettered = 0
         self.safe_passes = 0  # batches the fast pass could not apply (for tests and benches)
@@ -124,6 +125,7 @@ class IngestProcessor:
             # its stored replies are sent again (reply_path).
             await self._replies.send(batch.reply_records)
         self.applied += batch.applied
+        self.batches += 1
         self.redelivered += batch.redelivered
         self.dead_lettered += batch.dead_lettered
         for kind in batch.kinds:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -21,6 +22,24 @@ EXIT_FATAL = 70
 S = TypeVar("S", bound=ServiceSettings)
 
 log = logging.getLogger("roster_shared.service")
+
+
+def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """A new event loop of ``kind`` (``ROSTER_EVENT_LOOP``): ``uvloop`` where it is installed,
+    else (or for ``asyncio``) Python's own.
+
+    Why uvloop: each request is a few socket reads and writes and a handful of callbacks, and
+    with asyncio's loop in Python that overhead was most of a cheap answer's cost — a refusal
+    by load shedding cost scim-api 0.18 ms under spread arrivals (bench/refusal_cost.py); see
+    docs/design.md for the same-run figures with each loop."""
+    if kind == "uvloop":
+        try:
+            import uvloop
+        except ImportError:  # Windows: no uvloop wheel; the design says asyncio's loop then
+            log.warning("uvloop is not installed; serving on asyncio's event loop")
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def run_service(create_app: Callable[[S], web.Application], settings_cls: type[S]) -> None:
@@ -58,6 +77,7 @@ def run_service(create_app: Callable[[S], web.Application], settings_cls: type[S
         port=settings.port,
         print=None,
         access_log=access_logger if settings.access_log else None,
+        loop=new_event_loop(settings.event_loop),
     )
     if fatal is not None and fatal.reason is not None:
         raise SystemExit(EXIT_FATAL)

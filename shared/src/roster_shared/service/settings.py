@@ -7,6 +7,8 @@ the user-store's settings have one.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 
 from roster_shared.settings import RosterSettings
@@ -22,6 +24,12 @@ class ServiceSettings(RosterSettings):
         description="Log every HTTP request (``ROSTER_ACCESS_LOG``). Off by default: formatting "
         "a line per request was ~6 % of the scim-api under SCIM load (issue 10); the "
         "``/metrics`` request counters and the error logs cover what operators need.",
+    )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop",
+        description="The event loop a served process runs on (``ROSTER_EVENT_LOOP``): uvloop "
+        "(libuv; the default where it is installed, which is everywhere but Windows) or "
+        "Python's own asyncio loop.",
     )
     internal_token: SecretStr | None = Field(
         default=None,

@@ -102,10 +102,11 @@ async def _admin(store: str, admin: str, slug: str) -> Tenant:
 @asynccontextmanager
 async def stack(
     servers: Servers, logs: Path, env: dict[str, str], *, tenants: int = 4
-) -> AsyncIterator[tuple[str, list[tuple[str, str]], str]]:
+) -> AsyncIterator[tuple[str, list[tuple[str, str]], str, str]]:
     """One user-store and one scim-api (``env`` added to scim-api's settings) on a fresh
     database and topics, with ``tenants`` SCIM tenants: yields scim-api's URL, (slug, token)
-    of each tenant, the database URL. For benchmarks (``bench/overload.py``)."""
+    of each tenant, the database URL, the user-store's URL. For benchmarks
+    (``bench/overload.py``)."""
     await asyncio.to_thread(logs.mkdir, parents=True, exist_ok=True)
     database = await acreate_database(servers.server_url, f"stack_{uuid.uuid4().hex[:10]}")
     admin = secrets.token_urlsafe(16)
@@ -145,7 +146,7 @@ async def stack(
         fleet.start("scim")
         await fleet.wait_ready("scim")
         made = [await _admin(store, admin, f"t{uuid.uuid4().hex[:8]}") for _ in range(tenants)]
-        yield scim, [(t.slug, t.token) for t in made], database
+        yield scim, [(t.slug, t.token) for t in made], database, store
     finally:
         fleet.stop_all()
 
