@@ -69,12 +69,19 @@ class Outcomes:
         self.slowest = 0.0
         self.acked: list[str] = []
         self.connections = 0  # the raw generator's connections opened by the arm's end
+        # 201s answered before the window closed: the throughput counts these only, not the
+        # drain of the requests still in flight at its end (up to the bound, 1024, in both
+        # arms: ~8 % of a 20 s window at 600/s, more for shorter windows).
+        self.window_end = float("inf")
+        self.in_window = 0
 
     def record(self, status: int, retry_after: str | None, elapsed: float, name: str) -> None:
         self.slowest = max(self.slowest, elapsed)
         if status == 201:
             self.ok.append(elapsed)
             self.acked.append(name)
+            if time.monotonic() <= self.window_end:
+                self.in_window += 1
         elif status in (429, 503) and retry_after == "1":
             self.shed += 1
         elif status == 503:
@@ -83,8 +90,11 @@ class Outcomes:
             self.failed[str(status)] = self.failed.get(str(status), 0) + 1
 
 
-async def _closed(seconds: float, clients: int, send: Callable[[], Awaitable[None]]) -> None:
+async def _closed(
+    seconds: float, clients: int, send: Callable[[], Awaitable[None]], outcomes: Outcomes
+) -> None:
     end = time.monotonic() + seconds
+    outcomes.window_end = end
 
     async def client() -> None:
         while time.monotonic() < end:
@@ -101,9 +111,12 @@ from the services it measures on a 2-core machine. The offered rate is the same;
 come in groups of rate x 2 ms (2-3 at 1,200/s)."""
 
 
-async def _open(seconds: float, rate: float, send: Callable[[], Awaitable[None]]) -> None:
+async def _open(
+    seconds: float, rate: float, send: Callable[[], Awaitable[None]], outcomes: Outcomes
+) -> None:
     tasks: list[asyncio.Task[None]] = []
     start, n = time.monotonic(), 0
+    outcomes.window_end = start + seconds
     total = int(seconds * rate)
     while n < total:
         now = time.monotonic()
@@ -116,6 +129,14 @@ async def _open(seconds: float, rate: float, send: Callable[[], Awaitable[None]]
 
 
 Sender = Callable[[Outcomes], Callable[[], Awaitable[None]]]
+
+
+def _fresh(sender: Sender) -> tuple[Callable[[], Awaitable[None]], Outcomes]:
+    """A send recording into outcomes nobody reads (a warm-up's)."""
+    outcomes = Outcomes()
+    return sender(outcomes), outcomes
+
+
 GENERATOR = "raw"
 """How the generator sends: ``raw`` (:mod:`raw_http`, pre-rendered keep-alive requests, a
 tenth of the CPU) or ``aiohttp`` (its ClientSession, as this bench did before)."""
@@ -233,7 +254,7 @@ async def _sample_in_flight(http: aiohttp.ClientSession, base: str, samples: lis
 def _report(
     label: str, outcomes: Outcomes, seconds: float, capacity: float | None
 ) -> dict[str, Any]:
-    rate = len(outcomes.ok) / seconds
+    rate = outcomes.in_window / seconds
     ok = sorted(outcomes.ok)
     return {
         "phase": label,
@@ -260,10 +281,10 @@ async def one_run(
         _client(base, tenants) as (sender, _http),
     ):
         warm = Outcomes()
-        await _closed(3, 8, sender(warm))
+        await _closed(3, 8, sender(warm), warm)
         for clients in ladder:
             outcomes = Outcomes()
-            await _closed(seconds, clients, sender(outcomes))
+            await _closed(seconds, clients, sender(outcomes), outcomes)
             row = _report(f"closed loop, {clients} clients", outcomes, seconds, None)
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -291,9 +312,9 @@ async def one_run(
             _store,
         ):
             async with _client(base, tenants) as (sender, http):
-                await _closed(3, 8, sender(Outcomes()))
+                await _closed(3, 8, *_fresh(sender))
                 outcomes = Outcomes()
-                await _open(seconds, 2 * capacity, sender(outcomes))
+                await _open(seconds, 2 * capacity, sender(outcomes), outcomes)
                 row = _report(label, outcomes, seconds, capacity)
                 row["bound_at_end"] = await _bound(http, base)
             stored = {r["user_name"] for r in await stored_users(database, None)}
@@ -345,7 +366,7 @@ async def _arm(
         store,
     ):
         async with _client(base, tenants) as (sender, http):
-            await _closed(3, 8, sender(Outcomes()))
+            await _closed(3, 8, *_fresh(sender))
             outcomes = Outcomes()
             load = os.getloadavg()[0]
             before = _cpu_seconds()
@@ -354,10 +375,10 @@ async def _arm(
             batches = await _gauge(http, store, "roster_user_store_batches_applied")
             events = await _gauge(http, store, "roster_user_store_events_applied")
             if clients is not None:
-                await _closed(seconds, clients, sender(outcomes))
+                await _closed(seconds, clients, sender(outcomes), outcomes)
             else:
                 assert rate is not None
-                await _open(seconds, rate, sender(outcomes))
+                await _open(seconds, rate, sender(outcomes), outcomes)
             sampler.cancel()
             after = _cpu_seconds()
             row = _report("", outcomes, seconds, None)
@@ -462,6 +483,91 @@ async def rounds(
     )
 
 
+async def alternating(
+    servers: Servers, logs: Path, seconds: float, count: int, pairs: int, clients: int
+) -> None:
+    """``--alternate PAIRS``: each round is one stack with the shipped settings, on which
+    saturation and 2x windows alternate ``pairs`` times (each 2x window offers twice the
+    saturation just measured). Drift of the shared machine (other work, its load going up
+    and down over minutes) then hits both arms alike, where arms on separate stacks a minute
+    apart can differ by more than the effect measured. Throughput counts the 201s answered
+    within each window."""
+    print(
+        f"| round | saturation X (closed loop, {clients} clients, {pairs} windows) | 2x goodput "
+        "| ratio | per-pair ratios | 2x shed | 2x late | lost | CPU s sat: scim-api / "
+        "user-store / generator | CPU s 2x | ratio per service CPU s | mean ingest batch sat / 2x "
+        "| load avg |",
+        flush=True,
+    )
+    ratios: list[float] = []
+    for n in range(count):
+        arms: dict[str, list[dict[str, Any]]] = {"sat": [], "2x": []}
+        acked: list[str] = []
+        async with (
+            stack(servers, logs / f"r{n}", SHIPPED) as (base, tenants, database, store),
+            _client(base, tenants) as (sender, http),
+        ):
+            await _closed(3, 8, *_fresh(sender))
+            for _ in range(pairs):
+                for arm in ("sat", "2x"):
+                    outcomes = Outcomes()
+                    before = _cpu_seconds()
+                    batches = await _gauge(http, store, "roster_user_store_batches_applied")
+                    events = await _gauge(http, store, "roster_user_store_events_applied")
+                    if arm == "sat":
+                        await _closed(seconds, clients, sender(outcomes), outcomes)
+                    else:
+                        rate = 2 * arms["sat"][-1]["created_per_s"]
+                        await _open(seconds, rate, sender(outcomes), outcomes)
+                    after = _cpu_seconds()
+                    row = _report(arm, outcomes, seconds, None)
+                    row["cpu"] = {k: after[k] - before.get(k, 0.0) for k in after}
+                    row["batches"] = (
+                        await _gauge(http, store, "roster_user_store_batches_applied") or 0
+                    ) - (batches or 0)
+                    row["events"] = (
+                        await _gauge(http, store, "roster_user_store_events_applied") or 0
+                    ) - (events or 0)
+                    arms[arm].append(row)
+                    acked += outcomes.acked
+            stored = {r["user_name"] for r in await stored_users(database, None)}
+        lost = len(set(acked) - stored)
+        sat = statistics.mean(r["created_per_s"] for r in arms["sat"])
+        over = statistics.mean(r["created_per_s"] for r in arms["2x"])
+        ratio = round(over / sat, 2)
+        ratios.append(ratio)
+        pair_ratios = [
+            round(o["created_per_s"] / s["created_per_s"], 2)
+            for s, o in zip(arms["sat"], arms["2x"], strict=True)
+        ]
+
+        def cpu(arm: str, key: str, arms: dict[str, list[dict[str, Any]]] = arms) -> float:
+            return round(sum(r["cpu"].get(key, 0.0) for r in arms[arm]), 1)
+
+        def per_cpu(arm: str, rate: float) -> float:
+            return rate / max(0.1, cpu(arm, "scim-api") + cpu(arm, "user-store"))
+
+        def batch(arm: str, arms: dict[str, list[dict[str, Any]]] = arms) -> float:
+            done = sum(r["batches"] for r in arms[arm])
+            return round(sum(r["events"] for r in arms[arm]) / done, 1) if done else 0.0
+
+        print(
+            f"| {n + 1} | {round(sat, 1)}/s | {round(over, 1)}/s | {ratio} "
+            f"| {' '.join(map(str, pair_ratios))} | {sum(r['shed'] for r in arms['2x'])} "
+            f"| {sum(r['late'] for r in arms['2x'])} | {lost} "
+            f"| {cpu('sat', 'scim-api')} / {cpu('sat', 'user-store')} / {cpu('sat', 'generator')} "
+            f"| {cpu('2x', 'scim-api')} / {cpu('2x', 'user-store')} / {cpu('2x', 'generator')} "
+            f"| {round(per_cpu('2x', over) / per_cpu('sat', sat), 2)} "
+            f"| {batch('sat')} / {batch('2x')} | {round(os.getloadavg()[0], 1)} |",
+            flush=True,
+        )
+    print(
+        f"\nratio min {min(ratios)} median {statistics.median(ratios)} max {max(ratios)} "
+        f"over {count} rounds of {pairs} alternating pairs of {seconds:g} s windows",
+        flush=True,
+    )
+
+
 async def main() -> None:
     global GENERATOR
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -473,6 +579,14 @@ async def main() -> None:
     )
     parser.add_argument(
         "--clients", type=int, default=1024, help="saturation's closed loop (= the bound)"
+    )
+    parser.add_argument(
+        "--alternate",
+        type=int,
+        default=0,
+        metavar="PAIRS",
+        help="with --rounds: one stack per round, saturation and 2x windows alternating PAIRS "
+        "times",
     )
     parser.add_argument(
         "--per-tenant",
@@ -493,6 +607,11 @@ async def main() -> None:
     classpath = ensure_kafka_classpath(kafka_cache_dir())
     with LocalKafka(classpath, quick_start=False) as kafka, LocalPostgres() as postgres:
         servers = Servers(kafka.bootstrap, postgres.server_url, kafka, postgres)
+        if args.rounds and args.alternate:
+            await alternating(
+                servers, logs, args.seconds, args.rounds, args.alternate, args.clients
+            )
+            return
         if args.rounds:
             await rounds(servers, logs, args.seconds, args.rounds, args.clients, args.per_tenant)
             return

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from overload import SHIPPED, Outcomes, _client, _closed, _cpu_seconds, _open
+from overload import SHIPPED, Outcomes, _client, _closed, _cpu_seconds, _fresh, _open
 from roster_testing.faults.scenarios import Servers, stack
 from roster_testing.infra import kafka_cache_dir
 from roster_testing.kafka import LocalKafka, ensure_kafka_classpath
@@ -52,7 +52,7 @@ async def main() -> None:
             stack(servers, logs, env) as (base, tenants, _database, _store),
             _client(base, tenants) as (sender, _http),
         ):
-            await _closed(3, 8, sender(Outcomes()))
+            await _closed(3, 8, *_fresh(sender))
             spy = None
             if args.profile:
                 pid = await asyncio.to_thread(_scim_pid)
@@ -65,9 +65,9 @@ async def main() -> None:
             outcomes = Outcomes()
             before = _cpu_seconds()
             if args.rate:
-                await _open(args.seconds, args.rate, sender(outcomes))
+                await _open(args.seconds, args.rate, sender(outcomes), outcomes)
             else:
-                await _closed(args.seconds, args.clients, sender(outcomes))
+                await _closed(args.seconds, args.clients, sender(outcomes), outcomes)
             after = _cpu_seconds()
             if spy:
                 await spy.wait()
