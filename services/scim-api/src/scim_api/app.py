@@ -19,6 +19,7 @@ from roster_shared.service import (
     attach_requester,
     attach_state,
     attach_user_store,
+    checks_of,
     standalone_root,
 )
 from roster_shared.service.front_door import front_door_app
@@ -66,6 +67,9 @@ def create_api(
     topics = Topics(settings.topic_prefix)
     bus = attach_bus(app, settings, "scim-api", bus)
     user_store = attach_user_store(app, settings, user_store, _user_store_client(settings))
+    if isinstance(user_store, ReaderClient):
+        # Reads and token checks depend on the reader database: not ready without it.
+        checks_of(app).append(user_store.reachable)
     requester = attach_requester(app, bus, topics.replies)
     app[SERVICE] = ScimService(user_store, requester, topics, timeout=settings.request_timeout)
     app[PUBLIC_BASE] = settings.public_url + MOUNT

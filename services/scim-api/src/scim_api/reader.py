@@ -27,6 +27,7 @@ goes to the user-store over HTTP, as before (:class:`UserStoreClient`).
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -40,6 +41,11 @@ from roster_shared.token_reads import TokenUser, TokenUsers
 from roster_shared.userstore_client import UserStoreClient, UserStoreClientError
 
 log = logging.getLogger(__name__)
+
+FRESH = 5.0
+"""Seconds a read the reader database answered vouches for it to readiness."""
+PROBE_TIMEOUT = 2.0
+"""Seconds readiness waits for the reader database's ``SELECT 1``."""
 
 _TENANT = "SELECT * FROM roster_token_tenant($1, $2, $3)"
 _BY_ID = "SELECT * FROM roster_token_user($1, $2, $3, $4)"
@@ -74,6 +80,26 @@ class ReaderClient(UserStoreClient):
         self._dsn = reader_dsn(reader_url)
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
+        self._answered_at = float("-inf")  # the last read the database answered (monotonic)
+
+    async def reachable(self) -> bool:
+        """A readiness check: the reader database answers. A read answered in the last
+        :data:`FRESH` seconds says so (a busy pool is not asked again: a probe that queued
+        behind the load would time out and take a working instance out); else one ``SELECT 1``
+        within :data:`PROBE_TIMEOUT`. A read that found the database unreachable makes the
+        next check ask again at once."""
+        if self._pool is None:
+            return False
+        if time.monotonic() - self._answered_at < FRESH:
+            return True
+        try:
+            async with self._pool.acquire(timeout=PROBE_TIMEOUT) as connection:
+                await connection.fetchval("SELECT 1", timeout=PROBE_TIMEOUT)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            log.warning("the reader database does not answer: %s: %s", type(exc).__name__, exc)
+            return False
+        self._answered_at = time.monotonic()
+        return True
 
     async def start(self) -> None:
         """Open the HTTP pool and the reader's connections (a wrong URL or password fails here,
@@ -103,8 +129,11 @@ class ReaderClient(UserStoreClient):
             raise TimeoutError("the request's deadline passed before the database was asked")
         try:
             async with self._pool.acquire(timeout=budget) as connection:
-                return await connection.fetchrow(statement, *args, timeout=budget)
+                row = await connection.fetchrow(statement, *args, timeout=budget)
+            self._answered_at = time.monotonic()
+            return row
         except asyncpg.PostgresError as exc:
+            self._answered_at = float("-inf")
             # A refusal of the role itself (grants missing after a migration, say) is ours to
             # fix, never the client's: logged, and answered 503 like an unreachable store.
             log.error(
@@ -113,6 +142,7 @@ class ReaderClient(UserStoreClient):
             )
             raise UserStoreClientError(503, "reader_failed", "the reader database failed") from exc
         except (OSError, asyncpg.InterfaceError) as exc:
+            self._answered_at = float("-inf")
             raise UserStoreClientError(503, "reader_unreachable", str(exc)[:200]) from exc
 
     async def verify_token(self, ref: str, token: str) -> TenantInfo | None:
