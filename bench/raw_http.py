@@ -61,7 +61,11 @@ class _Connection(asyncio.Protocol):
         body = bytes(self.buffer[end + 4 : end + 4 + size])
         del self.buffer[: end + 4 + size]
         retry = _header(head, b"retry-after")
-        close = _header(head, b"connection") == b"close"
+        connection = _header(head, b"connection")
+        # HTTP/1.0 closes after each answer unless it says otherwise.
+        close = connection == b"close" or (
+            head.startswith(b"http/1.0") and connection != b"keep-alive"
+        )
         answer = Answer(int(head[9:12]), retry.decode() if retry else None, body)
         waiter.set_result((answer, close))
 
