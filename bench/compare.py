@@ -400,7 +400,7 @@ def table(results: dict[str, Any], concurrencies: list[int]) -> str:
         for conc in concurrencies:
             r = results["roster"][str(conc)][op]
             p = results["peer"][str(conc)][op]
-            # GET under creates has no raw counterpart: the plain GET's is the floor.
+            # GET under creates has no raw counterpart: the plain GET is the floor.
             d = (
                 results["raw_asyncpg"][str(conc)].get(op)
                 or results["raw_asyncpg"][str(conc)]["get"]

@@ -57,8 +57,14 @@ async def test_saml_test_sign_in_shows_the_verdict_and_creates_nothing(stack: Ss
     assert "roster_session" not in page.cookies
     assert await users_of(stack, tenant.id) == 0  # nothing was created
 
+    # A ticket starts one Test sign-in: it travelled in a URL. The admin clicks again.
+    again = await browser.get(f"/sso/acme/saml/login?test={ticket}")
+    text = await again.text()
+    assert again.status == 400 and "Location" not in again.headers, text
+    stack.refusals.assert_reason(text, "test ticket already used")
+
     # A response that fails a check is shown as the refusal it would be, again changing nothing.
-    start = await browser.get(f"/sso/acme/saml/login?test={ticket}")
+    start = await browser.get(f"/sso/acme/saml/login?test={await stack.test_ticket('acme')}")
     _, acs = saml_request_id(idp, start.headers["Location"])
     forged = base64.b64encode(b"<samlp:Response xmlns:samlp='x'/>").decode()
     page = await browser.post(acs, data={"SAMLResponse": forged})

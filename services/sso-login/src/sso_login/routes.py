@@ -110,12 +110,16 @@ def clear_cookie(response: web.StreamResponse, name: str, path: str, samesite: s
     )
 
 
-def login_start(request: web.Request, tenant_id: str, config: SsoConfig) -> tuple[bool, str]:
+async def login_start(
+    request: web.Request, tenant: TenantInfo, config: SsoConfig
+) -> tuple[bool, str]:
     """Whether a login being started (``?test=<ticket>``) is a Test sign-in, and where the
     browser goes after it (``?return_to``).
 
     A Test sign-in needs a ticket from the setup portal (:mod:`sso_login.test_tickets`); with
-    one that is expired, forged or for another tenant the start is refused, before the IdP.
+    one that is expired, forged, for another tenant or already used the start is refused,
+    before the IdP. A ticket starts one Test sign-in: it travels in a URL (browser history,
+    proxy logs), and the admin gets a fresh one with each click in the portal.
     A real login refuses a ``return_to`` that fails the relay checks (and goes to the landing
     page without one). For a Test sign-in (:mod:`sso_login.preview`) "back" is only a link on the
     result page, so an unsafe one is dropped rather than refused.
@@ -123,7 +127,11 @@ def login_start(request: web.Request, tenant_id: str, config: SsoConfig) -> tupl
     given = request.query.get("return_to")
     ticket = request.query.get("test")
     if ticket is not None:
-        why = test_tickets.refusal(context(request).sealer, ticket, tenant_id)
+        why = test_tickets.refusal(context(request).sealer, ticket, tenant.id)
+        if why is None and not await claim_once(
+            request, tenant, test_tickets.claim(ticket), test_tickets.claim_expires()
+        ):
+            why = "test ticket already used"
         if why is not None:
             raise Refused(
                 "This Test sign-in link is no longer valid. Start Test sign-in again from the "

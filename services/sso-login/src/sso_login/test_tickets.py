@@ -7,10 +7,16 @@ sign in at the IdP — and each one costs the user-store a dry run. So ``?test=`
 ticket: sealed by sso-login for the ``test-ticket`` purpose, naming the tenant, expiring after
 :data:`TTL`. The setup portal mints one through the admin API (``POST /sso/admin/tenants/
 {tenant}/test-tickets``, admin credential) for a holder of a live setup link, right before it
-sends the browser to the IdP; nobody else can make one.
+sends the browser to the IdP; nobody else can make one. A ticket starts one Test sign-in
+(claimed once in the user-store's replay store, as assertion ids are).
 """
 
 from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from roster_shared.events.envelope import utcnow
 
 from sso_login.tokens import BadToken, Sealer
 
@@ -33,3 +39,14 @@ def refusal(sealer: Sealer, ticket: str, tenant_id: str) -> str | None:
     if data.get("tid") != tenant_id:
         return "test ticket made for another tenant"
     return None
+
+
+def claim(ticket: str) -> str:
+    """What the replay store records for a used ticket (its digest: the ticket itself is a
+    credential and is not stored)."""
+    return "test-ticket:" + hashlib.sha256(ticket.encode()).hexdigest()
+
+
+def claim_expires() -> datetime:
+    """Until when a used ticket must be remembered: past it, the ticket has expired anyway."""
+    return utcnow() + timedelta(seconds=TTL)

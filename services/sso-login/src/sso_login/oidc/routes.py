@@ -51,7 +51,7 @@ async def oidc_login(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
     config = config_of(tenant)
     connection = oidc_connection(config)
-    test, target = login_start(request, tenant.id, config)
+    test, target = await login_start(request, tenant, config)
     ctx = context(request)
     try:
         metadata = await ctx.providers.metadata(connection.issuer)

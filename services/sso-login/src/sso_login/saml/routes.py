@@ -91,7 +91,7 @@ async def saml_login(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
     config = config_of(tenant)
     connection = saml_connection(config)
-    test, target = login_start(request, tenant.id, config)
+    test, target = await login_start(request, tenant, config)
     ctx = context(request)
     authn = authn_request(_urls(request, tenant), connection, None, ctx.sp_keys)
     cookie = ctx.sealer.dumps(
