@@ -46,6 +46,10 @@ FRESH = 5.0
 """Seconds a read the reader database answered vouches for it to readiness."""
 PROBE_TIMEOUT = 2.0
 """Seconds readiness waits for the reader database's ``SELECT 1``."""
+_CONNECTION_BROKEN = (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+"""A connection lost or cut mid-statement: a backend terminated while a statement was being
+prepared leaves asyncpg's protocol in a state it reports as InternalClientError, which is not
+an InterfaceError — the same fault to the client (503), never a 500."""
 
 _TENANT = "SELECT * FROM roster_token_tenant($1, $2, $3)"
 _BY_ID = "SELECT * FROM roster_token_user($1, $2, $3, $4)"
@@ -95,7 +99,7 @@ class ReaderClient(UserStoreClient):
         try:
             async with self._pool.acquire(timeout=PROBE_TIMEOUT) as connection:
                 await connection.fetchval("SELECT 1", timeout=PROBE_TIMEOUT)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except (asyncpg.PostgresError, *_CONNECTION_BROKEN, TimeoutError) as exc:
             log.warning("the reader database does not answer: %s: %s", type(exc).__name__, exc)
             return False
         self._answered_at = time.monotonic()
@@ -141,7 +145,7 @@ class ReaderClient(UserStoreClient):
                 extra={"sqlstate": getattr(exc, "sqlstate", None), "error": str(exc)[:300]},
             )
             raise UserStoreClientError(503, "reader_failed", "the reader database failed") from exc
-        except (OSError, asyncpg.InterfaceError) as exc:
+        except _CONNECTION_BROKEN as exc:
             self._answered_at = float("-inf")
             raise UserStoreClientError(503, "reader_unreachable", str(exc)[:200]) from exc
 

@@ -245,7 +245,11 @@ async def _row(
         )
     try:
         return await driver.fetchrow(statement.text["postgresql"], *args)
-    except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+    except (
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        asyncpg.PostgresConnectionError,
+    ) as exc:
         # A connection lost mid-read: what SQLAlchemy would raise, so the caller answers
         # 503 "database not answering" as on the general path (routes.DATABASE_UNREACHABLE).
         raise sa_exc.InterfaceError(statement.text["postgresql"], None, exc) from exc

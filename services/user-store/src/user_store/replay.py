@@ -69,7 +69,11 @@ async def claim_statement(
         row = await driver.fetchrow(_CLAIM, ref, value, _bounded(expires_at, now), now)
         if purge:
             await driver.execute(_PURGE, now)
-    except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+    except (
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        asyncpg.PostgresConnectionError,
+    ) as exc:
         # What SQLAlchemy would raise, so the answer is 503 "database not answering".
         raise sa_exc.InterfaceError(_CLAIM, None, exc) from exc
     if row["tenant_id"] is None:
