@@ -9,7 +9,8 @@ joins what each create left behind by its event id:
 
 * ``t0`` the client sends the POST, ``t4`` it has the 201 (this process's clock);
 * ``t1`` the ingestion record's timestamp (set by the scim-api's producer when it sent it: the
-  request parsed, the token checked, the event built);
+  request parsed, the token checked — as the reader role, as ``bench/compare.py`` serves it,
+  or with ``--http`` over HTTP at the user-store — the event built);
 * ``t2`` ``processed_events.processed_at`` (the user-store's clock when it finished applying the
   event, before its batch wrote and committed);
 * ``t3`` the reply record's timestamp (the user-store sent it: the batch has committed).
@@ -21,7 +22,7 @@ the scim-api's reply fetch and the HTTP response. Kafka timestamps are whole mil
 Also the CPU of each process (user-store, scim-api; ``/proc``): per second over ``--idle``
 seconds with no request (their Kafka fetch loops and polls), and per create over the creates.
 
-    uv run python bench/trace_create.py [--creates 200] [--roster PATH]
+    uv run python bench/trace_create.py [--creates 200] [--before PATH] [--http] [--profile DIR]
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -72,8 +75,8 @@ def since(now: list[float], was: list[float]) -> list[float]:
 class Arm:
     """One Roster stack under trace: its processes, topics, database and the client's times."""
 
-    def __init__(self, name: str, roster: Path) -> None:
-        self.name, self.roster = name, roster
+    def __init__(self, name: str, roster: Path, *, reader: bool = True) -> None:
+        self.name, self.roster, self.reader = name, roster, reader
         self.prefix = f"trc{uuid.uuid4().hex[:6]}."
         self.client: dict[str, tuple[float, float]] = {}
         self.cpu_figures: dict[str, Any] = {}
@@ -82,6 +85,11 @@ class Arm:
         self.url = pg.create_database(f"trace_{uuid.uuid4().hex[:8]}")
         _, self.token = await compare._tenant(self.url)
         self.stack = Processes(bootstrap, self.url, secrets.token_urlsafe(16), self.prefix)
+        if self.reader:
+            # As bench/compare.py serves it: the write's token check read as the reader role.
+            self.stack.scim_env = {
+                "ROSTER_READER_DATABASE_URL": await compare._reader_url(self.url)
+            }
         saved, scim_provisioning.ROSTER = scim_provisioning.ROSTER, self.roster
         try:
             self.base = await self.stack.start()
@@ -145,13 +153,36 @@ class Arm:
         return out
 
 
+async def _spies(
+    arms: list[Arm], directory: Path | None, round_no: int
+) -> list[asyncio.subprocess.Process]:
+    """py-spy recording every process of every arm (``DIR/<arm>-<process>-<round>.txt``, raw;
+    summarise with ``bench/profile_summary.py``), or none without ``--profile``."""
+    if directory is None:
+        return []
+    spies = []
+    for arm in arms:
+        for name, process in zip(("user-store", "scim-api"), arm.stack.processes, strict=True):
+            out = directory / f"{arm.name}-{name}-{round_no}.txt"
+            spies.append(
+                await asyncio.create_subprocess_exec(
+                    *("py-spy", "record", "-p", str(process.pid), "-f", "raw", "-r", "200"),
+                    *("--nonblocking", "-o", str(out)),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+    await asyncio.sleep(1)  # attached before the first timed create
+    return spies
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     with kafka_service(quick_start=False) as kafka, postgres_service() as pg:
         results: dict[str, Any] = {}
         for round_no in range(args.rounds):
-            arms = [Arm("this", scim_provisioning.ROSTER)]
+            arms = [Arm("this", scim_provisioning.ROSTER, reader=not args.http)]
             if args.before is not None:
-                arms.append(Arm("before", args.before))
+                arms.append(Arm("before", args.before, reader=not args.http))
             for arm in arms:
                 await arm.start(kafka.bootstrap, pg)
             try:
@@ -163,12 +194,16 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     idle = [arm.cpu() for arm in arms]
                     await asyncio.sleep(args.idle)
                     idle = [since(arm.cpu(), was) for arm, was in zip(arms, idle, strict=True)]
+                    spies = await _spies(arms, args.profile, round_no)
                     busy = [arm.cpu() for arm in arms]
                     # Interleaved, one create at a time: both arms see the same machine load.
                     for i in range(5, args.creates + 5):
                         for arm in arms:
                             await arm.create(http, i, keep=True)
                     busy = [since(arm.cpu(), was) for arm, was in zip(arms, busy, strict=True)]
+                    for spy in spies:
+                        spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                        await spy.wait()
                 for arm, quiet, spent in zip(arms, idle, busy, strict=True):
                     arm.cpu_figures = {
                         "idle_cpu_ms_per_s": [round(c * 1000 / args.idle, 1) for c in quiet],
@@ -191,7 +226,17 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measured")
     parser.add_argument("--before", type=Path, help="another checkout's `roster`, traced beside")
+    parser.add_argument(
+        "--profile", type=Path, help="record each process with py-spy during the creates, into DIR"
+    )
+    parser.add_argument(
+        "--http",
+        action="store_true",
+        help="no reader URL: the scim-api checks a write's token over HTTP at the user-store",
+    )
     arguments = parser.parse_args()
+    if arguments.profile:
+        arguments.profile.mkdir(parents=True, exist_ok=True)
     outcome = asyncio.run(main(arguments))
     for name, runs in outcome.items():
         print(f"== {name}")
