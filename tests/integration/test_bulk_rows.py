@@ -4,29 +4,17 @@ and a value too long for its column is refused with nothing written, never trunc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 import sqlalchemy as sa
 from roster_shared.events.envelope import utcnow
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from user_store.bulk_rows import insert_rows
-from user_store.db import create_engine, migrate, session_factory
+from user_store.db import session_factory
 from user_store.tables import OutboxRow, ProcessedEventRow
 
 OUTBOX: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
 PROCESSED: sa.Table = ProcessedEventRow.__table__  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-async def engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(fresh_database_url)
-    await migrate(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 def _outbox(key: str, topic: str = "t.lifecycle") -> dict[str, object]:

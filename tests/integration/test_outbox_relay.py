@@ -9,30 +9,18 @@ import asyncio
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
 
-import pytest
 import sqlalchemy as sa
 from roster_shared.bus.base import Record
 from roster_shared.bus.kafka import KafkaBus
 from roster_shared.topics import TopicSpec
 from sqlalchemy.ext.asyncio import AsyncEngine
 from user_store.bulk_rows import insert_rows
-from user_store.db import create_engine, migrate, session_factory
+from user_store.db import session_factory
 from user_store.outbox import OutboxRelay, outbox_values
 from user_store.tables import OutboxRow
 
 OUTBOX: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-async def engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(fresh_database_url)
-    await migrate(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def test_two_relays_publish_each_row_once_in_id_order(

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -18,6 +19,16 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+DRIVER_CONNECTION_LOST = (
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+)
+"""What asyncpg raises for a connection lost mid-statement, when a statement runs on the bare
+driver connection (``hot_reads``, ``replay``): its callers raise SQLAlchemy's InterfaceError in
+its place, so the answer is the general path's 503. InternalClientError is not an
+InterfaceError, yet a backend terminated while a statement was being prepared surfaces as it."""
 
 
 def normalise_url(url: str) -> str:

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 from roster_shared.events.people import IdentityLink, MemberRef, UserSnapshot
 from roster_shared.filters import Compare, ListQuery
 from roster_shared.filters import is_user_name_lookup as is_user_name_lookup
@@ -44,6 +43,7 @@ from roster_shared.tenants import TenantInfo
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from user_store.db import DRIVER_CONNECTION_LOST
 from user_store.identity import name_key
 from user_store.loop_reads import LoopReads, OnDemand
 from user_store.tables import UserRow
@@ -245,11 +245,7 @@ async def _row(
         )
     try:
         return await driver.fetchrow(statement.text["postgresql"], *args)
-    except (
-        asyncpg.InterfaceError,
-        asyncpg.InternalClientError,
-        asyncpg.PostgresConnectionError,
-    ) as exc:
+    except DRIVER_CONNECTION_LOST as exc:
         # A connection lost mid-read: what SQLAlchemy would raise, so the caller answers
         # 503 "database not answering" as on the general path (routes.DATABASE_UNREACHABLE).
         raise sa_exc.InterfaceError(statement.text["postgresql"], None, exc) from exc

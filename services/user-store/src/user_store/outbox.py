@@ -42,23 +42,15 @@ def outbox_values(record: Record) -> dict[str, Any]:
 
 
 def _record(row: Any) -> Record:
-    return Record(
-        topic=row.topic,
-        key=row.key,
-        value=row.value.encode() if row.value is not None else None,
-        headers=tuple((name, value.encode()) for name, value in row.headers),
-    )
-
-
-def _driver_record(row: Any) -> Record:
-    """An asyncpg row's record (``headers`` arrives decoded: SQLAlchemy's dialect gives its
+    """The record of an outbox row read as ``(id, topic, key, value, headers)``: a SQLAlchemy
+    row or an asyncpg one (whose ``headers`` arrive decoded too: SQLAlchemy's dialect gives its
     connections a JSON codec)."""
-    value = row["value"]
+    _, topic, key, value, headers = row
     return Record(
-        topic=row["topic"],
-        key=row["key"],
+        topic=topic,
+        key=key,
         value=value.encode() if value is not None else None,
-        headers=tuple((name, text.encode()) for name, text in row["headers"]),
+        headers=tuple((name, text.encode()) for name, text in headers),
     )
 
 
@@ -176,6 +168,6 @@ class OutboxRelay:
                 rows = await driver.fetch(_PENDING, self._batch)
                 if not rows:
                     return 0
-                await self._bus.send_batch([_driver_record(row) for row in rows])
+                await self._bus.send_batch([_record(row) for row in rows])
                 await driver.execute(_PUBLISHED, [row["id"] for row in rows])
                 return len(rows)

@@ -20,7 +20,6 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 from aiohttp import web
 from roster_shared.events.envelope import utcnow
 from sqlalchemy import exc as sa_exc
@@ -29,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col, delete
 
 from user_store.bodies import json_object
+from user_store.db import DRIVER_CONNECTION_LOST
 from user_store.errors import Invalid, Uniqueness, UnknownTenant
 from user_store.keys import SESSIONS, STATEMENT_ENGINE
 from user_store.tables import ReplayClaimRow
@@ -69,11 +69,7 @@ async def claim_statement(
         row = await driver.fetchrow(_CLAIM, ref, value, _bounded(expires_at, now), now)
         if purge:
             await driver.execute(_PURGE, now)
-    except (
-        asyncpg.InterfaceError,
-        asyncpg.InternalClientError,
-        asyncpg.PostgresConnectionError,
-    ) as exc:
+    except DRIVER_CONNECTION_LOST as exc:
         # What SQLAlchemy would raise, so the answer is 503 "database not answering".
         raise sa_exc.InterfaceError(_CLAIM, None, exc) from exc
     if row["tenant_id"] is None:
