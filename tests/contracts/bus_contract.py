@@ -371,8 +371,9 @@ class BusContract:
         await sub1.start()
         await bus.send_batch([rec(topic, "tenant", f"m{n}") for n in range(3)])
         await self.eventually(lambda: len(effects) >= 3, "the first records")
-        # Batches of one partition are handled one after the other, each committed before the
-        # next is handed over: m0..m2 are committed once the handler sees m3.
+        # Batches of one partition are handled one after the other, each one's commit sent
+        # before the next is handed over (and waited for before the member leaves): m0..m2
+        # are committed once the handler sees m3 and the member is gone.
         await bus.send_batch([rec(topic, "tenant", f"m{n}") for n in range(3, 6)])
         await asyncio.wait_for(crashed.wait(), self.wait_timeout)
         await sub1.stop()  # releases the partitions; must not commit what was not committed

@@ -114,7 +114,9 @@ class KafkaSubscription(Subscription):
         self._stopping = True
         self._stopped = True
         async with self._batch_lock:
-            # Between batches: the loop is fetching or idle, safe to cancel.
+            # Between batches: the loop is fetching or idle, safe to cancel. What the last
+            # batches committed lands first, so a clean stop redelivers nothing.
+            await self._settle()
             if self._task is not None:
                 self._task.cancel()
         await self._shutdown()
@@ -126,7 +128,7 @@ class KafkaSubscription(Subscription):
         # anything more, so the partitions go to a live member instead of stalling here.
         error = None if task.cancelled() else task.exception()
         log.critical("%s loop ended unexpectedly; leaving", self._name, exc_info=error)
-        self._abandoned = asyncio.ensure_future(self._close_consumer())
+        self._abandoned = asyncio.ensure_future(self._leave())
         self._died(f"{self._name} loop ended: {'cancelled' if error is None else repr(error)}")
 
     async def _shutdown(self) -> None:
@@ -146,6 +148,14 @@ class KafkaSubscription(Subscription):
         await self._close_consumer()
         if self._on_closed is not None:
             self._on_closed(self)
+
+    async def _leave(self) -> None:
+        # Commits already sent were for batches handled in full: let them land, then go.
+        await self._settle()
+        await self._close_consumer()
+
+    async def _settle(self) -> None:
+        """Wait for the commits in flight (a group member sends them without waiting)."""
 
     async def _close_consumer(self) -> None:
         consumer, self._consumer = self._consumer, None
