@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.partitioner import murmur2
 from roster_shared.bus import Bus, BusError, KafkaBus, Record
+from roster_shared.bus.kafka.group import GroupMember
 from roster_shared.topics import TopicSpec
 
-from tests.contracts.bus_contract import BusContract, BusFactory, Inbox, unique
+from tests.contracts.bus_contract import BusContract, BusFactory, Inbox, rec, unique
 from tests.contracts.buses import contract_kafka_bus
 
 
@@ -114,6 +115,48 @@ class TestKafkaBus(BusContract):
         assert fine.key == "tenant" and not fine.undecodable_key
         assert sub.alive
         await sub.stop()
+
+    async def test_next_batch_is_handled_while_a_commit_is_in_flight(self, bus: Bus) -> None:
+        """The group coordinator answers an offset commit after its append linger (~6 ms here):
+        the loop hands the next batch over meanwhile, and a stop still waits until every
+        handled batch is committed. The consumer's commits are held at a gate (the real
+        commit, late), standing for a coordinator slow to answer."""
+        topic = await self.topic(bus, partitions=1)
+        group = unique("g")
+        handled = Inbox()
+        sub = bus.subscribe(group, [topic], handled)
+        await sub.start()
+        assert isinstance(sub, GroupMember) and sub._consumer is not None
+        consumer = sub._consumer
+        gate = asyncio.Event()
+        asked: list[dict[TopicPartition, int]] = []
+        commit = consumer.commit
+
+        async def held(offsets: dict[TopicPartition, int]) -> None:
+            asked.append(dict(offsets))
+            await gate.wait()
+            await commit(offsets)
+
+        consumer.commit = held  # type: ignore[method-assign]
+        await bus.send(rec(topic, "tenant", "m0"))
+        await self.eventually(lambda: len(asked) == 1, "the first batch's commit, held")
+        await bus.send(rec(topic, "tenant", "m1"))
+        await self.eventually(lambda: "m1" in handled.values(), "the next batch, commit held")
+        assert len(asked) == 1, "one commit in flight at a time: m1's offset waits its turn"
+
+        stopping = asyncio.create_task(sub.stop())
+        gate.set()
+        await asyncio.wait_for(stopping, self.wait_timeout)
+        tp = TopicPartition(topic, 0)
+        assert [offsets[tp] for offsets in asked] == [1, 2], "m1's offset committed at stop"
+
+        await bus.send(rec(topic, "tenant", "m2"))
+        again = Inbox()
+        sub2 = bus.subscribe(group, [topic], again)
+        await sub2.start()
+        await self.eventually(lambda: "m2" in again.values(), "the new record")
+        await sub2.stop()
+        assert again.values() == ["m2"], "a handled batch was delivered again"
 
     async def test_reachable(self, bus: Bus) -> None:
         assert await bus.reachable()
