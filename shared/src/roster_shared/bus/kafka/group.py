@@ -89,6 +89,8 @@ class GroupMember(KafkaSubscription):
         # Let the batch in hand finish and commit while the partitions are still ours.
         async with self._batch_lock:
             await self._settle()
+            # A commit that failed before is the old assignment's: the new one starts clean.
+            self._commit_failed = False
             for tp in revoked:
                 # Its next owner (maybe us again) starts afresh from the committed offset.
                 self._failures.pop(tp, None)
@@ -140,8 +142,8 @@ class GroupMember(KafkaSubscription):
                     self._back_off(consumer, tp)
                     continue
                 self._failures.pop(tp, None)
-                self._positions[tp] = records[-1].offset + 1
-                self._commit_later(consumer, tp, records[-1].offset + 1)
+                self._positions[tp] = offset = records[-1].offset + 1
+                self._commit_later(consumer, tp, offset)
                 if self._commit_failed:
                     # A commit failed: the group is rebalancing under us.
                     self._commit_failed = False
