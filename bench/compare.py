@@ -601,7 +601,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 stacks.append(stack)
                 targets["http"] = (f"{base}/scim/v2/bench", token)
             if "before" in names:
-                stack, base, _, token = await _roster(kafka.bootstrap, pg, args.before)
+                # Served as the roster arm is (reader role unless --no-reader): the checkout
+                # given must know ROSTER_READER_DATABASE_URL, as every one since the reader does.
+                stack, base, _, token = await _roster(
+                    kafka.bootstrap, pg, args.before, reader=not args.no_reader
+                )
                 stacks.append(stack)
                 targets["before"] = (f"{base}/scim/v2/bench", token)
             peer = None
