@@ -7,6 +7,7 @@ Each test gets a fresh database and a role of its own (``tests.scim.stack.reader
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -232,6 +233,34 @@ async def test_a_revoked_token_is_refused_on_its_very_next_read(world: World) ->
     assert await world.client.token_users("acme", token, _lookup("ada@acme.example")) is None
     # Globex's token is untouched.
     assert await world.client.verify_token("globex", world.tokens["globex"]) is not None
+
+
+async def test_concurrent_token_checks_share_a_read_and_a_revocation_is_seen_by_the_next(
+    world: World,
+) -> None:
+    # Twenty writes of one IdP checking the same token at once: one read of scim_tokens
+    # answers them all (scim_api.joined_reads), each the tenant it would have got alone.
+    token, client = world.tokens["acme"], world.client
+    expected = await client.verify_token("acme", token)
+    assert expected is not None
+    reads = client.token_reads.reads
+    answers = await asyncio.gather(*(client.verify_token("acme", token) for _ in range(20)))
+    assert answers == [expected] * 20
+    assert client.token_reads.reads - reads == 1
+    # Another tenant's token in the same burst is its own read, refused as before.
+    mixed = await asyncio.gather(
+        client.verify_token("acme", token), client.verify_token("acme", world.tokens["globex"])
+    )
+    assert list(mixed) == [expected, None]
+    engine = create_engine(world.admin_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            await tenants.revoke_token(session, "acme", world.token_ids["acme"])
+    finally:
+        await engine.dispose()
+    # Joined, never cached: the burst after the revocation is refused, every one of it.
+    answers = await asyncio.gather(*(client.verify_token("acme", token) for _ in range(20)))
+    assert answers == [None] * 20
 
 
 async def test_a_read_cut_off_by_its_timeout_leaves_the_pool_usable(world: World) -> None:

@@ -14,7 +14,8 @@ the same tenant could.
 What stays true:
 
 - A revoked token is refused on its very next request, on every instance: nothing is cached,
-  every call reads ``scim_tokens``.
+  every call's answer comes from a read of ``scim_tokens`` begun after the call (identical token
+  checks in flight together are joined, :mod:`scim_api.joined_reads`).
 - Read-your-writes: the user-store replies after its commit, so a read of the primary right
   after the reply sees the change. The URL must name the primary, not a replica.
 - A token of tenant A asking for tenant B, or a user of tenant B, gets what it gets today: no
@@ -39,6 +40,8 @@ from roster_shared.ids import is_id, is_slug
 from roster_shared.tenants import TenantInfo, presented_token
 from roster_shared.token_reads import TokenUser, TokenUsers
 from roster_shared.userstore_client import UserStoreClient, UserStoreClientError
+
+from scim_api.joined_reads import JoinedReads
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,7 @@ class ReaderClient(UserStoreClient):
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
         self._answered_at = float("-inf")  # the last read the database answered (monotonic)
+        self.token_reads: JoinedReads[Any] = JoinedReads()
 
     async def reachable(self) -> bool:
         """A readiness check: the reader database answers. A read answered in the last
@@ -153,7 +157,10 @@ class ReaderClient(UserStoreClient):
         """The tenant when ``token`` is one of its live SCIM tokens, else None."""
         if not _names_a_tenant(ref):
             return await super().verify_token(ref, token)
-        row = await self._row(_TENANT, ref, *presented_token(token))
+        presented = presented_token(token)
+        row = await self.token_reads.read(
+            (ref, *presented), lambda: self._row(_TENANT, ref, *presented)
+        )
         return tenant_of_row(row) if row is not None else None
 
     async def token_user(self, ref: str, token: str, user_id: str) -> TokenUser | None:
