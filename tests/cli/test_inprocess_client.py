@@ -9,6 +9,7 @@ on Kafka + PostgreSQL this is its contract test as much as the in-process client
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -207,3 +208,27 @@ async def test_returning_logins_answer_alike(
     for ref in (str(uuid.uuid4()), "Not A Slug"):
         error = await same(clients, "returning_login", ref, same_login)
         assert isinstance(error, UserStoreClientError) and error.status == 404, error
+
+
+async def test_concurrent_tenant_reads_are_joined_and_a_change_is_read_by_the_next(
+    stack: ScimStack, clients: tuple[UserStoreClient, UserStoreClient]
+) -> None:
+    # Every login step asks for its tenant: sixteen at once are one request to the user-store
+    # (roster_shared.joined_reads), each answered as it would have been alone.
+    http, _ = clients
+    acme = await stack.tenant()
+    expected = await http.tenant(acme.info.slug)
+    reads = http.tenant_reads.reads
+    answers = await asyncio.gather(*(http.tenant(acme.info.slug) for _ in range(16)))
+    assert answers == [expected] * 16
+    assert http.tenant_reads.reads - reads == 1
+    # Joined, never cached: a change committed before the next burst is what it reads.
+    async with stack.sessions() as session, session.begin():
+        await tenants.update_tenant(session, acme.info.id, settings={"sso": {"marker": "new"}})
+    answers = await asyncio.gather(*(http.tenant(acme.info.slug) for _ in range(16)))
+    assert {answer.settings.get("sso", {}).get("marker") for answer in answers} == {"new"}
+    # An unknown tenant is refused to every joined caller, as it would be alone.
+    missing = await asyncio.gather(
+        *(http.tenant("no-such-tenant") for _ in range(4)), return_exceptions=True
+    )
+    assert all(isinstance(m, UserStoreClientError) and m.status == 404 for m in missing), missing

@@ -239,7 +239,7 @@ async def test_concurrent_token_checks_share_a_read_and_a_revocation_is_seen_by_
     world: World,
 ) -> None:
     # Twenty writes of one IdP checking the same token at once: one read of scim_tokens
-    # answers them all (scim_api.joined_reads), each the tenant it would have got alone.
+    # answers them all (roster_shared.joined_reads), each the tenant it would have got alone.
     token, client = world.tokens["acme"], world.client
     expected = await client.verify_token("acme", token)
     assert expected is not None

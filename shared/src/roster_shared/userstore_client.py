@@ -25,6 +25,7 @@ from roster_shared.events.replies import Reply
 from roster_shared.filters import GroupPage, ListQuery, UserPage
 from roster_shared.ids import UnsafeSegment, internal_path, internal_url
 from roster_shared.internal_http import InternalHttpClient
+from roster_shared.joined_reads import JoinedReads
 from roster_shared.login_reads import ReturningLogin, ReturningLoginRead
 from roster_shared.tenants import TenantInfo
 from roster_shared.token_reads import TokenUser, TokenUserRead, TokenUsers, TokenUsersRead
@@ -68,6 +69,10 @@ class InternalCredentialRefused(UserStoreClientError):
 
 class UserStoreClient(InternalHttpClient):
     """Reads tenants, users and groups from the user-store over HTTP."""
+
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0) -> None:
+        super().__init__(base_url, token=token, timeout=timeout)
+        self.tenant_reads: JoinedReads[TenantInfo] = JoinedReads()
 
     @staticmethod
     def _path(*segments: str) -> str:
@@ -118,8 +123,10 @@ class UserStoreClient(InternalHttpClient):
             return model.model_validate_json(body)
 
     async def tenant(self, ref: str) -> TenantInfo:
-        """A tenant by id or slug."""
-        return await self._call("GET", self._path(ref), TenantInfo)
+        """A tenant by id or slug; identical requests in flight together are joined
+        (:mod:`roster_shared.joined_reads`: each answer read after its caller came)."""
+        path = self._path(ref)
+        return await self.tenant_reads.read(path, lambda: self._call("GET", path, TenantInfo))
 
     async def verify_token(self, ref: str, token: str) -> TenantInfo | None:
         """The tenant when ``token`` is one of its live SCIM tokens, else None."""

@@ -15,7 +15,7 @@ What stays true:
 
 - A revoked token is refused on its very next request, on every instance: nothing is cached,
   every call's answer comes from a read of ``scim_tokens`` begun after the call (identical token
-  checks in flight together are joined, :mod:`scim_api.joined_reads`).
+  checks in flight together are joined, :mod:`roster_shared.joined_reads`).
 - Read-your-writes: the user-store replies after its commit, so a read of the primary right
   after the reply sees the change. The URL must name the primary, not a replica.
 - A token of tenant A asking for tenant B, or a user of tenant B, gets what it gets today: no
@@ -37,11 +37,10 @@ from roster_shared.deadline import remaining
 from roster_shared.filters import Compare, ListQuery, UserPage, is_user_name_lookup, name_key
 from roster_shared.hot_rows import tenant_of_row, user_of_row
 from roster_shared.ids import is_id, is_slug
+from roster_shared.joined_reads import JoinedReads
 from roster_shared.tenants import TenantInfo, presented_token
 from roster_shared.token_reads import TokenUser, TokenUsers
 from roster_shared.userstore_client import UserStoreClient, UserStoreClientError
-
-from scim_api.joined_reads import JoinedReads
 
 log = logging.getLogger(__name__)
 

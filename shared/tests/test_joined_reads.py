@@ -1,4 +1,4 @@
-"""Joined reads (scim_api.joined_reads): concurrent callers of one key share a read, and none is
+"""Joined reads (roster_shared.joined_reads): concurrent callers of one key share a read, and none is
 answered by a read begun before it came. The read here is a function over a value the test
 changes (as a revocation changes ``scim_tokens``); the real database's side is in
 tests/integration/test_reader_role.py."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from scim_api.joined_reads import JoinedReads
+from roster_shared.joined_reads import JoinedReads
 
 
 class Store:

@@ -1,9 +1,11 @@
 """Concurrent identical reads answered by one, never by one that began before a caller came.
 
-Under SCIM load every write checks its bearer token with one read of ``scim_tokens`` (through
-the reader role, :mod:`scim_api.reader`): at concurrency 64 that was a quarter of the scim-api's
-busy time, one round trip per request for the same answer (py-spy, issue 10). Caching it is not
-allowed — a revoked token is refused on its very next request — so callers are joined instead:
+Under SCIM load every write checks its bearer token with one read of ``scim_tokens`` (the
+scim-api's reader role, ``scim_api.reader``): at concurrency 64 that was a quarter of the
+scim-api's busy time, one round trip per request for the same answer (py-spy, issue 10); every
+login step likewise asks the user-store for its tenant (``UserStoreClient.tenant``). Caching
+either is not allowed — a revoked token is refused on its very next request, a changed SSO
+setting applies to the next login — so callers are joined instead:
 
 - a caller that finds no read of its key waiting to start queues one; callers that come while it
   is still queued join it;
