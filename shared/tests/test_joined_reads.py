@@ -1,7 +1,7 @@
-"""Joined reads (roster_shared.joined_reads): concurrent callers of one key share a read, and none is
-answered by a read begun before it came. The read here is a function over a value the test
-changes (as a revocation changes ``scim_tokens``); the real database's side is in
-tests/integration/test_reader_role.py."""
+"""Joined reads (roster_shared.joined_reads): concurrent callers of one key share a read, and
+none is answered by a read begun before it came. The read here is a function over a value the
+test changes (as a revocation changes ``scim_tokens``); the real database's side is in
+tests/integration/test_reader_role.py, the user-store's in tests/cli/test_inprocess_client.py."""
 
 from __future__ import annotations
 
