@@ -172,3 +172,42 @@ async def test_a_refused_create_sends_the_batch_to_the_safe_pass_and_only_it_fai
     assert len(await world.rows("SELECT id FROM users")) == 1
     emails = await world.rows("SELECT value FROM user_emails")
     assert [row.value for row in emails] == ["eve@example.com"]
+
+
+async def test_a_batch_reads_its_tenants_in_its_batch_wide_statement(world: World) -> None:
+    # Two tenants and an id that names none, in one batch: each event is applied under its own
+    # tenant, the unknown one dead-lettered, and no statement of the batch looks a tenant up on
+    # its own (get_tenant's `id = ... OR slug = ...`): the tenants came with the look-ups.
+    one = await _tenant(world)
+    async with session_factory(world.engine)() as session, session.begin():
+        two = await tenants.create_tenant(session, "fast-two", ProvisioningMode.SCIM)
+    ghost = one.model_copy(update={"id": "no-such-tenant"})
+    events = [
+        _scim(one, "ann@example.com", ["ann@example.com"]),
+        _scim(two, "bob@example.com", ["bob@example.com"]),
+        _scim(ghost, "cid@example.com", []),
+    ]
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(world.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await world.bus.send_batch([event_record(world.topics.ingest, e) for e in events])
+        processor = world.service.processor
+        await world.service.start()
+        try:
+            async with asyncio.timeout(60):
+                while processor.applied + processor.dead_lettered < 3:
+                    await asyncio.sleep(0.02)
+        finally:
+            await world.service.stop()
+    finally:
+        sa.event.remove(world.engine.sync_engine, "before_cursor_execute", seen)
+    assert (processor.applied, processor.dead_lettered) == (2, 1)
+    assert processor.dead_letter_kinds == {"unknown_tenant": 1}
+    owners = dict(await world.rows("SELECT user_name, tenant_id FROM users"))
+    assert owners == {"ann@example.com": one.id, "bob@example.com": two.id}
+    assert any("json_object_agg" in s and "FROM tenants" in s for s in statements)
+    assert not [s for s in statements if "tenants.slug =" in s], statements

@@ -47,7 +47,7 @@ from user_store.outbox import OutboxRelay
 from user_store.reply_path import ReplySender
 from user_store.snapshots import snapshot_parts
 from user_store.tables import ProcessedEventRow, UserRow
-from user_store.tenants import get_tenant
+from user_store.tenants import get_tenant, tenants_json, tenants_of_json
 from user_store.user_history import history_row
 
 log = logging.getLogger(__name__)
@@ -132,8 +132,8 @@ class IngestProcessor:
             self.dead_letter_kinds[kind] = self.dead_letter_kinds.get(kind, 0) + 1
 
     async def _run(self, messages: Sequence[Message], *, safe: bool) -> IngestBatch:
-        tenants: dict[str, TenantInfo | None] = {}
         batch = IngestBatch(self._clock, safe=safe)
+        tenants = batch.tenants
         decoded = [(message, _decode(message)) for message in messages]
         async with self._sessions() as session, session.begin():
             if safe:
@@ -173,6 +173,7 @@ class IngestProcessor:
             )
             batch.replies.clear()
             batch.lookups.clear()
+            batch.tenants.clear()
             batch.check_each = True
 
     async def _one_safely(
@@ -407,8 +408,9 @@ async def _batch_reads(
     decoded: Sequence[tuple[Message, ingest.IngestEvent | Undecodable]],
     batch: IngestBatch,
 ) -> None:
-    """What the batch already applied, and the accounts its events may resolve to: on
-    PostgreSQL in one round trip (the replies aggregated beside the users' rows)."""
+    """What the batch already applied, its tenants, and the accounts its events may resolve
+    to: on PostgreSQL in one round trip (the replies and the tenants aggregated beside the
+    users' rows); elsewhere each event looks its tenant up (``IngestProcessor._one``)."""
     events = [event for _, event in decoded if not isinstance(event, Undecodable)]
     wanted = [
         (event.tenant_id, event.data.attributes.external_id, event.data.attributes.user_name)
@@ -421,27 +423,33 @@ async def _batch_reads(
         await batch.lookups.prefetch(session, _unapplied(unapplied), _targets(unapplied))
         return
     condition = batch.lookups.want(wanted, _targets(events))
+    tenant_ids = sorted({event.tenant_id for event in events})
     replies = (
         select(
             func.json_object_agg(
                 ProcessedEventRow.event_id, ProcessedEventRow.reply, type_=JSON
-            ).label("replies")
+            ).label("replies"),
+            tenants_json(tenant_ids).label("tenants"),
         )
         .where(col(ProcessedEventRow.event_id).in_([event.event_id for event in events]))
         .subquery()
     )
     if condition is None:
-        done = (await session.execute(select(replies.c.replies))).scalar_one()
+        done, found = (await session.execute(select(replies.c.replies, replies.c.tenants))).one()
         batch.replies = done or {}
+        batch.tenants.update(tenants_of_json(tenant_ids, found))
         return
-    # One row with no user when no user matches: the replies always come back.
+    # One row with no user when no user matches: the replies and tenants always come back.
     rows = (
         await session.execute(
-            select(replies.c.replies, UserRow).select_from(replies).outerjoin(UserRow, condition)
+            select(replies.c.replies, replies.c.tenants, UserRow)
+            .select_from(replies)
+            .outerjoin(UserRow, condition)
         )
     ).all()
     batch.replies = rows[0][0] or {}
-    batch.lookups.loaded(row[1] for row in rows if row[1] is not None)
+    batch.tenants.update(tenants_of_json(tenant_ids, rows[0][1]))
+    batch.lookups.loaded(row[2] for row in rows if row[2] is not None)
 
 
 def _unapplied(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str | None, str]]:

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from roster_shared.bus.base import Record
 from roster_shared.events.people import IdentityLink, MemberRef
+from roster_shared.tenants import TenantInfo
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -34,6 +35,9 @@ class IngestBatch:
         self.clock = clock
         self.safe = safe
         self.lookups = UserLookups()
+        # The batch's tenants by id (None: no such tenant), read by the batch-wide statement on
+        # PostgreSQL; an id missing here is looked up by the event that names it.
+        self.tenants: dict[str, TenantInfo | None] = {}
         self.applied = 0
         self.redelivered = 0
         self.dead_lettered = 0

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic import BaseModel
 from roster_shared.events.envelope import new_id, utcnow
 from roster_shared.ids import is_slug
@@ -24,7 +26,7 @@ from roster_shared.tenants import (
     token_digest,
 )
 from roster_shared.tenants import presented_token as presented_token
-from sqlalchemy import bindparam, or_
+from sqlalchemy import JSON, ColumnElement, bindparam, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -86,6 +88,66 @@ async def find_tenant_row(session: AsyncSession, ref: str) -> TenantRow:
 async def get_tenant(session: AsyncSession, ref: str) -> TenantInfo:
     """A tenant by id or slug."""
     return tenant_info(await find_tenant_row(session, ref))
+
+
+_UTC_TEXT = 'YYYY-MM-DD"T"HH24:MI:SS.US'
+
+
+def tenants_json(ids: Sequence[str]) -> ColumnElement[Any]:
+    """A PostgreSQL scalar subquery: the tenants of these ids as one JSON object, id → columns
+    (NULL when none is found), for :func:`tenants_of_json`. The ingest consumer reads its
+    batch's tenants inside its batch-wide statement with it, not with a query of its own. The
+    times go as UTC text to the microsecond: JSON's own rendering follows the session's
+    ``TimeZone``, and a float epoch would round the microseconds."""
+    table = TenantRow.__table__  # type: ignore[attr-defined]
+
+    def utc(column: Any) -> Any:
+        return func.to_char(func.timezone("UTC", column), _UTC_TEXT)
+
+    columns = func.json_build_object(
+        "slug",
+        table.c.slug,
+        "display_name",
+        table.c.display_name,
+        "mode",
+        table.c.mode,
+        "settings",
+        table.c.settings,
+        "created_at",
+        utc(table.c.created_at),
+        "updated_at",
+        utc(table.c.updated_at),
+    )
+    return (
+        sa.select(func.json_object_agg(table.c.id, columns, type_=JSON))
+        .where(table.c.id.in_(list(ids)))
+        .scalar_subquery()
+    )
+
+
+def tenants_of_json(
+    ids: Sequence[str], found: dict[str, Any] | None
+) -> dict[str, TenantInfo | None]:
+    """Each id's tenant from :func:`tenants_json`'s object, or None: no tenant has that id."""
+    found = found or {}
+    return {
+        tenant_id: None
+        if tenant_id not in found
+        else tenant_of(
+            id=tenant_id,
+            slug=found[tenant_id]["slug"],
+            display_name=found[tenant_id]["display_name"],
+            mode=found[tenant_id]["mode"],
+            settings=found[tenant_id]["settings"],
+            created_at=_utc(found[tenant_id]["created_at"]),
+            updated_at=_utc(found[tenant_id]["updated_at"]),
+        )
+        for tenant_id in ids
+    }
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 async def list_tenants(session: AsyncSession) -> list[TenantInfo]:
