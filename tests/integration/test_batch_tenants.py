@@ -41,9 +41,10 @@ async def test_the_batch_statement_reads_each_tenant_as_get_tenant_does(
         read = tenants.tenants_of_json(ids, found)
         expected = {ref: await tenants.get_tenant(session, ref) for ref in ids[:2]}
     assert read == {**expected, "no-such-tenant": None, "globex": None}
-    assert read[globex.id] is not None and read[globex.id].updated_at == stamp
-    assert read[acme.id] is not None and read[acme.id].policy.allow_email_linking
-    assert read[acme.id].settings["sso"] == {"nested": [1, "two"]}
+    read_globex, read_acme = read[globex.id], read[acme.id]
+    assert read_globex is not None and read_globex.updated_at == stamp
+    assert read_acme is not None and read_acme.policy.allow_email_linking
+    assert read_acme.settings["sso"] == {"nested": [1, "two"]}
     for ref in ids[:2]:  # the same contract JSON, not only equal instants
         assert read[ref].model_dump_json() == expected[ref].model_dump_json()  # type: ignore[union-attr]
 
