@@ -284,7 +284,9 @@ class _Poller(Subscription):
                     continue
                 busy = True
                 try:
-                    await self._handler(batch)
+                    tail = await self._handler(batch)
+                    if tail is not None:
+                        await tail  # one batch at a time here: its tail before the next
                 except Exception:
                     extra = {"topic": topic.name, "partition": partition, "offset": position}
                     if self._redeliver_failed:

@@ -75,7 +75,9 @@ class Listener(KafkaSubscription):
                     if not records:
                         continue
                     try:
-                        await self._handler([to_message(record) for record in records])
+                        tail = await self._handler([to_message(record) for record in records])
+                        if tail is not None:
+                            await tail
                     except Exception:
                         # Best effort: whoever waits for these times out.
                         log.exception(
