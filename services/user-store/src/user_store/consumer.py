@@ -21,9 +21,8 @@ never takes the others' work with it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -97,14 +96,10 @@ class IngestProcessor:
         # (topic, partition, offset) -> deliveries that failed on a conflict (CONFLICT_ATTEMPTS).
         self._conflicts: dict[tuple[str, int, int], int] = {}
 
-    async def __call__(self, messages: Sequence[Message]) -> Awaitable[None] | None:
+    async def __call__(self, messages: Sequence[Message]) -> None:
         """Apply a batch: first fast (no savepoints); if that fails for anything but the
         infrastructure, the whole batch again with savepoints per event, so one bad event
-        changes nothing and goes to the DLQ. Raises only when the batch must come again.
-
-        Returns the sending of the batch's replies, under way: the bus commits the batch's
-        offset only once they are acknowledged, and delivers the batch again if they fail
-        (``roster_shared.bus.base.BatchHandler``), while it hands over the next batch."""
+        changes nothing and goes to the DLQ. Raises only when the batch must come again."""
         try:
             batch = await self._run(messages, safe=False)
         except Exception as exc:
@@ -125,17 +120,16 @@ class IngestProcessor:
                 # there): the database, retried after a backoff of this partition.
                 raise RetryLater(f"safe pass failed: {type(exc).__name__}: {exc}") from exc
         self._relay.kick()
+        if self._replies is not None:
+            # Committed: answer the waiters now. A failure raises, so the batch comes back and
+            # its stored replies are sent again (reply_path).
+            await self._replies.send(batch.reply_records)
         self.applied += batch.applied
         self.batches += 1
         self.redelivered += batch.redelivered
         self.dead_lettered += batch.dead_lettered
         for kind in batch.kinds:
             self.dead_letter_kinds[kind] = self.dead_letter_kinds.get(kind, 0) + 1
-        if self._replies is None or not batch.reply_records:
-            return None
-        # Committed: answer the waiters now. A send that fails fails the batch's tail, so the
-        # batch comes back and its stored replies are sent again (reply_path).
-        return asyncio.ensure_future(self._replies.send(batch.reply_records))
 
     async def _run(self, messages: Sequence[Message], *, safe: bool) -> IngestBatch:
         batch = IngestBatch(self._clock, safe=safe)

@@ -71,12 +71,7 @@ class Message:
         return None
 
 
-BatchHandler = Callable[[Sequence[Message]], Awaitable[Awaitable[None] | None]]
-"""Handles a batch. It may return an awaitable, the batch's *tail* (say, the acknowledgement of
-what it sent after its commit): the batch counts as handled once that completes too. A group
-member may hand the next batch over meanwhile, but commits the batch's offset only after its tail
-completed; a tail that fails gets the batch and everything after it on its partition delivered
-again. Every other subscription awaits the tail before it goes on."""
+BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
 
 
 class BusError(Exception):

@@ -284,9 +284,7 @@ class _Poller(Subscription):
                     continue
                 busy = True
                 try:
-                    tail = await self._handler(batch)
-                    if tail is not None:
-                        await tail  # one batch at a time here: its tail before the next
+                    await self._handler(batch)
                 except Exception:
                     extra = {"topic": topic.name, "partition": partition, "offset": position}
                     if self._redeliver_failed:

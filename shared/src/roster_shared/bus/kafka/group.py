@@ -11,13 +11,6 @@ committed after its batch was handled; a revocation, a stop and a loop that dies
 the offsets handed over are committed before the partitions go. A commit that fails (the group
 rebalanced under us) stops the round, as before.
 
-A handler may return its batch's tail (``roster_shared.bus.base.BatchHandler``): the user-store
-returns the acknowledgement of the replies it sent after its commit, ~3-4 ms of a batch's ~20 at
-concurrency 64 (issue 10). The loop hands the next batch over meanwhile; the commit task waits for
-every tail handed over with the offsets it commits. A tail that fails rewinds its partition: no
-offset of it is committed until the loop has sought back to the first record of the batch whose
-tail failed, so that batch and every later one of the partition are delivered again.
-
 A handler that raises gets the same records again after a backoff of their partition alone: the
 partition is paused (``consumer.pause``) until its backoff ends, while the others go on. On a
 rebalance, the revocation waits for the batch in hand, so its commit lands while the partitions
@@ -31,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -83,10 +76,6 @@ class GroupMember(KafkaSubscription):
         self._to_commit: dict[TopicPartition, int] = {}
         self._committing: asyncio.Task[None] | None = None
         self._commit_failed = False
-        # Tails handed over with those offsets (partition, first offset of the batch, tail),
-        # and the partitions whose tail failed: first offset to deliver again from.
-        self._tails: list[tuple[TopicPartition, int, asyncio.Future[None]]] = []
-        self._rewind: dict[TopicPartition, int] = {}
 
     def _make_consumer(self) -> AIOKafkaConsumer:
         return self._options.consumer(self.group, max_batch=self.max_batch)
@@ -107,7 +96,6 @@ class GroupMember(KafkaSubscription):
                 self._failures.pop(tp, None)
                 self._paused.pop(tp, None)
                 self._positions.pop(tp, None)
-                self._rewind.pop(tp, None)
             log.info(
                 "partitions revoked",
                 extra={"group": self.group, "partitions": _names(revoked)},
@@ -142,10 +130,6 @@ class GroupMember(KafkaSubscription):
         fetched = await consumer.getmany(timeout_ms=self._poll_ms(), max_records=self.max_batch)
         pending = [(tp, records) for tp, records in fetched.items() if records]
         async with self._batch_lock:
-            if self._rewind:
-                # A batch's tail failed since: fetched records of its partition are stale.
-                self._rewind_failed(consumer)
-                pending = [(tp, records) for tp, records in pending if tp not in self._paused]
             while pending:
                 if self._stopping or generation != self._generation:
                     # Stopping, or partitions were revoked since the fetch: hand nothing
@@ -154,16 +138,14 @@ class GroupMember(KafkaSubscription):
                     break
                 tp, records = pending.pop(0)
                 self._positions.setdefault(tp, records[0].offset)
-                handled, tail = await self._handle(consumer, tp, records)
-                if not handled:
+                if not await self._handle(consumer, tp, records):
                     self._back_off(consumer, tp)
                     continue
                 self._failures.pop(tp, None)
                 self._positions[tp] = offset = records[-1].offset + 1
-                self._commit_later(consumer, tp, offset, tail, records[0].offset)
+                self._commit_later(consumer, tp, offset)
                 if self._commit_failed:
-                    # A commit (or a tail) failed: the group is rebalancing under us, or a
-                    # partition is to be delivered again from an earlier offset.
+                    # A commit failed: the group is rebalancing under us.
                     self._commit_failed = False
                     break
             # Records fetched but not handed over are read again from their first offset
@@ -211,13 +193,10 @@ class GroupMember(KafkaSubscription):
             owned.append((tp.topic, tp.partition))
         self._tracker.forget(owned)
 
-    async def _handle(
-        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: Any
-    ) -> tuple[bool, Awaitable[None] | None]:
-        """Whether the handler took the batch, and the tail it returned (if any)."""
+    async def _handle(self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: Any) -> bool:
         messages = [to_message(record) for record in records]  # never raises on content
         try:
-            tail = await self._handler(messages)
+            await self._handler(messages)
         except Exception:
             log.exception(
                 "handler failed; batch will be redelivered",
@@ -230,70 +209,19 @@ class GroupMember(KafkaSubscription):
             )
             with contextlib.suppress(IllegalStateError):
                 consumer.seek(tp, messages[0].offset)
-            return False, None
-        return True, tail
+            return False
+        return True
 
-    def _commit_later(
-        self,
-        consumer: AIOKafkaConsumer,
-        tp: TopicPartition,
-        offset: int,
-        tail: Awaitable[None] | None = None,
-        first: int = 0,
-    ) -> None:
-        if tp in self._rewind:
-            # An earlier batch's tail failed: this one comes again too, whatever its own does.
-            if tail is not None:
-                asyncio.ensure_future(tail).add_done_callback(_retrieve)
-            return
+    def _commit_later(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         self._to_commit[tp] = offset
-        if tail is not None:
-            self._tails.append((tp, first, asyncio.ensure_future(tail)))
         if self._committing is None or self._committing.done():
             self._committing = asyncio.create_task(self._commit_pending(consumer))
 
     async def _commit_pending(self, consumer: AIOKafkaConsumer) -> None:
         while self._to_commit:
             offsets, self._to_commit = self._to_commit, {}
-            tails, self._tails = self._tails, []
-            for tp, first in (await self._failed_tails(tails)).items():
-                # Neither this batch's offset nor any later one of the partition: the loop
-                # seeks back to it first (_rewind_failed).
-                offsets.pop(tp, None)
-                self._to_commit.pop(tp, None)
-                self._rewind[tp] = min(first, self._rewind.get(tp, first))
+            if not await self._commit(consumer, offsets):
                 self._commit_failed = True
-            if offsets and not await self._commit(consumer, offsets):
-                self._commit_failed = True
-
-    async def _failed_tails(
-        self, tails: list[tuple[TopicPartition, int, asyncio.Future[None]]]
-    ) -> dict[TopicPartition, int]:
-        """Wait for the tails; the first offset of each partition's earliest failed batch."""
-        failed: dict[TopicPartition, int] = {}
-        if not tails:
-            return failed
-        await asyncio.wait([future for _, _, future in tails])
-        for tp, first, future in tails:
-            error = future.exception() if not future.cancelled() else asyncio.CancelledError()
-            if error is None:
-                continue
-            log.warning(
-                "a batch's tail failed; the partition is delivered again from it",
-                exc_info=error,
-                extra={"group": self.group, "topic": tp.topic, "partition": tp.partition},
-            )
-            failed[tp] = min(first, failed.get(tp, first))
-        return failed
-
-    def _rewind_failed(self, consumer: AIOKafkaConsumer) -> None:
-        """Seek each partition whose tail failed back to that batch, after its backoff."""
-        for tp, first in self._rewind.items():
-            with contextlib.suppress(IllegalStateError):
-                consumer.seek(tp, first)
-            self._positions[tp] = first
-            self._back_off(consumer, tp)
-        self._rewind.clear()
 
     async def _settle(self) -> None:
         task = self._committing
@@ -314,12 +242,6 @@ class GroupMember(KafkaSubscription):
             )
             return False
         return True
-
-
-def _retrieve(future: asyncio.Future[None]) -> None:
-    # A tail whose batch is delivered again anyway: its outcome is nobody's.
-    if not future.cancelled():
-        future.exception()
 
 
 def _names(tps: Iterable[TopicPartition]) -> list[str]:

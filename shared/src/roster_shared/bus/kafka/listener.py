@@ -75,9 +75,7 @@ class Listener(KafkaSubscription):
                     if not records:
                         continue
                     try:
-                        tail = await self._handler([to_message(record) for record in records])
-                        if tail is not None:
-                            await tail
+                        await self._handler([to_message(record) for record in records])
                     except Exception:
                         # Best effort: whoever waits for these times out.
                         log.exception(
