@@ -6,8 +6,13 @@ tests/integration/test_reader_role.py, the user-store's in tests/cli/test_inproc
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from roster_shared.deadline import deadline_middleware, remaining
 from roster_shared.joined_reads import JoinedReads
 
 
@@ -88,3 +93,56 @@ async def test_a_failed_read_fails_every_caller_that_joined_it_and_not_the_next(
     )
     assert [type(o) for o in outcomes] == [ConnectionError] * 3
     assert await reads.read("k", flaky) == "live"
+
+
+async def test_a_read_runs_under_no_callers_deadline() -> None:
+    # Two services' requests (deadline_middleware: 0.05 s and 30 s) join one read. The first,
+    # nearly out of time, queued it: the read must not inherit that deadline, or every caller
+    # that joined it would fail with it.
+    reads = JoinedReads[float]()
+    gate = asyncio.Event()
+
+    async def budget() -> float:
+        await gate.wait()
+        return remaining(10.0)  # what a user-store call allows itself
+
+    async def handler(_request: web.Request) -> web.Response:
+        return web.json_response({"budget": await reads.read("k", budget)})
+
+    @web.middleware
+    async def expired(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except LookupError:
+            return web.json_response({"error": "deadline"}, status=503)
+
+    servers = []
+    for seconds in (0.05, 30.0):
+        app = web.Application(
+            middlewares=[expired, deadline_middleware(seconds, lambda: LookupError("late"))]
+        )
+        app.router.add_get("/", handler)
+        server = TestServer(app)
+        await server.start_server()
+        servers.append(server)
+    try:
+        # A read of the key is running, so the hurried request's read waits queued behind it,
+        # and the patient request joins that queued read.
+        running = asyncio.create_task(reads.read("k", budget))
+        await asyncio.sleep(0.01)
+        async with aiohttp.ClientSession() as client:
+            hurried = asyncio.create_task(client.get(servers[0].make_url("/")))
+            await asyncio.sleep(0.02)
+            patient = asyncio.create_task(client.get(servers[1].make_url("/")))
+            first = await hurried
+            assert first.status == 503  # its own deadline, as the middleware enforces it
+            gate.set()
+            second = await patient
+            assert second.status == 200
+            # The client's own timeout, not the hurried request's spent deadline.
+            assert (await second.json())["budget"] == 10.0
+        assert await running == 10.0
+        assert reads.reads == 2  # the running one, and the one both requests shared
+    finally:
+        for server in servers:
+            await server.close()

@@ -20,6 +20,7 @@ and a burst of N identical reads costs about two round trips instead of N.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -39,8 +40,13 @@ class JoinedReads(Generic[T]):
         """``fetch()``'s answer from a read begun after this call; its exception likewise."""
         task = self._queued.get(key)
         if task is None:
-            # Created in this caller's context, so the read runs under its deadline.
-            task = asyncio.create_task(self._after(key, self._running.get(key), fetch))
+            # In a context of its own, not this caller's: under this caller's request deadline
+            # (roster_shared.deadline) a caller whose time is nearly up would fail every caller
+            # that joined it. The read keeps the client's own timeout; each caller still gives
+            # up at its own deadline (its request's timeout cancels its wait, not the read).
+            task = asyncio.create_task(
+                self._after(key, self._running.get(key), fetch), context=contextvars.Context()
+            )
             task.add_done_callback(_retrieve)
             self._queued[key] = task
         # Shielded: a caller that gives up (its deadline, a client gone) does not cancel the
