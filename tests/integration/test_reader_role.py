@@ -78,6 +78,16 @@ async def world(fresh_database_url: str) -> AsyncIterator[World]:
             await client.close()
 
 
+async def _revoke(world: World, slug: str) -> None:
+    """Revoke the tenant's token as an admin would, through the user-store's own function."""
+    engine = create_engine(world.admin_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            await tenants.revoke_token(session, slug, world.token_ids[slug])
+    finally:
+        await engine.dispose()
+
+
 def _lookup(name: str) -> ListQuery:
     return ListQuery(filter=Compare(attr="userName", op="eq", value=name))
 
@@ -221,12 +231,7 @@ async def test_a_token_reads_no_user_of_another_tenant(world: World) -> None:
 async def test_a_revoked_token_is_refused_on_its_very_next_read(world: World) -> None:
     token = world.tokens["acme"]
     assert await world.client.token_user("acme", token, world.users["acme"]) is not None
-    engine = create_engine(world.admin_url)
-    try:
-        async with session_factory(engine)() as session, session.begin():
-            await tenants.revoke_token(session, "acme", world.token_ids["acme"])
-    finally:
-        await engine.dispose()
+    await _revoke(world, "acme")
     # The same pooled connections, no wait: the functions read scim_tokens on every call.
     assert await world.client.verify_token("acme", token) is None
     assert await world.client.token_user("acme", token, world.users["acme"]) is None
@@ -252,12 +257,7 @@ async def test_concurrent_token_checks_share_a_read_and_a_revocation_is_seen_by_
         client.verify_token("acme", token), client.verify_token("acme", world.tokens["globex"])
     )
     assert list(mixed) == [expected, None]
-    engine = create_engine(world.admin_url)
-    try:
-        async with session_factory(engine)() as session, session.begin():
-            await tenants.revoke_token(session, "acme", world.token_ids["acme"])
-    finally:
-        await engine.dispose()
+    await _revoke(world, "acme")
     # Joined, never cached: the burst after the revocation is refused, every one of it.
     answers = await asyncio.gather(*(client.verify_token("acme", token) for _ in range(20)))
     assert answers == [None] * 20

@@ -32,7 +32,6 @@ from roster_shared.events import ingest
 from roster_shared.events.codec import CONTENT_TYPE, event_record
 from roster_shared.events.envelope import Source, utcnow
 from roster_shared.events.replies import ErrorCode, Reply, ReplyError
-from roster_shared.tenants import TenantInfo
 from roster_shared.topics import Topics
 from sqlalchemy import JSON, func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -133,7 +132,6 @@ class IngestProcessor:
 
     async def _run(self, messages: Sequence[Message], *, safe: bool) -> IngestBatch:
         batch = IngestBatch(self._clock, safe=safe)
-        tenants = batch.tenants
         decoded = [(message, _decode(message)) for message in messages]
         async with self._sessions() as session, session.begin():
             if safe:
@@ -146,9 +144,9 @@ class IngestProcessor:
                         batch.new_users = []
             for message, event in decoded:
                 if safe:
-                    await self._one_safely(session, message, event, tenants, batch)
+                    await self._one_safely(session, message, event, batch)
                 else:
-                    await self._one(session, message, event, tenants, batch)
+                    await self._one(session, message, event, batch)
             await batch.write(session)
         return batch
 
@@ -181,7 +179,6 @@ class IngestProcessor:
         session: AsyncSession,
         message: Message,
         event: ingest.IngestEvent | Undecodable,
-        tenants: dict[str, TenantInfo | None],
         batch: IngestBatch,
     ) -> None:
         """One record in a savepoint with everything it writes; a failure that is the record's
@@ -189,7 +186,7 @@ class IngestProcessor:
         counts = batch.counts()
         try:
             async with session.begin_nested():
-                await self._one(session, message, event, tenants, batch)
+                await self._one(session, message, event, batch)
                 await batch.write(session)
         except Exception as exc:
             batch.discard(counts)
@@ -264,7 +261,6 @@ class IngestProcessor:
         session: AsyncSession,
         message: Message,
         event: ingest.IngestEvent | Undecodable,
-        tenants: dict[str, TenantInfo | None],
         batch: IngestBatch,
     ) -> None:
         if isinstance(event, Undecodable):
@@ -292,6 +288,7 @@ class IngestProcessor:
             self._reply(batch, done, event.event_id)
             return
 
+        tenants = batch.tenants  # on PostgreSQL read by the batch-wide statement already
         if event.tenant_id not in tenants:
             try:
                 tenants[event.tenant_id] = await get_tenant(session, event.tenant_id)

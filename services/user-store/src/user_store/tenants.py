@@ -131,19 +131,21 @@ def tenants_of_json(
     """Each id's tenant from :func:`tenants_json`'s object, or None: no tenant has that id."""
     found = found or {}
     return {
-        tenant_id: None
-        if tenant_id not in found
-        else tenant_of(
-            id=tenant_id,
-            slug=found[tenant_id]["slug"],
-            display_name=found[tenant_id]["display_name"],
-            mode=found[tenant_id]["mode"],
-            settings=found[tenant_id]["settings"],
-            created_at=_utc(found[tenant_id]["created_at"]),
-            updated_at=_utc(found[tenant_id]["updated_at"]),
-        )
+        tenant_id: _tenant_of_json(tenant_id, found[tenant_id]) if tenant_id in found else None
         for tenant_id in ids
     }
+
+
+def _tenant_of_json(tenant_id: str, values: dict[str, Any]) -> TenantInfo:
+    return tenant_of(
+        id=tenant_id,
+        slug=values["slug"],
+        display_name=values["display_name"],
+        mode=values["mode"],
+        settings=values["settings"],
+        created_at=_utc(values["created_at"]),
+        updated_at=_utc(values["updated_at"]),
+    )
 
 
 def _utc(text: str) -> datetime:
