@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import TestServer
 from roster_cli import compose
 from roster_shared.bus.base import Bus
 from roster_shared.bus.ingest import IngestClient
@@ -81,7 +82,12 @@ class SsoStack:
         self.sessions = session_factory(engine)
         self.requester = Requester(bus, topic=self.topics.replies)
         self.ingest = IngestClient(self.requester, self.topics.ingest, timeout=30)
-        self.port = unused_port()
+        # The public URL must be known before the server starts (it is in the wiring), so its
+        # port is reserved now by binding it, and that very socket is the one served: a port
+        # only probed free could be taken in between ("Address already in use" in CI, 2026-12-05).
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port = int(self._socket.getsockname()[1])
         self.base = f"http://127.0.0.1:{self.port}"
         self._servers: list[TestServer] = []
         self._clients: list[aiohttp.ClientSession] = []
@@ -129,7 +135,7 @@ class SsoStack:
         )
         root = web.Application()
         root.add_subapp(compose.prefix(compose.SSO_LOGIN), self.sso_app)
-        sso_server = TestServer(root, port=self.port)
+        sso_server = TestServer(root, port=self.port, socket_factory=lambda *_: self._socket)
         await sso_server.start_server()
         self._servers.append(sso_server)
         await self.requester.start()
@@ -142,6 +148,7 @@ class SsoStack:
             await server.close()
         await self.bus.stop()
         await self.engine.dispose()
+        self._socket.close()  # served and closed with its server, or never served
         self.refusals.uninstall()
 
     @property
