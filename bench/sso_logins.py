@@ -346,9 +346,8 @@ class ServedStack(SsoStack):
     async def start(self) -> None:
         await self.bus.start()
         await self.bus.ensure_topics(self.topics.specs(2))
-        from user_store.db import migrate
-
-        await migrate(self.engine)
+        # The schema is the served user-store's own (it migrates on start): with --before, the
+        # before arm's code may not know this checkout's newest migration.
         common = {
             "ROSTER_KAFKA_BOOTSTRAP": self.bootstrap,
             "ROSTER_TOPIC_PREFIX": self.topics.prefix,
@@ -364,6 +363,9 @@ class ServedStack(SsoStack):
             },
             free_port(),
         )
+        # sso-login is a process of its own here: it binds the port the stack reserved, so the
+        # reservation is released just before (the tests' in-process stack serves that socket).
+        self._socket.close()
         self._serve(
             "sso-login",
             {
