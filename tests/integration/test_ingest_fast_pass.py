@@ -211,3 +211,77 @@ async def test_a_batch_reads_its_tenants_in_its_batch_wide_statement(world: Worl
     assert owners == {"ann@example.com": one.id, "bob@example.com": two.id}
     assert any("json_object_agg" in s and "FROM tenants" in s for s in statements)
     assert not [s for s in statements if "tenants.slug =" in s], statements
+
+
+async def test_a_batch_of_logins_ends_as_one_by_one_would(world: World) -> None:
+    # One batch of logins on the fast pass: a new person, the same person again (found by the
+    # link the batch itself made), a first login joining a SCIM account on a verified key, and a
+    # new person with a group. New accounts and links wait for the batch's flush, with the
+    # link's foreign key checked at the commit (migration 0010), and each new account's
+    # snapshot is built without reading it back.
+    tenant = await _tenant(world)
+    bob = _scim(tenant, "bob@example.com", ["bob@example.com"])
+    await world.apply([bob])
+    bob_id = (await world.reply(bob))["user"]["id"]
+
+    ann = login(tenant, "sub-ann", "ann@example.com")
+    ann_again = login(tenant, "sub-ann", "ann@example.com")
+    bob_login = login(tenant, "sub-bob", "bob@example.com", verified="bob@example.com")
+    cid = login(tenant, "sub-cid", "cid@example.com", groups=["eng"])
+    await world.apply([ann, ann_again, bob_login, cid])
+
+    assert world.service.processor.safe_passes == 0  # all of it on the fast pass
+    assert world.service.processor.dead_lettered == 0
+    made, again = await world.reply(ann), await world.reply(ann_again)
+    assert made["created"] is True and again["created"] is False
+    assert again["user"]["id"] == made["user"]["id"]  # one account per person
+    for reply in (made, again):
+        assert [(li["issuer"], li["subject"]) for li in reply["user"]["identity_links"]] == [
+            ("https://idp.example.com", "sub-ann")
+        ]
+    assert (await world.reply(bob_login))["user"]["id"] == bob_id
+    joined = (await world.reply(cid))["user"]
+    assert [g["display"] for g in joined["groups"]] == ["eng"]
+    links = dict(
+        await world.rows(
+            "SELECT l.subject, u.user_name FROM identity_links l JOIN users u ON u.id = l.user_id"
+        )
+    )
+    assert links == {
+        "sub-ann": "ann@example.com",
+        "sub-bob": "bob@example.com",
+        "sub-cid": "cid@example.com",
+    }
+    assert len(await world.rows("SELECT id FROM users")) == 3
+
+
+async def test_a_batch_of_new_logins_inserts_once_per_table(world: World) -> None:
+    # Five new people in one batch: their links are read in one statement for the batch, and
+    # their accounts and links inserted in one statement per table, not per login.
+    async with session_factory(world.engine)() as session, session.begin():
+        tenant = await tenants.create_tenant(session, "fast-jit", ProvisioningMode.JIT)
+    events = [login(tenant, f"sub-{i}", f"p{i}@example.com") for i in range(5)]
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(world.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await world.apply(events)
+    finally:
+        sa.event.remove(world.engine.sync_engine, "before_cursor_execute", seen)
+    processor = world.service.processor
+    assert (processor.applied, processor.safe_passes, processor.batches) == (5, 0, 1)
+    assert len([s for s in statements if "FROM identity_links" in s]) == 1, statements
+    assert len([s for s in statements if s.startswith("INSERT INTO users")]) == 1, statements
+    assert len([s for s in statements if s.startswith("INSERT INTO identity_links")]) == 1
+    assert any(
+        s.startswith("SET CONSTRAINTS identity_links_user_id_fkey DEFERRED") for s in statements
+    )
+    for event in events:
+        reply = await world.reply(event)
+        assert reply["created"] is True
+        assert [li["subject"] for li in reply["user"]["identity_links"]] == [
+            event.data.identity_link.subject  # type: ignore[union-attr]
+        ]

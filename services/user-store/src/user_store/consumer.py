@@ -33,7 +33,7 @@ from roster_shared.events.codec import CONTENT_TYPE, event_record
 from roster_shared.events.envelope import Source, utcnow
 from roster_shared.events.replies import ErrorCode, Reply, ReplyError
 from roster_shared.topics import Topics
-from sqlalchemy import JSON, func
+from sqlalchemy import JSON, func, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -50,6 +50,9 @@ from user_store.tenants import get_tenant, tenants_json, tenants_of_json
 from user_store.user_history import history_row
 
 log = logging.getLogger(__name__)
+
+DEFER_LINK_OWNER = "SET CONSTRAINTS identity_links_user_id_fkey DEFERRED"
+"""For this transaction only: a link's account is checked at the commit (migration 0010)."""
 
 CONFLICT_ATTEMPTS = 5
 """Deliveries of a batch a record may fail by conflicting with another writer before it is
@@ -142,6 +145,12 @@ class IngestProcessor:
                     await _known_parts(session, decoded, batch)
                     if session.get_bind().dialect.name == "postgresql":
                         batch.new_users = []
+                elif session.get_bind().dialect.name == "postgresql" and _has_logins(decoded):
+                    # New accounts and their links wait for the batch's flush (migration 0010:
+                    # the link's foreign key is checked at the commit; the safe pass keeps it
+                    # immediate, so a batch that fails it there is applied event by event).
+                    await session.execute(text(DEFER_LINK_OWNER))
+                    batch.links_deferred = True
             for message, event in decoded:
                 if safe:
                     await self._one_safely(session, message, event, batch)
@@ -312,6 +321,7 @@ class IngestProcessor:
             emails_replaced=None if batch.safe else batch.emails_replaced,
             known_parts=None if batch.safe else batch.known_parts,
             new_users=None if batch.safe else batch.new_users,
+            links_deferred=batch.links_deferred and not batch.safe,
         )
         if not batch.safe:
             # Any exception here aborts the batch; __call__ redoes it in safe mode.
@@ -418,6 +428,7 @@ async def _batch_reads(
         batch.replies = await _already_processed(session, events)
         unapplied = [event for event in events if event.event_id not in batch.replies]
         await batch.lookups.prefetch(session, _unapplied(unapplied), _targets(unapplied))
+        await _links(session, events, batch)
         return
     condition = batch.lookups.want(wanted, _targets(events))
     tenant_ids = sorted({event.tenant_id for event in events})
@@ -435,6 +446,7 @@ async def _batch_reads(
         done, found = (await session.execute(select(replies.c.replies, replies.c.tenants))).one()
         batch.replies = done or {}
         batch.tenants.update(tenants_of_json(tenant_ids, found))
+        await _links(session, events, batch)
         return
     # One row with no user when no user matches: the replies and tenants always come back.
     rows = (
@@ -447,6 +459,16 @@ async def _batch_reads(
     batch.replies = rows[0][0] or {}
     batch.tenants.update(tenants_of_json(tenant_ids, rows[0][1]))
     batch.lookups.loaded(row[2] for row in rows if row[2] is not None)
+    await _links(session, events, batch)
+
+
+async def _links(
+    session: AsyncSession, events: Sequence[ingest.IngestEvent], batch: IngestBatch
+) -> None:
+    """The accounts the batch's logins are linked to, in one statement for them all (each
+    login looked its link up alone before: a round trip per login)."""
+    unapplied = [event for event in events if event.event_id not in batch.replies]
+    await batch.lookups.prefetch_links(session, _login_links(unapplied))
 
 
 def _unapplied(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str | None, str]]:
@@ -454,6 +476,22 @@ def _unapplied(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str | No
         (event.tenant_id, event.data.attributes.external_id, event.data.attributes.user_name)
         for event in events
         if isinstance(event, ingest.UserUpserted)
+    ]
+
+
+def _has_logins(decoded: Sequence[tuple[Message, ingest.IngestEvent | Undecodable]]) -> bool:
+    return any(
+        isinstance(event, ingest.UserUpserted) and event.data.identity_link is not None
+        for _, event in decoded
+    )
+
+
+def _login_links(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str, str]]:
+    """The ``(tenant, issuer, subject)`` identity links the batch's logins carry."""
+    return [
+        (event.tenant_id, event.data.identity_link.issuer, event.data.identity_link.subject)
+        for event in events
+        if isinstance(event, ingest.UserUpserted) and event.data.identity_link is not None
     ]
 
 

@@ -49,6 +49,9 @@ class IngestBatch:
         self.known_parts: dict[str, tuple[list[IdentityLink], list[MemberRef]]] | None = None
         # New accounts inserted in bulk rather than by the ORM (consumer._scim_only), or None.
         self.new_users: list[UserRow] | None = None
+        # A batch of logins on PostgreSQL: the link's foreign key is deferred to the commit, so
+        # new accounts and their links wait for the batch's flush (consumer._run).
+        self.links_deferred = False
         self.outbox: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []  # user_history rows, beside their outbox rows
         self.replies: dict[str, str] = {}  # event id -> reply JSON, for in-batch redelivery

@@ -4,7 +4,8 @@ Within one batch the consumer is the only writer of its tenants' users (a tenant
 on one partition, owned by one consumer), so what it read at the start stays true except for
 what the batch itself changes — which every change reports back through :meth:`remember`.
 A cached row is still checked against the key on every hit, so a rename or delete inside the
-batch falls back to the database rather than answering wrongly.
+batch falls back to the database rather than answering wrongly. The same holds for identity
+links, which only logins write: a link the batch makes or moves is recorded as it is made.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from user_store.identity import name_key
-from user_store.tables import UserRow
+from user_store.tables import IdentityLinkRow, UserRow
 
 Key = tuple[str, str]
+LinkKey = tuple[str, str, str]
+"""``(tenant, issuer, subject)``: a login's identity link."""
 _MISS = object()
 
 
@@ -31,6 +34,9 @@ class UserLookups:
         self._by_external_id: dict[Key, UserRow | None] = {}
         self._by_name: dict[Key, UserRow | None] = {}
         self._by_id: dict[Key, UserRow | None] = {}
+        # Accounts by the identity link that points at them, deleted ones too (a login's rules
+        # tell a deleted account from none); only the consumer writes links, in ``remember_link``.
+        self._by_link: dict[LinkKey, UserRow | None] = {}
 
     async def prefetch(
         self,
@@ -82,6 +88,39 @@ class UserLookups:
             ),
         )
 
+    async def prefetch_links(self, session: AsyncSession, links: Iterable[LinkKey]) -> None:
+        """Load the accounts these identity links point at (one statement for the batch's
+        logins instead of one per login); a link not found is known absent."""
+        wanted = set(links)
+        if not wanted:
+            return
+        rows = await session.execute(
+            select(
+                IdentityLinkRow.tenant_id, IdentityLinkRow.issuer, IdentityLinkRow.subject, UserRow
+            )
+            .join(UserRow, col(UserRow.id) == col(IdentityLinkRow.user_id))
+            .where(
+                sa.tuple_(
+                    col(IdentityLinkRow.tenant_id),
+                    col(IdentityLinkRow.issuer),
+                    col(IdentityLinkRow.subject),
+                ).in_(sorted(wanted))
+            )
+        )
+        for key in wanted:
+            self._by_link[key] = None
+        for tenant_id, issuer, subject, row in rows.all():
+            self._by_link[(tenant_id, issuer, subject)] = row
+
+    def by_link(self, tenant_id: str, issuer: str, subject: str) -> UserRow | object | None:
+        """The account this link points at (deleted or not), None if known absent, ``MISS`` if
+        unknown."""
+        return self._by_link.get((tenant_id, issuer, subject), _MISS)
+
+    def remember_link(self, tenant_id: str, issuer: str, subject: str, row: UserRow) -> None:
+        """Record a link the batch made or moved to ``row``."""
+        self._by_link[(tenant_id, issuer, subject)] = row
+
     def loaded(self, rows: Iterable[UserRow]) -> None:
         """The rows found by :meth:`want`'s condition."""
         for row in rows:
@@ -122,6 +161,7 @@ class UserLookups:
         self._by_external_id.clear()
         self._by_name.clear()
         self._by_id.clear()
+        self._by_link.clear()
 
 
 MISS = _MISS

@@ -115,6 +115,7 @@ class IdentityLinkRow(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=64)
     tenant_id: str = Field(max_length=64)
+    # DEFERRABLE INITIALLY IMMEDIATE on PostgreSQL (migration 0010; the ingest fast pass defers it)
     user_id: str = Field(foreign_key="users.id", index=True, max_length=64)
     issuer: str = Field(max_length=1024)
     subject: str = Field(max_length=1024)

@@ -35,6 +35,7 @@ class ApplyContext:
         emails_replaced: set[str] | None = None,
         known_parts: dict[str, tuple[list[IdentityLink], list[MemberRef]]] | None = None,
         new_users: list[UserRow] | None = None,
+        links_deferred: bool = False,
     ) -> None:
         self.session = session
         self.tenant = tenant
@@ -53,3 +54,7 @@ class ApplyContext:
         # Fast path, a batch of SCIM user writes on PostgreSQL: new accounts are kept out of
         # the ORM session and inserted with the batch's other rows, in one statement.
         self.new_users = new_users
+        # Fast path, a batch of logins on PostgreSQL with the link's foreign key checked at the
+        # commit (migration 0010): a new account and its link are inserted by the next flush,
+        # in one statement per table for the batch, not flushed one login at a time.
+        self.links_deferred = links_deferred

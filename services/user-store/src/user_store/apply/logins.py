@@ -11,7 +11,7 @@ from typing import Any
 
 from roster_shared.events import ingest, lifecycle
 from roster_shared.events.envelope import new_id
-from roster_shared.events.people import UserAttributes
+from roster_shared.events.people import IdentityLink, UserAttributes
 from roster_shared.tenants import ProvisioningMode
 from sqlmodel import select
 
@@ -234,6 +234,7 @@ class Logins(Resolution, Groups):
             if existing.user_id == user.id:
                 return []
             existing.user_id = user.id  # the old account was deleted (jit mode): move the link
+            self.lookups.remember_link(self.tenant.id, link.issuer, link.subject, user)
             return ["identity_links"]
         self.session.add(
             new_row(
@@ -247,6 +248,7 @@ class Logins(Resolution, Groups):
                 created_at=self.now,
             )
         )
+        self.lookups.remember_link(self.tenant.id, link.issuer, link.subject, user)
         return ["identity_links"]
 
     async def _jit_create(self, event: ingest.UserUpserted, *, linked: bool = True) -> Outcome:
@@ -273,12 +275,39 @@ class Logins(Resolution, Groups):
             last_login_at=event.data.login_at or self.now,
         )
         self.session.add(user)
-        await self._flush()
+        if not self.links_deferred:
+            # Deferred: the account and its link are inserted by the next flush (the ORM's,
+            # before any read; the batch's, at its end), in either order — for a batch of new
+            # logins one INSERT per table, not two round trips per login. A refusal then
+            # aborts the batch, and the safe pass flushes here, where it becomes a reply.
+            await self._flush()
         self.lookups.remember(user)
         await self._write_emails(user, fresh=True)
         await self._link(user, event, linked=linked)
         group_events = await self._sync_login_groups(event, user)
-        await self._flush()
+        snapshot = None
+        if not linked and not group_events:
+            # A new account whose only link is the one just made, in no group (every join is
+            # a membership event): its snapshot needs no read back.
+            link = event.data.identity_link
+            assert link is not None
+            snapshot = linked_snapshot(
+                user,
+                [
+                    IdentityLink(
+                        issuer=link.issuer, subject=link.subject, subject_format=link.subject_format
+                    )
+                ],
+                [],
+            )
+        if not self.links_deferred:
+            await self._flush()
         return await self._user_outcome(
-            event, user, lifecycle.UserCreated, USER_FIELDS, created=True, extra_events=group_events
+            event,
+            user,
+            lifecycle.UserCreated,
+            USER_FIELDS,
+            created=True,
+            extra_events=group_events,
+            snapshot=snapshot,
         )

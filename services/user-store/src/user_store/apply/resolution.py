@@ -73,6 +73,9 @@ class Resolution(RowWrites):
         return row
 
     async def _by_link(self, issuer: str, subject: str) -> UserRow | None:
+        cached = self.lookups.by_link(self.tenant.id, issuer, subject)
+        if cached is not MISS:
+            return cached  # type: ignore[return-value]
         result = await self.session.execute(
             select(UserRow)
             .join(IdentityLinkRow, col(IdentityLinkRow.user_id) == col(UserRow.id))
