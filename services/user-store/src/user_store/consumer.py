@@ -419,11 +419,7 @@ async def _batch_reads(
     to: on PostgreSQL in one round trip (the replies and the tenants aggregated beside the
     users' rows); elsewhere each event looks its tenant up (``IngestProcessor._one``)."""
     events = [event for _, event in decoded if not isinstance(event, Undecodable)]
-    wanted = [
-        (event.tenant_id, event.data.attributes.external_id, event.data.attributes.user_name)
-        for event in events
-        if isinstance(event, ingest.UserUpserted)
-    ]
+    wanted = _unapplied(events)  # on PostgreSQL the replies come in the same statement
     if not events or session.get_bind().dialect.name != "postgresql":
         batch.replies = await _already_processed(session, events)
         unapplied = [event for event in events if event.event_id not in batch.replies]
@@ -472,11 +468,19 @@ async def _links(
 
 
 def _unapplied(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str | None, str]]:
-    return [
-        (event.tenant_id, event.data.attributes.external_id, event.data.attributes.user_name)
-        for event in events
-        if isinstance(event, ingest.UserUpserted)
-    ]
+    """The ``(tenant, externalId, userName)`` triples the events' users may resolve by, with
+    a login's verified userName keys as names of their own."""
+    wanted: list[tuple[str, str | None, str]] = []
+    for event in events:
+        if isinstance(event, ingest.UserUpserted):
+            data = event.data
+            wanted.append((event.tenant_id, data.attributes.external_id, data.attributes.user_name))
+            wanted.extend(
+                (event.tenant_id, None, key.value)
+                for key in data.link_keys
+                if key.match == "user_name"
+            )
+    return wanted
 
 
 def _has_logins(decoded: Sequence[tuple[Message, ingest.IngestEvent | Undecodable]]) -> bool:

@@ -34,6 +34,9 @@ class UserLookups:
         self._by_external_id: dict[Key, UserRow | None] = {}
         self._by_name: dict[Key, UserRow | None] = {}
         self._by_id: dict[Key, UserRow | None] = {}
+        # A deleted account with the userName key, for the names the batch wanted (None: none):
+        # a login in a mode where SCIM owns the lifecycle must not bring such a person back.
+        self._deleted_by_name: dict[Key, UserRow | None] = {}
         # Accounts by the identity link that points at them, deleted ones too (a login's rules
         # tell a deleted account from none); only the consumer writes links, in ``remember_link``.
         self._by_link: dict[LinkKey, UserRow | None] = {}
@@ -56,7 +59,8 @@ class UserLookups:
         self, wanted: Iterable[tuple[str, str | None, str]], ids: Iterable[Key] = ()
     ) -> sa.ColumnElement[bool] | None:
         """The condition on ``users`` that finds every live user these triples may resolve to
-        and these ids name (None when there are none), with their keys known absent until
+        and these ids name, and the deleted ones with these userNames (None when there are
+        none), with their keys known absent until
         :meth:`loaded` is given the rows it found — for a caller that reads them in a
         statement of its own.
 
@@ -76,15 +80,21 @@ class UserLookups:
             self._by_external_id[key] = None
         for key in names:
             self._by_name[key] = None
+            self._deleted_by_name[key] = None
         for key in user_ids:
             self._by_id[key] = None
         return sa.and_(
             col(UserRow.tenant_id).in_({tenant for tenant, _ in names | user_ids}),
-            col(UserRow.deleted_at).is_(None),
             or_(
-                col(UserRow.external_id).in_({e for _, e in external_ids}),
+                sa.and_(
+                    col(UserRow.deleted_at).is_(None),
+                    or_(
+                        col(UserRow.external_id).in_({e for _, e in external_ids}),
+                        col(UserRow.id).in_({i for _, i in user_ids}),
+                    ),
+                ),
+                # Deleted accounts too, by name only: for by_name_any.
                 col(UserRow.user_name_key).in_({k for _, k in names}),
-                col(UserRow.id).in_({i for _, i in user_ids}),
             ),
         )
 
@@ -124,6 +134,10 @@ class UserLookups:
     def loaded(self, rows: Iterable[UserRow]) -> None:
         """The rows found by :meth:`want`'s condition."""
         for row in rows:
+            if row.deleted_at is not None:
+                key = (row.tenant_id, row.user_name_key)
+                if key in self._deleted_by_name:
+                    self._deleted_by_name[key] = row
             self.remember(row)
 
     def remember(self, row: UserRow) -> None:
@@ -149,6 +163,19 @@ class UserLookups:
             return _MISS
         return row
 
+    def by_name_any(self, tenant_id: str, key: str) -> UserRow | object | None:
+        """An account with this userName key, live or deleted, None if known there is none,
+        ``MISS`` if unknown (or changed by the batch since it was read)."""
+        live = self.by_name(tenant_id, key)
+        if live is not None:
+            return live  # a live account, or MISS
+        deleted = self._deleted_by_name.get((tenant_id, key), _MISS)
+        if isinstance(deleted, UserRow) and (
+            deleted.user_name_key != key or deleted.deleted_at is None
+        ):
+            return _MISS
+        return deleted
+
     def by_id(self, tenant_id: str, user_id: str) -> UserRow | object | None:
         """The live user with this id, None if known absent (or deleted), ``MISS`` if unknown."""
         row = self._by_id.get((tenant_id, user_id), _MISS)
@@ -161,6 +188,7 @@ class UserLookups:
         self._by_external_id.clear()
         self._by_name.clear()
         self._by_id.clear()
+        self._deleted_by_name.clear()
         self._by_link.clear()
 
 

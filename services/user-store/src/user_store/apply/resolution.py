@@ -60,10 +60,13 @@ class Resolution(RowWrites):
 
     async def _by_user_name(self, user_name: str, *, live: bool = True) -> UserRow | None:
         key = name_key(user_name)
-        if live:
-            cached = self.lookups.by_name(self.tenant.id, key)
-            if cached is not MISS:
-                return cached  # type: ignore[return-value]
+        cached = (
+            self.lookups.by_name(self.tenant.id, key)
+            if live
+            else self.lookups.by_name_any(self.tenant.id, key)
+        )
+        if cached is not MISS:
+            return cached  # type: ignore[return-value]
         conditions = [col(UserRow.user_name_key) == key]
         if live:
             conditions.append(col(UserRow.deleted_at).is_(None))
