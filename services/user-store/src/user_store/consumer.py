@@ -33,7 +33,7 @@ from roster_shared.events.codec import CONTENT_TYPE, event_record
 from roster_shared.events.envelope import Source, utcnow
 from roster_shared.events.replies import ErrorCode, Reply, ReplyError
 from roster_shared.topics import Topics
-from sqlalchemy import JSON, func, text
+from sqlalchemy import JSON, func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -41,7 +41,7 @@ from user_store.apply import Applier, Outcome
 from user_store.dead_letters import dead_letter, printable, raw_event_id
 from user_store.errors import UnknownTenant, UserStoreError
 from user_store.faults import Fault, classify
-from user_store.ingest_batch import IngestBatch
+from user_store.ingest_batch import DeferredLinkCheck, IngestBatch
 from user_store.outbox import OutboxRelay
 from user_store.reply_path import ReplySender
 from user_store.snapshots import snapshot_parts
@@ -50,9 +50,6 @@ from user_store.tenants import get_tenant, tenants_json, tenants_of_json
 from user_store.user_history import history_row
 
 log = logging.getLogger(__name__)
-
-DEFER_LINK_OWNER = "SET CONSTRAINTS identity_links_user_id_fkey DEFERRED"
-"""For this transaction only: a link's account is checked at the commit (migration 0010)."""
 
 CONFLICT_ATTEMPTS = 5
 """Deliveries of a batch a record may fail by conflicting with another writer before it is
@@ -146,11 +143,9 @@ class IngestProcessor:
                     if session.get_bind().dialect.name == "postgresql":
                         batch.new_users = []
                 elif session.get_bind().dialect.name == "postgresql" and _has_logins(decoded):
-                    # New accounts and their links wait for the batch's flush (migration 0010:
-                    # the link's foreign key is checked at the commit; the safe pass keeps it
-                    # immediate, so a batch that fails it there is applied event by event).
-                    await session.execute(text(DEFER_LINK_OWNER))
-                    batch.links_deferred = True
+                    # The safe pass keeps the check immediate: a batch that fails it at the
+                    # commit is applied again event by event, where the refusal is the event's.
+                    batch.link_check = DeferredLinkCheck()
             for message, event in decoded:
                 if safe:
                     await self._one_safely(session, message, event, batch)
@@ -321,7 +316,7 @@ class IngestProcessor:
             emails_replaced=None if batch.safe else batch.emails_replaced,
             known_parts=None if batch.safe else batch.known_parts,
             new_users=None if batch.safe else batch.new_users,
-            links_deferred=batch.links_deferred and not batch.safe,
+            link_check=None if batch.safe else batch.link_check,
         )
         if not batch.safe:
             # Any exception here aborts the batch; __call__ redoes it in safe mode.

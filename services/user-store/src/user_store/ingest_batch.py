@@ -26,6 +26,23 @@ from user_store.outbox import outbox_values
 from user_store.tables import OutboxRow, ProcessedEventRow, UserEmailRow, UserRow
 from user_store.user_history import user_history
 
+DEFER_LINK_CHECK = "SET CONSTRAINTS identity_links_user_id_fkey DEFERRED"
+
+
+class DeferredLinkCheck:
+    """A batch whose identity links' foreign key may be checked at its commit (migration 0010),
+    so that its new accounts and their links are inserted by its flush, one statement per
+    table, in whatever order the ORM writes them. Said to the database once, by the first
+    login that makes an account (a batch of returning logins never pays for it)."""
+
+    def __init__(self) -> None:
+        self.said = False
+
+    async def defer(self, session: AsyncSession) -> None:
+        if not self.said:
+            await session.execute(sa.text(DEFER_LINK_CHECK))
+            self.said = True
+
 
 class IngestBatch:
     """What one batch writes besides the canonical changes, inserted in bulk before the commit:
@@ -49,9 +66,8 @@ class IngestBatch:
         self.known_parts: dict[str, tuple[list[IdentityLink], list[MemberRef]]] | None = None
         # New accounts inserted in bulk rather than by the ORM (consumer._scim_only), or None.
         self.new_users: list[UserRow] | None = None
-        # A batch of logins on PostgreSQL: the link's foreign key is deferred to the commit, so
-        # new accounts and their links wait for the batch's flush (consumer._run).
-        self.links_deferred = False
+        # A batch of logins on PostgreSQL's fast pass (consumer._run), or None.
+        self.link_check: DeferredLinkCheck | None = None
         self.outbox: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []  # user_history rows, beside their outbox rows
         self.replies: dict[str, str] = {}  # event id -> reply JSON, for in-batch redelivery

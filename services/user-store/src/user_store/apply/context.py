@@ -16,6 +16,7 @@ from roster_shared.events.people import IdentityLink, MemberRef
 from roster_shared.tenants import TenantInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from user_store.ingest_batch import DeferredLinkCheck
 from user_store.lookups import UserLookups
 from user_store.tables import UserRow
 
@@ -35,7 +36,7 @@ class ApplyContext:
         emails_replaced: set[str] | None = None,
         known_parts: dict[str, tuple[list[IdentityLink], list[MemberRef]]] | None = None,
         new_users: list[UserRow] | None = None,
-        links_deferred: bool = False,
+        link_check: DeferredLinkCheck | None = None,
     ) -> None:
         self.session = session
         self.tenant = tenant
@@ -54,7 +55,6 @@ class ApplyContext:
         # Fast path, a batch of SCIM user writes on PostgreSQL: new accounts are kept out of
         # the ORM session and inserted with the batch's other rows, in one statement.
         self.new_users = new_users
-        # Fast path, a batch of logins on PostgreSQL with the link's foreign key checked at the
-        # commit (migration 0010): a new account and its link are inserted by the next flush,
-        # in one statement per table for the batch, not flushed one login at a time.
-        self.links_deferred = links_deferred
+        # Fast path, a batch of logins on PostgreSQL: a new account and its link are inserted
+        # by the next flush, in one statement per table for the batch, not one login at a time.
+        self.link_check = link_check

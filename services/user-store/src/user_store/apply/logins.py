@@ -274,12 +274,15 @@ class Logins(Resolution, Groups):
             updated_at=self.now,
             last_login_at=event.data.login_at or self.now,
         )
+        if self.link_check is not None:
+            # The account and its link are inserted by the next flush (the ORM's, before any
+            # read; the batch's, at its end), in either order — for a batch of new logins one
+            # INSERT per table, not two round trips per login. A refusal then aborts the
+            # batch, and the safe pass flushes here, where it becomes a reply. (Deferred
+            # before the account is added: the statement that defers it flushes the session.)
+            await self.link_check.defer(self.session)
         self.session.add(user)
-        if not self.links_deferred:
-            # Deferred: the account and its link are inserted by the next flush (the ORM's,
-            # before any read; the batch's, at its end), in either order — for a batch of new
-            # logins one INSERT per table, not two round trips per login. A refusal then
-            # aborts the batch, and the safe pass flushes here, where it becomes a reply.
+        if self.link_check is None:
             await self._flush()
         self.lookups.remember(user)
         await self._write_emails(user, fresh=True)
@@ -300,7 +303,7 @@ class Logins(Resolution, Groups):
                 ],
                 [],
             )
-        if not self.links_deferred:
+        if self.link_check is None:
             await self._flush()
         return await self._user_outcome(
             event,
