@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -10,6 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.partitioner import murmur2
 from roster_shared.bus import Bus, BusError, KafkaBus, Record
+from roster_shared.bus.base import Message
 from roster_shared.bus.kafka.group import GroupMember
 from roster_shared.topics import TopicSpec
 
@@ -162,3 +164,70 @@ class TestKafkaBus(BusContract):
         assert await bus.reachable()
         unstarted = KafkaBus("127.0.0.1:9")
         assert not await unstarted.reachable()
+
+    # -- Kafka only: a batch across partitions (the user-store's ingest consumer) ------------
+
+    async def test_across_partitions_hands_several_partitions_over_in_one_batch(
+        self, bus: Bus
+    ) -> None:
+        # Records of every partition are there before the member joins, so its first fetch
+        # brings several partitions: one handler call takes them all, each in its order.
+        topic = await self.topic(bus, partitions=4)
+        keys = [f"k{n}" for n in range(40)]
+        await bus.send_batch([rec(topic, key, f"{key}:{i}") for i in range(3) for key in keys])
+        handled = Inbox()
+        sub = bus.subscribe(unique("g"), [topic], handled, across_partitions=True)
+        await sub.start()
+        await self.eventually(lambda: len(handled.messages) == 120, "every record")
+        assert max(len({m.partition for m in batch}) for batch in handled.batches) > 1
+        for batch in handled.batches:
+            for partition in {m.partition for m in batch}:
+                offsets = [m.offset for m in batch if m.partition == partition]
+                assert offsets == sorted(offsets), "each partition's records in order"
+        assert sorted(handled.values()) == sorted(f"{k}:{i}" for i in range(3) for k in keys)
+        for key in keys:
+            assert [v for v in handled.values() if v.split(":")[0] == key] == [
+                f"{key}:{i}" for i in range(3)
+            ]
+        # Committed for every partition: a new member of the group reads nothing again.
+        await sub.stop()
+        group_again = Inbox()
+        assert isinstance(sub, GroupMember)
+        again = bus.subscribe(sub.group, [topic], group_again, across_partitions=True)
+        await again.start()
+        await self.drain(bus, topic, keys, group_again)
+        await again.stop()
+        assert group_again.messages == []
+
+    async def test_across_partitions_a_failing_partition_holds_up_only_itself(self) -> None:
+        # The bad record fails every batch it is in. Its first batch also held the other
+        # partitions' records: that batch fails as a whole, then each partition goes alone —
+        # the others are handled at once, and only the bad one waits out its (long) backoff.
+        bus = self.bus_with_backoff(120.0)
+        await bus.start()
+        try:
+            topic = await self.topic(bus, partitions=4)
+            bad = self.partition_of("bad", 4)
+            good = [k for k in (f"good{n}" for n in range(40)) if self.partition_of(k, 4) != bad]
+            await bus.send_batch([rec(topic, "bad", "poison")] + [rec(topic, k, k) for k in good])
+            attempts: list[set[int]] = []
+            handled = Inbox()
+
+            async def handler(batch: Sequence[Message]) -> None:
+                if any(m.partition == bad for m in batch):
+                    attempts.append({m.partition for m in batch})
+                    raise RuntimeError("poison")
+                await handled(batch)
+
+            sub = bus.subscribe(unique("g"), [topic], handler, across_partitions=True)
+            await sub.start()
+            await self.eventually(lambda: len(handled.messages) == len(good), "the others")
+            assert sorted(handled.values()) == sorted(good)
+            assert len(attempts[0]) > 1, "the first batch held several partitions"
+            assert attempts[1:] == [{bad}], "then the bad one alone, once, before its backoff"
+            assert sub.alive
+            waiting = [p for p in sub.progress() if p.partition == bad and p.topic == topic]
+            assert waiting and waiting[0].lag == 1, sub.progress()
+            await sub.stop()
+        finally:
+            await bus.stop()

@@ -67,6 +67,9 @@ class UserStoreService:
             [self.topics.ingest],
             self.processor,
             max_batch=self._max_batch,
+            # One transaction for every tenant's records of a fetch, not one per partition:
+            # the processor takes a batch of several tenants (each in its partition's order).
+            across_partitions=True,
         )
         self._subscription.on_death = self._on_death
         await self._subscription.start()

@@ -212,8 +212,14 @@ class Bus(abc.ABC):
         handler: BatchHandler,
         *,
         max_batch: int = 500,
+        across_partitions: bool = False,
     ) -> Subscription:
-        """A group member that hands batches to ``handler``; call ``start()`` on it."""
+        """A group member that hands batches to ``handler``; call ``start()`` on it.
+
+        ``across_partitions``: a batch may hold several partitions' records (each partition's in
+        order), so a handler with a cost per batch pays it once for them; a partition whose
+        records are in a failed batch is then handed over alone until it succeeds, so a failing
+        partition still holds up only itself. A bus may ignore it (one partition per batch)."""
 
     @abc.abstractmethod
     def listen(self, topic: str, handler: BatchHandler) -> Subscription:

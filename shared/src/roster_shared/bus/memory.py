@@ -142,9 +142,16 @@ class MemoryBus(Bus):
             self._topic(record.topic).append(record)
 
     def subscribe(
-        self, group: str, topics: Sequence[str], handler: BatchHandler, *, max_batch: int = 500
+        self,
+        group: str,
+        topics: Sequence[str],
+        handler: BatchHandler,
+        *,
+        max_batch: int = 500,
+        across_partitions: bool = False,
     ) -> Subscription:
-        """A consumer-group member."""
+        """A consumer-group member (one partition per batch: ``across_partitions`` is for a
+        batch's round trips to a database server, which the embedded mode does not have)."""
         subscription = _GroupSubscription(self, group, tuple(topics), handler, max_batch)
         self._subscriptions.append(subscription)
         return subscription

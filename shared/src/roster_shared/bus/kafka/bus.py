@@ -189,10 +189,17 @@ class KafkaBus(Bus):
         handler: BatchHandler,
         *,
         max_batch: int = 500,
+        across_partitions: bool = False,
     ) -> Subscription:
         """A member of consumer group ``group``; ``start()`` returns once it joined."""
         subscription = GroupMember(
-            self.options, group, tuple(topics), handler, max_batch, on_closed=self._forget
+            self.options,
+            group,
+            tuple(topics),
+            handler,
+            max_batch,
+            across_partitions=across_partitions,
+            on_closed=self._forget,
         )
         self._subscriptions.append(subscription)
         return subscription

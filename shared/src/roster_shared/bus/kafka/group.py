@@ -12,7 +12,11 @@ the offsets handed over are committed before the partitions go. A commit that fa
 rebalanced under us) stops the round, as before.
 
 A handler that raises gets the same records again after a backoff of their partition alone: the
-partition is paused (``consumer.pause``) until its backoff ends, while the others go on. On a
+partition is paused (``consumer.pause``) until its backoff ends, while the others go on. With
+``across_partitions`` one batch holds every partition's records of a fetch (each partition's in
+order): one handler call, e.g. one database transaction, for all of them. When such a batch
+fails, its partitions are handed over one at a time from then on, each until it succeeds, so
+only the partition that keeps failing backs off. On a
 rebalance, the revocation waits for the batch in hand, so its commit lands while the partitions
 are still ours; records fetched before a revocation are not handed over (their new owner reads
 them from the committed offset).
@@ -59,12 +63,17 @@ class GroupMember(KafkaSubscription):
         handler: BatchHandler,
         max_batch: int,
         *,
+        across_partitions: bool = False,
         on_closed: Callable[[KafkaSubscription], None] | None = None,
     ) -> None:
         super().__init__(options, handler, f"kafka-bus-group-{group}", on_closed=on_closed)
         self.group = group
         self.topics = topics
         self.max_batch = max_batch
+        self.across_partitions = across_partitions
+        # Partitions whose records were in a batch that failed: handed over alone until they
+        # succeed, so that a failing one backs off by itself (across_partitions).
+        self._alone: set[TopicPartition] = set()
         # Bumped when partitions are revoked: a fetched result from before is stale.
         self._generation = 0
         # Per partition: failures in a row, paused until (monotonic), next offset to handle.
@@ -96,6 +105,7 @@ class GroupMember(KafkaSubscription):
                 self._failures.pop(tp, None)
                 self._paused.pop(tp, None)
                 self._positions.pop(tp, None)
+                self._alone.discard(tp)
             log.info(
                 "partitions revoked",
                 extra={"group": self.group, "partitions": _names(revoked)},
@@ -128,7 +138,11 @@ class GroupMember(KafkaSubscription):
         self._resume_due(consumer)
         generation = self._generation
         fetched = await consumer.getmany(timeout_ms=self._poll_ms(), max_records=self.max_batch)
-        pending = [(tp, records) for tp, records in fetched.items() if records]
+        pending = [[(tp, records)] for tp, records in fetched.items() if records]
+        if self.across_partitions:
+            together = [part for part in pending if part[0][0] not in self._alone]
+            alone = [part for part in pending if part[0][0] in self._alone]
+            pending = ([[one for part in together for one in part]] if together else []) + alone
         async with self._batch_lock:
             while pending:
                 if self._stopping or generation != self._generation:
@@ -136,21 +150,29 @@ class GroupMember(KafkaSubscription):
                     # more over. Whoever owns these partitions now (maybe us again) reads
                     # them from the committed offset.
                     break
-                tp, records = pending.pop(0)
-                self._positions.setdefault(tp, records[0].offset)
-                if not await self._handle(consumer, tp, records):
-                    self._back_off(consumer, tp)
+                batch = pending.pop(0)
+                for tp, records in batch:
+                    self._positions.setdefault(tp, records[0].offset)
+                if not await self._handle(consumer, batch):
+                    if len(batch) > 1:
+                        # Which partition failed is not known: each goes alone next time,
+                        # from where it was, and only one that fails alone backs off.
+                        self._alone.update(tp for tp, _ in batch)
+                    else:
+                        self._back_off(consumer, batch[0][0])
                     continue
-                self._failures.pop(tp, None)
-                self._positions[tp] = offset = records[-1].offset + 1
-                self._commit_later(consumer, tp, offset)
+                for tp, records in batch:
+                    self._failures.pop(tp, None)
+                    self._alone.discard(tp)
+                    self._positions[tp] = offset = records[-1].offset + 1
+                    self._commit_later(consumer, tp, offset)
                 if self._commit_failed:
                     # A commit failed: the group is rebalancing under us.
                     self._commit_failed = False
                     break
             # Records fetched but not handed over are read again from their first offset
             # (the consumer's position already moved past them).
-            for tp, records in pending:
+            for tp, records in (one for batch in pending for one in batch):
                 with contextlib.suppress(IllegalStateError):
                     consumer.seek(tp, records[0].offset)
         self._track(consumer)
@@ -193,8 +215,13 @@ class GroupMember(KafkaSubscription):
             owned.append((tp.topic, tp.partition))
         self._tracker.forget(owned)
 
-    async def _handle(self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: Any) -> bool:
-        messages = [to_message(record) for record in records]  # never raises on content
+    async def _handle(
+        self, consumer: AIOKafkaConsumer, batch: list[tuple[TopicPartition, Any]]
+    ) -> bool:
+        """Hand one batch (one partition's records, or several partitions' in turn) over; on
+        a failure every partition in it is read again from the batch's first record of it."""
+        # Never raises on content.
+        messages = [to_message(record) for _, records in batch for record in records]
         try:
             await self._handler(messages)
         except Exception:
@@ -202,13 +229,13 @@ class GroupMember(KafkaSubscription):
                 "handler failed; batch will be redelivered",
                 extra={
                     "group": self.group,
-                    "topic": tp.topic,
-                    "partition": tp.partition,
-                    "offset": messages[0].offset,
+                    "partitions": _names(tp for tp, _ in batch),
+                    "offsets": [records[0].offset for _, records in batch],
                 },
             )
-            with contextlib.suppress(IllegalStateError):
-                consumer.seek(tp, messages[0].offset)
+            for tp, records in batch:
+                with contextlib.suppress(IllegalStateError):
+                    consumer.seek(tp, records[0].offset)
             return False
         return True
 
