@@ -421,10 +421,19 @@ def table(results: dict[str, Any], concurrencies: list[int]) -> str:
     return "\n".join(lines)
 
 
-async def _tenant(url: str) -> tuple[str, str]:
-    """A fresh database with one SCIM tenant; its id and a token."""
+async def _tenant(url: str, roster: Path | None = None) -> tuple[str, str]:
+    """A fresh database with one SCIM tenant; its id and a token. With ``roster`` (another
+    checkout's executable) that checkout migrates it: this one's newest revision may be one it
+    does not know."""
     engine = create_engine(url)
-    await migrate(engine)
+    if roster is None:
+        await migrate(engine)
+    else:
+        migrating = await asyncio.create_subprocess_exec(
+            str(roster), "migrate", "--database-url", url
+        )
+        if await migrating.wait() != 0:
+            raise RuntimeError(f"{roster} migrate failed")
     async with session_factory(engine)() as session, session.begin():
         tenant = await tenants.create_tenant(session, "bench", ProvisioningMode.SCIM)
         token = (await tenants.issue_token(session, tenant.id)).token
@@ -453,7 +462,8 @@ async def _roster(
     its own database and topics (with ``reader``, the scim-api reads as the reader role).
     Returns the stack, its base URL, tenant id and token."""
     url = pg.create_database(f"bench_{uuid.uuid4().hex[:8]}")
-    tenant_id, token = await _tenant(url)
+    own = Path(sys.executable).with_name("roster")
+    tenant_id, token = await _tenant(url, None if roster == own else roster)
     stack = Processes(kafka, url, secrets.token_urlsafe(16), f"cmp{uuid.uuid4().hex[:6]}.")
     if reader:
         stack.scim_env = {"ROSTER_READER_DATABASE_URL": await _reader_url(url)}

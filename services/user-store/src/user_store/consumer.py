@@ -418,10 +418,12 @@ async def _batch_reads(
     if not events or session.get_bind().dialect.name != "postgresql":
         batch.replies = await _already_processed(session, events)
         unapplied = [event for event in events if event.event_id not in batch.replies]
-        await batch.lookups.prefetch(session, _unapplied(unapplied), _targets(unapplied))
+        await batch.lookups.prefetch(
+            session, _unapplied(unapplied), _targets(unapplied), _login_names(unapplied)
+        )
         await _links(session, events, batch)
         return
-    condition = batch.lookups.want(wanted, _targets(events))
+    condition = batch.lookups.want(wanted, _targets(events), _login_names(events))
     tenant_ids = sorted({event.tenant_id for event in events})
     replies = (
         select(
@@ -483,6 +485,20 @@ def _has_logins(decoded: Sequence[tuple[Message, ingest.IngestEvent | Undecodabl
         isinstance(event, ingest.UserUpserted) and event.data.identity_link is not None
         for _, event in decoded
     )
+
+
+def _login_names(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str]]:
+    """The ``(tenant, userName)`` names the batch's logins carry (theirs and their verified
+    userName keys): whether a deleted account holds one is a login's question."""
+    return [
+        (event.tenant_id, name)
+        for event in events
+        if isinstance(event, ingest.UserUpserted) and event.data.identity_link is not None
+        for name in (
+            event.data.attributes.user_name,
+            *(key.value for key in event.data.link_keys if key.match == "user_name"),
+        )
+    ]
 
 
 def _login_links(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str, str]]:

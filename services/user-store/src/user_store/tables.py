@@ -63,6 +63,14 @@ class UserRow(SQLModel, table=True):
             extra="external_id IS NOT NULL",
         ),
         sa.Index("ix_users_tenant_created", "tenant_id", "created_at", "id"),
+        # Deleted accounts by name (migration 0011): the unique index above holds live ones only.
+        sa.Index(
+            "ix_users_deleted_name",
+            "tenant_id",
+            "user_name_key",
+            postgresql_where=sa.text("deleted_at IS NOT NULL"),
+            sqlite_where=sa.text("deleted_at IS NOT NULL"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=64)
