@@ -48,10 +48,12 @@ def attributes(i: int, *, generation: int = 0) -> UserAttributes:
 
 
 def make_events(tenant_id: str, count: int) -> list[ingest.UserUpserted]:
-    """SCIM creates of ``count`` users."""
+    """SCIM creates of ``count`` users; ``tenant_id`` may name several tenants, comma-separated:
+    user ``i`` is then the ``i mod n``-th one's (their records on several partitions)."""
+    tenant_ids = tenant_id.split(",")
     return [
         ingest.UserUpserted(
-            tenant_id=tenant_id,
+            tenant_id=tenant_ids[i % len(tenant_ids)],
             source=Source.SCIM,
             data=ingest.UserUpsertedData(attributes=attributes(i)),
         )
@@ -60,13 +62,15 @@ def make_events(tenant_id: str, count: int) -> list[ingest.UserUpserted]:
 
 
 def make_updates(tenant_id: str, ids: dict[str, str]) -> list[ingest.UserUpserted]:
-    """SCIM replaces (PUT) of the users named ``user{i}@…`` -> id, in ``i`` order."""
+    """SCIM replaces (PUT) of the users named ``user{i}@…`` -> id, in ``i`` order (each in
+    its tenant, as :func:`make_events` spread them)."""
+    tenant_ids = tenant_id.split(",")
     events = []
     for i in range(len(ids)):
         target = ids[f"user{i:06d}@example.com"]
         events.append(
             ingest.UserUpserted(
-                tenant_id=tenant_id,
+                tenant_id=tenant_ids[i % len(tenant_ids)],
                 source=Source.SCIM,
                 data=ingest.UserUpsertedData(
                     attributes=attributes(i, generation=1), target_id=target
@@ -150,7 +154,7 @@ if __name__ == "__main__":
     parser.add_argument("--kafka", required=True)
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--prefix", required=True)
-    parser.add_argument("--tenant", required=True)
+    parser.add_argument("--tenant", required=True, help="a tenant id, or several comma-separated")
     parser.add_argument("--events", type=int, required=True)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--updates", action="store_true")

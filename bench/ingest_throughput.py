@@ -170,18 +170,25 @@ async def raw_produce(bootstrap: str, topic: str, messages: list[Message]) -> fl
         await producer.stop()
 
 
-async def prepare(pg: Any, bus: KafkaBus, count: int) -> tuple[str, str, Topics]:
-    """A migrated database with the tenant, and its creates produced: (url, tenant, topics)."""
+async def prepare(
+    pg: Any, bus: KafkaBus, count: int, tenant_count: int = 1
+) -> tuple[str, str, Topics]:
+    """A migrated database with the tenants, and their creates produced: (url, tenant ids
+    comma-separated, topics)."""
     url = pg.create_database(f"bench_{uuid.uuid4().hex[:8]}")
     engine = create_engine(url)
     await migrate(engine)
+    made = []
     async with session_factory(engine)() as session, session.begin():
-        tenant = await tenants.create_tenant(session, "bench", ProvisioningMode.SCIM_JIT)
+        for n in range(tenant_count):
+            slug = "bench" if tenant_count == 1 else f"bench-{n}"
+            made.append(await tenants.create_tenant(session, slug, ProvisioningMode.SCIM_JIT))
     await engine.dispose()
     topics = Topics(prefix=f"bench{uuid.uuid4().hex[:6]}.")
     await bus.ensure_topics(topics.specs(12))
-    await send(bus, topics.ingest, make_events(tenant.id, count))
-    return url, tenant.id, topics
+    tenant_ids = ",".join(tenant.id for tenant in made)
+    await send(bus, topics.ingest, make_events(tenant_ids, count))
+    return url, tenant_ids, topics
 
 
 def interpreter(path: Path | None) -> str:
@@ -245,7 +252,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 order = list(arms) if n % 2 == 0 else list(reversed(arms))
                 outgoing: list[Message] = []
                 for name in order:
-                    url, tenant, topics = await prepare(pg, bus, args.events)
+                    url, tenant, topics = await prepare(pg, bus, args.events, args.tenants)
                     profile = args.profile / f"{name}-{n}.txt" if args.profile else None
                     row[name] = await arm(
                         arms[name], kafka.bootstrap, url, tenant, topics, args, profile
@@ -315,6 +322,9 @@ def table(result: dict[str, Any], arms: list[str]) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument(
+        "--tenants", type=int, default=1, help="spread the users over this many tenants"
+    )
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--updates", action="store_true", help="then replace every created user")
