@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from roster_shared.events.people import UserAttributes
 from sqlmodel import col, select
 
@@ -17,6 +18,17 @@ from user_store.errors import NotFound, Uniqueness
 from user_store.identity import name_key, same_link_key
 from user_store.lookups import MISS
 from user_store.tables import IdentityLinkRow, UserEmailRow, UserRow
+
+
+def named(key: str, *, live: bool) -> sa.ColumnElement[bool]:
+    """Accounts with the userName key ``key``: live ones, or (``live=False``) live or deleted —
+    then one arm per partial index (the live userName index, migration 0011's of deleted
+    accounts), since a condition on the name alone matches neither: a table scan."""
+    live_one = sa.and_(col(UserRow.user_name_key) == key, col(UserRow.deleted_at).is_(None))
+    if live:
+        return live_one
+    deleted = sa.and_(col(UserRow.user_name_key) == key, col(UserRow.deleted_at).is_not(None))
+    return sa.or_(live_one, deleted)
 
 
 class Resolution(RowWrites):
@@ -67,10 +79,7 @@ class Resolution(RowWrites):
         )
         if cached is not MISS:
             return cached  # type: ignore[return-value]
-        conditions = [col(UserRow.user_name_key) == key]
-        if live:
-            conditions.append(col(UserRow.deleted_at).is_(None))
-        row = await self._one_user(*conditions)
+        row = await self._one_user(named(key, live=live))
         if row is not None:
             self.lookups.remember(row)
         return row
