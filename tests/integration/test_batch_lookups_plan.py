@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 from user_store.apply.resolution import named
 from user_store.db import create_engine, migrate
 from user_store.lookups import UserLookups
@@ -28,7 +28,9 @@ async def test_the_batch_look_ups_have_an_index_for_every_arm(
         await migrate(engine)
         if logins is None:
             # A login's own question when the batch's look-ups did not answer it (safe pass).
-            condition = sa.and_(UserRow.tenant_id == "t1", named("user7@example.com", live=False))
+            condition = sa.and_(
+                col(UserRow.tenant_id) == "t1", named("user7@example.com", live=False)
+            )
         else:
             wanted = [("t1", f"ext-{i}", f"user{i}@example.com") for i in range(20)]
             gone = [("t1", f"user{i}@example.com") for i in range(20)] if logins else []
