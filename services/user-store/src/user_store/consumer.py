@@ -22,7 +22,7 @@ never takes the others' work with it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from user_store.apply import Applier, Outcome
+from user_store.apply.logins import user_name_keys
 from user_store.dead_letters import dead_letter, printable, raw_event_id
 from user_store.errors import UnknownTenant, UserStoreError
 from user_store.faults import Fault, classify
@@ -142,7 +143,9 @@ class IngestProcessor:
                     await _known_parts(session, decoded, batch)
                     if session.get_bind().dialect.name == "postgresql":
                         batch.new_users = []
-                elif session.get_bind().dialect.name == "postgresql" and _has_logins(decoded):
+                elif session.get_bind().dialect.name == "postgresql" and _logins(
+                    event for _, event in decoded
+                ):
                     # The safe pass keeps the check immediate: a batch that fails it at the
                     # commit is applied again event by event, where the refusal is the event's.
                     batch.link_check = DeferredLinkCheck()
@@ -414,12 +417,12 @@ async def _batch_reads(
     to: on PostgreSQL in one round trip (the replies and the tenants aggregated beside the
     users' rows); elsewhere each event looks its tenant up (``IngestProcessor._one``)."""
     events = [event for _, event in decoded if not isinstance(event, Undecodable)]
-    wanted = _unapplied(events)  # on PostgreSQL the replies come in the same statement
+    wanted = _wanted(events)  # on PostgreSQL the replies come in the same statement
     if not events or session.get_bind().dialect.name != "postgresql":
         batch.replies = await _already_processed(session, events)
         unapplied = [event for event in events if event.event_id not in batch.replies]
         await batch.lookups.prefetch(
-            session, _unapplied(unapplied), _targets(unapplied), _login_names(unapplied)
+            session, _wanted(unapplied), _targets(unapplied), _login_names(unapplied)
         )
         await _links(session, events, batch)
         return
@@ -464,7 +467,7 @@ async def _links(
     await batch.lookups.prefetch_links(session, _login_links(unapplied))
 
 
-def _unapplied(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str | None, str]]:
+def _wanted(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str | None, str]]:
     """The ``(tenant, externalId, userName)`` triples the events' users may resolve by, with
     a login's verified userName keys as names of their own."""
     wanted: list[tuple[str, str | None, str]] = []
@@ -472,19 +475,17 @@ def _unapplied(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str | No
         if isinstance(event, ingest.UserUpserted):
             data = event.data
             wanted.append((event.tenant_id, data.attributes.external_id, data.attributes.user_name))
-            wanted.extend(
-                (event.tenant_id, None, key.value)
-                for key in data.link_keys
-                if key.match == "user_name"
-            )
+            wanted.extend((event.tenant_id, None, key) for key in user_name_keys(data))
     return wanted
 
 
-def _has_logins(decoded: Sequence[tuple[Message, ingest.IngestEvent | Undecodable]]) -> bool:
-    return any(
-        isinstance(event, ingest.UserUpserted) and event.data.identity_link is not None
-        for _, event in decoded
-    )
+def _logins(events: Iterable[ingest.IngestEvent | Undecodable]) -> list[ingest.UserUpserted]:
+    """The events that are logins (they carry an identity link)."""
+    return [
+        event
+        for event in events
+        if isinstance(event, ingest.UserUpserted) and event.data.identity_link is not None
+    ]
 
 
 def _login_names(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str]]:
@@ -492,21 +493,17 @@ def _login_names(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str]]:
     userName keys): whether a deleted account holds one is a login's question."""
     return [
         (event.tenant_id, name)
-        for event in events
-        if isinstance(event, ingest.UserUpserted) and event.data.identity_link is not None
-        for name in (
-            event.data.attributes.user_name,
-            *(key.value for key in event.data.link_keys if key.match == "user_name"),
-        )
+        for event in _logins(events)
+        for name in (event.data.attributes.user_name, *user_name_keys(event.data))
     ]
 
 
 def _login_links(events: Sequence[ingest.IngestEvent]) -> list[tuple[str, str, str]]:
     """The ``(tenant, issuer, subject)`` identity links the batch's logins carry."""
     return [
-        (event.tenant_id, event.data.identity_link.issuer, event.data.identity_link.subject)
-        for event in events
-        if isinstance(event, ingest.UserUpserted) and event.data.identity_link is not None
+        (event.tenant_id, link.issuer, link.subject)
+        for event in _logins(events)
+        if (link := event.data.identity_link) is not None
     ]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from roster_shared.events import ingest, lifecycle
 from roster_shared.events.envelope import new_id
-from roster_shared.events.people import IdentityLink, UserAttributes
+from roster_shared.events.people import UserAttributes
 from roster_shared.tenants import ProvisioningMode
 from sqlmodel import select
 
@@ -39,6 +39,11 @@ def jit_values(attributes: UserAttributes) -> dict[str, Any]:
     if attributes.emails:
         values["emails"] = email_values(attributes)
     return values
+
+
+def user_name_keys(data: ingest.UserUpsertedData) -> list[str]:
+    """A login's verified keys that match an account's userName (rule 2)."""
+    return [key.value for key in data.link_keys if key.match == "user_name"]
 
 
 def login_fill(
@@ -83,7 +88,7 @@ class Logins(Resolution, Groups):
             user = await self._by_link_keys(event)
         if user is None and scim_owns:
             # Someone SCIM deleted never comes back through a login, whatever key it carries.
-            for name in (attributes.user_name, *self._user_name_keys(event)):
+            for name in (attributes.user_name, *user_name_keys(data)):
                 if await self._by_user_name(name) is None and (
                     await self._by_user_name(name, live=False) is not None
                 ):
@@ -160,10 +165,6 @@ class Logins(Resolution, Groups):
         await self._flush()
         snapshot = linked_snapshot(user, found.links, found.groups)
         return await self._user_outcome(event, user, None, (), snapshot=snapshot)
-
-    @staticmethod
-    def _user_name_keys(event: ingest.UserUpserted) -> list[str]:
-        return [key.value for key in event.data.link_keys if key.match == "user_name"]
 
     async def _by_link_keys(self, event: ingest.UserUpserted) -> UserRow | None:
         """The account a first login may join: matched on a verified key, and not yet linked
@@ -294,15 +295,7 @@ class Logins(Resolution, Groups):
             # a membership event): its snapshot needs no read back.
             link = event.data.identity_link
             assert link is not None
-            snapshot = linked_snapshot(
-                user,
-                [
-                    IdentityLink(
-                        issuer=link.issuer, subject=link.subject, subject_format=link.subject_format
-                    )
-                ],
-                [],
-            )
+            snapshot = linked_snapshot(user, [link], [])
         if self.link_check is None:
             await self._flush()
         return await self._user_outcome(
