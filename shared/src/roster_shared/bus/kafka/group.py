@@ -138,11 +138,13 @@ class GroupMember(KafkaSubscription):
         self._resume_due(consumer)
         generation = self._generation
         fetched = await consumer.getmany(timeout_ms=self._poll_ms(), max_records=self.max_batch)
-        pending = [[(tp, records)] for tp, records in fetched.items() if records]
+        parts = [(tp, records) for tp, records in fetched.items() if records]
+        # Each batch is a list of (partition, its records): one part, or all that go together.
+        pending = [[part] for part in parts]
         if self.across_partitions:
-            together = [part for part in pending if part[0][0] not in self._alone]
-            alone = [part for part in pending if part[0][0] in self._alone]
-            pending = ([[one for part in together for one in part]] if together else []) + alone
+            together = [part for part in parts if part[0] not in self._alone]
+            alone = [[part] for part in parts if part[0] in self._alone]
+            pending = ([together] if together else []) + alone
         async with self._batch_lock:
             while pending:
                 if self._stopping or generation != self._generation:
