@@ -462,8 +462,7 @@ async def _roster(
     its own database and topics (with ``reader``, the scim-api reads as the reader role).
     Returns the stack, its base URL, tenant id and token."""
     url = pg.create_database(f"bench_{uuid.uuid4().hex[:8]}")
-    own = Path(sys.executable).with_name("roster")
-    tenant_id, token = await _tenant(url, None if roster == own else roster)
+    tenant_id, token = await _tenant(url, None if roster == scim_provisioning.ROSTER else roster)
     stack = Processes(kafka, url, secrets.token_urlsafe(16), f"cmp{uuid.uuid4().hex[:6]}.")
     if reader:
         stack.scim_env = {"ROSTER_READER_DATABASE_URL": await _reader_url(url)}

@@ -10,8 +10,9 @@ one statement (their e-mail rows refer to them), and the lifecycle events and re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -54,6 +55,20 @@ class World:
                 pass
         finally:
             await self.service.stop()
+
+    @contextlib.contextmanager
+    def statements(self) -> Iterator[list[str]]:
+        """The SQL statements the database is sent meanwhile, in order."""
+        sent: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            sent.append(statement)
+
+        sa.event.listen(self.engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            yield sent
+        finally:
+            sa.event.remove(self.engine.sync_engine, "before_cursor_execute", seen)
 
     async def rows(self, statement: str, **params: Any) -> list[Any]:
         async with self.engine.connect() as connection:
@@ -187,13 +202,7 @@ async def test_a_batch_reads_its_tenants_in_its_batch_wide_statement(world: Worl
         _scim(two, "bob@example.com", ["bob@example.com"]),
         _scim(ghost, "cid@example.com", []),
     ]
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    sa.event.listen(world.engine.sync_engine, "before_cursor_execute", seen)
-    try:
+    with world.statements() as statements:
         await world.bus.send_batch([event_record(world.topics.ingest, e) for e in events])
         processor = world.service.processor
         await world.service.start()
@@ -203,8 +212,6 @@ async def test_a_batch_reads_its_tenants_in_its_batch_wide_statement(world: Worl
                     await asyncio.sleep(0.02)
         finally:
             await world.service.stop()
-    finally:
-        sa.event.remove(world.engine.sync_engine, "before_cursor_execute", seen)
     assert (processor.applied, processor.dead_lettered) == (2, 1)
     assert processor.dead_letter_kinds == {"unknown_tenant": 1}
     owners = dict(await world.rows("SELECT user_name, tenant_id FROM users"))
@@ -274,16 +281,8 @@ async def test_a_batch_of_new_logins_inserts_once_per_table(
         )
         for i in range(5)
     ]
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    sa.event.listen(world.engine.sync_engine, "before_cursor_execute", seen)
-    try:
+    with world.statements() as statements:
         await world.apply(events)
-    finally:
-        sa.event.remove(world.engine.sync_engine, "before_cursor_execute", seen)
     processor = world.service.processor
     assert (processor.applied, processor.safe_passes, processor.batches) == (5, 0, 1)
     assert len([s for s in statements if "FROM identity_links" in s]) == 1, statements
