@@ -15,7 +15,7 @@ from roster_shared.bus.base import Message
 from roster_shared.bus.kafka.group import GroupMember
 from roster_shared.topics import TopicSpec
 
-from tests.contracts.bus_contract import BusContract, BusFactory, Inbox, rec, unique
+from tests.contracts.bus_contract import BusContract, BusFactory, Inbox, rec, text, unique
 from tests.contracts.buses import contract_kafka_bus
 
 
@@ -164,6 +164,36 @@ class TestKafkaBus(BusContract):
         assert await bus.reachable()
         unstarted = KafkaBus("127.0.0.1:9")
         assert not await unstarted.reachable()
+
+    # -- Kafka only: many records of one partition travel as batches of their own ----------
+
+    async def test_a_partitions_many_records_keep_partition_order_and_headers(
+        self, bus: Bus
+    ) -> None:
+        # 1,200 records of ~400 bytes for one key fill more than one 256 KiB batch of their
+        # own (producer.BULK and on); the three for another key go through send(). Each lands
+        # where Kafka's default partitioner puts its key, in the order given, headers intact.
+        topic = await self.topic(bus, partitions=4)
+        pad = "x" * 400
+        records = [
+            rec(topic, "bulk", f"bulk:{i}:{pad}", (("n", str(i).encode()), ("k", b"bulk")))
+            for i in range(1200)
+        ]
+        for i in range(3):
+            records.insert(i * 500, rec(topic, "lone", f"lone:{i}", (("n", str(i).encode()),)))
+        await bus.send_batch(records)
+        handled = Inbox()
+        sub = bus.subscribe(unique("g"), [topic], handled)
+        await sub.start()
+        await self.eventually(lambda: len(handled.messages) == 1203, "every record")
+        await sub.stop()
+        for key, count in (("bulk", 1200), ("lone", 3)):
+            mine = [m for m in handled.messages if m.key == key]
+            assert {m.partition for m in mine} == {self.partition_of(key, 4)}
+            assert [m.offset for m in mine] == sorted(m.offset for m in mine)
+            assert [text(m).split(":")[1] for m in mine] == [str(i) for i in range(count)]
+            assert [dict(m.headers)["n"] for m in mine] == [str(i).encode() for i in range(count)]
+        assert all(dict(m.headers)["k"] == b"bulk" for m in handled.messages if m.key == "bulk")
 
     # -- Kafka only: a batch across partitions (the user-store's ingest consumer) ------------
 
