@@ -225,7 +225,19 @@ async def arm(
     ] + (["--updates"] if args.updates else [])
     if profile is not None:
         spy = shutil.which("py-spy") or str(Path.home() / ".local/bin/py-spy")
-        command = [spy, "record", "-r", "100", "-f", "raw", "-o", str(profile), "--", *command]
+        command = [
+            spy,
+            "record",
+            "-r",
+            "100",
+            "--idle",
+            "-f",
+            "raw",
+            "-o",
+            str(profile),
+            "--",
+            *command,
+        ]
     process = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(HERE)}
     )
