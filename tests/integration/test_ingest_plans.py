@@ -25,7 +25,6 @@ from user_store.consumer import IngestProcessor
 from user_store.db import create_engine, migrate, session_factory
 from user_store.outbox import OutboxRelay
 
-
 pytestmark = pytest.mark.integration
 
 

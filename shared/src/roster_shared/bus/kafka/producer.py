@@ -71,9 +71,7 @@ class Producer:
             known = partitions.get(record.topic)
             if known is None:
                 # Waits for the topic's metadata once per call, as send() would per record.
-                known = partitions[record.topic] = list(
-                    await producer.partitions_for(record.topic)
-                )
+                known = partitions[record.topic] = list(await producer.partitions_for(record.topic))
             partition = self._partitioner(key, known, known)
             parts.setdefault((record.topic, partition), []).append((key, record))
         futures: list[Any] = []
