@@ -64,6 +64,11 @@ dead-lettered: a real conflict resolves on the next try; one that never does is 
 # 300-440 ms per batch at 20,000 accounts, growing with the tenant, where a plan made with the
 # values (the IN lists hashed) takes 3-7 ms (auto_explain, bench/ingest_throughput.py).
 CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
+CUSTOM_PLANS_FROM = 32
+"""Batches of this many events and more plan with their values. Smaller ones keep PostgreSQL's
+choice: what a wrong generic plan costs grows with the keys tested per row, a handful here, and
+planning every statement of a one-event batch (a SCIM request at concurrency 1, a login) cost
+~1.5 ms of its latency in bench/compare.py."""
 
 
 class RetryLater(Exception):
@@ -144,7 +149,10 @@ class IngestProcessor:
         batch = IngestBatch(self._clock, safe=safe)
         decoded = [(message, _decode(message)) for message in messages]
         async with self._sessions() as session, session.begin():
-            if session.get_bind().dialect.name == "postgresql":
+            if (
+                len(messages) >= CUSTOM_PLANS_FROM
+                and session.get_bind().dialect.name == "postgresql"
+            ):
                 await session.execute(text(CUSTOM_PLANS))
             if safe:
                 await self._batch_reads_safely(session, decoded, batch)
