@@ -149,10 +149,8 @@ class IngestProcessor:
         batch = IngestBatch(self._clock, safe=safe)
         decoded = [(message, _decode(message)) for message in messages]
         async with self._sessions() as session, session.begin():
-            if (
-                len(messages) >= CUSTOM_PLANS_FROM
-                and session.get_bind().dialect.name == "postgresql"
-            ):
+            postgresql = session.get_bind().dialect.name == "postgresql"
+            if postgresql and len(messages) >= CUSTOM_PLANS_FROM:
                 await session.execute(text(CUSTOM_PLANS))
             if safe:
                 await self._batch_reads_safely(session, decoded, batch)
@@ -160,11 +158,9 @@ class IngestProcessor:
                 await _batch_reads(session, decoded, batch)
                 if _scim_only(decoded):
                     await _known_parts(session, decoded, batch)
-                    if session.get_bind().dialect.name == "postgresql":
+                    if postgresql:
                         batch.new_users = []
-                elif session.get_bind().dialect.name == "postgresql" and _logins(
-                    event for _, event in decoded
-                ):
+                elif postgresql and _logins(event for _, event in decoded):
                     # The safe pass keeps the check immediate: a batch that fails it at the
                     # commit is applied again event by event, where the refusal is the event's.
                     batch.link_check = DeferredLinkCheck()

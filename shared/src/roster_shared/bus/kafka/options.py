@@ -79,8 +79,9 @@ class KafkaOptions:
     start_timeout: float = 60.0
     retry_backoff: tuple[float, float] = (0.1, 5.0)
 
-    def producer(self) -> AIOKafkaProducer:
-        """An idempotent producer that waits for every in-sync replica (``acks=all``)."""
+    def producer(self, partitioner: KeyPartitioner) -> AIOKafkaProducer:
+        """An idempotent producer that waits for every in-sync replica (``acks=all``), placing
+        keyed records with ``partitioner`` (the one the caller places its batches with)."""
         return AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
             client_id=self.client_id,
@@ -88,7 +89,7 @@ class KafkaOptions:
             enable_idempotence=True,
             linger_ms=self.linger_ms,
             max_batch_size=self.max_batch_bytes,
-            partitioner=KeyPartitioner(),
+            partitioner=partitioner,
             request_timeout_ms=self.request_timeout_ms,
         )
 

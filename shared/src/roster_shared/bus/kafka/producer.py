@@ -35,9 +35,9 @@ class Producer:
 
     def __init__(self, options: KafkaOptions) -> None:
         self._options = options
-        self._producer = options.producer()
-        # The producer's own partitioner picks the same partition for a key (Kafka's default).
+        # One partitioner (Kafka's default placement) for aiokafka and for our own batches.
         self._partitioner = KeyPartitioner()
+        self._producer = options.producer(self._partitioner)
 
     async def start(self) -> None:
         """Connect (raises aiokafka's ``KafkaError``; the bus turns it into a ``BusError``)."""
@@ -102,11 +102,9 @@ class Producer:
             headers = list(record.headers)
             if batch.append(timestamp=None, key=key, value=record.value, headers=headers) is None:
                 futures.append(await producer.send_batch(batch, topic, partition=partition))
+                # An empty batch takes any one record, whatever its size (Kafka's rule for a
+                # batch's first record; the broker's limit still applies).
                 batch = producer.create_batch()
-                if (
-                    batch.append(timestamp=None, key=key, value=record.value, headers=headers)
-                    is None
-                ):
-                    raise BusError(f"a record for {topic} does not fit in a batch")
+                batch.append(timestamp=None, key=key, value=record.value, headers=headers)
         futures.append(await producer.send_batch(batch, topic, partition=partition))
         return futures
