@@ -200,6 +200,39 @@ async def test_request_log_counts_keeps_a_bounded_window_and_token_use(store: St
     assert health["scim"]["hour"]["total"] == 8 + len(flood)
 
 
+async def test_a_run_of_successes_is_one_row_and_counts_as_every_answer(store: Store) -> None:
+    now = datetime.now(UTC)
+    since = now - timedelta(seconds=1)
+    batch = [  # in time order, as the recorder sends them
+        record("acme", 409, reason="uniqueness", reference="ref9", at=since),
+        record("acme", 201, at=now, since=since.isoformat(), count=250, token_id="b" * 16),
+    ]
+    status, body = await store.call(
+        "POST", "/internal/request-log", body={"records": batch}, token=INTERNAL
+    )
+    assert status == 202 and body["kept"] == 2
+    rows = await store.sql("SELECT status, count, since IS NOT NULL FROM request_log ORDER BY id")
+    assert [tuple(r) for r in rows] == [(409, 1, False), (201, 250, True)]
+    _, health = await store.call("GET", "/internal/tenants/acme/request-log/health", token=INTERNAL)
+    assert health["scim"]["hour"] == {"total": 251, "failed": 1}
+    assert set(health["token_last_used"]) == {"b" * 16}
+    _, recent = await store.call(
+        "GET", "/internal/tenants/acme/request-log?source=scim&limit=5", token=INTERNAL
+    )
+    newest = recent["entries"][0]
+    assert (newest["count"], newest["status"]) == (250, 201)
+    assert datetime.fromisoformat(newest["since"]) == since
+    assert (recent["entries"][1]["count"], recent["entries"][1]["since"]) == (1, None)
+    # A count is at least one: a record cannot stand for no answer.
+    status, answer = await store.call(
+        "POST",
+        "/internal/request-log",
+        body={"records": [record("acme", 201, count=0)]},
+        token=INTERNAL,
+    )
+    assert status == 400 and "count" in answer["detail"]
+
+
 async def test_request_log_refuses_what_is_not_a_batch(store: Store) -> None:
     for body in ({"records": [{"tenant": "acme"}]}, {"records": "x"}, [1]):
         status, answer = await store.call(

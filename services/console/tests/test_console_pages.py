@@ -331,6 +331,22 @@ async def test_portal_guide_values_token_once_and_parts(env: tuple[Browser, Fake
     assert "Waiting for the first request" not in page
     assert "the token was refused" in page and "abc123" in page
     assert "rst_" + "t" * 16 not in page
+    # Identical successes arrive as one run: the page says how many, from when to when.
+    fake.scim_log.insert(
+        0,
+        {
+            "at": "2026-12-01T10:00:02+00:00",
+            "since": "2026-12-01T10:00:01+00:00",
+            "count": 250,
+            "route": "POST /Users",
+            "status": 201,
+            "reason": None,
+            "reference": None,
+        },
+    )
+    _, page, _ = await browser.request("GET", f"/setup/{LINK}?idp=okta")
+    assert "2026-12-01 10:00:01 &ndash; 10:00:02" in page and "&times; 250" in page
+    assert page.count("&times;") == 1  # a record of one answer shows no count
 
 
 def test_the_console_will_not_start_without_its_secrets() -> None:

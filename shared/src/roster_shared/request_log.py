@@ -5,11 +5,18 @@ tenant, what was asked, the status, and for a failure the reason and the referen
 carried. Never a token, password, assertion or request body: a record says *that* something
 failed and why in words, not what was sent.
 
-Recording must not cost the request anything: :class:`Recorder` appends to a bounded in-memory
-buffer and a background task sends the buffer to the user-store's internal API in batches
-(``POST /internal/request-log``) about once a second. A full buffer drops the oldest records
-and counts them; a user-store that does not answer loses that batch (counted, logged) — the log
-is an aid for people, never a source of truth, and a SCIM request must never wait on it.
+Recording must not cost the request anything: :class:`Recorder` keeps records in memory and a
+background task sends them to the user-store's internal API in batches (``POST
+/internal/request-log``) about once a second. A full buffer drops the oldest records and counts
+them; a user-store that does not answer loses that batch (counted, logged) — the log is an aid
+for people, never a source of truth, and a SCIM request must never wait on it.
+
+Successes are kept as runs: the answers of one second that differ in nothing but their time
+(same tenant, source, method, route, status and token) become one record with a ``count`` and
+the time of the first (``since``) and last (``at``). A failure is always a record of its own,
+with its reason and reference. An IdP's push of thousands of users was thousands of identical
+``POST /Users 201`` rows, each inserted and soon pruned again: under SCIM load at concurrency 64
+that cost the user-store and PostgreSQL about as much CPU as the reads themselves (issue 10).
 """
 
 from __future__ import annotations
@@ -48,6 +55,10 @@ class RequestRecord(Frozen):
     reason: str | None = Field(default=None, max_length=MAX_REASON)
     reference: str | None = Field(default=None, max_length=32)
     token_id: str | None = Field(default=None, max_length=32, description="SCIM token id only.")
+    count: int = Field(default=1, ge=1, description="How many answers the record stands for.")
+    since: datetime | None = Field(
+        default=None, description="The first of them when ``count`` > 1 (``at`` is the last)."
+    )
 
     @property
     def failed(self) -> bool:
@@ -68,8 +79,23 @@ def clip(text: str | None) -> str | None:
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
 
 
+_RunKey = tuple[str, Literal["scim", "sso"], str, str, int, str | None]
+"""What a run's answers share: tenant, source, method, route, status, token id."""
+
+
+class _Run:
+    """Successes of one :data:`_RunKey` since the last flush."""
+
+    __slots__ = ("at", "count", "since")
+
+    def __init__(self, at: datetime) -> None:
+        self.count = 1
+        self.since = self.at = at
+
+
 class Recorder:
-    """Buffers records and sends them to the user-store in batches, off the request path."""
+    """Buffers records and sends them to the user-store in batches, off the request path;
+    successes as runs (module docstring)."""
 
     def __init__(
         self,
@@ -82,10 +108,14 @@ class Recorder:
         self._url = internal_url(base_url.rstrip("/"), PATH)
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._interval = interval
+        self._capacity = capacity
         self._buffer: deque[RequestRecord] = deque(maxlen=capacity)
+        self._runs: dict[_RunKey, _Run] = {}
         self._wake = asyncio.Event()
         self.dropped = 0
+        """Answers not recorded: a full buffer, a batch the user-store did not take."""
         self.sent = 0
+        """Answers recorded (a run counts each of its answers)."""
 
     def record(
         self,
@@ -100,9 +130,20 @@ class Recorder:
         token_id: str | None = None,
     ) -> None:
         """Keep one record for the next batch (never blocks, never raises on a full buffer)."""
-        if len(self._buffer) == self._buffer.maxlen:
-            self.dropped += 1
-        self._buffer.append(
+        if status < 400 and reason is None and reference is None:
+            # A success: one more of its run. No record is built per request.
+            key = (tenant[:64], source, method[:8], route[:128], status, token_id)
+            run = self._runs.get(key)
+            now = utcnow()
+            if run is not None:
+                run.count += 1
+                run.at = now
+            elif len(self._runs) >= self._capacity:
+                self.dropped += 1
+            else:
+                self._runs[key] = _Run(now)
+            return
+        self._keep(
             RequestRecord(
                 tenant=tenant[:64],
                 source=source,
@@ -116,10 +157,37 @@ class Recorder:
             )
         )
 
+    def _keep(self, record: RequestRecord) -> None:
+        if len(self._buffer) == self._buffer.maxlen:
+            self.dropped += self._buffer[0].count
+        self._buffer.append(record)
+
+    def _close_runs(self) -> None:
+        """The runs so far become records in the buffer; the next success starts a new run."""
+        runs, self._runs = self._runs, {}
+        for (tenant, source, method, route, status, token_id), run in runs.items():
+            self._keep(
+                RequestRecord(
+                    tenant=tenant,
+                    source=source,
+                    at=run.at,
+                    method=method,
+                    route=route,
+                    status=status,
+                    token_id=token_id,
+                    count=run.count,
+                    since=run.since if run.count > 1 else None,
+                )
+            )
+
     async def flush(self, http: aiohttp.ClientSession) -> None:
         """Send what is buffered now, in batches."""
+        self._close_runs()
         while self._buffer:
             batch = [self._buffer.popleft() for _ in range(min(MAX_BATCH, len(self._buffer)))]
+            # The log lists records in the order it stores them: a run closed at this flush
+            # goes after the failures that came during it, so order each batch by time.
+            batch.sort(key=lambda record: record.at)
             body = RequestBatch(records=tuple(batch)).model_dump_json()
             try:
                 async with http.post(
@@ -131,9 +199,9 @@ class Recorder:
                         raise aiohttp.ClientResponseError(
                             response.request_info, (), status=response.status
                         )
-                self.sent += len(batch)
+                self.sent += sum(record.count for record in batch)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                self.dropped += len(batch)
+                self.dropped += sum(record.count for record in batch)
                 log.warning(
                     "request log batch lost", extra={"records": len(batch), "error": str(exc)}
                 )

@@ -58,6 +58,8 @@ def _detail(response: web.StreamResponse) -> str | None:
     return str(detail) if detail else None
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 _SHED_REASONS = {
     "tenant": "load shed: too many requests of this tenant in flight",
     "total": "load shed: the service is at capacity",
@@ -101,6 +103,21 @@ class _ShedSummary:
 def recording_middleware(recorder: Recorder) -> Middleware:
     """Record each answered request of a tenant's SCIM endpoint."""
     summary = _ShedSummary()
+    # A route's template is the same for every request it matches: worked out once per route
+    # and method rather than with regular expressions per request.
+    templates: dict[tuple[str, object], str] = {}
+
+    def route_of(request: web.Request) -> str:
+        resource = request.match_info.route.resource
+        if resource is None or request.method not in _METHODS:
+            # Any method name reaches a view: only the HTTP ones are remembered, so a client
+            # cannot grow the map.
+            return _route(request)
+        key = (request.method, resource)
+        template = templates.get(key)
+        if template is None:
+            template = templates[key] = _route(request)
+        return template
 
     @web.middleware
     async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -126,7 +143,7 @@ def recording_middleware(recorder: Recorder) -> Middleware:
                     "reference": reference,
                     "tenant": tenant[:64],
                     "status": response.status,
-                    "route": _route(request),
+                    "route": route_of(request),
                     "reason": reason,
                 },
             )
@@ -135,7 +152,7 @@ def recording_middleware(recorder: Recorder) -> Middleware:
             tenant=tenant,
             source="scim",
             method=request.method,
-            route=_route(request),
+            route=route_of(request),
             status=response.status,
             reason=reason,
             reference=reference,

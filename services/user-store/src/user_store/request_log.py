@@ -3,8 +3,9 @@
 scim-api and sso-login send batches of :class:`RequestRecord` to ``POST /internal/request-log``;
 the console reads the last requests and the health of a tenant. Three small tables, all bounded:
 
-- ``request_log``: the last :data:`KEEP_PER_TENANT` requests of each tenant, none older than
-  :data:`KEEP_FOR` — what "the last requests, with status and error" shows;
+- ``request_log``: the last :data:`KEEP_PER_TENANT` records of each tenant, none older than
+  :data:`KEEP_FOR` — what "the last requests, with status and error" shows; a record is one
+  failure or a run of identical successes (``count``, from ``since`` to ``at``);
 - ``request_counts``: totals and failures per tenant, source and five-minute bucket, kept for
   :data:`KEEP_FOR` — the rates and failure shares of the last hour and day, right however many
   requests the per-tenant cap of the log dropped;
@@ -53,6 +54,9 @@ request_log = sa.Table(
     sa.Column("reason", sa.String(300), nullable=True),
     sa.Column("reference", sa.String(32), nullable=True),
     sa.Column("token_id", sa.String(32), nullable=True),
+    # A run of identical successes is one row (roster_shared.request_log; migration 0012).
+    sa.Column("count", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("since", sa.DateTime(timezone=True), nullable=True),
     sa.Index("ix_request_log_tenant_id", "tenant_id", "id"),
 )
 
@@ -114,6 +118,8 @@ async def store_batch(session: AsyncSession, batch: RequestBatch) -> int:
                 "reason": r.reason,
                 "reference": r.reference,
                 "token_id": r.token_id,
+                "count": r.count,
+                "since": r.since,
             }
             for tenant_id, r in records
         ],
@@ -125,9 +131,9 @@ async def store_batch(session: AsyncSession, batch: RequestBatch) -> int:
     used: dict[str, tuple[str, datetime]] = {}
     for tenant_id, r in records:
         key = (tenant_id, r.source, bucket_of(r.at))
-        totals[key] += 1
+        totals[key] += r.count
         if r.failed:
-            failures[key] += 1
+            failures[key] += r.count
         else:
             successes[key] = max(successes.get(key, r.at), r.at)
         if r.token_id and r.status != 401:
@@ -239,6 +245,8 @@ async def recent(
             "reason": row.reason,
             "reference": row.reference,
             "token_id": row.token_id,
+            "count": row.count,
+            "since": as_utc(row.since).isoformat() if row.since is not None else None,
         }
         for row in rows
     ]
@@ -323,7 +331,11 @@ async def log_batch(request: web.Request) -> web.Response:
     try:
         batch = RequestBatch.model_validate(json_object(await request.read()))
     except ValidationError as exc:
-        raise Invalid(f"invalid batch: {exc.errors()[0]['msg']}") from exc
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise Invalid(
+            f"invalid batch: {where}: {first['msg']}" if where else f"invalid batch: {first['msg']}"
+        ) from exc
     async with request.app[SESSIONS]() as session, session.begin():
         kept = await store_batch(session, batch)
     return web.json_response({"kept": kept}, status=202)
