@@ -196,6 +196,8 @@ async def scim_round(
     out: dict[str, dict[str, float]] = {}
 
     async def measure(op: str, jobs: list[Callable[[], Awaitable[None]]]) -> None:
+        # On stderr, so a profiler can be aimed at one phase (py-spy record -p PID ...).
+        print(f"phase {op} at {concurrency} on {pids} starts", file=sys.stderr, flush=True)
         before = endpoint.failed
         cpu = cpu_seconds(pids)
         latencies, elapsed = await run(jobs, concurrency)
