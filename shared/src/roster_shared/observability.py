@@ -114,11 +114,17 @@ def reference_id() -> str:
 def count_responses(registry: CollectorRegistry, name: str, documentation: str) -> Middleware:
     """A middleware counting responses by HTTP status in a Prometheus counter ``name``."""
     responses = Counter(name, documentation, ["status"], registry=registry)
+    # The counter of each status, looked up once: ``labels()`` takes a lock and builds a key
+    # on every call. Statuses are three-digit numbers, so the map stays small.
+    by_status: dict[int, Any] = {}
 
     @web.middleware
     async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
-        responses.labels(str(response.status)).inc()
+        counter = by_status.get(response.status)
+        if counter is None:
+            counter = by_status[response.status] = responses.labels(str(response.status))
+        counter.inc()
         return response
 
     return count
