@@ -60,6 +60,7 @@ from user_store.db import create_engine, migrate, session_factory
 from user_store.identity import name_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import machine
 import scim_provisioning
 from raw_http import HttpError, RawClient, render
 from scim_provisioning import (
@@ -745,7 +746,11 @@ if __name__ == "__main__":
         help="`roster dev` (SQLite, in-process bus) of this checkout and of --before, no peer/raw",
     )
     arguments = parser.parse_args()
+    # Before anything starts: how fast the machine is today at what Roster does (bench/machine).
+    probe = machine.probe()
+    print(f"machine today: {json.dumps(probe)}", flush=True)
     outcome = asyncio.run(main(arguments))
+    outcome["probe"] = probe
     print(outcome["table"])
     print(f"failures: {outcome['failures']}; {outcome['machine']}")
     out = Path(__file__).parent / "results"

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import machine
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from ingest_arm import attributes, make_events, send
 from roster_shared.bus.kafka import KafkaBus
@@ -345,7 +346,10 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
+    probe = machine.probe()  # before anything starts (bench/machine)
+    print(f"machine today: {json.dumps(probe)}", flush=True)
     outcome = asyncio.run(main(args))
+    outcome["probe"] = probe
     text = json.dumps(outcome, indent=2)
     arms = ["after"] + (["before"] if args.before else [])
     print(table(outcome, arms))
