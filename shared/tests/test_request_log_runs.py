@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from roster_shared.request_log import PATH, Recorder
+from roster_shared.request_log import MAX_BATCH, PATH, Recorder
 
 
 async def _endpoint(status: int = 202) -> tuple[TestServer, list[list[dict[str, Any]]]]:
@@ -94,3 +94,21 @@ async def test_runs_are_bounded_like_the_buffer() -> None:
         _create(recorder, tenant=f"tenant-{n}")
     _create(recorder, tenant="tenant-0")  # joins its run: nothing more kept
     assert recorder.dropped == 2
+
+
+async def test_records_go_in_time_order_across_batches() -> None:
+    server, batches = await _endpoint()
+    recorder = Recorder(str(server.make_url("/")), token="internal")
+    try:
+        _create(recorder)  # a run that ends before the failures below
+        for n in range(MAX_BATCH + 100):
+            _create(recorder, status=400, reason="invalid", reference=f"ref-{n}")
+        async with aiohttp.ClientSession() as http:
+            await recorder.flush(http)
+    finally:
+        await server.close()
+
+    assert [len(batch) for batch in batches] == [MAX_BATCH, 101]
+    sent = [record for batch in batches for record in batch]
+    assert sent[0]["status"] == 201  # the run first: it ended first
+    assert [r["at"] for r in sent] == sorted(r["at"] for r in sent)

@@ -183,11 +183,13 @@ class Recorder:
     async def flush(self, http: aiohttp.ClientSession) -> None:
         """Send what is buffered now, in batches."""
         self._close_runs()
+        # The log lists records in the order it stores them, and the runs just closed went in
+        # after the failures that came during them: send everything in time order.
+        self._buffer = deque(
+            sorted(self._buffer, key=lambda record: record.at), maxlen=self._buffer.maxlen
+        )
         while self._buffer:
             batch = [self._buffer.popleft() for _ in range(min(MAX_BATCH, len(self._buffer)))]
-            # The log lists records in the order it stores them: a run closed at this flush
-            # goes after the failures that came during it, so order each batch by time.
-            batch.sort(key=lambda record: record.at)
             body = RequestBatch(records=tuple(batch)).model_dump_json()
             try:
                 async with http.post(
