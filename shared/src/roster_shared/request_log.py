@@ -55,7 +55,9 @@ class RequestRecord(Frozen):
     reason: str | None = Field(default=None, max_length=MAX_REASON)
     reference: str | None = Field(default=None, max_length=32)
     token_id: str | None = Field(default=None, max_length=32, description="SCIM token id only.")
-    count: int = Field(default=1, ge=1, description="How many answers the record stands for.")
+    count: int = Field(
+        default=1, ge=1, le=2**31 - 1, description="How many answers the record stands for."
+    )
     since: datetime | None = Field(
         default=None, description="The first of them when ``count`` > 1 (``at`` is the last)."
     )
