@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
 from roster_shared import bounded_json
 
 from user_store.errors import Invalid
@@ -21,3 +22,11 @@ def json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise Invalid("the body must be a JSON object")
     return data
+
+
+def first_error(exc: ValidationError) -> str:
+    """Where and why a body failed its model, from the first error: ``parts.0: Input should
+    be ...`` (only the why when the error is the whole body's)."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])

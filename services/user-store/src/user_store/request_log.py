@@ -30,7 +30,7 @@ from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from user_store.bodies import json_object
+from user_store.bodies import first_error, json_object
 from user_store.db import as_utc
 from user_store.errors import Invalid
 from user_store.keys import SESSIONS
@@ -331,11 +331,7 @@ async def log_batch(request: web.Request) -> web.Response:
     try:
         batch = RequestBatch.model_validate(json_object(await request.read()))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise Invalid(
-            f"invalid batch: {where}: {first['msg']}" if where else f"invalid batch: {first['msg']}"
-        ) from exc
+        raise Invalid(f"invalid batch: {first_error(exc)}") from exc
     async with request.app[SESSIONS]() as session, session.begin():
         kept = await store_batch(session, batch)
     return web.json_response({"kept": kept}, status=202)

@@ -24,7 +24,7 @@ from roster_shared.events.envelope import utcnow
 from roster_shared.tenants import TenantInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from user_store.bodies import json_object
+from user_store.bodies import first_error, json_object
 from user_store.db import as_utc
 from user_store.errors import Invalid, NotFound, UserStoreError
 from user_store.keys import SESSIONS
@@ -202,9 +202,7 @@ async def link_create(request: web.Request) -> web.Response:
     try:
         wanted = LinkRequest.model_validate(await _body(request))
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        raise Invalid(f"{where}: {error['msg']}") from exc
+        raise Invalid(first_error(exc)) from exc
     async with request.app[SESSIONS]() as session, session.begin():
         issued = await create_link(session, request.match_info["ref"], wanted)
     return web.Response(text=issued.model_dump_json(), status=201, content_type="application/json")

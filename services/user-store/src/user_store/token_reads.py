@@ -25,7 +25,7 @@ from roster_shared.token_reads import TokenUser, TokenUserRead, TokenUsers, Toke
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from user_store import hot_reads, queries
-from user_store.bodies import json_object
+from user_store.bodies import first_error, json_object
 from user_store.errors import Invalid, NotFound, TokenRefused
 from user_store.keys import CURSORS, LOOP_READS, READ_ENGINE, READ_SESSIONS
 from user_store.loop_reads import OnDemand
@@ -42,9 +42,7 @@ async def message_of(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise Invalid(f"invalid {where}: {error['msg']}") from exc
+        raise Invalid(f"invalid {first_error(exc)}") from exc
 
 
 async def verified(app: web.Application, ref: str, token: str) -> TenantInfo:
