@@ -60,6 +60,7 @@ from user_store.db import create_engine, migrate, session_factory
 from user_store.identity import name_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cpu_budget
 import machine
 import scim_provisioning
 from raw_http import HttpError, RawClient, render
@@ -201,8 +202,10 @@ async def scim_round(
         print(f"phase {op} at {concurrency} on {pids} starts", file=sys.stderr, flush=True)
         before = endpoint.failed
         cpu = cpu_seconds(pids)
+        budget = cpu_budget.snapshot(pids)
         latencies, elapsed = await run(jobs, concurrency)
         cpu = cpu_seconds(pids) - cpu
+        budget_after = cpu_budget.snapshot(pids)
         failed = endpoint.failed - before
         # Throughput counts only what succeeded; a failed request is not a served one.
         out[op] = {
@@ -210,6 +213,7 @@ async def scim_round(
             "per_second": round((len(latencies) - failed) / elapsed, 1),
             "failed": failed,
             "cpu_ms_per_request": round(cpu * 1000 / max(len(latencies), 1), 2),
+            **cpu_budget.per_request(budget, budget_after, len(latencies)),
         }
 
     await measure("create", [partial(endpoint.create, b) for b in bodies])
@@ -424,6 +428,32 @@ def table(results: dict[str, Any], concurrencies: list[int]) -> str:
     return "\n".join(lines)
 
 
+def budget_table(samples: dict[str, dict[str, list[Any]]], arms: list[str]) -> str:
+    """Where each Roster arm's requests spent the machine's CPU (bench/cpu_budget.py), medians
+    of the rounds: the services, the broker, the database, the load generator, every CPU, and
+    the rate every CPU busy would allow (the ceiling) beside the rate measured."""
+    head = ["arm", "scenario", "conc", "/s", "services", "broker", "database", "generator"]
+    head += ["machine", "ceiling /s", "÷ ceiling"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    parts = ("servers", "broker", "database", "generator", "machine")
+    for arm in arms:
+        for conc, runs in samples.get(arm, {}).items():
+            for op in OPS:
+                cells = [r[op] for r in runs if op in r and "machine_cpu_ms" in r[op]]
+                if not cells:
+                    continue
+                cell = _median(
+                    [{k: c[k] for k in ("per_second", "ceiling_per_second")} for c in cells]
+                )
+                ms = _median([{p: c[f"{p}_cpu_ms"] for p in parts} for c in cells])
+                row = [arm, op, conc, f"{cell['per_second']:.0f}"]
+                row += [f"{ms[p]:.2f}" for p in parts]
+                ceiling = cell["ceiling_per_second"]
+                row += [f"{ceiling:.0f}", f"{cell['per_second'] / ceiling:.2f}" if ceiling else ""]
+                lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 async def _tenant(url: str, roster: Path | None = None) -> tuple[str, str]:
     """A fresh database with one SCIM tenant; its id and a token. With ``roster`` (another
     checkout's executable) that checkout migrates it: this one's newest revision may be one it
@@ -583,6 +613,7 @@ async def embedded(args: argparse.Namespace) -> dict[str, Any]:
                 row.append(f"{after / before:.2f}")
             lines.append("| " + " | ".join(row) + " |")
     results["table"] = "\n".join(lines)
+    results["budget"] = budget_table(samples, list(arms))
     return results
 
 
@@ -691,6 +722,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "rounds": args.rounds,
         "failures": failures,
     }
+    results["budget"] = budget_table(samples, [n for n in names if n != "peer"])
     if not {"roster", "peer", "raw"} <= set(args.systems):
         return {**results, "samples": samples, "table": "(a partial run: no table)"}
     for name in (*names, "raw_asyncpg"):
@@ -752,6 +784,8 @@ if __name__ == "__main__":
     outcome = asyncio.run(main(arguments))
     outcome["probe"] = probe
     print(outcome["table"])
+    print("\nCPU per request (ms) by process, and the rate every CPU busy would allow:")
+    print(outcome["budget"])
     print(f"failures: {outcome['failures']}; {outcome['machine']}")
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
