@@ -198,6 +198,74 @@ async def test_a_live_token_reads_what_the_user_stores_hot_reads_read(world: Wor
         await engine.dispose()
 
 
+_USERS_BLOCKS = """SELECT sum(pg_stat_get_xact_blocks_fetched(c.oid))
+  FROM pg_class c WHERE c.oid = 'users'::regclass
+     OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'users'::regclass)"""
+
+
+@pytest.mark.parametrize("analyzed", [True, False], ids=["analyzed-at-two", "never-analyzed"])
+async def test_reads_stay_lookups_when_the_table_grows_under_a_cached_plan(
+    world: World, analyzed: bool
+) -> None:
+    """A function's query is planned once per session and, from its sixth call, may run on a
+    generic plan kept until the table is next analyzed. Made while the users table was small
+    (a fresh install, a tenant's first import), the plans of migration 0009 found the user of a
+    GET by scanning the table or walking the whole userName index and filtering on the id, and
+    the user of a lookup by walking that index for the key without the tenant (auto_explain
+    under ``bench/compare.py``): at 20,000 users a walk of them all per read. A read must stay
+    a lookup of its own index entry whatever the statistics said when its plan was made
+    (migration 0013): counted here in the blocks of ``users`` and its indexes, after 20,000
+    users arrive behind plans cached at two — with statistics of two users, and with none."""
+    admin = world.admin_url.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(admin)
+    try:
+        # No autovacuum to refresh the statistics (nor so the plans) mid-test.
+        await connection.execute("ALTER TABLE users SET (autovacuum_enabled = false)")
+        if analyzed:
+            await connection.execute("ANALYZE users")
+        token_id, secret = tenants.presented_token(world.tokens["acme"])
+        user_id = world.users["acme"]
+
+        async def by_id() -> None:
+            row = await connection.fetchrow(
+                "SELECT * FROM roster_token_user($1, $2, $3, $4)", "acme", token_id, secret, user_id
+            )
+            assert row is not None and row["u_id"] == user_id
+
+        async def by_name() -> None:
+            row = await connection.fetchrow(
+                "SELECT * FROM roster_token_user_name($1, $2, $3, $4)",
+                "acme",
+                token_id,
+                secret,
+                "ada@acme.example",
+            )
+            assert row is not None and row["u_id"] == user_id
+
+        for _ in range(10):  # the plans are made and cached now, at two users
+            await by_id()
+            await by_name()
+        await connection.execute(
+            """INSERT INTO users (id, tenant_id, user_name, user_name_key, origin, scim_managed,
+                                  active, version, emails, extra, created_at, updated_at)
+               SELECT 'bulk-' || n, t.id, 'user' || n || '@acme.example',
+                      'user' || n || '@acme.example', 'scim', true, true, 1, '[]', '{}',
+                      now(), now()
+                 FROM generate_series(1, 20000) n, tenants t WHERE t.slug = 'acme'"""
+        )
+        for read in (by_id, by_name):
+            async with connection.transaction():
+                # Counts not yet reported (the INSERT's too) stay in it: the reads' add to them.
+                before = await connection.fetchval(_USERS_BLOCKS)
+                for _ in range(10):
+                    await read()
+                blocks = await connection.fetchval(_USERS_BLOCKS) - before
+            # Each read: an index's root and leaf (a level more at most) and the row's page.
+            assert blocks <= 10 * 5, (read.__name__, blocks)
+    finally:
+        await connection.close()
+
+
 async def test_a_token_that_is_not_live_for_the_tenant_reads_nothing(world: World) -> None:
     acme, globex = world.tokens["acme"], world.tokens["globex"]
     prefix, _, secret = acme.rpartition("_")
