@@ -73,3 +73,51 @@ async def test_two_relays_publish_each_row_once_in_id_order(
         assert (
             await session.execute(sa.select(sa.func.count()).select_from(OUTBOX))
         ).scalar_one() == 0
+
+
+async def test_the_relay_vacuums_the_outbox_after_every_so_many_deleted_rows(
+    engine: AsyncEngine, kafka_bootstrap: str
+) -> None:
+    """The outbox is a queue: autovacuum's visit once a minute left up to a minute of dead rows
+    for every relay cycle to read. The relay vacuums it itself after ``vacuum_every`` deleted
+    rows, and not before."""
+    topic = f"relay-{uuid.uuid4().hex[:8]}"
+    sessions = session_factory(engine)
+
+    async def pending(count: int) -> None:
+        async with sessions() as session, session.begin():
+            record = Record(topic=topic, key="tenant", value=b"{}", headers=())
+            await insert_rows(session, [(OUTBOX, [outbox_values(record)] * count)])
+
+    async def vacuumed() -> int:
+        async with engine.connect() as connection:
+            count = (
+                await connection.execute(
+                    sa.text("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'outbox'")
+                )
+            ).scalar_one()
+            return int(count)
+
+    bus = KafkaBus(kafka_bootstrap, client_id="relay-vacuum")
+    await bus.start()
+    try:
+        await bus.ensure_topics([TopicSpec(topic, 1)])
+        relay = OutboxRelay(sessions, bus, batch=100, vacuum_every=250)
+        before = await vacuumed()
+        await pending(200)
+        assert await relay.publish_pending() == 200
+        assert relay.vacuums == 0  # 200 deleted: not yet
+        await pending(100)
+        assert await relay.publish_pending() == 100
+        assert relay.vacuums == 1  # 300 deleted since the start: vacuumed once, count reset
+        await pending(200)
+        assert await relay.publish_pending() == 200
+        assert relay.vacuums == 1  # 200 since the vacuum
+    finally:
+        await bus.stop()
+    # PostgreSQL's own count of the table's vacuums (manual ones included) agrees.
+    for _ in range(50):
+        if await vacuumed() > before:
+            break
+        await asyncio.sleep(0.1)
+    assert await vacuumed() == before + 1
