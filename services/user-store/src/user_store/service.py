@@ -1,6 +1,6 @@
-"""The user-store's moving parts, started and stopped together: database, outbox relay, and the
-``roster.ingest`` consumer. HTTP is layered on top in ``app.py``; the embedded launcher and the
-tests use this directly."""
+"""The user-store's moving parts, started and stopped together: database, outbox relay,
+housekeeping, the planner's statistics of young tables, and the ``roster.ingest`` consumer. HTTP
+is layered on top in ``app.py``; the embedded launcher and the tests use this directly."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from user_store.db import migrate, session_factory
 from user_store.housekeeping import Housekeeper
 from user_store.outbox import OutboxRelay
 from user_store.reply_path import ReplySender
+from user_store.statistics import Statistics
 
 
 class UserStoreService:
@@ -48,6 +49,7 @@ class UserStoreService:
         self.housekeeper = Housekeeper(
             self.sessions, clock=clock, history_retention=history_retention
         )
+        self.statistics = Statistics(engine)
         self._group = group
         self._max_batch = max_batch
         self._migrate = migrate_on_start
@@ -60,6 +62,7 @@ class UserStoreService:
             await migrate(self.engine)
         await self.relay.start()
         await self.housekeeper.start()
+        await self.statistics.start()
         # The group carries the topic prefix as the topics do: installations (and test stacks)
         # sharing a cluster must not join one group and rebalance each other's consumers.
         self._subscription = self.bus.subscribe(
@@ -79,6 +82,7 @@ class UserStoreService:
         if self._subscription is not None:
             await self._subscription.stop()
             self._subscription = None
+        await self.statistics.stop()
         await self.housekeeper.stop()
         await self.relay.stop()
 
