@@ -110,6 +110,15 @@ class Idp:
         connector = aiohttp.TCPConnector(limit=0, force_close=False)
         timeout = aiohttp.ClientTimeout(total=self.attempt_timeout)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+            # aiohttp sends an idempotent request (PUT, DELETE) again by itself, once, when its
+            # kept-alive connection drops — on a new connection, whose refusal it then raises
+            # as "never connected". The first transmission may have been applied: a DELETE to
+            # a scim-api killed after it had sent the event was recorded as failed (that
+            # instance refused the retry's connection, the other answered 404) and its user as
+            # lost. Every attempt is the IdP's own here, so each is classified by what it saw
+            # (aiohttp's own test client turns the retry off the same way).
+            assert hasattr(http, "_retry_connection"), "aiohttp's retry switch moved"
+            http._retry_connection = False
             for tenant in self.tenants:
                 self.groups[tenant.slug] = await self._group(http, tenant)
             end = self.now() + seconds
