@@ -13,6 +13,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from user_store.background import finish
 from user_store.tables import ProcessedEventRow
 from user_store.user_history import prune_history
 
@@ -62,11 +63,7 @@ class Housekeeper:
         """Stop pruning; a prune in progress finishes first (see ``OutboxRelay.stop``)."""
         if self._task is not None:
             self._stop.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._task), grace)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await finish(self._task, grace)
             self._task = None
 
     async def _loop(self) -> None:

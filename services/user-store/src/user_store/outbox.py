@@ -14,6 +14,7 @@ from roster_shared.bus.base import Bus, Record
 from roster_shared.events.envelope import utcnow
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from user_store.background import finish
 from user_store.tables import OutboxRow
 
 log = logging.getLogger(__name__)
@@ -104,11 +105,7 @@ class OutboxRelay:
         if self._task is not None:
             self._stopping = True
             self._wake.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._task), grace)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await finish(self._task, grace)
             self._task = None
             self._stopping = False
 

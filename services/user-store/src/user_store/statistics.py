@@ -24,6 +24,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from user_store.background import finish
+
 log = logging.getLogger(__name__)
 
 TABLES = ("users", "user_emails", "identity_links", "groups", "memberships")
@@ -55,11 +57,7 @@ class Statistics:
     async def stop(self) -> None:
         if self._task is not None:
             self._stop.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._task), 10.0)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await finish(self._task, 10.0)
             self._task = None
 
     async def _loop(self) -> None:
