@@ -184,11 +184,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
     On a shared machine wall-clock rates swing with everyone else's load; the CPU a request
     costs the server processes does not, so the table reports it beside the rates."""
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(found[1] for pid in pids if (found := cpu_budget.process_seconds(pid)))
 
 
 async def scim_round(
@@ -201,11 +197,10 @@ async def scim_round(
         # On stderr, so a profiler can be aimed at one phase (py-spy record -p PID ...).
         print(f"phase {op} at {concurrency} on {pids} starts", file=sys.stderr, flush=True)
         before = endpoint.failed
-        cpu = cpu_seconds(pids)
         budget = cpu_budget.snapshot(pids)
         latencies, elapsed = await run(jobs, concurrency)
-        cpu = cpu_seconds(pids) - cpu
         budget_after = cpu_budget.snapshot(pids)
+        cpu = budget_after.seconds["servers"] - budget.seconds["servers"]
         failed = endpoint.failed - before
         # Throughput counts only what succeeded; a failed request is not a served one.
         out[op] = {

@@ -37,7 +37,8 @@ class Snapshot:
     machine: float = 0.0
 
 
-def _process_seconds(pid: int) -> tuple[str, float] | None:
+def process_seconds(pid: int) -> tuple[str, float] | None:
+    """A process's name and the CPU seconds (user + system) it used so far; None when gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -56,7 +57,7 @@ def snapshot(servers: list[int]) -> Snapshot:
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
-        found = _process_seconds(pid)
+        found = process_seconds(pid)
         if found is None:
             continue
         name, seconds = found

@@ -46,7 +46,6 @@ class Statistics:
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
-        self.analyzed: list[str] = []  # tables analyzed, in order (for tests and logs)
 
     async def start(self) -> None:
         if self._engine.dialect.name != "postgresql":
@@ -79,5 +78,4 @@ class Statistics:
                 # autovacuum, another instance) is as good.
                 await driver.execute(f"ANALYZE (SKIP_LOCKED) {table}")
                 log.info("analyzed %s: it doubled since its last statistics", table)
-        self.analyzed.extend(due)
         return due
