@@ -33,9 +33,9 @@ from sso_login.saml.response import SamlAssertion, validate_response
 from sso_login.saml.sp import NAMEID_UNSPECIFIED, SpKeys, SpUrls, onelogin_settings, sp_urls
 
 # python3-saml compiles its XML schemas and its XPath queries on every validation; ours compile
-# them once per thread. Installed here, on the package's import, because every path to a python3-saml validation
-# (sso-login's app, the CLI reading metadata, the tests and benches) imports this package first;
-# the patch changes speed only, never an answer.
+# them once per thread. Installed here, on the package's import, because every path to a
+# python3-saml validation (sso-login's app, the CLI reading metadata, the tests and benches)
+# imports this package first; the patches change speed only, never an answer.
 schemas.install()
 queries.install()
 
