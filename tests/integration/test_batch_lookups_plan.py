@@ -31,13 +31,13 @@ async def test_the_batch_look_ups_have_an_index_for_every_arm(
             condition = sa.and_(
                 col(UserRow.tenant_id) == "t1", named("user7@example.com", live=False)
             )
+            statement = select(UserRow).where(condition)
         else:
             wanted = [("t1", f"ext-{i}", f"user{i}@example.com") for i in range(20)]
             gone = [("t1", f"user{i}@example.com") for i in range(20)] if logins else []
             found = UserLookups().want(wanted, [("t1", "some-id")], gone)
             assert found is not None
-            condition = found
-        statement = select(UserRow).where(condition)
+            statement = select(UserRow).where(found.condition).params(found.params)
         sql = str(statement.compile(engine.sync_engine, compile_kwargs={"literal_binds": True}))
         async with engine.begin() as connection:
             # A table of some size (ten tenants of 1,000 accounts, a tenth of them deleted), so

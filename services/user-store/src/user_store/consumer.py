@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from pydantic import ValidationError
 from roster_shared.bus.base import Message, Record
@@ -33,7 +34,7 @@ from roster_shared.events.codec import CONTENT_TYPE, event_record
 from roster_shared.events.envelope import Source, utcnow
 from roster_shared.events.replies import ErrorCode, Reply, ReplyError
 from roster_shared.topics import Topics
-from sqlalchemy import JSON, func, text
+from sqlalchemy import JSON, Executable, bindparam, func, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -43,6 +44,7 @@ from user_store.dead_letters import dead_letter, printable, raw_event_id
 from user_store.errors import UnknownTenant, UserStoreError
 from user_store.faults import Fault, classify
 from user_store.ingest_batch import DeferredLinkCheck, IngestBatch
+from user_store.lookups import users_condition
 from user_store.outbox import OutboxRelay
 from user_store.reply_path import ReplySender
 from user_store.snapshots import snapshot_parts
@@ -441,36 +443,47 @@ async def _batch_reads(
         )
         await _links(session, events, batch)
         return
-    condition = batch.lookups.want(wanted, _targets(events), _login_names(events))
+    want = batch.lookups.want(wanted, _targets(events), _login_names(events))
     tenant_ids = sorted({event.tenant_id for event in events})
-    replies = (
-        select(
-            func.json_object_agg(
-                ProcessedEventRow.event_id, ProcessedEventRow.reply, type_=JSON
-            ).label("replies"),
-            tenants_json(tenant_ids).label("tenants"),
-        )
-        .where(col(ProcessedEventRow.event_id).in_([event.event_id for event in events]))
-        .subquery()
-    )
-    if condition is None:
-        done, found = (await session.execute(select(replies.c.replies, replies.c.tenants))).one()
+    params = {"batch_events": [event.event_id for event in events], "batch_tenants": tenant_ids}
+    if want is None:
+        done, found = (await session.execute(_batch_statement(None), params)).one()
         batch.replies = done or {}
         batch.tenants.update(tenants_of_json(tenant_ids, found))
         await _links(session, events, batch)
         return
     # One row with no user when no user matches: the replies and tenants always come back.
-    rows = (
-        await session.execute(
-            select(replies.c.replies, replies.c.tenants, UserRow)
-            .select_from(replies)
-            .outerjoin(UserRow, condition)
-        )
-    ).all()
+    statement = _batch_statement(want.with_deleted)
+    rows = (await session.execute(statement, {**params, **want.params})).all()
     batch.replies = rows[0][0] or {}
     batch.tenants.update(tenants_of_json(tenant_ids, rows[0][1]))
     batch.lookups.loaded(row[2] for row in rows if row[2] is not None)
     await _links(session, events, batch)
+
+
+@lru_cache(maxsize=3)
+def _batch_statement(with_deleted: bool | None) -> Executable:
+    """The batch-wide read (:func:`_batch_reads`), built once per form: without users (None),
+    with :func:`users_condition`'s live arm, or with its deleted arm too. Its values are bound
+    at execution, so a batch pays neither for building the statement nor for SQLAlchemy's
+    cache key of it (with a handful of events, that was more CPU than running it)."""
+    replies = (
+        select(
+            func.json_object_agg(
+                ProcessedEventRow.event_id, ProcessedEventRow.reply, type_=JSON
+            ).label("replies"),
+            tenants_json(bindparam("batch_tenants", expanding=True)).label("tenants"),
+        )
+        .where(col(ProcessedEventRow.event_id).in_(bindparam("batch_events", expanding=True)))
+        .subquery()
+    )
+    if with_deleted is None:
+        return select(replies.c.replies, replies.c.tenants)
+    return (
+        select(replies.c.replies, replies.c.tenants, UserRow)
+        .select_from(replies)
+        .outerjoin(UserRow, users_condition(with_deleted))
+    )
 
 
 async def _links(

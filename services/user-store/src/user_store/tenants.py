@@ -93,7 +93,7 @@ async def get_tenant(session: AsyncSession, ref: str) -> TenantInfo:
 _UTC_TEXT = 'YYYY-MM-DD"T"HH24:MI:SS.US'
 
 
-def tenants_json(ids: Sequence[str]) -> ColumnElement[Any]:
+def tenants_json(ids: Sequence[str] | sa.BindParameter[Any]) -> ColumnElement[Any]:
     """A PostgreSQL scalar subquery: the tenants of these ids as one JSON object, id → columns
     (NULL when none is found), for :func:`tenants_of_json`. The ingest consumer reads its
     batch's tenants inside its batch-wide statement with it, not with a query of its own. The
@@ -120,7 +120,7 @@ def tenants_json(ids: Sequence[str]) -> ColumnElement[Any]:
     )
     return (
         sa.select(func.json_object_agg(table.c.id, columns, type_=JSON))
-        .where(table.c.id.in_(list(ids)))
+        .where(table.c.id.in_(ids if isinstance(ids, sa.BindParameter) else list(ids)))
         .scalar_subquery()
     )
 
