@@ -29,12 +29,16 @@ _MISS = object()
 
 
 class Wanted(NamedTuple):
-    """A batch's look-up of accounts: the condition on ``users`` and the values it binds."""
+    """A batch's look-up of accounts: the values :func:`users_condition` binds, and its form."""
 
-    condition: sa.ColumnElement[bool]
     params: dict[str, Any]
     with_deleted: bool
-    """Whether the condition has the deleted accounts' arm (:func:`users_condition`)."""
+    """Whether the condition has the deleted accounts' arm."""
+
+    @property
+    def condition(self) -> sa.ColumnElement[bool]:
+        """The condition on ``users`` these values are for."""
+        return users_condition(self.with_deleted)
 
 
 def _among(column: Any, name: str) -> sa.ColumnElement[bool]:
@@ -159,7 +163,7 @@ class UserLookups:
         if gone:
             params["lookup_gone_tenants"] = list({tenant for tenant, _ in gone})
             params["lookup_gone_names"] = list({k for _, k in gone})
-        return Wanted(users_condition(bool(gone)), params, bool(gone))
+        return Wanted(params, with_deleted=bool(gone))
 
     async def prefetch_links(self, session: AsyncSession, links: Iterable[LinkKey]) -> None:
         """Load the accounts these identity links point at (one statement for the batch's

@@ -93,9 +93,10 @@ async def get_tenant(session: AsyncSession, ref: str) -> TenantInfo:
 _UTC_TEXT = 'YYYY-MM-DD"T"HH24:MI:SS.US'
 
 
-def tenants_json(ids: Sequence[str] | sa.BindParameter[Any]) -> ColumnElement[Any]:
-    """A PostgreSQL scalar subquery: the tenants of these ids as one JSON object, id → columns
-    (NULL when none is found), for :func:`tenants_of_json`. The ingest consumer reads its
+def tenants_json(ids: sa.BindParameter[Any]) -> ColumnElement[Any]:
+    """A PostgreSQL scalar subquery: the tenants of the ids ``ids`` binds (an expanding bind
+    parameter) as one JSON object, id → columns (NULL when none is found), for
+    :func:`tenants_of_json`. The ingest consumer reads its
     batch's tenants inside its batch-wide statement with it, not with a query of its own. The
     times go as UTC text to the microsecond: JSON's own rendering follows the session's
     ``TimeZone``, and a float epoch would round the microseconds."""
@@ -120,7 +121,7 @@ def tenants_json(ids: Sequence[str] | sa.BindParameter[Any]) -> ColumnElement[An
     )
     return (
         sa.select(func.json_object_agg(table.c.id, columns, type_=JSON))
-        .where(table.c.id.in_(ids if isinstance(ids, sa.BindParameter) else list(ids)))
+        .where(table.c.id.in_(ids))
         .scalar_subquery()
     )
 
