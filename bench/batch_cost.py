@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from ingest_arm import attributes
 from roster_shared.bus import MemoryBus
 from roster_shared.bus.base import Message
 from roster_shared.events import ingest
@@ -47,26 +48,21 @@ ISSUER = "https://idp.example.org/saml"
 EMAIL_FORMAT = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 
 
-def event(kind: str, tenant_id: str, name: str) -> ingest.UserUpserted:
-    """A new person: a login as sso-login sends it (NameID of e-mail format as link key), or a
-    SCIM create."""
-    email = f"{name}@example.com"
-    attributes = {
-        "user_name": email,
-        "given_name": name,
-        "emails": [{"value": email, "primary": True}],
-    }
+def event(kind: str, tenant_id: str, n: int) -> ingest.UserUpserted:
+    """Person ``n``, new: a SCIM create as ``bench/ingest_arm.py`` makes it, or a login as
+    sso-login sends it (the same attributes without an externalId; the NameID, of e-mail
+    format, as its link key)."""
+    person = attributes(n)
     if kind == "scim":
         return ingest.UserUpserted(
-            tenant_id=tenant_id,
-            source=Source.SCIM,
-            data=ingest.UserUpsertedData(attributes={**attributes, "external_id": f"x-{name}"}),
+            tenant_id=tenant_id, source=Source.SCIM, data=ingest.UserUpsertedData(attributes=person)
         )
+    email = person.user_name
     return ingest.UserUpserted(
         tenant_id=tenant_id,
         source=Source.JIT,
         data=ingest.UserUpsertedData(
-            attributes=attributes,
+            attributes=person.model_copy(update={"external_id": None}),
             identity_link=IdentityLink(issuer=ISSUER, subject=email, subject_format=EMAIL_FORMAT),
             link_keys=(LinkKey(value=email, basis="saml-nameid:emailAddress"),),
             login_at=datetime.now(UTC),
@@ -115,11 +111,11 @@ async def measure(url: str, args: argparse.Namespace) -> None:
         processor = IngestProcessor(sessions, OutboxRelay(sessions, MemoryBus()), topics=topics)
         offset = 0
 
-        async def batches(size: int, count: int, run: str) -> None:
+        async def batches(size: int, count: int) -> None:
             nonlocal offset
             for _ in range(count):
                 records = [
-                    event_record(topics.ingest, event(args.kind, tenant.id, f"{run}-{offset + i}"))
+                    event_record(topics.ingest, event(args.kind, tenant.id, offset + i))
                     for i in range(size)
                 ]
                 await processor(
@@ -131,13 +127,13 @@ async def measure(url: str, args: argparse.Namespace) -> None:
                 offset += size
 
         for n, size in enumerate(args.sizes):
-            await batches(size, 30, f"w{size}")
+            await batches(size, 30)
             phases.spent.clear()
             profile = cProfile.Profile() if args.profile and n == len(args.sizes) - 1 else None
             wall, cpu = time.perf_counter(), time.process_time()
             if profile:
                 profile.enable()
-            await batches(size, args.batches, f"m{size}")
+            await batches(size, args.batches)
             if profile:
                 profile.disable()
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
