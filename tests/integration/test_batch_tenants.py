@@ -7,10 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from roster_shared.tenants import ProvisioningMode, TenantPolicy
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from user_store import tenants
 from user_store.db import session_factory
+
+# As the consumer's batch statement reads them: the ids bound at execution.
+_TENANTS = select(tenants.tenants_json(bindparam("ids", expanding=True)))
 
 
 async def test_the_batch_statement_reads_each_tenant_as_get_tenant_does(
@@ -37,7 +40,7 @@ async def test_the_batch_statement_reads_each_tenant_as_get_tenant_does(
     async with sessions() as session, session.begin():
         await session.execute(text("SET LOCAL TimeZone = 'Pacific/Chatham'"))
         ids = [acme.id, globex.id, "no-such-tenant", "globex"]
-        found = (await session.execute(select(tenants.tenants_json(ids)))).scalar_one()
+        found = (await session.execute(_TENANTS, {"ids": ids})).scalar_one()
         read = tenants.tenants_of_json(ids, found)
         expected = {ref: await tenants.get_tenant(session, ref) for ref in ids[:2]}
     assert read == {**expected, "no-such-tenant": None, "globex": None}
@@ -51,6 +54,6 @@ async def test_the_batch_statement_reads_each_tenant_as_get_tenant_does(
 
 async def test_no_tenant_found_is_none_for_every_id(engine: AsyncEngine) -> None:
     async with session_factory(engine)() as session:
-        found = (await session.execute(select(tenants.tenants_json(["a", "b"])))).scalar_one()
+        found = (await session.execute(_TENANTS, {"ids": ["a", "b"]})).scalar_one()
     assert found is None
     assert tenants.tenants_of_json(["a", "b"], found) == {"a": None, "b": None}
